@@ -1,0 +1,51 @@
+# nbprune: two commands set everything up on a fresh machine (Python 3.11, pip, make):
+#   make book   -- venv + data + execute every chapter at PRESET (default quick) + build the HTML book
+#   make test   -- venv + unit tests + nbval on every chapter notebook at the smoke preset
+# Other targets: make html (re-render book/ without running experiments), make venv, make data, make clean.
+
+PRESET ?= quick
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KERNEL := nbprune
+# The workplace's CIFAR-10 copy is used when present and NBPRUNE_DATA is not set.
+NBPRUNE_DATA ?= $(wildcard $(abspath ../shared/data/cifar10-jpeg.tar.gz))
+export NBPRUNE_DATA
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test venv data notebooks html unit nbval clean
+
+book: venv data notebooks html
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e . || $(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (nbprune .venv)" >/dev/null
+	touch $(STAMP)
+
+data: venv
+	$(VENV)/bin/nbprune data
+
+notebooks: venv
+	$(PY) tools/execute_notebooks.py --preset $(PRESET) --kernel $(KERNEL) --out book
+
+html: venv
+	$(VENV)/bin/jupyter-book build -W -n --keep-going .
+	@echo "Book: $(abspath _build/html/index.html)"
+
+test: venv unit nbval
+
+unit: venv
+	$(PY) -m pytest -q tests
+
+nbval: venv
+	$(PY) tools/prepare_nbval.py --preset smoke --out build/nbval
+	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-kernel-name $(KERNEL) build/nbval
+
+clean:
+	rm -rf _build build

@@ -1,0 +1,187 @@
+"""The ``nbprune`` command: info, train, runs, data.
+
+Bad input gets one line naming the parameter and what is allowed, and exit status 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(name: str):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {v}")
+        return v
+    return parse
+
+
+def _width(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"width must be a number in (0, 4], got {s!r}") from None
+    if not 0 < v <= 4:
+        raise argparse.ArgumentTypeError(f"width must be a number in (0, 4], got {v}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nbprune", description="Rethinking the Value of Network Pruning, reproducibly.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    info = sub.add_parser("info", help="parameters and FLOPs of a model (or a named pruned target)")
+    info.add_argument("model")
+    info.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    info.add_argument("--width", type=_width, default=1.0)
+    info.add_argument("--json", action="store_true", help="print a JSON object")
+
+    tr = sub.add_parser("train", help="train one run (or return the cached result)")
+    tr.add_argument("--model", required=True)
+    tr.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    tr.add_argument("--epochs", type=_positive_int("epochs"), default=None, help="default: the preset's")
+    tr.add_argument("--seed", type=_positive_int("seed"), default=0)
+    tr.add_argument("--width", type=_width, default=None, help="default: the preset's")
+    tr.add_argument("--lr", type=float, default=0.1)
+    tr.add_argument("--batch-size", type=_positive_int("batch-size"), default=64)
+    tr.add_argument("--train-subset", type=_positive_int("train-subset"), default=None)
+    tr.add_argument("--test-subset", type=_positive_int("test-subset"), default=None)
+    tr.add_argument("--val-size", type=_positive_int("val-size"), default=0)
+    tr.add_argument("--preset", default="paper", help="smoke, quick or paper (default: paper, the paper's recipe)")
+    tr.add_argument("--store", default=None, help="run store directory (default: $NBPRUNE_STORE or ./store)")
+    tr.add_argument("--data", default=None, help="data source (default: $NBPRUNE_DATA or torchvision download)")
+    tr.add_argument("--device", default="auto")
+    tr.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
+    tr.add_argument("--compile", action="store_true", help="torch.compile the model")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+
+    runs = sub.add_parser("runs", help="list the runs of a store, or check them")
+    runs.add_argument("--store", default=None)
+    runs.add_argument("--check", action="store_true", help="verify every run and list the broken ones")
+    runs.add_argument("--json", action="store_true")
+
+    data = sub.add_parser("data", help="decode and cache the dataset, print its source and checksum")
+    data.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    data.add_argument("--data", default=None)
+    return p
+
+
+def cmd_info(args) -> dict:
+    from .data import DATASETS
+    from .flops import count_flops, count_params, macs
+    from .models import create_model
+
+    model = create_model(args.model, num_classes=DATASETS[args.dataset], width=args.width)
+    out = {"model": args.model, "arch": model.arch, "dataset": args.dataset, "width": args.width,
+           "params": count_params(model), "flops": count_flops(model), "macs": macs(model), "cfg": model.cfg}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:>8}: {v}")
+    return out
+
+
+def cmd_train(args) -> dict:
+    from .models import list_models
+    from .presets import get_preset
+    from .runs import RunStore
+    from .train import RunConfig
+
+    if args.model not in list_models():  # validate before loading data
+        from .models import create_model
+
+        create_model(args.model)
+    preset = get_preset(args.preset)
+    overrides = dict(dataset=args.dataset, seed=args.seed, lr=args.lr, batch_size=args.batch_size,
+                     val_size=args.val_size, amp=args.amp)
+    for name in ("epochs", "width", "train_subset", "test_subset"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    config = RunConfig.from_preset(preset, args.model, **overrides)
+    store = RunStore(args.store)
+    result = store.run(config, data_root=args.data, device=args.device,
+                       progress=False if args.quiet else "auto", compile_model=args.compile)
+    m = result.metrics
+    out = {"run_id": result.run_id, "dir": str(result.dir), "test_acc": m["test_acc"],
+           "best_test_acc": m["best_test_acc"], "epochs": m["epochs"], "params": m["params"],
+           "flops": m["flops"], "train_flops": m["train_flops"], "wall_time_s": m["wall_time_s"]}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"run {out['run_id']}: test acc {out['test_acc']:.2f}% (best {out['best_test_acc']:.2f}%), "
+              f"{out['epochs']} epochs, {out['wall_time_s']:.1f} s, in {out['dir']}")
+    return out
+
+
+def cmd_runs(args) -> int:
+    from .runs import RunStore
+
+    store = RunStore(args.store)
+    if args.check:
+        problems = store.check()
+        if args.json:
+            print(json.dumps([{"run_id": r, "problem": p} for r, p in problems]))
+        elif problems:
+            for run_id, problem in problems:
+                print(f"{run_id}: {problem}")
+        else:
+            print(f"{len(store.run_ids())} runs in {store.path}: all sound")
+        return 1 if problems else 0
+    df = store.dataframe()
+    if args.json:
+        print(df.to_json(orient="records"))
+        return 0
+    if df.empty:
+        print(f"no runs in {store.path}")
+        return 0
+    cols = [c for c in ("run_id", "model", "dataset", "width", "epochs", "seed", "tag", "status", "test_acc",
+                        "best_test_acc", "wall_time_s") if c in df]
+    print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .data import load_cifar
+
+    d = load_cifar(args.dataset, args.data)
+    print(json.dumps(d.describe()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .runs import StoreError
+
+    try:
+        if args.command == "info":
+            cmd_info(args)
+        elif args.command == "train":
+            cmd_train(args)
+        elif args.command == "runs":
+            return cmd_runs(args)
+        elif args.command == "data":
+            return cmd_data(args)
+    except (ValueError, FileNotFoundError, StoreError, TimeoutError) as e:
+        print(f"nbprune: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nbprune: interrupted; the run resumes from its last checkpoint on the next call", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Presets: how much of the paper's protocol a run of the book does, in one place.
+
+``paper`` is the paper's protocol exactly (for GPUs). ``quick`` is a small-scale replication that fits in
+an hour on a 2-core CPU. ``smoke`` only checks that everything runs (numbers meaningless).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Budget knobs shared by every chapter. ``None`` means "the paper's value / everything"."""
+
+    name: str
+    description: str
+    epochs: int  # large-model training epochs (the paper: 160)
+    finetune_epochs: int  # fine-tuning epochs at the lowest lr (the paper: 40)
+    width: float  # channel multiplier applied to every model (the paper: 1.0)
+    train_subset: int | None  # images of the training set used (None: all 50,000)
+    test_subset: int | None  # images of the test set used for evaluation (None: all 10,000)
+    seeds: tuple[int, ...] = field(default=(0, 1, 2, 3, 4))
+    batch_size: int = 64
+
+    def as_dict(self) -> dict:
+        """Plain-JSON view, for tables and provenance."""
+        d = asdict(self)
+        d["seeds"] = list(self.seeds)
+        return d
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        name="smoke",
+        description="Checks that every cell runs; numbers are meaningless. The whole book in minutes on a CPU.",
+        epochs=1,
+        finetune_epochs=1,
+        width=0.125,
+        train_subset=512,
+        test_subset=512,
+        seeds=(0,),
+    ),
+    "quick": Preset(
+        name="quick",
+        description="Small-scale replication on a 2-core CPU: 1/4 width, few epochs, a training subset, 3 seeds.",
+        epochs=4,
+        finetune_epochs=2,
+        width=0.25,
+        train_subset=20000,
+        test_subset=None,
+        seeds=(0, 1, 2),
+    ),
+    "paper": Preset(
+        name="paper",
+        description="The paper's protocol exactly: 160 epochs, fine-tune 40, full width, all data, 5 seeds (GPU).",
+        epochs=160,
+        finetune_epochs=40,
+        width=1.0,
+        train_subset=None,
+        test_subset=None,
+        seeds=(0, 1, 2, 3, 4),
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Return the preset called ``name``; a ValueError names the allowed ones otherwise."""
+    if isinstance(name, Preset):
+        return name
+    if name not in PRESETS:
+        close = difflib.get_close_matches(str(name), PRESETS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"preset: unknown {name!r}{hint} allowed: {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def preset_table():
+    """All presets as a pandas DataFrame (one row per preset), for the book."""
+    import pandas as pd
+
+    return pd.DataFrame([p.as_dict() for p in PRESETS.values()]).set_index("name")

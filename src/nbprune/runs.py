@@ -1,0 +1,293 @@
+"""The run store: one directory per run config, named by the config's hash. Finished runs never retrain.
+
+Layout of ``<store>/<run_id>/``::
+
+    config.json        the full RunConfig (defaults included) the run was made from
+    provenance.json    versions, git commit, device, data source and checksum
+    init.pt            the random init (lottery tickets start from it)
+    checkpoint.pt      the last complete epoch (model, optimizer, history), written atomically
+    final.pt           the final weights
+    metrics.json       status "finished", final/best accuracy, history, wall time, training FLOPs
+    lock               present while a process trains the run (pid and host inside)
+
+A run is "finished" when ``metrics.json`` says so and its stored config equals the asked-for config in
+every field, defaults included: a run made under a different default is never silently reused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .train import RunConfig, atomic_write_json, resolve_device, train
+
+LOCK_STALE_S = 6 * 3600  # a lock whose process cannot be checked is stale after this long without update
+
+
+@dataclass
+class RunResult:
+    """A finished run: its id, directory, config and metrics."""
+
+    run_id: str
+    dir: Path
+    config: RunConfig
+    metrics: dict[str, Any]
+
+    @property
+    def history(self):
+        """Per-epoch metrics as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.metrics["history"])
+
+    def state_dict(self, which: str = "final") -> dict:
+        """The run's ``final`` or ``init`` weights."""
+        return torch.load(self.dir / f"{which}.pt", map_location="cpu", weights_only=True)
+
+    def model(self, which: str = "final"):
+        """The run's architecture with its ``final`` (or ``init``) weights loaded, in eval mode."""
+        from .data import DATASETS
+        from .train import build_model, register_masks
+
+        m = build_model(self.config, DATASETS[self.config.dataset])
+        state = self.state_dict(which)
+        register_masks(m, state)
+        m.load_state_dict(state)
+        return m.eval()
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used (unwritable, or a run's files contradict its config)."""
+
+
+class RunStore:
+    """A directory of runs keyed by config hash (``path`` None: ``$NBPRUNE_STORE`` or ``./store``)."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path or os.environ.get("NBPRUNE_STORE") or "store").expanduser().resolve()
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.path)!r})"
+
+    def run_dir(self, config: RunConfig) -> Path:
+        return self.path / config.run_id
+
+    # ------------------------------------------------------------------------------------------ query
+    def get(self, config: RunConfig) -> RunResult | None:
+        """The finished run for ``config``, or None if it has not finished."""
+        d = self.run_dir(config)
+        metrics = _read_json(d / "metrics.json")
+        if not metrics or metrics.get("status") != "finished":
+            return None
+        stored = _read_json(d / "config.json")
+        if stored != config.to_dict():
+            diff = sorted(k for k in set(stored or {}) | set(config.to_dict())
+                          if (stored or {}).get(k) != config.to_dict().get(k))
+            raise StoreError(f"run {d.name}: its stored config differs from the asked-for one in {diff} "
+                             "(a default changed?); refusing to reuse it. Move the run away or bump CONFIG_VERSION")
+        return RunResult(config.run_id, d, config, metrics)
+
+    def load(self, run_id: str) -> RunResult:
+        """A finished run by id."""
+        d = self.path / run_id
+        cfg = _read_json(d / "config.json")
+        if cfg is None:
+            raise FileNotFoundError(f"run_id: no run {run_id!r} in {self.path}")
+        res = self.get(RunConfig.from_dict(cfg))
+        if res is None:
+            raise FileNotFoundError(f"run_id: run {run_id!r} in {self.path} has not finished")
+        return res
+
+    def init_state(self, config: RunConfig) -> dict | None:
+        """The state a derived run starts from (None: plain random init from its seed).
+
+        The parent's final weights are pruned by ``config.prune``; ``init`` picks the parent's pruned final
+        weights (fine-tuning), its pruned random init (lottery ticket) or a fresh init that keeps only the
+        prune's masks (scratch training of an unstructured prune).
+        """
+        if config.parent is None:
+            return None
+        parent = self.load(config.parent)
+        if not config.prune:
+            if config.init == "random":
+                return None
+            return parent.state_dict("final" if config.init == "parent" else "init")
+        from .prune import derive_state
+
+        return derive_state(parent, config)
+
+    # -------------------------------------------------------------------------------------------- run
+    def run(self, config: RunConfig, data_root: str | os.PathLike | None = None, device: str = "auto",
+            progress: bool | str = "auto", data=None, compile_model: bool = False,
+            lock_timeout_s: float | None = None, on_epoch=None) -> RunResult:
+        """Return the finished run for ``config``, training it first (or resuming it) if needed.
+
+        When another process is training the same run, wait for it and return its result.
+        """
+        done = self.get(config)
+        if done is not None:
+            return done
+        dev = resolve_device(device)
+        init_state = self.init_state(config)
+        self._check_writable()
+        if data is None:
+            from .data import load_cifar
+
+            data = load_cifar(config.dataset, data_root, val_size=config.val_size,
+                              train_subset=config.train_subset, test_subset=config.test_subset)
+        d = self.run_dir(config)
+        d.mkdir(parents=True, exist_ok=True)
+        with RunLock(d / "lock", timeout_s=lock_timeout_s):
+            done = self.get(config)  # another process may have finished it while we waited
+            if done is not None:
+                return done
+            atomic_write_json(config.to_dict(), d / "config.json")
+            from .provenance import provenance
+
+            atomic_write_json(provenance(data=data, device=dev), d / "provenance.json")
+            try:
+                metrics = train(config, d, data, dev, init_state=init_state, progress=progress,
+                                on_epoch=on_epoch, compile_model=compile_model)
+            except Exception as e:
+                atomic_write_json({"status": "failed", "error": f"{type(e).__name__}: {e}"}, d / "metrics.json")
+                raise
+            atomic_write_json(metrics, d / "metrics.json")
+        return RunResult(config.run_id, d, config, metrics)
+
+    def _check_writable(self) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"x" * 4096)
+            probe.unlink()
+        except OSError as e:
+            raise StoreError(f"store: cannot write to {self.path} ({e.strerror}); "
+                             "give a writable directory (store= / --store / NBPRUNE_STORE)") from None
+
+    # ----------------------------------------------------------------------------------------- listing
+    def run_ids(self) -> list[str]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if (p / "config.json").exists())
+
+    def dataframe(self, history: bool = False):
+        """Every run in the store as one pandas DataFrame row: config fields, status and final metrics."""
+        import pandas as pd
+
+        rows = []
+        for run_id in self.run_ids():
+            d = self.path / run_id
+            cfg = _read_json(d / "config.json") or {}
+            metrics = _read_json(d / "metrics.json") or {"status": "running" if (d / "lock").exists() else "incomplete"}
+            row = {"run_id": run_id, **cfg, "status": metrics.get("status")}
+            row.update({k: v for k, v in metrics.items() if k not in ("history", "status")})
+            if history:
+                row["history"] = metrics.get("history")
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def check(self) -> list[tuple[str, str]]:
+        """Verify every run: config hash matches its directory, metrics complete, weights load.
+
+        Returns (run_id, problem) pairs; an empty list means the store is sound.
+        """
+        problems = []
+        for p in sorted(self.path.iterdir()) if self.path.is_dir() else []:
+            if not p.is_dir() or p.name.startswith("."):
+                continue
+            cfg = _read_json(p / "config.json")
+            if cfg is None:
+                problems.append((p.name, "config.json missing or unreadable"))
+                continue
+            try:
+                config = RunConfig.from_dict(cfg)
+            except (TypeError, ValueError) as e:
+                problems.append((p.name, f"config invalid: {e}"))
+                continue
+            if config.run_id != p.name:
+                problems.append((p.name, f"config hash is {config.run_id}, not the directory name"))
+                continue
+            metrics = _read_json(p / "metrics.json")
+            if metrics is None:
+                if not (p / "lock").exists():
+                    problems.append((p.name, "unfinished (no metrics.json); it resumes on the next call"))
+                continue
+            if metrics.get("status") != "finished":
+                problems.append((p.name, f"status {metrics.get('status')}: {metrics.get('error', '')}"))
+                continue
+            hist = metrics.get("history") or []
+            if config.epochs and len(hist) != config.epochs:
+                problems.append((p.name, f"history has {len(hist)} epochs, config says {config.epochs}"))
+            for name in ("final.pt", "init.pt"):
+                try:
+                    torch.load(p / name, map_location="cpu", weights_only=True)
+                except Exception as e:  # noqa: BLE001
+                    problems.append((p.name, f"{name} does not load ({type(e).__name__})"))
+        return problems
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ locking
+class RunLock:
+    """An exclusive lock on a run directory: a file created with O_EXCL holding pid, host and time.
+
+    A lock whose process is gone (same host) or that has not been refreshed for ``LOCK_STALE_S``
+    (another host) is stale and taken over. O_EXCL creation is atomic on local filesystems and NFSv3+.
+    """
+
+    def __init__(self, path: Path, timeout_s: float | None = None, poll_s: float = 1.0):
+        self.path, self.timeout_s, self.poll_s = path, timeout_s, poll_s
+
+    def _stale(self) -> bool:
+        info = _read_json(self.path)
+        if info is None:  # unreadable: half-written by a dying process, or removed meanwhile
+            try:
+                return time.time() - self.path.stat().st_mtime > 10
+            except FileNotFoundError:
+                return True
+        if info.get("host") == socket.gethostname():
+            try:
+                os.kill(int(info["pid"]), 0)
+                return False
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+        return time.time() - self.path.stat().st_mtime > LOCK_STALE_S
+
+    def __enter__(self) -> "RunLock":
+        t0, warned = time.time(), False
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                with os.fdopen(fd, "w") as f:
+                    json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, f)
+                return self
+            except FileExistsError:
+                if self._stale():
+                    warnings.warn(f"run {self.path.parent.name}: taking over a stale lock", stacklevel=2)
+                    self.path.unlink(missing_ok=True)
+                    continue
+                if not warned:
+                    print(f"run {self.path.parent.name}: another process is training it; waiting", flush=True)
+                    warned = True
+                if self.timeout_s is not None and time.time() - t0 > self.timeout_s:
+                    raise TimeoutError(f"run {self.path.parent.name}: still locked after {self.timeout_s} s")
+                time.sleep(self.poll_s)
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,97 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nbprune.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "nbprune.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+def test_info_json(capsys):
+    assert main(["info", "resnet56-b", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["arch"] == "resnet56" and out["params"] > 0 and out["flops"] > out["macs"] > 0
+    main(["info", "resnet56", "--json"])
+    full = json.loads(capsys.readouterr().out)
+    assert 1 - out["flops"] / full["flops"] == pytest.approx(0.275, abs=0.002)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["info", "resnt56"], "did you mean 'resnet56'"),
+    (["info", "vgg16", "--width", "0"], "width must be a number in (0, 4]"),
+    (["info", "vgg16", "--dataset", "mnist"], "invalid choice: 'mnist'"),
+    (["train", "--model", "vgg16", "--epochs", "-3"], "epochs must be >= 0"),
+    (["train", "--model", "vgg17", "--epochs", "1"], "model: unknown 'vgg17'"),
+    (["train", "--model", "vgg16", "--preset", "quik"], "preset: unknown 'quik'; did you mean 'quick'"),
+    (["train", "--model", "vgg16", "--epochs", "1", "--data", "/no/such/dir"], "data_root: '/no/such/dir' does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, needle):
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
+
+
+def test_train_then_cached_then_listed(tmp_path, tiny_archive):
+    store = tmp_path / "store"
+    args = ["train", "--model", "resnet20", "--width", "0.25", "--epochs", "1", "--store", str(store),
+            "--data", str(tiny_archive), "--json", "--quiet"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert {"test_acc", "best_test_acc", "run_id"} <= set(out)
+    t0 = time.time()
+    second = run_cli(*args)
+    assert json.loads(second.stdout) == out
+    listing = run_cli("runs", "--store", str(store))
+    assert out["run_id"] in listing.stdout and "finished" in listing.stdout
+    assert run_cli("runs", "--store", str(store), "--check").returncode == 0
+
+
+def _train_args(store, data, *extra):
+    return ["train", "--model", "resnet20", "--dataset", "cifar10", "--epochs", "2", "--seed", "0",
+            "--store", str(store), "--train-subset", "5000", "--data", str(data), "--json", "--quiet", *extra]
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_real_cifar_resnet20_trains_caches_and_resumes_after_kill(tmp_path, cifar_path):
+    """The engine's acceptance test: 2 epochs of ResNet-20 on 5,000 real CIFAR-10 images."""
+    ref_store, killed_store = tmp_path / "ref", tmp_path / "killed"
+    ref = run_cli(*_train_args(ref_store, cifar_path), timeout=900)
+    assert ref.returncode == 0, ref.stderr
+    ref_out = json.loads(ref.stdout)
+    assert ref_out["test_acc"] > 15  # 10 classes: chance is 10%
+    t0 = time.time()
+    cached = run_cli(*_train_args(ref_store, cifar_path))
+    assert json.loads(cached.stdout) == ref_out and time.time() - t0 < 60
+    # kill a second copy with SIGKILL as soon as its first epoch's checkpoint exists, then resume
+    proc = subprocess.Popen([sys.executable, "-m", "nbprune.cli", *_train_args(killed_store, cifar_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ckpt = killed_store / ref_out["run_id"] / "checkpoint.pt"
+    deadline = time.time() + 600
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed_store / ref_out["run_id"] / "metrics.json").exists()
+    resumed = run_cli(*_train_args(killed_store, cifar_path), timeout=900)
+    assert resumed.returncode == 0, resumed.stderr
+    res_out = json.loads(resumed.stdout)
+    assert res_out["test_acc"] == ref_out["test_acc"] and res_out["run_id"] == ref_out["run_id"]
+    import torch
+
+    a = torch.load(ref_store / ref_out["run_id"] / "final.pt")
+    b = torch.load(killed_store / ref_out["run_id"] / "final.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
