@@ -1,0 +1,135 @@
+"""FLOPs and parameter counting (the paper's convention) and the Scratch-B budget.
+
+FLOPs per image, counted with forward hooks on one forward pass of a zero tensor (batch 1, eval mode):
+conv 2*k*k*C_in*C_out*H_out*W_out/groups (bias ignored); BatchNorm 2 per output element; ReLU 1 per
+element; MaxPool/AvgPool k*k per output element (adaptive pooling: the input elements of each output
+element's window); Linear 2*in*out + out. Operations outside these modules (residual additions,
+concatenation, channel selection, the parameter-free ResNet shortcut) are not counted.
+:func:`macs` gives the alternative plain multiply-accumulate count (conv + linear only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["count_flops", "count_params", "macs", "scratch_b_epochs", "scratch_b_milestones"]
+
+CIFAR = ("cifar10", "cifar100")
+DATASETS = (*CIFAR, "imagenet")
+
+Counter = Callable[[nn.Module, torch.Tensor, torch.Tensor], int]
+
+
+def _trace(model: nn.Module, input_size: Sequence[int], counter: Counter) -> int:
+    """Sum ``counter(module, input, output)`` over every module call of one batch-1 forward pass."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        total += counter(module, inputs[0], output)
+
+    modes = {m: m.training for m in model.modules()}
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    param = next(model.parameters(), None)
+    x = torch.zeros(1, *input_size, device=param.device if param is not None else "cpu")
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes.items():
+            m.train(mode)
+    return total
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (v[0], v[1])
+
+
+def _adaptive_window_sum(n_in: int, n_out: int) -> int:
+    """Sum of the adaptive-pooling window lengths along one axis."""
+    return sum(-(-(i + 1) * n_in // n_out) - (i * n_in // n_out) for i in range(n_out))
+
+
+def _nnz(t: torch.Tensor) -> int:
+    return int(torch.count_nonzero(t))
+
+
+def _flops_counter(masked: bool) -> Counter:
+    def count(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+        if isinstance(m, nn.Conv2d):
+            spatial = y.shape[-1] * y.shape[-2]
+            weights = _nnz(m.weight) if masked else m.weight.numel()
+            return 2 * weights * spatial
+        if isinstance(m, nn.Linear):
+            rows = x.numel() // m.in_features
+            weights = _nnz(m.weight) if masked else m.weight.numel()
+            return rows * (2 * weights + (m.out_features if m.bias is not None else 0))
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            return 2 * y.numel()
+        if isinstance(m, nn.ReLU):
+            return y.numel()
+        if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            kh, kw = _pair(m.kernel_size)
+            return kh * kw * y.numel()
+        if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            rows = _adaptive_window_sum(x.shape[-2], y.shape[-2])
+            return rows * _adaptive_window_sum(x.shape[-1], y.shape[-1]) * y.shape[-3]
+        return 0
+
+    return count
+
+
+def count_flops(model: nn.Module, input_size: Sequence[int] = (3, 32, 32), masked: bool = False) -> int:
+    """FLOPs per image (module docstring); ``masked`` counts only non-zero conv/linear weights."""
+    return _trace(model, input_size, _flops_counter(masked))
+
+
+def _macs_counter(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
+    if isinstance(m, nn.Conv2d):
+        return m.weight.numel() * y.shape[-1] * y.shape[-2]
+    if isinstance(m, nn.Linear):
+        return (x.numel() // m.in_features) * m.weight.numel()
+    return 0
+
+
+def macs(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int:
+    """Alternative convention: multiply-accumulates of convs and Linears only, per image."""
+    return _trace(model, input_size, _macs_counter)
+
+
+def count_params(model: nn.Module, masked: bool = False) -> int:
+    """Number of parameters (``masked``: non-zero ones only)."""
+    return sum(_nnz(p) if masked else p.numel() for p in model.parameters())
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset: unknown {dataset!r}; allowed: {', '.join(DATASETS)}")
+
+
+def scratch_b_epochs(flops_full: int, flops_pruned: int, epochs: int = 160, dataset: str = "cifar10") -> int:
+    """Scratch-B epochs for the same compute: CIFAR int(E*full/pruned) (no cap); ImageNet 2E if the
+    ratio >= 2, else int(E*ratio). Exact integer arithmetic (floor)."""
+    _check_dataset(dataset)
+    for name, value in (("flops_full", flops_full), ("flops_pruned", flops_pruned), ("epochs", epochs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name}: must be a positive int, got {value!r}")
+    if dataset == "imagenet" and flops_full >= 2 * flops_pruned:
+        return 2 * epochs
+    return epochs * flops_full // flops_pruned
+
+
+def scratch_b_milestones(epochs_b: int, dataset: str = "cifar10") -> list[int]:
+    """lr x0.1 steps: CIFAR [int(0.5E), int(0.75E)]; ImageNet every E/3 ([30, 60] at 90, [60, 120] at 180)."""
+    _check_dataset(dataset)
+    if isinstance(epochs_b, bool) or not isinstance(epochs_b, int) or epochs_b <= 0:
+        raise ValueError(f"epochs_b: must be a positive int, got {epochs_b!r}")
+    if dataset == "imagenet":
+        return [epochs_b // 3, 2 * epochs_b // 3]
+    return [epochs_b // 2, 3 * epochs_b // 4]

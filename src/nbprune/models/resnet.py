@@ -1,0 +1,136 @@
+"""CIFAR ResNet-20/32/56/110 (He et al. 2016) with option-A shortcuts, as in the L1-norm code.
+
+cfg format: ``[stage1, stage2, stage3]``, each a list of the first-conv output width of every
+BasicBlock in that stage (the only width L1-norm pruning changes), e.g. ResNet-56 default
+``[[16]*9, [32]*9, [64]*9]``. A stage may list fewer blocks than the depth's n = (depth-2)/6
+(removed blocks), but at least one. Stage widths 16/32/64 scale with ``width``.
+
+Block: conv3x3-BN-ReLU-conv3x3-BN, + shortcut, ReLU. Option-A shortcut: stride-2 subsampling and
+zero-padded extra channels (no parameters). BatchNorm gamma is initialised to 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nbprune.models import cfg_error, init_weights, int_list, register_model, register_target, scale, set_identity
+
+DEPTHS = (20, 32, 56, 110)
+STAGE_WIDTHS = (16, 32, 64)
+L1_TARGETS: dict[str, tuple[int, tuple[int, ...], tuple[float, float, float]]] = {
+    "resnet56-a": (56, (16, 20, 38, 54), (0.1, 0.1, 0.1)),
+    "resnet56-b": (56, (16, 18, 20, 34, 38, 54), (0.6, 0.3, 0.1)),
+    "resnet110-a": (110, (36,), (0.5, 0.0, 0.0)),
+    "resnet110-b": (110, (36, 38, 74), (0.5, 0.4, 0.3)),
+}
+
+
+class ShortcutA(nn.Module):
+    """Parameter-free shortcut: subsample by ``stride`` and zero-pad to ``c_out`` channels."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.pad = c_out - c_in
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, 0, self.pad))
+
+
+class BasicBlock(nn.Module):
+    """conv3x3(c_in->mid, stride)-BN-ReLU-conv3x3(mid->c_out)-BN, + shortcut, ReLU."""
+
+    def __init__(self, c_in: int, mid: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, mid, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.conv2 = nn.Conv2d(mid, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = ShortcutA(c_in, c_out, stride) if stride != 1 or c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return self.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """Stem conv3x3-BN-ReLU, three stages of BasicBlocks, AvgPool2d(8), Linear."""
+
+    def __init__(self, arch: str, cfg: list[list[int]], num_classes: int, width: float) -> None:
+        super().__init__()
+        widths = [scale(c, width) for c in STAGE_WIDTHS]
+        self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU(inplace=True)
+        c_in = widths[0]
+        stages = []
+        for s, (c_out, mids) in enumerate(zip(widths, cfg)):
+            blocks = []
+            for b, mid in enumerate(mids):
+                blocks.append(BasicBlock(c_in, mid, c_out, 2 if s > 0 and b == 0 else 1))
+                c_in = c_out
+            stages.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3 = stages
+        self.avgpool = nn.AvgPool2d(8)
+        self.fc = nn.Linear(c_in, num_classes)
+        init_weights(self, bn_gamma=1.0)
+        set_identity(self, arch, cfg, num_classes, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def resnet_default_cfg(depth: int, width: float) -> list[list[int]]:
+    """Unpruned cfg: every block's first conv at its stage width."""
+    n = (depth - 2) // 6
+    return [[scale(c, width)] * n for c in STAGE_WIDTHS]
+
+
+def _check_cfg(arch: str, depth: int, cfg: Any) -> list[list[int]]:
+    n = (depth - 2) // 6
+    allowed = f"3 lists (one per stage) of 1 to {n} positive ints (each block's first-conv width)"
+    if not isinstance(cfg, (list, tuple)) or len(cfg) != 3:
+        raise cfg_error(arch, allowed, cfg)
+    stages = [int_list(s, n) for s in cfg]
+    if any(s is None for s in stages):
+        raise cfg_error(arch, allowed, cfg)
+    return stages
+
+
+def l1_target_cfg(depth: int, skip: tuple[int, ...], ratios: tuple[float, ...], width: float) -> list[list[int]]:
+    """L1-norm target: block j's first conv (id 2+2j) keeps int(C*(1-p_stage)) unless its id is skipped."""
+    n = (depth - 2) // 6
+    cfg = []
+    for s, (c, p) in enumerate(zip(STAGE_WIDTHS, ratios)):
+        c = scale(c, width)
+        ids = [2 + 2 * (s * n + b) for b in range(n)]
+        cfg.append([c if i in skip else max(1, int(c * (1 - p))) for i in ids])
+    return cfg
+
+
+def _register(depth: int) -> None:
+    arch = f"resnet{depth}"
+
+    def factory(num_classes: int, cfg: Any, width: float) -> ResNet:
+        cfg = resnet_default_cfg(depth, width) if cfg is None else _check_cfg(arch, depth, cfg)
+        return ResNet(arch, cfg, num_classes, width)
+
+    register_model(arch, default_cfg=lambda width: resnet_default_cfg(depth, width))(factory)
+
+
+def _register_target(name: str) -> None:
+    depth, skip, ratios = L1_TARGETS[name]
+    register_target(name, base=f"resnet{depth}")(lambda width: l1_target_cfg(depth, skip, ratios, width))
+
+
+for _depth in DEPTHS:
+    _register(_depth)
+for _name in L1_TARGETS:
+    _register_target(_name)

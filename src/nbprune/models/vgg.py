@@ -1,0 +1,108 @@
+"""CIFAR VGG-11/13/16/19 with BatchNorm.
+
+cfg format: a flat list of conv output widths (positive ints) with ``"M"`` marking a 2x2 max-pool,
+e.g. VGG-16 ``[64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]``.
+An explicit cfg must have the default's length with ``"M"`` at the same positions. Each conv is a
+3x3 conv (no bias) + BN + ReLU; after the last conv an AvgPool2d(2) takes the 2x2 map to 1x1.
+
+Head (kwarg ``head``): ``"mlp"`` = Linear(c, 512)-BN1d-ReLU-Linear(512, classes) (L1-norm code; the
+512 scales with ``width``), ``"linear"`` = Linear(c, classes) (slimming code). Default: ``"mlp"`` for
+vgg16, ``"linear"`` for the others. BatchNorm2d gamma is initialised to 0.5.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from nbprune.models import (
+    cfg_error,
+    init_weights,
+    is_pos_int,
+    register_model,
+    register_target,
+    scale,
+    set_identity,
+    unknown_choice,
+)
+
+VGG_CFGS: dict[str, list[int | str]] = {
+    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
+    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512],
+}
+DEFAULT_HEADS = {"vgg11": "linear", "vgg13": "linear", "vgg16": "mlp", "vgg19": "linear"}
+HEADS = ("linear", "mlp")
+VGG16_A = [32, 64, "M", 128, 128, "M", 256, 256, 256, "M", 256, 256, 256, "M", 256, 256, 256]
+
+
+def vgg_default_cfg(arch: str, width: float) -> list[int | str]:
+    """The arch's default cfg with every width scaled."""
+    return [v if v == "M" else scale(v, width) for v in VGG_CFGS[arch]]
+
+
+def _check_cfg(arch: str, cfg: Any) -> list[int | str]:
+    ref = VGG_CFGS[arch]
+    pools = [i for i, v in enumerate(ref) if v == "M"]
+    allowed = f"a list of {len(ref)} entries with 'M' at positions {pools} and positive ints elsewhere"
+    if not isinstance(cfg, (list, tuple)) or len(cfg) != len(ref):
+        raise cfg_error(arch, allowed, cfg)
+    for v, r in zip(cfg, ref):
+        if (r == "M") != (v == "M") or (r != "M" and not is_pos_int(v)):
+            raise cfg_error(arch, allowed, cfg)
+    return [v if v == "M" else int(v) for v in cfg]
+
+
+class VGG(nn.Module):
+    """VGG feature stack + AvgPool2d(2) + linear or MLP head."""
+
+    def __init__(self, arch: str, cfg: list[int | str], num_classes: int, width: float, head: str) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for v in cfg:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(c_in, v, 3, padding=1, bias=False), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
+                c_in = v
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AvgPool2d(2)
+        if head == "mlp":
+            hidden = scale(512, width)
+            self.classifier = nn.Sequential(
+                nn.Linear(c_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes)
+            )
+        else:
+            self.classifier = nn.Sequential(nn.Linear(c_in, num_classes))
+        init_weights(self, bn_gamma=0.5)
+        set_identity(self, arch, cfg, num_classes, width)
+        self.head = head
+        self.extra_spec = {"head": head}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def _register(arch: str) -> None:
+    def factory(num_classes: int, cfg: Any, width: float, head: str | None = None) -> VGG:
+        head = DEFAULT_HEADS[arch] if head is None else head
+        if head not in HEADS:
+            raise unknown_choice("head", head, HEADS)
+        cfg = vgg_default_cfg(arch, width) if cfg is None else _check_cfg(arch, cfg)
+        return VGG(arch, cfg, num_classes, width, head)
+
+    register_model(arch, default_cfg=lambda width: vgg_default_cfg(arch, width))(factory)
+
+
+for _arch in VGG_CFGS:
+    _register(_arch)
+
+
+@register_target("vgg16-a", base="vgg16")
+def vgg16_a(width: float) -> list[int | str]:
+    """L1-norm VGG-16-A (Li et al. 2017), widths scaled by ``width``."""
+    return [v if v == "M" else scale(v, width) for v in VGG16_A]

@@ -1,0 +1,92 @@
+"""The paper's pipelines as chains of cached runs: train large -> prune -> fine-tune / Scratch-E / Scratch-B.
+
+Every step is a :class:`~nbprune.train.RunConfig` in the run store, so a chain that was run before costs
+nothing, and a chain that was interrupted continues where it stopped. The configs are built here and
+nowhere else, so the notebooks, the CLI and the tests share one definition of each variant:
+
+* ``fine-tuned``: the pruned large model trained ``finetune_epochs`` at the lowest lr (0.001), constant.
+* ``scratch-e``: the pruned architecture from random init, as many epochs as the large model.
+* ``scratch-b``: the same, for ``int(epochs * FLOPs_large / FLOPs_pruned)`` epochs (same computation).
+* ``ticket`` / ``random-init``: the lottery-ticket comparison (the large model's init vs a fresh one).
+
+Structured plans carry over as a cfg only (scratch runs of the same cfg are shared); unstructured plans
+carry their masks, so their scratch runs name the parent they were pruned from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .flops import count_flops, scratch_b_epochs
+from .presets import Preset, get_preset
+from .prune import PrunePlan, apply_plan, make_plan
+from .runs import RunResult, RunStore
+from .train import RunConfig
+
+VARIANTS = ("fine-tuned", "scratch-e", "scratch-b")
+FINETUNE_LR = 0.001  # the lowest lr of large-model training (0.1 x 0.1 x 0.1)
+
+
+@dataclass
+class Chain:
+    """One large model, one pruning of it, and the runs derived from it."""
+
+    large: RunResult
+    plan: PrunePlan
+    flops_large: int
+    flops_pruned: int
+    runs: dict[str, RunResult] = field(default_factory=dict)
+
+    @property
+    def flops_saved(self) -> float:
+        return 1 - self.flops_pruned / self.flops_large
+
+
+def large_config(preset: Preset | str, model: str, seed: int, dataset: str = "cifar10", **overrides) -> RunConfig:
+    """The large (unpruned) model's run at a preset."""
+    return RunConfig.from_preset(preset, model, seed=seed, dataset=dataset, **overrides)
+
+
+def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: int, flops_pruned: int,
+                    preset: Preset | str, variants=VARIANTS, lr: float | None = None) -> dict[str, RunConfig]:
+    """The configs of each variant derived from ``large`` by ``plan`` (made with ``spec``)."""
+    p = get_preset(preset)
+    common = dict(model=plan.arch, dataset=large.dataset, width=large.width, model_kwargs=large.model_kwargs,
+                  batch_size=large.batch_size, seed=large.seed, train_subset=large.train_subset,
+                  test_subset=large.test_subset, val_size=large.val_size)
+    cfg = plan.cfg if plan.structured else None
+    lineage = dict(parent=large.run_id, prune=spec)
+    scratch = dict(cfg=cfg) if plan.structured else dict(cfg=cfg, **lineage)
+    lr_kw = {} if lr is None else {"lr": lr}
+    out = {}
+    for v in variants:
+        if v == "fine-tuned":
+            out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent", epochs=p.finetune_epochs,
+                               lr=FINETUNE_LR, milestones=())
+        elif v == "scratch-e":
+            out[v] = RunConfig(**common, **scratch, epochs=large.epochs, **lr_kw)
+        elif v == "scratch-b":
+            epochs = scratch_b_epochs(flops_large, flops_pruned, large.epochs, large.dataset)
+            out[v] = RunConfig(**common, **scratch, epochs=epochs, **lr_kw)
+        elif v == "ticket":
+            out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent-init", epochs=large.epochs, **lr_kw)
+        elif v == "random-init":
+            out[v] = RunConfig(**common, **scratch, epochs=large.epochs, tag="random-init", **lr_kw)
+        else:
+            raise ValueError(f"variants: unknown {v!r}; allowed: {', '.join(VARIANTS)}, ticket, random-init")
+    return out
+
+
+def prune_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset: Preset | str,
+                variants=VARIANTS, lr: float | None = None, **run_kw) -> Chain:
+    """Train (or fetch) ``large``, prune it with ``method(**settings)``, then train each variant."""
+    large_res = store.run(large, **run_kw)
+    model = large_res.model("final")
+    plan = make_plan(model, method, **settings)
+    pruned = apply_plan(model, plan)
+    chain = Chain(large_res, plan, large_res.metrics["flops"], count_flops(pruned, masked=True))
+    spec = {"method": method, **settings}
+    for name, cfg in derived_configs(large, plan, spec, chain.flops_large, chain.flops_pruned, preset,
+                                     variants, lr).items():
+        chain.runs[name] = store.run(cfg, **run_kw)
+    return chain

@@ -1,0 +1,115 @@
+"""Pruning methods as plug-ins behind one interface: score -> plan -> apply.
+
+A method looks at a trained model and returns a :class:`PrunePlan`: which channels each prunable unit
+keeps (structured) and/or which weights stay (unstructured masks), plus a report (per-layer widths,
+thresholds). :func:`apply_plan` turns a plan into a model: structured plans through surgery (a physically
+smaller model of the same family), unstructured plans as ``weight_mask`` buffers that training keeps at
+zero. Plans depend only on the model they were computed from, so the same plan applied to the model's
+random init gives a lottery ticket.
+
+Methods register themselves with :func:`register_method`; :func:`make_plan` runs one by name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+
+@dataclass
+class PrunePlan:
+    """The outcome of a pruning method on one model."""
+
+    method: str
+    arch: str
+    cfg: Any  # the cfg of the pruned architecture (the parent's cfg for unstructured plans)
+    keep: dict[str, torch.Tensor] = field(default_factory=dict)  # unit name -> kept channel indices
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)  # parameter name -> 0/1 float mask
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def structured(self) -> bool:
+        return bool(self.keep)
+
+
+_METHODS: dict[str, Callable[..., PrunePlan]] = {}
+
+
+def register_method(name: str):
+    """Decorator: ``fn(model, **settings) -> PrunePlan`` becomes method ``name``."""
+    def deco(fn):
+        _METHODS[name] = fn
+        return fn
+    return deco
+
+
+def list_methods() -> list[str]:
+    _load_methods()
+    return sorted(_METHODS)
+
+
+def _load_methods() -> None:
+    from . import unstructured  # noqa: F401  (registers its methods)
+    try:
+        from . import structured  # noqa: F401
+    except ImportError:  # pragma: no cover - structured methods not installed
+        pass
+
+
+def make_plan(model: nn.Module, method: str, **settings) -> PrunePlan:
+    """Run pruning method ``method`` on ``model`` (not modified) and return its plan."""
+    _load_methods()
+    if method not in _METHODS:
+        close = difflib.get_close_matches(str(method), _METHODS, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"method: unknown {method!r}{hint} allowed: {', '.join(sorted(_METHODS))}")
+    return _METHODS[method](model, **settings)
+
+
+def apply_plan(model: nn.Module, plan: PrunePlan) -> nn.Module:
+    """A new model pruned by ``plan``: surgery for kept channels, ``weight_mask`` buffers for masks."""
+    if plan.structured:
+        from .surgery import prune_channels
+
+        model = prune_channels(model, plan.keep)
+    else:
+        import copy
+
+        model = copy.deepcopy(model)
+    if plan.masks:
+        from .unstructured import attach_masks
+
+        attach_masks(model, plan.masks)
+    return model
+
+
+def derive_state(parent, config) -> dict | None:
+    """The starting state of a run derived from ``parent`` (a finished RunResult) by ``config.prune``."""
+    from ..train import build_model, _thaw
+
+    settings = dict(config.prune)
+    method = settings.pop("method")
+    settings = {k: _thaw(v) for k, v in settings.items()}
+    plan = make_plan(parent.model("final"), method, **settings)
+    want = None if config.cfg is None else _thaw(config.cfg)
+    if want is not None and plan.structured and plan.cfg != want:
+        raise ValueError(f"cfg: the run asks for {want} but pruning the parent {config.parent} "
+                         f"with {dict(config.prune)} gives {plan.cfg}")
+    if config.init == "parent":
+        return apply_plan(parent.model("final"), plan).state_dict()
+    if config.init == "parent-init":
+        return apply_plan(parent.model("init"), plan).state_dict()
+    if not plan.masks:  # structured scratch training: the architecture is all that carries over
+        return None
+    from .unstructured import attach_masks, rescale_init
+
+    from ..data import DATASETS
+
+    fresh = build_model(config, DATASETS[config.dataset])
+    attach_masks(fresh, plan.masks)
+    rescale_init(fresh)
+    return fresh.state_dict()
