@@ -7,7 +7,8 @@ nowhere else, so the notebooks, the CLI and the tests share one definition of ea
 * ``fine-tuned``: the pruned large model trained ``finetune_epochs`` at the lowest lr (0.001), constant.
 * ``scratch-e``: the pruned architecture from random init, as many epochs as the large model.
 * ``scratch-b``: the same, for ``int(epochs * FLOPs_large / FLOPs_pruned)`` epochs (same computation).
-* ``ticket`` / ``random-init``: the lottery-ticket comparison (the large model's init vs a fresh one).
+* ``ticket`` / ``random-init``: the lottery-ticket comparison: the pruned architecture (or mask) trained
+  from the large model's own init vs from a fresh one (the latter is the same run as Scratch-E).
 
 Structured plans carry over as a cfg only (scratch runs of the same cfg are shared); unstructured plans
 carry their masks, so their scratch runs name the parent they were pruned from.
@@ -71,7 +72,7 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
         elif v == "ticket":
             out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent-init", epochs=large.epochs, **lr_kw)
         elif v == "random-init":
-            out[v] = RunConfig(**common, **scratch, epochs=large.epochs, tag="random-init", **lr_kw)
+            out[v] = RunConfig(**common, **scratch, epochs=large.epochs, **lr_kw)  # = Scratch-E at that lr
         else:
             raise ValueError(f"variants: unknown {v!r}; allowed: {', '.join(VARIANTS)}, ticket, random-init")
     return out

@@ -1,0 +1,196 @@
+"""Report helpers for the notebooks: the paper's numbers, seed summaries, paired statistics, figures.
+
+Conventions: accuracies are in %; "final" is the last epoch's test accuracy (this project's primary
+number) and "best" the best test accuracy over epochs (the paper's selection). Paired statistics compare
+runs that share a seed and a pruned architecture (e.g. Scratch-B - Fine-tuned per seed), with a 95%
+t-interval over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from importlib import resources
+
+import pandas as pd
+
+VARIANT_ORDER = ["unpruned", "fine-tuned", "scratch-e", "scratch-b", "ticket", "random-init"]
+VARIANT_LABELS = {"unpruned": "Unpruned", "fine-tuned": "Fine-tuned", "scratch-e": "Scratch-E",
+                  "scratch-b": "Scratch-B", "ticket": "Winning ticket", "random-init": "Random init"}
+
+
+@lru_cache(maxsize=1)
+def _paper() -> pd.DataFrame:
+    with resources.files("nbprune").joinpath("reference/paper_tables.csv").open() as f:
+        df = pd.read_csv(f, dtype={"table": str})
+    for col in ("target", "note"):
+        df[col] = df[col].fillna("")
+    return df
+
+
+def paper_table(table: str | int | None = None, dataset: str | None = None) -> pd.DataFrame:
+    """The paper's tables as tidy rows (table, dataset, model, target, variant, metric, mean, std, note)."""
+    df = _paper()
+    if table is not None:
+        tables = sorted(df["table"].unique(), key=lambda t: (len(t), t))
+        if str(table) not in tables:
+            raise ValueError(f"table: unknown {str(table)!r}; allowed: {', '.join(tables)}")
+        df = df[df["table"] == str(table)]
+    if dataset is not None:
+        df = df[df["dataset"] == dataset]
+    return df.reset_index(drop=True)
+
+
+def paper_value(table: str | int, dataset: str, model: str, target: str, variant: str,
+                metric: str = "top1_acc", note: str | None = None) -> tuple[float, float] | None:
+    """(mean, std) the paper reports for one cell, or None if it has no such cell."""
+    df = paper_table(table, dataset)
+    sel = (df["model"] == model) & (df["target"] == target) & (df["variant"] == variant) & (df["metric"] == metric)
+    if note is not None:
+        sel &= df["note"].str.contains(note, regex=False)
+    rows = df[sel]
+    if rows.empty:
+        return None
+    return float(rows["mean"].iloc[0]), float(rows["std"].iloc[0]) if pd.notna(rows["std"].iloc[0]) else float("nan")
+
+
+def mean_std(values) -> str:
+    """'93.41 ± 0.12' over seeds (std with n-1; '± n/a' for one seed)."""
+    s = pd.Series(list(values), dtype=float)
+    if s.empty:
+        return "-"
+    if len(s) == 1:
+        return f"{s.iloc[0]:.2f}"
+    return f"{s.mean():.2f} ± {s.std(ddof=1):.2f}"
+
+
+def t_interval(diffs, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the t-interval of the mean of paired differences (nan bounds for n < 2)."""
+    from scipy import stats
+
+    s = pd.Series(list(diffs), dtype=float)
+    n = len(s)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    m = float(s.mean())
+    if n < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * s.std(ddof=1) / math.sqrt(n))
+    return m, m - half, m + half
+
+
+def verdict(low: float, high: float, paper_diff: float | None) -> str:
+    """Our interval against the paper's claim that training from scratch is at least as good.
+
+    ``paper_diff`` is the paper's (scratch - fine-tuned) for the row. "agrees" when our interval lies
+    on the paper's side of zero, or contains zero where the paper's difference is within its noise;
+    "disagrees" when our interval lies strictly on the other side; otherwise "inconclusive".
+    """
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive (one seed)"
+    if paper_diff is None or math.isnan(paper_diff):
+        if low > 0:
+            return "scratch better"
+        if high < 0:
+            return "fine-tuned better"
+        return "no significant difference"
+    if paper_diff >= 0:
+        if low > 0:
+            return "agrees (scratch better)"
+        if high < 0:
+            return "disagrees (fine-tuned better)"
+        return "inconclusive (interval contains 0)"
+    if high < 0:
+        return "agrees (fine-tuned better)"
+    if low > 0:
+        return "disagrees (scratch better)"
+    return "inconclusive (interval contains 0)"
+
+
+def results_frame(rows: list[dict]) -> pd.DataFrame:
+    """Tidy results: one row per run with at least group columns, ``variant``, ``seed``, ``final``, ``best``."""
+    df = pd.DataFrame(rows)
+    if not df.empty and "variant" in df:
+        df["variant"] = pd.Categorical(df["variant"], [v for v in VARIANT_ORDER if v in set(df["variant"])]
+                                       + sorted(set(df["variant"]) - set(VARIANT_ORDER)), ordered=True)
+    return df
+
+
+def paper_shaped_table(df: pd.DataFrame, group: list[str], paper: dict | None = None) -> pd.DataFrame:
+    """Rows = ``group`` values, columns = variants: 'ours final (best) | paper'.
+
+    ``paper`` maps (group values..., variant) -> (mean, std) from :func:`paper_value`.
+    """
+    out = []
+    for keys, g in df.groupby(group, observed=True, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        row = dict(zip(group, keys))
+        for variant, gv in g.groupby("variant", observed=True):
+            label = VARIANT_LABELS.get(variant, variant)
+            row[f"{label} (final)"] = mean_std(gv["final"])
+            row[f"{label} (best)"] = mean_std(gv["best"])
+            ref = (paper or {}).get((*keys, variant))
+            row[f"{label} (paper)"] = "-" if ref is None else (
+                f"{ref[0]:.2f}" + ("" if math.isnan(ref[1]) else f" ± {ref[1]:.2f}"))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]],
+                 paper: dict | None = None, value: str = "final") -> pd.DataFrame:
+    """Per group and pair (a, b): the per-seed difference a - b, its 95% interval and a verdict."""
+    out = []
+    for keys, g in df.groupby(group, observed=True, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        for a, b in pairs:
+            wide = g[g["variant"].isin([a, b])].pivot_table(index="seed", columns="variant", values=value,
+                                                               observed=True)
+            if a not in wide or b not in wide:
+                continue
+            diffs = (wide[a] - wide[b]).dropna()
+            m, lo, hi = t_interval(diffs)
+            pa, pb = (paper or {}).get((*keys, a)), (paper or {}).get((*keys, b))
+            pdiff = None if pa is None or pb is None else pa[0] - pb[0]
+            out.append({**dict(zip(group, keys)),
+                        "comparison": f"{VARIANT_LABELS.get(a, a)} - {VARIANT_LABELS.get(b, b)}",
+                        "seeds": len(diffs), "mean diff": round(m, 2),
+                        "95% CI": "n/a" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]",
+                        "paper diff": "-" if pdiff is None else f"{pdiff:+.2f}",
+                        "verdict": verdict(lo, hi, pdiff)})
+    return pd.DataFrame(out)
+
+
+def bar_figure(df: pd.DataFrame, x: str, title: str, hue: str = "variant", value: str = "final", ax=None):
+    """Bars of mean accuracy with std error bars over seeds, one group per ``x``, one bar per ``hue``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    plot = df.copy()
+    plot[hue] = plot[hue].map(lambda v: VARIANT_LABELS.get(v, v))
+    sns.barplot(data=plot, x=x, y=value, hue=hue, errorbar="sd", ax=ax, capsize=0.1, err_kws={"linewidth": 1})
+    lo = max(0.0, plot[value].min() - 5)
+    ax.set_ylim(lo, min(100.0, plot[value].max() + 3))
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_title(title)
+    ax.legend(title=None, fontsize=8, loc="lower right", ncol=2)
+    ax.figure.tight_layout()
+    return ax
+
+
+def curve_figure(histories: pd.DataFrame, title: str, hue: str = "label", ax=None):
+    """Test accuracy vs epoch, mean ± std over seeds, one line per ``hue`` value."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    sns.lineplot(data=histories, x="epoch", y="test_acc", hue=hue, errorbar="sd", marker="o", ax=ax)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(title=None, fontsize=8)
+    ax.figure.tight_layout()
+    return ax
