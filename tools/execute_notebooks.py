@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""Execute the book's chapters: notebooks/<stem>.py -> build/<stem>.ipynb -> papermill -> book/<stem>.ipynb.
+
+The chapters are jupytext percent scripts (the source of truth). papermill cannot read them, so each is
+converted to ``build/<stem>.ipynb`` first, executed there with the given kernel and parameters
+(``preset`` plus any ``-p key value``), and only a notebook that ran to the end replaces
+``<out>/<stem>.ipynb`` (an atomic rename). The injected-parameters cell stays in the output, so every
+chapter shows how it was run. A failing chapter stops the run: the exit status is 1 and the message
+names the chapter and the error; the book's copy of that chapter is left as it was.
+
+    python tools/execute_notebooks.py --preset quick --kernel nbprune --out book [--only 01_predefined]
+        [-p seeds "[0, 1]"] [-p device cpu]
+
+``-p`` values are read as Python literals when they parse as one (``None``, ``3``, ``[0, 1]``,
+``'cifar100'``), else kept as strings. The kernel's working directory is the repository root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def literal(text: str):
+    """A -p value: a Python literal when it is one, else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def chapters(notebooks_dir: Path, only: list[str] | None) -> list[Path]:
+    """The chapter scripts to run, in file-name order (``only``: those stems, in that order)."""
+    found = {p.stem: p for p in sorted(notebooks_dir.glob("*.py")) if not p.name.startswith("_")}
+    if not only:
+        return list(found.values())
+    wanted = [Path(n).stem for n in only]
+    unknown = [n for n in wanted if n not in found]
+    if unknown:
+        raise SystemExit(f"execute_notebooks: unknown notebook(s) {', '.join(unknown)}; "
+                         f"allowed: {', '.join(found)}")
+    return [found[n] for n in wanted]
+
+
+def to_ipynb(src: Path, dest: Path, kernel: str):
+    """Convert a jupytext percent script to an .ipynb carrying the kernel's spec; returns the notebook."""
+    import jupytext
+
+    nb = jupytext.read(src)
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    nb.metadata.pop("jupytext", None)  # the .py stays the source; the book's copy is plain ipynb
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    jupytext.write(nb, dest, fmt="ipynb")
+    return nb
+
+
+def error_line(exc: BaseException) -> str:
+    """One line saying what went wrong inside a notebook."""
+    ename = getattr(exc, "ename", None)
+    if ename:  # papermill.PapermillExecutionError: the notebook's own exception
+        evalue = str(getattr(exc, "evalue", "")).strip().splitlines()
+        cell = getattr(exc, "exec_count", None)
+        where = f" (cell [{cell}])" if cell is not None else ""
+        return f"{ename}: {evalue[0] if evalue else ''}{where}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def execute(src: Path, out_dir: Path, build_dir: Path, kernel: str, parameters: dict,
+            timeout: int | None) -> float:
+    """Run one chapter; returns its wall time. Raises on failure (the book's copy is untouched)."""
+    import papermill as pm
+    from traitlets.config import Config
+
+    stem = src.stem
+    source_nb = build_dir / f"{stem}.ipynb"
+    executed_nb = build_dir / f"{stem}.executed.ipynb"
+    to_ipynb(src, source_nb, kernel)
+    executed_nb.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    pm.execute_notebook(
+        str(source_nb), str(executed_nb), parameters=parameters, kernel_name=kernel, cwd=str(ROOT),
+        progress_bar=False, log_output=False, execution_timeout=timeout,
+        # a local IPC transport: no TCP ports, and no "running over TCP without encryption" warning
+        config=Config({"KernelManager": {"transport": "ipc"}}),
+    )
+    wall = time.perf_counter() - t0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.replace(executed_nb, out_dir / f"{stem}.ipynb")  # same filesystem: atomic
+    return wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", required=True, help="smoke, quick or paper")
+    ap.add_argument("--kernel", default="nbprune", help="Jupyter kernel name (default: nbprune)")
+    ap.add_argument("--out", default="book", help="where executed notebooks go (default: book)")
+    ap.add_argument("--only", nargs="+", metavar="NAME", help="run only these chapters (stems)")
+    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                    help="an extra notebook parameter (repeatable)")
+    ap.add_argument("--notebooks", default=str(ROOT / "notebooks"), help=argparse.SUPPRESS)
+    ap.add_argument("--build", default=str(ROOT / "build"), help=argparse.SUPPRESS)
+    ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
+    args = ap.parse_args(argv)
+
+    try:  # a typo in the preset fails before any kernel starts
+        from nbprune.presets import get_preset
+
+        get_preset(args.preset)
+    except ValueError as e:
+        print(f"execute_notebooks: {e}", file=sys.stderr)
+        return 2
+    parameters = {"preset": args.preset}
+    for key, value in args.parameter:
+        parameters[key] = literal(value)
+    out_dir = Path(args.out)
+    if not out_dir.is_absolute():
+        out_dir = Path.cwd() / out_dir
+    todo = chapters(Path(args.notebooks), args.only)
+    if not todo:
+        print(f"execute_notebooks: no notebooks in {args.notebooks}", file=sys.stderr)
+        return 1
+    shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
+    print(f"executing {len(todo)} notebook(s) with kernel {args.kernel!r}, parameters {shown}", flush=True)
+    total = 0.0
+    for src in todo:
+        print(f"  {src.stem:<24} ...", end="", flush=True)
+        try:
+            wall = execute(src, out_dir, Path(args.build), args.kernel, parameters, args.timeout)
+        except KeyboardInterrupt:
+            print(" interrupted", flush=True)
+            return 130
+        except Exception as exc:  # noqa: BLE001 - report any failure as one line
+            print(" FAILED", flush=True)
+            print(f"execute_notebooks: {src.stem} failed: {error_line(exc)}", file=sys.stderr)
+            print(f"execute_notebooks: the partly executed notebook is {Path(args.build) / (src.stem + '.executed.ipynb')}; "
+                  f"{out_dir.name}/{src.stem}.ipynb was left unchanged", file=sys.stderr)
+            return 1
+        total += wall
+        print(f" {wall:7.1f} s -> {out_dir.name}/{src.stem}.ipynb", flush=True)
+    print(f"done: {len(todo)} notebook(s) in {total:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
