@@ -194,3 +194,93 @@ def curve_figure(histories: pd.DataFrame, title: str, hue: str = "label", ax=Non
     ax.legend(title=None, fontsize=8)
     ax.figure.tight_layout()
     return ax
+
+
+def paper_wide(*tables: str | int) -> pd.DataFrame:
+    """The paper's numbers for some tables, one row per (table, dataset, model, pruned model), one column per
+    variant; '†' marks a cell whose place in the paper's table was inferred from the PDF's layout."""
+    t = pd.concat([paper_table(table) for table in tables], ignore_index=True)
+
+    def cell(r) -> str:
+        value = f"{r['mean']:+.2f}" if r["metric"].endswith("_drop") else f"{r['mean']:.2f}"
+        value += "" if pd.isna(r["std"]) else f" ± {r['std']:.2f}"
+        return value + (" †" if "UNCERTAIN" in r["note"] else "")
+
+    t = t.assign(value=t.apply(cell, axis=1))
+    wide = t.pivot_table(index=["table", "dataset", "model", "target"], columns="variant", values="value",
+                         aggfunc=" / ".join, sort=False)
+    wide = wide[list(t["variant"].unique())].fillna("")
+    wide.index.names = ["table", "dataset", "model", "pruned model"]
+    wide.columns.name = None
+    return wide
+
+
+def architecture_table(names: list[str], num_classes: int = 10) -> pd.DataFrame:
+    """Params, FLOPs per image and conv sizes of models at the paper's width; for named pruned targets also
+    the FLOPs saved against their base and the Scratch-B epochs of a 160-epoch budget."""
+    import torch
+
+    from .flops import count_flops, count_params, scratch_b_epochs
+    from .models import create_model, list_targets
+
+    flops, rows = {}, []
+    for name in names:
+        model = create_model(name, num_classes=num_classes)
+        flops[name] = count_flops(model)
+        convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        row = {"model": name, "params": f"{count_params(model):,}", "FLOPs/image": f"{flops[name]:,}",
+               "conv layers": len(convs), "conv channels": sum(c.out_channels for c in convs),
+               "pruned from": "-", "FLOPs saved": "-", "Scratch-B epochs": "-"}
+        if name in list_targets():
+            base = model.arch
+            if base not in flops:
+                flops[base] = count_flops(create_model(base, num_classes=num_classes))
+            row.update({"pruned from": base, "FLOPs saved": f"{100 * (1 - flops[name] / flops[base]):.1f}%",
+                        "Scratch-B epochs": scratch_b_epochs(flops[base], flops[name], 160)})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def run_box(preset, seeds: list[int], data, device, extra: list[str] | None = None) -> str:
+    """Markdown: the settings of this execution next to the paper's, and every way it differs."""
+    from .presets import get_preset
+    from .provenance import device_name
+
+    p = get_preset(preset)
+    src = data.describe()
+    n_train, n_test = 50_000, 10_000
+    setting = [
+        ("preset", f"`{p.name}`: {p.description}", "-"),
+        ("seeds", ", ".join(map(str, seeds)), "5 seeds, mean ± std"),
+        ("epochs (large model)", p.epochs, 160),
+        ("fine-tuning epochs", p.finetune_epochs, 40),
+        ("width (channel multiplier)", f"{p.width:g}", 1),
+        ("training images", f"{src['train']:,} of {n_train:,}", f"{n_train:,}"),
+        ("test images", f"{src['test']:,} of {n_test:,}", f"{n_test:,}"),
+        ("batch size", p.batch_size, 64),
+        ("data", f"`{src['source']}`", "original CIFAR"),
+        ("data sha256", f"`{src['sha256'][:16]}…`", "-"),
+        ("device", device_name(device), "GPU"),
+        ("accuracy reported", "final epoch (best over epochs beside it)", "best test accuracy over epochs"),
+    ]
+    diffs = []
+    if p.epochs != 160 or p.finetune_epochs != 40:
+        diffs.append(f"trains for {p.epochs} epochs instead of 160 and fine-tunes for {p.finetune_epochs} instead of "
+                     "40 (lr steps at 50% and 75% of the epochs, Scratch-B epochs scale with the FLOPs ratio)")
+    if p.width != 1:
+        diffs.append(f"every layer has {p.width:g}x the paper's channels (about {1 / p.width ** 2:.0f}x fewer FLOPs)")
+    if src["train"] < n_train:
+        diffs.append(f"trains on a fixed random subset of {src['train']:,} training images")
+    if src["test"] < n_test:
+        diffs.append(f"evaluates on a fixed random subset of {src['test']:,} test images")
+    if len(seeds) != 5:
+        diffs.append(f"{len(seeds)} seed(s) instead of 5")
+    if "jpeg" in src["source"].lower():
+        diffs.append("the images are a lossy JPEG re-encoding of CIFAR-10, so accuracies are lower than on the "
+                     "original: compare methods with each other, and with the paper only with that in mind")
+    diffs.append("the primary number is the final-epoch test accuracy; the paper's code keeps the best test "
+                 "accuracy over epochs, shown beside it")
+    diffs += list(extra or [])
+    table = "\n".join(f"| {k} | {v} | {q} |" for k, v, q in setting)
+    return ("| setting | this run | paper |\n|---|---|---|\n" + table + "\n\n**How this run differs from the paper:**\n\n"
+            + "\n".join(f"- {d}" for d in diffs))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -283,7 +284,8 @@ class RunLock:
                     self.path.unlink(missing_ok=True)
                     continue
                 if not warned:
-                    print(f"run {self.path.parent.name}: another process is training it; waiting", flush=True)
+                    print(f"run {self.path.parent.name}: another process is training it; waiting", file=sys.stderr,
+                          flush=True)
                     warned = True
                 if self.timeout_s is not None and time.time() - t0 > self.timeout_s:
                     raise TimeoutError(f"run {self.path.parent.name}: still locked after {self.timeout_s} s")
