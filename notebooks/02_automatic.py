@@ -32,7 +32,7 @@
 # %% tags=["parameters"]
 preset = "quick"  # smoke | quick | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
-models = ["vgg19"]  # the unpruned base models this chapter trains
+fractions = None  # None: the preset's grid (VGG-19 at 70% on quick); else {"vgg19": [0.7], "densenet40": [0.4]}
 seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]
 data_root = None  # None: $NBPRUNE_DATA, else torchvision's download
@@ -41,206 +41,109 @@ store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
 # %%
 # %matplotlib inline
 import matplotlib.pyplot as plt
-import pandas as pd
-import torch
 from IPython.display import Markdown, display
-from matplotlib.ticker import MaxNLocator
 
-from nbprune import data as nbdata
-from nbprune.flops import count_flops, count_params, scratch_b_epochs
-from nbprune.models import create_model, list_targets, named_target_cfg
-from nbprune.presets import get_preset
-from nbprune.provenance import device_name
-from nbprune.report import curve_figure, mean_std
-from nbprune.report import paper_table as paper_rows
+from nbprune import grids, report
+from nbprune.data import load_cifar
+from nbprune.presets import get_preset, resolve_seeds
 from nbprune.runs import RunStore
-from nbprune.train import RunConfig, resolve_device
+from nbprune.train import resolve_device
 
-# Check every parameter before doing any work: a typo fails here, with one line naming it.
+# Check every parameter before any work: a typo fails here with one line naming it.
 P = get_preset(preset)
-if isinstance(models, str) or not isinstance(models, (list, tuple)) or not models:
-    raise ValueError(f"models: must be a non-empty list of model names, got {models!r}")
-for name in models:
-    create_model(name, num_classes=nbdata.DATASETS.get(dataset, 10), width=P.width)
-if seeds is not None and (isinstance(seeds, (str, int)) or not seeds):
-    raise ValueError(f"seeds: must be None or a non-empty list of ints, got {seeds!r}")
-seeds = list(P.seeds if seeds is None else seeds)
-configs = [RunConfig.from_preset(P, model=name, dataset=dataset, seed=seed) for name in models for seed in seeds]
+seeds = resolve_seeds(seeds, P)
+grid = grids.chapter_grid("automatic", P) if fractions is None else grids.slimming_grid(fractions)
 dev = resolve_device(device)
-nbdata.resolve_root(data_root)
 runs = RunStore(store)
-print(f"preset {P.name!r}: {len(configs)} run(s) = {', '.join(models)} x seeds {seeds}; store {runs.path}")
+data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
+print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
 
 # %% [markdown]
 # ## This run
-#
-# How much of the paper's protocol this execution of the chapter follows. The numbers below are only
-# comparable with the paper's under the `paper` preset (and then with the data caveat, if any).
 
 # %%
-data = nbdata.load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
-src = data.describe()
-n_train, n_test = 50_000, 10_000  # CIFAR-10 and CIFAR-100 alike
-setting = [
-    ("preset", f"`{P.name}`: {P.description}", "-"),
-    ("seeds", ", ".join(map(str, seeds)), "5 seeds, mean ± std"),
-    ("epochs (large model)", P.epochs, 160),
-    ("fine-tuning epochs", P.finetune_epochs, 40),
-    ("width (channel multiplier)", f"{P.width:g}", 1),
-    ("training images", f"{src['train']:,} of {n_train:,}", f"{n_train:,}"),
-    ("test images", f"{src['test']:,} of {n_test:,}", f"{n_test:,}"),
-    ("batch size", P.batch_size, 64),
-    ("data", f"`{src['source']}`", {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}[dataset] + " (original images)"),
-    ("data sha256", f"`{src['sha256']}`", "-"),
-    ("device", device_name(dev), "GPU"),
-    ("accuracy reported", "final epoch (best over epochs beside it)", "best test accuracy over epochs"),
-]
-differences = []
-if P.epochs != 160 or P.finetune_epochs != 40:
-    differences.append(f"trains for {P.epochs} epoch(s) instead of 160 and fine-tunes for {P.finetune_epochs} instead "
-                       "of 40 (the lr still steps down at 50% and 75% of the epochs)")
-if P.width != 1:
-    differences.append(f"every layer has {P.width:g}x the paper's channels (about {1 / P.width ** 2:.0f}x fewer "
-                       "FLOPs); the architecture table below is at the paper's width")
-if src["train"] < n_train:
-    differences.append(f"trains on a fixed random subset of {src['train']:,} training images")
-if src["test"] < n_test:
-    differences.append(f"evaluates on a fixed random subset of {src['test']:,} test images")
-if len(seeds) != 5:
-    differences.append(f"{len(seeds)} seed(s) instead of 5")
-if "jpeg" in src["source"].lower():
-    differences.append("the images are a lossy JPEG re-encoding of CIFAR-10, so accuracies are somewhat lower than on "
-                       "the original: compare methods with each other, and with the paper only with that in mind")
-differences.append("the primary number is the final-epoch test accuracy; the paper's reference code keeps the best "
-                   "test accuracy over epochs, which is shown beside it")
-table = "\n".join(f"| {k} | {v} | {p} |" for k, v, p in setting)
-display(Markdown("| setting | this run | paper |\n|---|---|---|\n" + table
-                 + "\n\n**How this run differs from the paper:**\n\n" + "\n".join(f"- {d}" for d in differences)))
+display(Markdown(report.run_box(P, seeds, data, dev)))
 
 # %% [markdown]
 # ## The architectures at the paper's width
 #
-# The unpruned models of Table 4 on CIFAR-10. Network Slimming removes channels, so *conv channels* (the sum of
-# the conv layers' output channels) is what its prune ratio refers to (the paper counts the BatchNorm channels
-# that carry a scale factor, which for these models is close to the same set).
-#
-# FLOPs are per image, in the paper's convention: a conv counts 2·k²·C_in·C_out·H_out·W_out, BatchNorm 2 and
-# ReLU 1 per output element, pooling k² per output element, a Linear 2·in·out + out. The table does not depend
-# on the preset (it is the paper's full-size, 10-class models), so `make test` checks it cell for cell.
+# The unpruned models of Table 4 at the paper's width (10 classes). The pruned architectures are not known in
+# advance: Network Slimming finds them. The table does not depend on the preset, so `make test` checks it.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-ARCHS = ["vgg19", "preresnet164", "densenet40"]
-flops, rows = {}, []
-for name in ARCHS:
-    model = create_model(name, num_classes=10)
-    flops[name] = count_flops(model)
-    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
-    row = {"model": name, "params": f"{count_params(model):,}", "FLOPs/image": f"{flops[name]:,}",
-           "conv layers": len(convs), "conv channels": sum(c.out_channels for c in convs),
-           "conv weights": f"{sum(c.weight.numel() for c in convs):,}",
-           "pruned from": "-", "FLOPs saved": "-", "Scratch-B epochs": "-"}
-    if name in list_targets():
-        base = model.arch
-        flops.setdefault(base, count_flops(create_model(base, num_classes=10)))
-        row.update({"pruned from": base, "FLOPs saved": f"{100 * (1 - flops[name] / flops[base]):.1f}%",
-                    "Scratch-B epochs": scratch_b_epochs(flops[base], flops[name], 160)})
-    rows.append(row)
-print(pd.DataFrame(rows).set_index("model").to_string())
-for name in ARCHS:
-    if name in list_targets():
-        print(f"{name} cfg: {named_target_cfg(name)}")
+print(report.architecture_table(["vgg19", "preresnet164", "densenet40"]).to_string())
 
 # %% [markdown]
 # ## The paper's numbers
 #
-# Table 4 is Network Slimming on CIFAR and ImageNet; the *pruned model* column is the fraction of channels removed.
-# Table 5 is residual-block pruning with Sparse Structure Selection (no fine-tuning, so "pruned" replaces
-# "fine-tuned"); Table 13 (appendix) pushes slimming to 80–90% of the channels.
-#
-# Top-1 test accuracy in %, mean ± std over 5 runs on CIFAR (one run on ImageNet); signed numbers are
-# changes from the unpruned model in points. † marks a cell whose place in the paper's table had to be
-# inferred from the PDF's text layout (the `note` column of `nbprune/reference/paper_tables.csv` says how).
+# Table 4 (Network Slimming, CIFAR and ImageNet), Table 5 (Sparse Structure Selection, ImageNet) and Table 13
+# (the pruned models' baselines). Top-1 accuracy in %, mean ± std over 5 runs on CIFAR.
 
 # %%
-def paper_table(*tables):
-    """The paper's numbers for some tables, one row per (table, dataset, model, pruned model)."""
-    t = pd.concat([paper_rows(table) for table in tables], ignore_index=True)
-
-    def cell(r):
-        value = f"{r['mean']:+.2f}" if r["metric"].endswith("_drop") else f"{r['mean']:.2f}"
-        value += "" if pd.isna(r["std"]) else f" ± {r['std']:.2f}"
-        return value + (" †" if "UNCERTAIN" in r["note"] else "")
-
-    t = t.assign(value=t.apply(cell, axis=1))
-    wide = t.pivot_table(index=["table", "dataset", "model", "target"], columns="variant", values="value",
-                         aggfunc=" / ".join, sort=False)
-    wide = wide[list(t["variant"].unique())].fillna("")
-    wide.index.names = ["table", "dataset", "model", "pruned model"]
-    wide.columns.name = None
-    return wide
-
-
-display(paper_table("4", "5"))
-display(paper_table("13"))
+display(report.paper_wide("4", "5", "13"))
 
 # %% [markdown]
-# ## Training the unpruned base model
+# ## Sparsity training, slimming, and the three ways to train the result
 #
-# The large model of Table 4's first row: VGG-19 on CIFAR-10, trained with the paper's recipe at this run's budget,
-# once per seed. (Network Slimming trains it with the sparsity penalty on the BatchNorm scales; the penalised runs
-# arrive with the pruning code. The plain run here is the unpruned baseline.)
-#
-# Every run goes through the run store: a run whose configuration was trained before is read back instead of
-# trained again, so re-executing the chapter is cheap.
+# For every seed: the large model is trained with the L1 penalty on every BatchNorm scale (s·sign(γ) added to
+# γ's gradient; s = 1e-4 for VGG, 1e-5 for PreResNet and DenseNet); one global threshold on |γ| then removes the
+# requested fraction of all channels (a layer that would lose every channel keeps its largest one); the slimmed
+# model is fine-tuned at lr 0.001, and the same architecture is trained from scratch (Scratch-E, Scratch-B).
 
 # %%
-results, curves = [], []
-for config in configs:
-    res = runs.run(config, data_root=data_root, device=device, progress=False)
-    m = res.metrics
-    results.append({"model": config.model, "seed": config.seed, "run": res.run_id, "epochs": m["epochs"],
-                    "test acc (%)": m["test_acc"], "best test acc (%)": m["best_test_acc"],
-                    "params": m["params"], "FLOPs/image": m["flops"], "train FLOPs": m["train_flops"],
-                    "wall time (s)": m["wall_time_s"]})
-    curves.append(res.history.assign(model=config.model, seed=config.seed))
-    print(f"{config.model:<14} seed {config.seed}: test acc {m['test_acc']:6.2f}% (best {m['best_test_acc']:6.2f}%) "
-          f"after {m['epochs']} epoch(s), {m['wall_time_s']:.0f} s, run {res.run_id}")
-per_run = pd.DataFrame(results)
-curves = pd.concat(curves, ignore_index=True)
+results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, data_root=data_root, device=device,
+                         progress=False)
+refs = grids.paper_refs(grid, dataset)
+table, paired = report.chapter_tables(results.rows, refs, [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")])
+saved = grids.save_results(results, "automatic", P, dataset)
+
+# %% [markdown]
+# ## Table 4, re-run
+#
+# Test accuracy (%), mean ± std over seeds: final epoch (primary) and best over epochs (the paper's selection),
+# with the paper's value beside each.
 
 # %%
-labels = {name: f"{name} ({g['seed'].nunique()} seed(s))" for name, g in curves.groupby("model", sort=False)}
-ax = curve_figure(curves.assign(label=curves["model"].map(labels)),
-                  title=f"Chapter 2: unpruned base models, preset {P.name!r} (mean ± std over seeds)")
-ax.axhline(100 / data.num_classes, color="gray", linestyle=":", label="chance")
-ax.set_xlim(0.5, curves["epoch"].max() + 0.5)
-ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-ax.grid(alpha=0.3)
-ax.legend(title=None, fontsize=8)
+display(table.set_index(["model", "target"]))
+
+# %% [markdown]
+# ## Paired by seed: scratch-trained minus fine-tuned
+
+# %%
+display(paired.set_index(["model", "target", "comparison"]))
+
+# %%
+ax = report.bar_figure(report.results_frame(results.rows).assign(
+    row=lambda d: d["model"] + " " + d["target"].where(d["target"] != "", "(unpruned)")), x="row",
+    title=f"Network Slimming: fine-tuned vs from scratch ({P.name} preset, {len(seeds)} seeds)")
+ax.set_xlabel("model and fraction of channels pruned")
 plt.show()
 
+# %% [markdown]
+# ## The architectures slimming found
+#
+# Kept channels per layer (Table 7 style: mean ± std over seeds) next to the unpruned width at this run's
+# width multiplier. Slimming keeps the early layers nearly whole and thins the late, wide ones, a pattern that
+# chapter 4 reads as architecture search.
 
 # %%
-summary = per_run.groupby("model", sort=False).agg(
-    seeds=("seed", "count"), epochs=("epochs", "first"), params=("params", "first"),
-    flops=("FLOPs/image", "first"), test_acc=("test acc (%)", mean_std),
-    best_test_acc=("best test acc (%)", mean_std), train_flops=("train FLOPs", "mean"),
-    wall_time=("wall time (s)", "mean"),
-).rename(columns={"flops": "FLOPs/image", "test_acc": "test acc (%)", "best_test_acc": "best test acc (%)",
-                  "train_flops": "train FLOPs per run", "wall_time": "wall time per run (s)"})
-summary["params"] = summary["params"].map("{:,}".format)
-summary["FLOPs/image"] = summary["FLOPs/image"].map("{:,}".format)
-summary["train FLOPs per run"] = summary["train FLOPs per run"].map("{:.3g}".format)
-summary["wall time per run (s)"] = summary["wall time per run (s)"].map("{:.1f}".format)
-display(summary)
-display(per_run.set_index(["model", "seed"]).round(2))
+display(report.widths_table(results.chains))
 
 # %% [markdown]
-# ## Reading this chapter
+# ## The budget ledger
+
+# %%
+display(report.ledger_table(report.results_frame(results.rows)))
+
+# %% [markdown]
+# ## Not run here
 #
-# Under `smoke` the accuracies mean nothing; under `quick` they show the trend at a small scale; only `paper`
-# is comparable with Table 4.
+# ImageNet rows (VGG-11 slimming, Table 4; Sparse Structure Selection on ResNet-50, Table 5) are shown with the
+# paper's numbers only. The CIFAR grid of Table 4 runs at the paper's protocol with
 #
-# *Still to come in this chapter:* sparsity-regularised training, the global |γ| threshold at 70%, fine-tuning,
-# and Scratch-E / Scratch-B of the discovered VGG-19 architecture.
+# ```bash
+# jupytext --to ipynb notebooks/02_automatic.py -o build/02_automatic.ipynb
+# papermill build/02_automatic.ipynb book/02_automatic.ipynb -k nbprune -p preset paper
+# papermill build/02_automatic.ipynb book/02_automatic-cifar100.ipynb -k nbprune -p preset paper -p dataset cifar100
+# ```

@@ -100,12 +100,12 @@ def test_unstructured_chain_finetune_scratch_and_ticket(tmp_path):
     data = synthetic()
     large = RunConfig(model="resnet20", width=0.25, epochs=2, batch_size=32)
     chain = prune_chain(store, large, "magnitude", {"fraction": 0.8}, "smoke",
-                        variants=("fine-tuned", "scratch-e", "scratch-b", "ticket"), data=data, progress=False)
+                        variants=("fine-tuned", "scratch-e", "scratch-b", "winning-ticket"), data=data, progress=False)
     assert chain.flops_saved > 0.5
     epochs_b = chain.runs["scratch-b"].config.epochs
     assert epochs_b == scratch_b_epochs(chain.flops_large, chain.flops_pruned, 2) and epochs_b > 2
     masks = chain.plan.masks
-    for variant in ("fine-tuned", "scratch-e", "scratch-b", "ticket"):
+    for variant in ("fine-tuned", "scratch-e", "scratch-b", "winning-ticket"):
         final = chain.runs[variant].state_dict()
         for k, m in masks.items():
             assert torch.all(final[k][m == 0] == 0.0), (variant, k)
@@ -113,7 +113,7 @@ def test_unstructured_chain_finetune_scratch_and_ticket(tmp_path):
     # the ticket starts from the large model's init restricted to the mask; Scratch-E from a fresh,
     # fan-in-rescaled init with the same mask
     large_init = chain.large.state_dict("init")
-    ticket_start = store.init_state(chain.runs["ticket"].config)
+    ticket_start = store.init_state(chain.runs["winning-ticket"].config)
     scratch_start = store.init_state(chain.runs["scratch-e"].config)
     for k, m in masks.items():
         assert torch.equal(ticket_start[k], large_init[k] * m)
@@ -125,5 +125,5 @@ def test_unstructured_chain_finetune_scratch_and_ticket(tmp_path):
     ft = chain.runs["fine-tuned"]
     assert ft.config.parent == chain.large.run_id and ft.config.lr == 0.001 and ft.config.milestones == ()
     again = prune_chain(store, large, "magnitude", {"fraction": 0.8}, "smoke",
-                        variants=("fine-tuned", "scratch-e", "scratch-b", "ticket"), data=data, progress=False)
+                        variants=("fine-tuned", "scratch-e", "scratch-b", "winning-ticket"), data=data, progress=False)
     assert {k: r.run_id for k, r in again.runs.items()} == {k: r.run_id for k, r in chain.runs.items()}

@@ -146,6 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         total += wall
         print(f" {wall:7.1f} s -> {out_dir.name}/{src.stem}.ipynb", flush=True)
     print(f"done: {len(todo)} notebook(s) in {total:.1f} s", flush=True)
+    from nbprune.report import verdict_markdown
+
+    verdicts = out_dir / "_verdicts.md"  # the intro page includes it: the claims with this preset's verdicts
+    tmp = verdicts.with_suffix(".tmp")
+    tmp.write_text(f"Preset `{args.preset}`; differences in accuracy points (final epoch), ours as the mean over "
+                   "seeds with its 95% interval.\n\n" + verdict_markdown(args.preset) + "\n")
+    os.replace(tmp, verdicts)
     return 0
 
 

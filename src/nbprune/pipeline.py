@@ -7,7 +7,7 @@ nowhere else, so the notebooks, the CLI and the tests share one definition of ea
 * ``fine-tuned``: the pruned large model trained ``finetune_epochs`` at the lowest lr (0.001), constant.
 * ``scratch-e``: the pruned architecture from random init, as many epochs as the large model.
 * ``scratch-b``: the same, for ``int(epochs * FLOPs_large / FLOPs_pruned)`` epochs (same computation).
-* ``ticket`` / ``random-init``: the lottery-ticket comparison: the pruned architecture (or mask) trained
+* ``winning-ticket`` / ``random-init``: the lottery-ticket comparison: the pruned architecture (or mask) trained
   from the large model's own init vs from a fresh one (the latter is the same run as Scratch-E).
 
 Structured plans carry over as a cfg only (scratch runs of the same cfg are shared); unstructured plans
@@ -69,12 +69,12 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
         elif v == "scratch-b":
             epochs = scratch_b_epochs(flops_large, flops_pruned, large.epochs, large.dataset)
             out[v] = RunConfig(**common, **scratch, epochs=epochs, **lr_kw)
-        elif v == "ticket":
+        elif v == "winning-ticket":
             out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent-init", epochs=large.epochs, **lr_kw)
         elif v == "random-init":
             out[v] = RunConfig(**common, **scratch, epochs=large.epochs, **lr_kw)  # = Scratch-E at that lr
         else:
-            raise ValueError(f"variants: unknown {v!r}; allowed: {', '.join(VARIANTS)}, ticket, random-init")
+            raise ValueError(f"variants: unknown {v!r}; allowed: {', '.join(VARIANTS)}, winning-ticket, random-init")
     return out
 
 

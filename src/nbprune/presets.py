@@ -81,3 +81,15 @@ def preset_table():
     import pandas as pd
 
     return pd.DataFrame([p.as_dict() for p in PRESETS.values()]).set_index("name")
+
+
+def resolve_seeds(seeds, preset) -> list[int]:
+    """``seeds`` as a list of ints (None: the preset's); a ValueError names the parameter otherwise."""
+    if seeds is None:
+        return list(get_preset(preset).seeds)
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds: must be None or a non-empty list of integers >= 0, got {seeds!r}")
+    seeds = list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: must be None or a non-empty list of distinct integers >= 0, got {seeds!r}")
+    return seeds

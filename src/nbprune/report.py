@@ -14,9 +14,9 @@ from importlib import resources
 
 import pandas as pd
 
-VARIANT_ORDER = ["unpruned", "fine-tuned", "scratch-e", "scratch-b", "ticket", "random-init"]
+VARIANT_ORDER = ["unpruned", "fine-tuned", "scratch-e", "scratch-b", "winning-ticket", "random-init"]
 VARIANT_LABELS = {"unpruned": "Unpruned", "fine-tuned": "Fine-tuned", "scratch-e": "Scratch-E",
-                  "scratch-b": "Scratch-B", "ticket": "Winning ticket", "random-init": "Random init"}
+                  "scratch-b": "Scratch-B", "winning-ticket": "Winning ticket", "random-init": "Random init"}
 
 
 @lru_cache(maxsize=1)
@@ -117,21 +117,31 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def paper_shaped_table(df: pd.DataFrame, group: list[str], paper: dict | None = None) -> pd.DataFrame:
-    """Rows = ``group`` values, columns = variants: 'ours final (best) | paper'.
+    """Rows = ``group`` values, columns = variants: final and best accuracy (mean ± std over seeds) and the
+    paper's value. Unpruned runs (variant "unpruned", empty target) fill the Unpruned columns of every row
+    of their model, as in the paper's tables.
 
     ``paper`` maps (group values..., variant) -> (mean, std) from :func:`paper_value`.
     """
+    def cells(row: dict, keys: tuple, variant: str, gv: pd.DataFrame) -> None:
+        label = VARIANT_LABELS.get(variant, variant)
+        row[f"{label} (final)"] = mean_std(gv["final"])
+        row[f"{label} (best)"] = mean_std(gv["best"])
+        ref = (paper or {}).get((*keys, variant))
+        row[f"{label} (paper)"] = "-" if ref is None else (
+            f"{ref[0]:.2f}" + ("" if math.isnan(ref[1]) else f" ± {ref[1]:.2f}"))
+
+    unpruned = df[df["variant"] == "unpruned"]
+    pruned = df[df["variant"] != "unpruned"]
     out = []
-    for keys, g in df.groupby(group, observed=True, sort=False):
+    for keys, g in pruned.groupby(group, observed=True, sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
         row = dict(zip(group, keys))
+        base = unpruned[unpruned[group[0]] == keys[0]]
+        if not base.empty:
+            cells(row, (keys[0],) + ("",) * (len(keys) - 1), "unpruned", base)
         for variant, gv in g.groupby("variant", observed=True):
-            label = VARIANT_LABELS.get(variant, variant)
-            row[f"{label} (final)"] = mean_std(gv["final"])
-            row[f"{label} (best)"] = mean_std(gv["best"])
-            ref = (paper or {}).get((*keys, variant))
-            row[f"{label} (paper)"] = "-" if ref is None else (
-                f"{ref[0]:.2f}" + ("" if math.isnan(ref[1]) else f" ± {ref[1]:.2f}"))
+            cells(row, keys, variant, gv)
         out.append(row)
     return pd.DataFrame(out)
 
@@ -284,3 +294,163 @@ def run_box(preset, seeds: list[int], data, device, extra: list[str] | None = No
     table = "\n".join(f"| {k} | {v} | {q} |" for k, v, q in setting)
     return ("| setting | this run | paper |\n|---|---|---|\n" + table + "\n\n**How this run differs from the paper:**\n\n"
             + "\n".join(f"- {d}" for d in diffs))
+
+
+PIPELINES = {"fine-tuned": "train large + prune + fine-tune", "scratch-e": "Scratch-E", "scratch-b": "Scratch-B",
+             "winning-ticket": "train large + prune + retrain from its init", "random-init": "random init"}
+
+
+def ledger_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The budget ledger: training FLOPs and wall time of each pipeline, mean over seeds.
+
+    A fine-tuned (or winning-ticket) model's pipeline includes training its large model; a model trained
+    from scratch pays only for itself.
+    """
+    large = df[df["variant"] == "unpruned"].set_index(["model", "seed"])
+    out = []
+    for (model, target, variant), g in df[df["variant"] != "unpruned"].groupby(["model", "target", "variant"],
+                                                                              observed=True, sort=False):
+        flops, wall = g["train_flops"].astype(float).to_numpy(), g["wall_time_s"].astype(float).to_numpy()
+        if variant in ("fine-tuned", "winning-ticket"):
+            keys = list(zip(g["model"], g["seed"]))
+            flops = flops + large.loc[keys, "train_flops"].astype(float).to_numpy()
+            wall = wall + large.loc[keys, "wall_time_s"].astype(float).to_numpy()
+        out.append({"model": model, "pruned": target, "pipeline": PIPELINES.get(variant, variant),
+                    "epochs": int(g["epochs"].iloc[0]), "training FLOPs": f"{flops.mean():.3g}",
+                    "wall time (s)": f"{wall.mean():.0f}"})
+    return pd.DataFrame(out)
+
+
+def chapter_tables(rows: list[dict], refs: dict, pairs: list[tuple[str, str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the paper-shaped table, the paired-statistics table) of a chapter's result rows."""
+    df = results_frame(rows)
+    shaped = paper_shaped_table(df, ["model", "target"], refs)
+    paired = paired_table(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs)
+    return shaped, paired
+
+
+def widths_table(chains) -> pd.DataFrame:
+    """Kept channels per pruned unit, mean ± std over the chains (seeds) of each experiment (Table 7 style)."""
+    rows = {}
+    for exp, chain in chains:
+        widths = chain.plan.info.get("widths")
+        if not widths:
+            continue
+        from .prune.surgery import channel_units
+
+        sizes = {name: u.size for name, u in channel_units(chain.large.model()).items()}
+        for unit, w in widths.items():
+            rows.setdefault((exp.paper_model, exp.label, unit), {"size": sizes.get(unit), "kept": []})["kept"].append(w)
+    out = [{"model": m, "pruned": label, "layer": unit, "width": v["size"], "kept": mean_std(v["kept"]),
+            "kept %": f"{100 * pd.Series(v['kept']).mean() / v['size']:.0f}%" if v["size"] else "-"}
+           for (m, label, unit), v in rows.items()]
+    return pd.DataFrame(out).set_index(["model", "pruned", "layer"]) if out else pd.DataFrame()
+
+
+def weight_distribution_figure(chain, title: str, layer: str | None = None, ax=None):
+    """Histogram of the non-zero weights of one conv layer: unpruned, fine-tuned, and trained from scratch
+    (Scratch-E) with the same mask. The default layer is the middle conv of the network."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    states = {"unpruned": chain.large.state_dict()}
+    for variant in ("fine-tuned", "scratch-e"):
+        if variant in chain.runs:
+            states[VARIANT_LABELS[variant]] = chain.runs[variant].state_dict()
+    convs = [k for k, v in states["unpruned"].items() if k.endswith("weight") and v.dim() == 4]
+    layer = layer or convs[len(convs) // 2]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    values = {name: s[layer].flatten().numpy() for name, s in states.items()}
+    values = {name: v[v != 0] for name, v in values.items()}
+    lim = max(float(np.abs(v).max()) for v in values.values() if v.size)
+    bins = np.linspace(-lim, lim, 81)
+    for name, v in values.items():
+        ax.hist(v, bins=bins, histtype="step", linewidth=1.5, density=True, label=f"{name} ({v.size:,} non-zero)")
+    ax.set_xlabel(f"weight value ({layer.removesuffix('.weight')})")
+    ax.set_ylabel("density (1 / unit weight)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.figure.tight_layout()
+    return ax
+
+
+def params_curve_figure(df: pd.DataFrame, title: str, ax=None):
+    """Accuracy vs parameter count, mean ± std over seeds, one line per ``curve`` (Figure 3 style)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    for curve, g in df.groupby("curve", sort=False):
+        s = g.groupby("params")["final"].agg(["mean", "std"]).reset_index().sort_values("params")
+        ax.errorbar(s["params"] / 1e3, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=curve)
+    ax.set_xlabel("parameters (thousands)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
+
+
+def stage_sparsity_figure(table: pd.DataFrame, title: str, ax=None):
+    """Heatmap of the fraction of conv weights pruned per stage (columns) at each overall fraction (rows)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    sns.heatmap(100 * table, annot=True, fmt=".0f", cmap="viridis", cbar_kws={"label": "weights pruned (%)"}, ax=ax)
+    ax.set_xlabel("stage (feature-map size, largest first)")
+    ax.set_ylabel("weights pruned overall")
+    ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax
+
+
+CLAIMS = [
+    ("predefined", "01_predefined", "Predefined pruning: training the pruned architecture from scratch is as good as "
+     "fine-tuning the pruned model", [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]),
+    ("automatic", "02_automatic", "Automatic pruning (Network Slimming): the found architecture trained from scratch "
+     "is as good as the fine-tuned one", [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]),
+    ("unstructured", "03_unstructured", "Unstructured pruning at moderate sparsity on CIFAR: scratch training keeps up "
+     "with fine-tuning", [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]),
+    ("lottery_ticket", "05_lottery_ticket", "At lr 0.1 a winning ticket is no better than a random initialisation",
+     [("winning-ticket", "random-init")]),
+]
+
+
+def verdict_summary(preset, results_dir: str = "results", dataset: str = "cifar10") -> pd.DataFrame:
+    """The paper's claims, one row per measured comparison, with our verdict, from the chapters' saved results
+    (``results/<preset>/<chapter>-<dataset>.csv``; chapters without results are listed as not run)."""
+    from pathlib import Path
+
+    from .grids import chapter_grid, paper_refs
+    from .presets import get_preset
+
+    p = get_preset(preset)
+    out = []
+    for chapter, doc, claim, pairs in CLAIMS:
+        path = Path(results_dir) / p.name / f"{chapter}-{dataset}.csv"
+        link = f"{{doc}}`{doc}`"
+        if not path.exists():
+            out.append({"claim": claim, "chapter": link, "row": "-", "comparison": "-", "ours": "not run",
+                        "paper": "-", "verdict": "-"})
+            continue
+        rows = pd.read_csv(path, keep_default_na=False)
+        refs = paper_refs(chapter_grid(chapter, p), dataset)
+        paired = paired_table(results_frame(rows.to_dict("records"))[lambda d: d["variant"] != "unpruned"],
+                              ["model", "target"], pairs, refs)
+        for _, r in paired.iterrows():
+            out.append({"claim": claim, "chapter": link, "row": f"{r['model']} {r['target']}",
+                        "comparison": r["comparison"], "ours": f"{r['mean diff']:+.2f} {r['95% CI']}",
+                        "paper": r["paper diff"], "verdict": r["verdict"]})
+    return pd.DataFrame(out)
+
+
+def verdict_markdown(preset, results_dir: str = "results", dataset: str = "cifar10") -> str:
+    """:func:`verdict_summary` as a MyST markdown table (differences in accuracy points, ours over seeds with
+    its 95% interval)."""
+    df = verdict_summary(preset, results_dir, dataset)
+    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
+    return head + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False))
