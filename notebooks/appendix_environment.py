@@ -126,3 +126,58 @@ if len(df):
               "test_acc", "best_test_acc", "wall_time_s"]
     cols = [c for c in dict.fromkeys(wanted + varying) if c in df.columns and c not in ("history", "cfg")]
     display(df.set_index("run_id")[cols].round(2))
+
+# %% [markdown]
+# ## Bad input: what each mistake gets
+#
+# Every parameter a user types is checked before any work starts; a mistake gets one line naming the
+# parameter and what is allowed (on the command line: no traceback, exit status 2). The table is produced by
+# running each case now, so it always shows the current messages; `make test` checks it cell for cell, and the
+# unit tests check the same cases.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import contextlib
+import io
+
+from nbprune.cli import main as nbprune_cli
+from nbprune.grids import l1_grid
+from nbprune.presets import resolve_seeds
+from nbprune.prune import make_plan
+from nbprune.train import RunConfig
+
+CLI_CASES = [
+    ["info", "resnt56"],
+    ["info", "vgg16", "--width", "0"],
+    ["train", "--model", "vgg16", "--epochs", "-3"],
+    ["train", "--model", "vgg16", "--preset", "quik"],
+    ["train", "--model", "vgg16", "--epochs", "1", "--data", "/no/such/dir"],
+]
+API_CASES = {
+    "create_model('vgg16', cfg=[64, 0, 'M'])": lambda: create_model("vgg16", cfg=[64, 0, "M"]),
+    "RunConfig(model='vgg16', epochs=-1)": lambda: RunConfig(model="vgg16", epochs=-1),
+    "RunConfig(model='vgg16', dataset='cifar1000')": lambda: RunConfig(model="vgg16", dataset="cifar1000"),
+    "get_preset('quik')": lambda: get_preset("quik"),
+    "resolve_seeds('0,1', 'quick')": lambda: resolve_seeds("0,1", "quick"),
+    "l1_grid(['vgg16-c'])": lambda: l1_grid(["vgg16-c"]),
+    "make_plan(vgg16, 'magnitude', fraction=1.0)": lambda: make_plan(create_model("vgg16", width=0.125), "magnitude", fraction=1.0),
+    "make_plan(vgg16, 'slimmming', fraction=0.5)": lambda: make_plan(create_model("vgg16", width=0.125), "slimmming", fraction=0.5),
+    "load_cifar('cifar10', '/no/such/dir')": lambda: nbdata.load_cifar("cifar10", "/no/such/dir"),
+}
+cases = []
+for argv in CLI_CASES:
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            status = nbprune_cli(argv)
+        except SystemExit as e:  # argparse's own checks exit directly
+            status = e.code
+    cases.append(("nbprune " + " ".join(argv), f"exit {status}: {err.getvalue().strip()}"))
+for call, fn in API_CASES.items():
+    try:
+        fn()
+        cases.append((call, "accepted (a bug: it should have been rejected)"))
+    except (ValueError, FileNotFoundError) as e:
+        cases.append((call, f"{type(e).__name__}: {e}"))
+for call, message in cases:
+    print(f"{call}\n    -> {message}")
