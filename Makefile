@@ -1,6 +1,7 @@
 # nbprune: two commands set everything up on a fresh machine (Python 3.11, pip, make):
 #   make book   -- venv + data + execute every chapter at PRESET (default quick) + build the HTML book
-#   make test   -- venv + unit tests + nbval on every chapter notebook at the smoke preset
+#   make test   -- venv + unit tests + nbval on every chapter at the smoke preset + the smoke book built and
+#                  checked in headless Chromium, then the committed book's HTML checked the same way
 # Other targets: make html (re-render book/ without running experiments), make venv, make data, make clean.
 
 PRESET ?= quick
@@ -38,7 +39,21 @@ html: venv
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "Book: $(abspath _build/html/index.html)"
 
-test: venv unit nbval
+test: venv unit nbval smoke-book browser browser-book
+
+.PHONY: smoke-book browser browser-book
+
+# the book at the smoke preset in its own tree (book/ is not touched): build/smoke-book/_build/html
+smoke-book: venv
+	$(PY) tools/build_smoke_book.py --preset smoke --kernel $(KERNEL) --out build/smoke-book
+
+# headless-Chromium checks of every page (tests/test_browser.py); NBPRUNE_HTML picks the built book
+browser: venv
+	NBPRUNE_BROWSER=1 NBPRUNE_HTML=$${NBPRUNE_HTML:-build/smoke-book/_build/html} $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py
+
+# the same checks on the committed book's HTML
+browser-book: html
+	NBPRUNE_BROWSER=1 NBPRUNE_HTML=_build/html $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py
 
 unit: venv
 	$(PY) -m pytest -q tests

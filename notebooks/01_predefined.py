@@ -140,10 +140,8 @@ display(table.set_index(["model", "target"]))
 display(paired.set_index(["model", "target", "comparison"]))
 
 # %%
-ax = report.bar_figure(report.results_frame(results.rows).assign(
-    row=lambda d: d["model"] + " " + d["target"].where(d["target"] != "", "(unpruned)")), x="row",
-    title=f"L1-norm pruning: fine-tuned vs from scratch ({P.name} preset, mean ± std over {len(seeds)} seeds)")
-ax.set_xlabel("model")
+report.bar_figure(report.results_frame(results.rows), chance=100 / data.num_classes,
+                   title=f"L1-norm pruning: fine-tuned vs from scratch ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
 # %% [markdown]

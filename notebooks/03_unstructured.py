@@ -108,10 +108,8 @@ display(table.set_index(["model", "target"]))
 display(paired.set_index(["model", "target", "comparison"]))
 
 # %%
-ax = report.bar_figure(report.results_frame(results.rows).assign(
-    row=lambda d: d["model"] + " " + d["target"].where(d["target"] != "", "(unpruned)")), x="row",
-    title=f"Magnitude pruning: fine-tuned vs from scratch ({P.name} preset, {len(seeds)} seeds)")
-ax.set_xlabel("model and fraction of conv weights pruned")
+report.bar_figure(report.results_frame(results.rows), chance=100 / data.num_classes,
+                   title=f"Magnitude pruning: fine-tuned vs from scratch ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
 # %% [markdown]

@@ -103,7 +103,7 @@ summary = points.groupby(["curve", "target"], sort=False).agg(
 display(summary)
 
 # %%
-report.params_curve_figure(points, f"Scratch-E accuracy vs parameters, VGG-19 ({P.name} preset, {len(seeds)} seeds)")
+report.params_curve_figure(points, f"Scratch-E accuracy vs parameters, VGG-19 ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
 # %% [markdown]

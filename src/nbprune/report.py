@@ -170,22 +170,46 @@ def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]
     return pd.DataFrame(out)
 
 
-def bar_figure(df: pd.DataFrame, x: str, title: str, hue: str = "variant", value: str = "final", ax=None):
-    """Bars of mean accuracy with std error bars over seeds, one group per ``x``, one bar per ``hue``."""
+def row_label(df: pd.DataFrame) -> pd.Series:
+    """A readable name per result row: 'VGG-16 (unpruned)', 'VGG-16-A', 'VGG-19 70%'."""
+    def one(r) -> str:
+        if r["variant"] == "unpruned" or not r["target"]:
+            return f"{r['model']} (unpruned)"
+        return r["target"] if str(r["target"]).startswith(r["model"]) else f"{r['model']} {r['target']}"
+    return df.apply(one, axis=1)
+
+
+FIGSIZE = (6.4, 3.8)
+
+
+def _style() -> None:
+    import matplotlib as mpl
+
+    mpl.rcParams.update({"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "legend.fontsize": 10,
+                         "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.dpi": 110})
+
+
+def bar_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str = "final", chance: float | None = 10.0,
+               ax=None):
+    """Bars of mean accuracy with std error bars over seeds, one group per result row, one bar per ``hue``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    _style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+        _, ax = plt.subplots(figsize=FIGSIZE)
     plot = df.copy()
+    plot["row"] = row_label(plot)
     plot[hue] = plot[hue].map(lambda v: VARIANT_LABELS.get(v, v))
-    sns.barplot(data=plot, x=x, y=value, hue=hue, errorbar="sd", ax=ax, capsize=0.1, err_kws={"linewidth": 1})
-    lo = max(0.0, plot[value].min() - 5)
-    ax.set_ylim(lo, min(100.0, plot[value].max() + 3))
+    sns.barplot(data=plot, x="row", y=value, hue=hue, errorbar="sd", ax=ax, capsize=0.1, err_kws={"linewidth": 1},
+                dodge=True)
+    if chance is not None:
+        ax.axhline(chance, color="gray", linestyle=":", linewidth=1, label="chance")
+    ax.set_ylim(0, min(100.0, plot[value].max() + 8))
     ax.set_ylabel("test accuracy (%)")
-    ax.set_xlabel(x.replace("_", " "))
+    ax.set_xlabel("")
     ax.set_title(title)
-    ax.legend(title=None, fontsize=8, loc="lower right", ncol=2)
+    ax.legend(title=None, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
     ax.figure.tight_layout()
     return ax
 
@@ -195,13 +219,14 @@ def curve_figure(histories: pd.DataFrame, title: str, hue: str = "label", ax=Non
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    _style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+        _, ax = plt.subplots(figsize=FIGSIZE)
     sns.lineplot(data=histories, x="epoch", y="test_acc", hue=hue, errorbar="sd", marker="o", ax=ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
-    ax.legend(title=None, fontsize=8)
+    ax.legend(title=None)
     ax.figure.tight_layout()
     return ax
 
@@ -359,18 +384,21 @@ def weight_distribution_figure(chain, title: str, layer: str | None = None, ax=N
             states[VARIANT_LABELS[variant]] = chain.runs[variant].state_dict()
     convs = [k for k, v in states["unpruned"].items() if k.endswith("weight") and v.dim() == 4]
     layer = layer or convs[len(convs) // 2]
+    _style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+        _, ax = plt.subplots(figsize=FIGSIZE)
     values = {name: s[layer].flatten().numpy() for name, s in states.items()}
     values = {name: v[v != 0] for name, v in values.items()}
     lim = max(float(np.abs(v).max()) for v in values.values() if v.size)
     bins = np.linspace(-lim, lim, 81)
     for name, v in values.items():
         ax.hist(v, bins=bins, histtype="step", linewidth=1.5, density=True, label=f"{name} ({v.size:,} non-zero)")
-    ax.set_xlabel(f"weight value ({layer.removesuffix('.weight')})")
+    ax.set_yscale("log")
+    position = convs.index(layer) + 1
+    ax.set_xlabel(f"weight value (conv layer {position} of {len(convs)})")
     ax.set_ylabel("density (1 / unit weight)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.figure.tight_layout()
     return ax
 
@@ -379,15 +407,16 @@ def params_curve_figure(df: pd.DataFrame, title: str, ax=None):
     """Accuracy vs parameter count, mean ± std over seeds, one line per ``curve`` (Figure 3 style)."""
     import matplotlib.pyplot as plt
 
+    _style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+        _, ax = plt.subplots(figsize=FIGSIZE)
     for curve, g in df.groupby("curve", sort=False):
         s = g.groupby("params")["final"].agg(["mean", "std"]).reset_index().sort_values("params")
         ax.errorbar(s["params"] / 1e3, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=curve)
     ax.set_xlabel("parameters (thousands)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.legend()
     ax.grid(alpha=0.3)
     ax.figure.tight_layout()
     return ax
@@ -398,8 +427,9 @@ def stage_sparsity_figure(table: pd.DataFrame, title: str, ax=None):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    _style()
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+        _, ax = plt.subplots(figsize=FIGSIZE)
     sns.heatmap(100 * table, annot=True, fmt=".0f", cmap="viridis", cbar_kws={"label": "weights pruned (%)"}, ax=ax)
     ax.set_xlabel("stage (feature-map size, largest first)")
     ax.set_ylabel("weights pruned overall")
