@@ -39,7 +39,7 @@ class PrunePlan:
 _METHODS: dict[str, Callable[..., PrunePlan]] = {}
 
 
-def register_method(name: str):
+def register_method(name: str) -> Callable[[Callable[..., PrunePlan]], Callable[..., PrunePlan]]:
     """Decorator: ``fn(model, **settings) -> PrunePlan`` becomes method ``name``."""
     def deco(fn):
         _METHODS[name] = fn
@@ -48,16 +48,13 @@ def register_method(name: str):
 
 
 def list_methods() -> list[str]:
+    """The names of every registered pruning method."""
     _load_methods()
     return sorted(_METHODS)
 
 
 def _load_methods() -> None:
-    from . import unstructured  # noqa: F401  (registers its methods)
-    try:
-        from . import structured  # noqa: F401
-    except ImportError:  # pragma: no cover - structured methods not installed
-        pass
+    from . import structured, unstructured  # noqa: F401  (importing registers their methods)
 
 
 def make_plan(model: nn.Module, method: str, **settings) -> PrunePlan:

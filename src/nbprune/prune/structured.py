@@ -1,0 +1,184 @@
+"""Structured (channel) pruning methods; their plans are applied by :mod:`nbprune.prune.surgery`.
+
+* ``l1`` (Li et al. 2017): per unit, keep the filters with the largest sum |W| over (C_in, k, k) of the
+  producing conv; the widths come from a named target (``vgg16-a``, ``resnet56-a`` ...) or from ratios.
+* ``slimming`` (Liu et al. 2017): one global threshold over |gamma| of every unit's BatchNorm channels.
+* ``uniform-channels``: Section 5's uniform baseline, the same fraction removed in every unit.
+
+Every plan lists the kept channels of every unit (all of them for untouched units), ``cfg`` is the
+pruned architecture, and ``info["widths"]`` maps each unit to its kept width. Ties in a ranking go to
+the lower channel index. Units named as in :func:`~nbprune.prune.surgery.channel_units`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from nbprune.models import create_model, list_targets, unknown_choice
+from nbprune.models.resnet import ResNet
+from nbprune.prune import PrunePlan, register_method
+from nbprune.prune.surgery import Unit, channel_units, pruned_cfg, unit_gamma
+
+__all__ = ["l1", "l1_scores", "slimming", "top_k", "uniform_channels"]
+
+
+def l1_scores(model: nn.Module, unit: Unit) -> torch.Tensor:
+    """Sum |W| per channel of ``unit``: over (C_in, k, k) of the producing conv's filters.
+
+    A selection unit (PreResNet/DenseNet block input, no producing conv) is scored by its consumer's
+    weights on each input channel instead (sum |W| over the consumer's other dimensions).
+    """
+    if unit.conv is not None:
+        weight = model.get_submodule(unit.conv).weight.detach()
+        return weight.abs().flatten(1).sum(1)
+    weight = model.get_submodule(unit.consumers[0]).weight.detach()
+    return weight.abs().transpose(0, 1).flatten(1).sum(1)
+
+
+def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Sorted indices of the ``k`` largest scores; ties go to the lower index."""
+    order = torch.sort(scores.detach().float().cpu(), descending=True, stable=True).indices
+    return order[:k].sort().values
+
+
+def _plan(method: str, model: nn.Module, keep: dict[str, torch.Tensor], **info: Any) -> PrunePlan:
+    widths = {name: int(idx.numel()) for name, idx in keep.items()}
+    return PrunePlan(method=method, arch=model.arch, cfg=pruned_cfg(model, keep), keep=keep,
+                     info={"widths": widths, **info})
+
+
+def _is_ratio(value: object) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and 0 <= value < 1)
+
+
+def _check_fraction(fraction: object) -> float:
+    if not _is_ratio(fraction):
+        raise ValueError(f"fraction: must be a number in [0, 1), got {fraction!r}")
+    return float(fraction)
+
+
+def _keep_ratio(size: int, p: float) -> int:
+    """Li et al.'s kept width ``int(C * (1 - p))``, at least one channel."""
+    return max(1, int(size * (1 - p)))
+
+
+def _target_widths(model: nn.Module, units: dict[str, Unit], target: object) -> dict[str, int]:
+    """Per-unit widths of a named L1 target, checked against the parent model."""
+    targets = list_targets()
+    if not isinstance(target, str) or target not in targets:
+        raise unknown_choice("target", target, targets)
+    with torch.device("meta"):  # only the architecture is needed
+        ref = create_model(target, num_classes=model.num_classes, width=model.width)
+    ref_units = channel_units(ref)
+    fits = ref.arch == model.arch and list(ref_units) == list(units)
+    if not fits or any(ref_units[name].size > unit.size for name, unit in units.items()):
+        raise ValueError(
+            f"target: {target!r} prunes {ref.arch} at width {model.width} (cfg {ref.cfg}); "
+            f"the model is {model.arch} at width {model.width} with cfg {model.cfg}"
+        )
+    return {name: unit.size for name, unit in ref_units.items()}
+
+
+def _ratio_widths(model: nn.Module, units: dict[str, Unit], ratios: object, skip: object) -> dict[str, int]:
+    """Per-unit widths ``int(C * (1 - p))`` from a single ratio, per-stage (ResNet) or per-unit ratios."""
+    stages = isinstance(model, ResNet)
+    allowed = f"a number, a list of {len(units)} per-unit ratios" + (" or of 3 per-stage ratios" if stages else "")
+    if isinstance(ratios, (list, tuple)):
+        if stages and len(ratios) == 3:
+            per_unit = [ratios[unit.cfg_index[0]] for unit in units.values()]
+        elif len(ratios) == len(units):
+            per_unit = list(ratios)
+        else:
+            raise ValueError(f"ratios: {model.arch} needs {allowed}; got a list of {len(ratios)}")
+    else:
+        per_unit = [ratios] * len(units)
+    if not all(_is_ratio(p) for p in per_unit):
+        raise ValueError(f"ratios: {model.arch} needs {allowed}, each in [0, 1); got {ratios!r}")
+    if skip is None:
+        skip = ()
+    if isinstance(skip, str) or not isinstance(skip, (list, tuple, set, frozenset)):
+        raise ValueError(f"skip: must be a list of unit names; got {skip!r}")
+    for name in skip:
+        if name not in units:
+            raise unknown_choice("skip", name, list(units))
+    return {
+        name: unit.size if name in skip else _keep_ratio(unit.size, float(p))
+        for (name, unit), p in zip(units.items(), per_unit)
+    }
+
+
+def _l1_keep(model: nn.Module, units: dict[str, Unit], widths: Mapping[str, int]) -> dict[str, torch.Tensor]:
+    return {name: top_k(l1_scores(model, unit), widths[name]) for name, unit in units.items()}
+
+
+@register_method("l1")
+def l1(model: nn.Module, target: str | None = None, ratios: Any = None, skip: Any = None) -> PrunePlan:
+    """L1-norm filter pruning: keep each unit's filters with the largest sum |W| over (C_in, k, k).
+
+    Give exactly one of ``target`` (a named L1 target whose base architecture and width the model must
+    have; its cfg fixes every unit's width) and ``ratios`` (one float for every unit, a per-unit list,
+    or for ResNet a per-stage list of 3; a unit keeps ``max(1, int(C * (1 - p)))``), the latter with
+    optional ``skip`` unit names left unpruned (ResNet conv id 2+2j is block j's ``conv1`` unit).
+    """
+    units = channel_units(model)
+    if (target is None) == (ratios is None):
+        raise ValueError(f"target, ratios: give exactly one of them; got target={target!r}, ratios={ratios!r}")
+    if target is not None:
+        if skip is not None:
+            raise ValueError(f"skip: only used with ratios (the target {target!r} fixes every width); got {skip!r}")
+        widths = _target_widths(model, units, target)
+    else:
+        widths = _ratio_widths(model, units, ratios, skip)
+    return _plan("l1", model, _l1_keep(model, units, widths))
+
+
+@register_method("slimming")
+def slimming(model: nn.Module, fraction: float) -> PrunePlan:
+    """Network Slimming: remove the ``fraction`` of all unit channels with the smallest |gamma|.
+
+    One global ranking over |gamma| of every unit's BN channels (VGG/ResNet: the conv's BN; PreResNet
+    and DenseNet: the selected channels of every block-input and final BN and the BN after every
+    internal conv) removes ``round(fraction * total)`` channels; ties go to the earlier unit, then the
+    lower index. A unit that would lose every channel keeps its largest-|gamma| channel instead (the
+    reference code crashes there), so slightly fewer channels may be removed; ``info["emptied"]``
+    lists those units. ``info["threshold"]`` is the |gamma| at the global cut, the largest one the ranking
+    removes before the keep-one rule (None when nothing is removed).
+    """
+    fraction = _check_fraction(fraction)
+    units = channel_units(model)
+    gammas = {name: unit_gamma(model, unit).abs().float().cpu() for name, unit in units.items()}
+    flat = torch.cat(list(gammas.values()))
+    n_remove = int(round(fraction * flat.numel()))
+    order = torch.argsort(flat, stable=True)
+    removed = torch.zeros(flat.numel(), dtype=torch.bool)
+    removed[order[:n_remove]] = True
+    keep, emptied, start = {}, [], 0
+    for name, gamma in gammas.items():
+        kept = torch.nonzero(~removed[start:start + gamma.numel()]).flatten()
+        start += gamma.numel()
+        if kept.numel() == 0:
+            kept = top_k(gamma, 1)
+            emptied.append(name)
+        keep[name] = kept
+    threshold = float(flat[order[n_remove - 1]]) if n_remove else None
+    return _plan("slimming", model, keep, threshold=threshold, emptied=emptied)
+
+
+@register_method("uniform-channels")
+def uniform_channels(model: nn.Module, fraction: float) -> PrunePlan:
+    """Section 5's uniform baseline: every unit keeps ``max(1, int(C * (1 - fraction)))`` channels.
+
+    The kept channels are the largest-L1 ones (as ``l1``), but the baseline is trained from scratch,
+    which uses only the plan's ``cfg``.
+    """
+    fraction = _check_fraction(fraction)
+    units = channel_units(model)
+    widths = {name: _keep_ratio(unit.size, fraction) for name, unit in units.items()}
+    return _plan("uniform-channels", model, _l1_keep(model, units, widths))

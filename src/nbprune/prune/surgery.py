@@ -1,0 +1,229 @@
+"""Channel surgery: physically remove channels from the CIFAR model families.
+
+A *unit* is a group of channels that structured pruning may shrink, named after the module that decides
+its channels: the conv producing them, or the ``ChannelSelection`` choosing them from a wider stream.
+
+* VGG: every conv, ``features.<i>`` (its BN follows; the next conv, or the first Linear of the head,
+  reads it). The hidden Linear of the ``"mlp"`` head is not a unit.
+* ResNet: the first conv of every BasicBlock, ``layer<s>.<b>.conv1`` (``bn1``; read by ``conv2``).
+  The block outputs are tied together by the residual additions and are not units.
+* PreResNet: per block the input selection ``layer<s>.<b>.select`` (channels of the block's ``bn1``
+  output that feed ``conv1``; the residual keeps full width), ``layer<s>.<b>.conv1`` (``bn2``) and,
+  for bottleneck blocks, ``layer<s>.<b>.conv2`` (``bn3``); the selection after the final BN, ``select``
+  (read by ``fc``).
+* DenseNet: per layer the input selection ``dense<i>.<j>.select`` and, for bottleneck (BC) layers,
+  ``dense<i>.<j>.conv1`` (``bn2``); the transition input selections ``trans<i>.select`` and the final
+  ``select``. Transition outputs are fixed by the compression and are not units.
+
+A unit's channels are numbered ``0 .. size-1`` in the order they flow through the model *now*: for a
+selection unit these are positions in the selection's current ``indices`` (which themselves index the
+full-width BN), so pruning an already pruned model composes the selections.
+
+:func:`prune_channels` builds a new, smaller model of the same family with ``create_model`` and copies
+the kept weights into it. Every unit must keep at least one channel: an empty kept set raises
+``ValueError`` naming the unit (methods that may empty a layer, such as Network Slimming, choose the
+channel to keep themselves). ``<name>_mask`` buffers of unstructured pruning are not carried over.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from nbprune.models import create_model, model_spec, unknown_choice
+from nbprune.models.densenet import DenseNet
+from nbprune.models.preresnet import PreBottleneck, PreResNet
+from nbprune.models.resnet import ResNet
+from nbprune.models.vgg import VGG
+
+__all__ = ["Unit", "channel_units", "prune_channels", "pruned_cfg", "unit_gamma"]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One prunable channel group of a model."""
+
+    size: int  # channels the unit has now
+    conv: str | None  # the conv producing the channels (None: chosen from a wider stream by ``select``)
+    bn: str  # the BatchNorm normalising them (full width when ``select`` is set)
+    select: str | None  # the ChannelSelection choosing them from ``bn``'s output, if any
+    consumers: tuple[str, ...]  # modules (conv / Linear) reading them as input channels
+    cfg_index: tuple[int, ...]  # where the unit's width sits in ``model.cfg``
+
+
+def _conv(model: nn.Module, prefix: str, conv: str, bn: str, consumer: str, cfg_index: tuple[int, ...]) -> Unit:
+    """The unit of the channels produced by ``prefix + conv``, normalised by ``bn``, read by ``consumer``."""
+    size = model.get_submodule(f"{prefix}{conv}").out_channels
+    return Unit(size, f"{prefix}{conv}", f"{prefix}{bn}", None, (f"{prefix}{consumer}",), cfg_index)
+
+
+def _selection(model: nn.Module, prefix: str, bn: str, consumer: str, cfg_index: tuple[int, ...]) -> Unit:
+    """The unit of the channels ``prefix + "select"`` keeps from ``bn``'s output for ``consumer``."""
+    name = f"{prefix}select"
+    size = model.get_submodule(name).indices.numel()
+    return Unit(size, None, f"{prefix}{bn}", name, (f"{prefix}{consumer}",), cfg_index)
+
+
+def _vgg_units(model: VGG) -> Iterator[tuple[str, Unit]]:
+    convs: list[tuple[int, int]] = []  # (index in ``features``, cfg position)
+    module = 0
+    for pos, v in enumerate(model.cfg):
+        if v != "M":
+            convs.append((module, pos))
+        module += 1 if v == "M" else 3  # max-pool, or conv + BN + ReLU
+    for i, (m, pos) in enumerate(convs):
+        consumer = f"features.{convs[i + 1][0]}" if i + 1 < len(convs) else "classifier.0"
+        yield f"features.{m}", _conv(model, "", f"features.{m}", f"features.{m + 1}", consumer, (pos,))
+
+
+def _resnet_units(model: ResNet) -> Iterator[tuple[str, Unit]]:
+    for s, stage in enumerate((model.layer1, model.layer2, model.layer3)):
+        for b in range(len(stage)):
+            p = f"layer{s + 1}.{b}."
+            yield f"{p}conv1", _conv(model, p, "conv1", "bn1", "conv2", (s, b))
+
+
+def _preresnet_units(model: PreResNet) -> Iterator[tuple[str, Unit]]:
+    for s, stage in enumerate((model.layer1, model.layer2, model.layer3)):
+        for b, block in enumerate(stage):
+            p = f"layer{s + 1}.{b}."
+            yield f"{p}select", _selection(model, p, "bn1", "conv1", (s, b, 0))
+            yield f"{p}conv1", _conv(model, p, "conv1", "bn2", "conv2", (s, b, 1))
+            if isinstance(block, PreBottleneck):
+                yield f"{p}conv2", _conv(model, p, "conv2", "bn3", "conv3", (s, b, 2))
+    yield "select", _selection(model, "", "bn", "fc", (3,))
+
+
+def _densenet_units(model: DenseNet) -> Iterator[tuple[str, Unit]]:
+    for i, dense in enumerate((model.dense1, model.dense2, model.dense3)):
+        for j, layer in enumerate(dense):
+            p = f"dense{i + 1}.{j}."
+            yield f"{p}select", _selection(model, p, "bn1", "conv1", (i, j, 0))
+            if layer.conv2 is not None:  # BC bottleneck
+                yield f"{p}conv1", _conv(model, p, "conv1", "bn2", "conv2", (i, j, 1))
+        if i < 2:
+            yield f"trans{i + 1}.select", _selection(model, f"trans{i + 1}.", "bn1", "conv1", (i, len(dense), 0))
+    yield "select", _selection(model, "", "bn", "fc", (2, len(model.dense3), 0))
+
+
+_FAMILIES = ((VGG, _vgg_units), (ResNet, _resnet_units), (PreResNet, _preresnet_units), (DenseNet, _densenet_units))
+
+
+def channel_units(model: nn.Module) -> dict[str, Unit]:
+    """The prunable channel groups of a CIFAR VGG/ResNet/PreResNet/DenseNet, in forward order."""
+    for cls, units in _FAMILIES:
+        if isinstance(model, cls):
+            return dict(units(model))
+    raise ValueError(
+        f"model: channel surgery supports the CIFAR VGG, ResNet, PreResNet and DenseNet families; "
+        f"got {getattr(model, 'arch', type(model).__name__)!r}"
+    )
+
+
+def unit_gamma(model: nn.Module, unit: Unit) -> torch.Tensor:
+    """The BatchNorm scale factors of ``unit``'s channels, in the unit's channel order (detached)."""
+    gamma = model.get_submodule(unit.bn).weight.detach()
+    if unit.select is None:
+        return gamma
+    return gamma[model.get_submodule(unit.select).indices]
+
+
+def _as_indices(name: str, value: Any, size: int) -> torch.Tensor:
+    """``value`` checked as the kept channels of unit ``name``: a sorted, unique, in-range, non-empty index list."""
+    what = f"keep[{name!r}]"
+    try:
+        t = torch.as_tensor(value).detach()
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{what}: must be a 1-D list or tensor of channel indices; got {value!r}") from err
+    if t.dim() == 1 and t.numel() == 0:
+        raise ValueError(
+            f"{what}: keeps no channel; every unit must keep at least one (a pruning method that can empty "
+            f"a layer must choose the channel to keep, e.g. its highest-scoring one)"
+        )
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex() or t.dim() != 1:
+        raise ValueError(f"{what}: must be a 1-D integer list or tensor of channel indices; got {value!r}")
+    t = t.to("cpu", torch.long)
+    if bool((t[1:] <= t[:-1]).any()):
+        raise ValueError(f"{what}: indices must be sorted and unique; got {t.tolist()}")
+    if int(t[0]) < 0 or int(t[-1]) >= size:
+        raise ValueError(f"{what}: indices must lie in [0, {size}) (the unit's {size} channels); got {t.tolist()}")
+    return t
+
+
+def _check_keep(units: dict[str, Unit], keep: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Every unit's kept channels (all of them for units missing from ``keep``), validated."""
+    if not isinstance(keep, Mapping):
+        raise ValueError(f"keep: must be a mapping of unit name -> kept channel indices; got {type(keep).__name__}")
+    for name in keep:
+        if name not in units:
+            raise unknown_choice("keep", name, list(units))
+    return {
+        name: _as_indices(name, keep[name], unit.size) if name in keep else torch.arange(unit.size)
+        for name, unit in units.items()
+    }
+
+
+def _set_widths(model: nn.Module, units: dict[str, Unit], widths: Mapping[str, int]) -> Any:
+    cfg = copy.deepcopy(model.cfg)
+    for name, unit in units.items():
+        entry = cfg
+        for i in unit.cfg_index[:-1]:
+            entry = entry[i]
+        entry[unit.cfg_index[-1]] = int(widths[name])
+    return cfg
+
+
+def pruned_cfg(model: nn.Module, keep: Mapping[str, Any]) -> Any:
+    """The cfg of ``model`` after keeping the given channels (same checks as :func:`prune_channels`)."""
+    units = channel_units(model)
+    kept = _check_keep(units, keep)
+    return _set_widths(model, units, {name: idx.numel() for name, idx in kept.items()})
+
+
+@torch.no_grad()
+def prune_channels(model: nn.Module, keep: Mapping[str, Any]) -> nn.Module:
+    """A new, physically smaller model keeping, per unit, the channel indices in ``keep``.
+
+    Units missing from ``keep`` keep all their channels; indices must be sorted, unique, in range and
+    non-empty (``ValueError`` naming the unit otherwise, and for unknown unit names). The producing conv
+    keeps the listed filters, the BN (or the channel selection, composed with its current indices) the
+    listed channels, and the consumers the matching input channels; everything else is copied as is.
+    ``model`` is not modified; the result has its device, dtype and train/eval mode.
+    """
+    units = channel_units(model)
+    kept = _check_keep(units, keep)
+    cfg = _set_widths(model, units, {name: idx.numel() for name, idx in kept.items()})
+    ref = next(model.parameters())
+    new = create_model(**{**model_spec(model), "cfg": cfg}).to(device=ref.device, dtype=ref.dtype)
+
+    dims: dict[str, dict[int, torch.Tensor]] = {}  # module -> {tensor dim: kept indices along it}
+    selections: dict[str, torch.Tensor] = {}  # ChannelSelection -> its new indices
+    for name, unit in units.items():
+        idx = kept[name].to(ref.device)
+        if unit.conv is not None:
+            dims.setdefault(unit.conv, {})[0] = idx
+        if unit.select is None:
+            dims.setdefault(unit.bn, {})[0] = idx
+        else:
+            selections[unit.select] = model.get_submodule(unit.select).indices[idx]
+        for consumer in unit.consumers:
+            dims.setdefault(consumer, {})[1] = idx
+
+    for mod_name, new_mod in new.named_modules():
+        old_mod = model.get_submodule(mod_name)
+        tensors = [*new_mod.named_parameters(recurse=False), *new_mod.named_buffers(recurse=False)]
+        for attr, target in tensors:
+            if attr == "indices" and mod_name in selections:
+                source = selections[mod_name]
+            else:
+                source = getattr(old_mod, attr).detach()
+                for dim, idx in dims.get(mod_name, {}).items():
+                    if source.dim() > dim:
+                        source = source.index_select(dim, idx)
+            target.copy_(source)
+    return new.train(model.training)
