@@ -88,7 +88,7 @@ display(report.paper_wide("8a", "8b", "9a", "9b"))
 # ## Winning tickets vs random initialisation
 #
 # For every seed: the large model is trained (and its random initialisation kept); it is pruned (L1-norm to
-# VGG-16-A, or 80% of its conv weights by magnitude); the pruned network is then trained from scratch twice,
+# VGG-16-A, or 20% of its conv weights by magnitude on `quick`); the pruned network is then trained from scratch twice,
 # once from the large model's own initial weights restricted to what survived (the "winning ticket") and once
 # from a fresh random initialisation (the same run as chapter 1's or chapter 3's Scratch-E), with the same
 # schedule and initial learning rate.

@@ -43,6 +43,7 @@ def test_tables_pair_runs_by_seed():
     df = results_frame(rows)
     paper = {("VGG-16", "VGG-16-A", "fine-tuned"): (93.41, 0.12), ("VGG-16", "VGG-16-A", "scratch-b"): (93.78, 0.15)}
     shaped = paper_shaped_table(df, ["model", "target"], paper)
+    assert "Unpruned (final)" not in shaped
     assert shaped.loc[0, "Fine-tuned (final)"] == mean_std([60.0, 62.0, 61.0]) == "61.00 ± 1.00"
     assert shaped.loc[0, "Scratch-B (paper)"] == "93.78 ± 0.15"
     paired = paired_table(df, ["model", "target"], [("scratch-b", "fine-tuned")], paper)

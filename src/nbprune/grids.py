@@ -103,7 +103,7 @@ def chapter_grid(chapter: str, preset) -> list[Experiment]:
             grid.append(experiment(_paper_target(t), t.split("-")[0], "l1", {"target": t},
                                    variants=("winning-ticket", "random-init"), lr=lr, paper_table="8a" if lr == 0.1 else "8b",
                                    paper_target=_paper_target(t), large=(("lr", lr),) if lr != 0.1 else ()))
-        fractions = (0.8,) if p != "paper" else (0.2, 0.4, 0.6, 0.8, 0.95)
+        fractions = (0.2,) if p != "paper" else (0.2, 0.4, 0.6, 0.8, 0.95)
         for f in fractions:
             grid.append(experiment(f"{f:.0%}", "vgg16", "magnitude", {"fraction": f}, variants=("winning-ticket", "random-init"),
                                    lr=lr, paper_table="9a" if lr == 0.1 else "9b", paper_target=f"{f:.0%}",

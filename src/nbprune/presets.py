@@ -44,12 +44,13 @@ PRESETS: dict[str, Preset] = {
     ),
     "quick": Preset(
         name="quick",
-        description="Small-scale replication on a 2-core CPU: 1/4 width, few epochs, a training subset, 3 seeds.",
-        epochs=4,
+        description="Small-scale replication on a 2-core CPU: 1/4 width, 5 epochs on 16,000 training images, "
+                    "5,000 test images, 3 seeds.",
+        epochs=5,
         finetune_epochs=2,
         width=0.25,
-        train_subset=20000,
-        test_subset=None,
+        train_subset=16000,
+        test_subset=5000,
         seeds=(0, 1, 2),
     ),
     "paper": Preset(
