@@ -200,3 +200,31 @@ def test_uniform_channels_prunes_every_unit_alike():
     vgg_plan = uniform_channels(vgg, 0.25)
     assert vgg_plan.cfg == [v if v == "M" else int(v * 0.75) for v in vgg.cfg]
     assert vgg_plan.keep["features.3"].tolist() == numpy_top_k(vgg.features[3].weight, int(vgg.cfg[1] * 0.75))
+
+
+def test_guided_pruning_follows_and_transfers_stage_widths():
+    from nbprune.prune.structured import stage_keep_fractions, unit_stages
+
+    torch.manual_seed(0)
+    vgg16 = create_model("vgg16", width=0.25)
+    with torch.no_grad():
+        for m in vgg16.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0, 1)
+    plans = [make_plan(vgg16, "slimming", fraction=f) for f in (0.5, 0.6)]
+    fractions = [stage_keep_fractions(vgg16, p) for p in plans]
+    assert len(fractions[0]) == 5 and all(0 < f <= 1 for f in fractions[0])
+    guide = [sum(col) / len(col) for col in zip(*fractions)]
+    guided = make_plan(vgg16, "guided-channels", stage_keep=guide)
+    stages = unit_stages(vgg16)
+    for unit, width in guided.info["widths"].items():
+        size = channel_units(vgg16)[unit].size
+        assert width == max(1, round(size * guide[stages[unit]]))
+    # transfer: the VGG-16 guide designs a VGG-19 for 100 classes
+    vgg19 = create_model("vgg19", num_classes=100, width=0.25)
+    transferred = apply_plan(vgg19, make_plan(vgg19, "guided-channels", stage_keep=guide))
+    assert stage_keep_fractions(vgg19, make_plan(vgg19, "guided-channels", stage_keep=guide)) == \
+        pytest.approx(guide, abs=0.05)
+    assert transferred(torch.zeros(2, 3, 32, 32)).shape == (2, 100)
+    with pytest.raises(ValueError, match="stage_keep: must list 5 fractions"):
+        make_plan(vgg16, "guided-channels", stage_keep=[0.5, 0.5])

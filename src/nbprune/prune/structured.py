@@ -182,3 +182,59 @@ def uniform_channels(model: nn.Module, fraction: float) -> PrunePlan:
     units = channel_units(model)
     widths = {name: _keep_ratio(unit.size, fraction) for name, unit in units.items()}
     return _plan("uniform-channels", model, _l1_keep(model, units, widths))
+
+
+def unit_stages(model: nn.Module, input_size=(3, 32, 32)) -> dict[str, int]:
+    """The stage (index of the feature-map size where the unit's channels are made, largest first)."""
+    units = channel_units(model)
+    sizes: dict[str, int] = {}
+    wanted = {(u.conv or u.consumers[0]): name for name, u in units.items()}
+    hooks = []
+    for module_name, module in model.named_modules():
+        if module_name in wanted:
+            def record(mod, inputs, output, unit=wanted[module_name]) -> None:
+                sizes[unit] = (output if units[unit].conv else inputs[0]).shape[-1]
+            hooks.append(module.register_forward_hook(record))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, *input_size, device=next(model.parameters()).device))
+    model.train(was_training)
+    for h in hooks:
+        h.remove()
+    resolutions = sorted(set(sizes.values()), reverse=True)
+    return {name: resolutions.index(sizes[name]) for name in units}
+
+
+def stage_keep_fractions(model: nn.Module, plan: PrunePlan) -> list[float]:
+    """Fraction of channels ``plan`` keeps in each stage of ``model`` (the guide of guided pruning)."""
+    units = channel_units(model)
+    stages = unit_stages(model)
+    n = max(stages.values()) + 1
+    kept, total = [0] * n, [0] * n
+    for name, unit in units.items():
+        kept[stages[name]] += int(plan.keep[name].numel()) if name in plan.keep else unit.size
+        total[stages[name]] += unit.size
+    return [k / t for k, t in zip(kept, total)]
+
+
+@register_method("guided-channels")
+def guided_channels(model: nn.Module, stage_keep: list[float]) -> PrunePlan:
+    """Guided pruning (Section 5): every unit of stage s keeps ``stage_keep[s]`` of its channels.
+
+    ``stage_keep`` is typically the mean of :func:`stage_keep_fractions` over the architectures a method
+    such as Network Slimming found (guided pruning), possibly on another model or dataset (transferred
+    guided pruning: VGG-16 on CIFAR-10 guiding VGG-19 on CIFAR-100). Kept channels are the largest-L1 ones;
+    the result is meant to be trained from scratch, which uses only the cfg.
+    """
+    stages = unit_stages(model)
+    n = max(stages.values()) + 1
+    if isinstance(stage_keep, (str, dict)) or not isinstance(stage_keep, (list, tuple)) or len(stage_keep) != n:
+        raise ValueError(f"stage_keep: must list {n} fractions in (0, 1] (one per stage of {model.arch}), "
+                         f"got {stage_keep!r}")
+    for f in stage_keep:
+        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 < f <= 1:
+            raise ValueError(f"stage_keep: {f!r} must be a number in (0, 1]")
+    units = channel_units(model)
+    widths = {name: max(1, int(round(unit.size * stage_keep[stages[name]]))) for name, unit in units.items()}
+    return _plan("guided-channels", model, _l1_keep(model, units, widths), stage_keep=list(stage_keep))
