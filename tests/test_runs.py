@@ -104,3 +104,17 @@ def test_live_lock_is_waited_for(tmp_path):
         with pytest.raises(TimeoutError, match="still locked"):
             with RunLock(lock, timeout_s=0.3, poll_s=0.1):
                 pass
+
+
+def test_an_option_added_later_keeps_old_runs_valid(tmp_path):
+    store = RunStore(tmp_path / "store")
+    res = store.run(RunConfig(**TINY), data=synthetic(), progress=False)
+    cfg_file = res.dir / "config.json"
+    stored = json.loads(cfg_file.read_text())
+    del stored["bn_sparsity"]  # as if the run was made before the option existed
+    cfg_file.write_text(json.dumps(stored))
+    assert store.get(RunConfig(**TINY)).run_id == res.run_id
+    stored["amp"] = True  # but a stored value that differs is never reused
+    cfg_file.write_text(json.dumps(stored))
+    with pytest.raises(StoreError, match=r"\['amp'\]"):
+        store.get(RunConfig(**TINY))

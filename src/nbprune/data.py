@@ -338,6 +338,16 @@ def eval_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int = 256,
         yield xb, y[start:start + batch_size]
 
 
+def calibration_images(config, n: int = 256, data_root=None) -> torch.Tensor:
+    """``n`` normalised, un-augmented training images of a run's data (a fixed seeded draw): the samples
+    ThiNet and regression-based pruning reconstruct activations on."""
+    data = load_cifar(config.dataset, data_root, val_size=config.val_size, train_subset=config.train_subset,
+                      test_subset=config.test_subset)
+    g = torch.Generator().manual_seed(SUBSET_SEED + 1)
+    idx = torch.randperm(len(data.train_y), generator=g)[:n].sort().values
+    return normalize(data.train_x[idx])
+
+
 # ---------------------------------------------------------------------------------------------- ImageNet
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from .flops import count_flops, scratch_b_epochs
 from .presets import Preset, get_preset
-from .prune import PrunePlan, apply_plan, make_plan
+from .prune import NEEDS_DATA, PrunePlan, apply_plan, make_plan
 from .runs import RunResult, RunStore
 from .train import RunConfig
 
@@ -83,7 +83,12 @@ def prune_chain(store: RunStore, large: RunConfig, method: str, settings: dict, 
     """Train (or fetch) ``large``, prune it with ``method(**settings)``, then train each variant."""
     large_res = store.run(large, **run_kw)
     model = large_res.model("final")
-    plan = make_plan(model, method, **settings)
+    extra = {}
+    if method in NEEDS_DATA:
+        from .data import calibration_images
+
+        extra["data"] = calibration_images(large, data_root=run_kw.get("data_root"))
+    plan = make_plan(model, method, **settings, **extra)
     pruned = apply_plan(model, plan)
     chain = Chain(large_res, plan, large_res.metrics["flops"], count_flops(pruned, masked=True))
     spec = {"method": method, **settings}

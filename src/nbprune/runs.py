@@ -88,10 +88,9 @@ class RunStore:
         metrics = _read_json(d / "metrics.json")
         if not metrics or metrics.get("status") != "finished":
             return None
-        stored = _read_json(d / "config.json")
-        if stored != config.to_dict():
-            diff = sorted(k for k in set(stored or {}) | set(config.to_dict())
-                          if (stored or {}).get(k) != config.to_dict().get(k))
+        stored = _read_json(d / "config.json") or {}
+        diff = config_differences(stored, config)
+        if diff:
             raise StoreError(f"run {d.name}: its stored config differs from the asked-for one in {diff} "
                              "(a default changed?); refusing to reuse it. Move the run away or bump CONFIG_VERSION")
         return RunResult(config.run_id, d, config, metrics)
@@ -233,6 +232,23 @@ class RunStore:
                 except Exception as e:  # noqa: BLE001
                     problems.append((p.name, f"{name} does not load ({type(e).__name__})"))
         return problems
+
+
+def config_differences(stored: dict, config: RunConfig) -> list[str]:
+    """Fields where a stored config differs from ``config``. A field the stored config lacks counts as equal
+    when ``config`` has it at its default (an option added after the run was made)."""
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    current = config.to_dict()
+    diff = []
+    for k in sorted(set(stored) | set(current)):
+        if k not in stored:
+            if current[k] != RunConfig.to_dict_value(defaults[k]):
+                diff.append(k)
+        elif stored[k] != current.get(k):
+            diff.append(k)
+    return diff
 
 
 def _read_json(path: Path) -> Any:

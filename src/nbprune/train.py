@@ -61,6 +61,8 @@ class RunConfig:
     prune: tuple = ()  # sorted (key, value) pairs, e.g. (("method", "l1"), ("target", "vgg16-a"))
     init: str = "random"
     bn_sparsity: float = 0.0  # Network Slimming: s in s*sign(gamma) added to every BN weight's gradient
+    sfp_rate: float = 0.0  # Soft Filter Pruning: zero this fraction of every conv's filters after each epoch
+    sss_penalty: float = 0.0  # Sparse Structure Selection: L1 penalty on per-block scales (proximal step)
     amp: bool = False  # bf16 autocast (CUDA only; fp32 master weights)
     tag: str = ""  # free label (e.g. "scratch-b"); enters the hash so equal recipes can be told apart
 
@@ -113,12 +115,14 @@ class RunConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 bad(name, "a positive integer or None")
-        for name in ("lr", "momentum", "weight_decay", "gamma", "bn_sparsity", "width"):
+        for name in ("lr", "momentum", "weight_decay", "gamma", "bn_sparsity", "sss_penalty", "width"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                 bad(name, "a finite number >= 0")
         if self.width <= 0:
             bad("width", "a number > 0")
+        if isinstance(self.sfp_rate, bool) or not isinstance(self.sfp_rate, (int, float)) or not 0 <= self.sfp_rate < 1:
+            bad("sfp_rate", "a number in [0, 1)")
         if self.milestones is not None and any(not isinstance(m, int) or m < 0 for m in self.milestones):
             bad("milestones", "a list of epoch numbers >= 0")
         if self.init not in INITS:
@@ -143,6 +147,11 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """Every field (defaults included), as JSON-ready values."""
         return {f.name: _thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @staticmethod
+    def to_dict_value(value: Any) -> Any:
+        """A field value as it appears in :meth:`to_dict`."""
+        return _thaw(value)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
@@ -203,8 +212,13 @@ def build_model(config: RunConfig, num_classes: int) -> nn.Module:
 
     torch.manual_seed(config.seed)
     cfg = None if config.cfg is None else _thaw(config.cfg)
-    return create_model(config.model, num_classes=num_classes, cfg=cfg, width=config.width,
-                        **dict(config.model_kwargs))
+    model = create_model(config.model, num_classes=num_classes, cfg=cfg, width=config.width,
+                         **dict(config.model_kwargs))
+    if config.sss_penalty:
+        from .prune.sss import add_block_scales
+
+        add_block_scales(model)
+    return model
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -279,8 +293,12 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
     model = model.to(device).to(memory_format=torch.channels_last)
     bn_weights = [m.weight for m in model.modules()
                   if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.weight is not None]
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                          weight_decay=config.weight_decay, nesterov=config.nesterov)
+    scales = {id(p) for n, p in model.named_parameters() if n.endswith(".scale")} if config.sss_penalty else set()
+    groups = [{"params": [p for p in model.parameters() if id(p) not in scales]}]
+    if scales:  # SSS block scales: no weight decay, their sparsity comes from the proximal step
+        groups.append({"params": [p for p in model.parameters() if id(p) in scales], "weight_decay": 0.0})
+    opt = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                          nesterov=config.nesterov)
     history: list[dict] = []
     start_epoch, elapsed_before = 0, 0.0
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
@@ -288,6 +306,10 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         history, start_epoch, elapsed_before = ckpt["history"], ckpt["epoch"], ckpt["elapsed"]
+    if config.sfp_rate and start_epoch == 0:
+        from .prune.sfp import sfp_step
+
+        sfp_step(model, config.sfp_rate)
     step_model = torch.compile(model) if compile_model else model
     x, y = data.train_x.to(device), data.train_y.to(device)
     test_x, test_y = data.test_x.to(device), data.test_y.to(device)
@@ -312,6 +334,10 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
                 for w in bn_weights:
                     w.grad.add_(torch.sign(w.detach()), alpha=config.bn_sparsity)
             opt.step()
+            if config.sss_penalty:
+                from .prune.sss import sss_prox_step
+
+                sss_prox_step(model, lr, config.sss_penalty)
             _apply_masks(model)
             loss_sum += loss.detach() * len(yb)
             correct += (out.detach().argmax(1) == yb).sum()
@@ -321,6 +347,10 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         if not math.isfinite(train_loss):
             raise NonFiniteLoss(f"run {run_dir.name}: training loss became {train_loss} in epoch {epoch + 1} "
                                 f"(lr {lr}); the run is marked failed")
+        if config.sfp_rate:  # Soft Filter Pruning: zero the weakest filters again, they may recover next epoch
+            from .prune.sfp import sfp_step
+
+            sfp_step(model, config.sfp_rate)
         test_loss, test_acc = evaluate(model, test_x, test_y, amp)
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss,
                "train_acc": 100.0 * correct.item() / len(y), "test_loss": test_loss, "test_acc": test_acc,

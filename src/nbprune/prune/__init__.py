@@ -33,7 +33,8 @@ class PrunePlan:
 
     @property
     def structured(self) -> bool:
-        return bool(self.keep)
+        """Whether the plan changes the architecture (channels kept, or blocks removed)."""
+        return bool(self.keep) or "blocks" in self.info
 
 
 _METHODS: dict[str, Callable[..., PrunePlan]] = {}
@@ -54,7 +55,7 @@ def list_methods() -> list[str]:
 
 
 def _load_methods() -> None:
-    from . import structured, unstructured  # noqa: F401  (importing registers their methods)
+    from . import reconstruct, sfp, sss, structured, unstructured  # noqa: F401  (importing registers them)
 
 
 def make_plan(model: nn.Module, method: str, **settings) -> PrunePlan:
@@ -67,12 +68,23 @@ def make_plan(model: nn.Module, method: str, **settings) -> PrunePlan:
     return _METHODS[method](model, **settings)
 
 
-def apply_plan(model: nn.Module, plan: PrunePlan) -> nn.Module:
-    """A new model pruned by ``plan``: surgery for kept channels, ``weight_mask`` buffers for masks."""
-    if plan.structured:
-        from .surgery import prune_channels
+def apply_plan(model: nn.Module, plan: PrunePlan, reconstruct: bool = True) -> nn.Module:
+    """A new model pruned by ``plan``: block removal (Sparse Structure Selection), surgery for kept channels
+    (with the consumers' refitted weights of ThiNet / regression when ``reconstruct``), ``weight_mask``
+    buffers for masks."""
+    if "blocks" in plan.info:
+        from .sss import apply_block_removal
 
-        model = prune_channels(model, plan.keep)
+        return apply_block_removal(model, plan)
+    if plan.keep:
+        if reconstruct and plan.info.get("weights"):
+            from .reconstruct import apply_reconstruction
+
+            model = apply_reconstruction(model, plan)
+        else:
+            from .surgery import prune_channels
+
+            model = prune_channels(model, plan.keep)
     else:
         import copy
 
@@ -84,6 +96,9 @@ def apply_plan(model: nn.Module, plan: PrunePlan) -> nn.Module:
     return model
 
 
+NEEDS_DATA = ("thinet", "regression")  # methods that sample activations of training images
+
+
 def derive_state(parent, config) -> dict | None:
     """The starting state of a run derived from ``parent`` (a finished RunResult) by ``config.prune``."""
     from ..train import build_model, _thaw
@@ -91,6 +106,10 @@ def derive_state(parent, config) -> dict | None:
     settings = dict(config.prune)
     method = settings.pop("method")
     settings = {k: _thaw(v) for k, v in settings.items()}
+    if method in NEEDS_DATA:
+        from ..data import calibration_images
+
+        settings["data"] = calibration_images(parent.config)
     plan = make_plan(parent.model("final"), method, **settings)
     want = None if config.cfg is None else _thaw(config.cfg)
     if want is not None and plan.structured and plan.cfg != want:
@@ -98,8 +117,8 @@ def derive_state(parent, config) -> dict | None:
                          f"with {dict(config.prune)} gives {plan.cfg}")
     if config.init == "parent":
         return apply_plan(parent.model("final"), plan).state_dict()
-    if config.init == "parent-init":
-        return apply_plan(parent.model("init"), plan).state_dict()
+    if config.init == "parent-init":  # refitted weights mean nothing on an init: plain surgery
+        return apply_plan(parent.model("init"), plan, reconstruct=False).state_dict()
     if not plan.masks:  # structured scratch training: the architecture is all that carries over
         return None
     from .unstructured import attach_masks, rescale_init

@@ -1,0 +1,686 @@
+"""``nbprune bench``: how fast nbprune trains and infers, measured on this machine in one process.
+
+Four measurements, each repeated and interleaved (so a change in background load hits every contender
+alike) and summarised by the median:
+
+* **Training throughput** (images/s, batch 64) of nbprune's loop -- batches from
+  :func:`nbprune.data.train_batches` over random uint8 data (the real batched augmentation), a
+  channels_last model from :func:`nbprune.train.build_model`, SGD(momentum 0.9, weight decay 1e-4) and the
+  same step body as :func:`nbprune.train.train` -- against a loop in the original authors' style: a
+  ``Dataset`` that makes a PIL image of every uint8 HWC image and applies torchvision's
+  Pad(4)/RandomCrop(32)/RandomHorizontalFlip/ToTensor/Normalize, a ``DataLoader(shuffle=True,
+  num_workers=1, batch_size=64)`` and an fp32 NCHW model. Warm-up steps are not timed.
+* **Achieved training FLOP/s** of nbprune's loop (3 x forward FLOPs of :func:`nbprune.flops.count_flops`
+  x images/s) against the machine's measured peak: a 2048x2048 fp32 matmul on CPU, an 8192x8192 bf16 matmul
+  on CUDA.
+* **Inference latency** at batch 256 (eval, no_grad, channels_last) of unpruned/pruned pairs (vgg16 vs
+  vgg16-a, resnet56 vs resnet56-b), compared with their FLOPs ratio.
+* **Peak memory** of each model's training loop: on CPU the growth of the process's resident set size
+  (sampled from /proc every few ms, after returning freed heap to the OS) over its size before the model
+  was built; on CUDA ``torch.cuda.max_memory_allocated`` over the allocation before.
+
+``--explore`` also times variants of nbprune's loop (NCHW instead of channels_last, 1 thread, foreach or
+fused SGD, torch.compile with its compile time measured apart, bf16 autocast), interleaved in the same way,
+and -- in child processes, alternating, since it must be set before OpenMP starts -- OpenMP's wait policy
+(``OMP_WAIT_POLICY`` unset vs ``PASSIVE``). Expect several minutes (torch.compile alone takes ~2).
+
+Timings on a shared machine are noisy; the per-repeat samples are in the JSON next to the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import itertools
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+DEFAULT_MODELS = ("vgg16@0.25", "resnet20@1")
+PAIRS = (("vgg16", "vgg16-a"), ("resnet56", "resnet56-b"))
+BATCH = 64
+NUM_CLASSES = 10
+
+# --quick also runs single-threaded: tiny models gain nothing from a second thread, and on a loaded machine
+# OpenMP's spinning threads can make them ~10x slower (see book/appendix_speed.md).
+QUICK = dict(models=["vgg11@0.0625", "resnet20@0.25"], repeats=2, steps=2, warmup=1, pair_width=0.125,
+             pair_batch=16, peak_size=512, threads=1)
+
+
+# ------------------------------------------------------------------------------------------- arguments
+def _model_spec(s: str) -> tuple[str, float]:
+    """``name`` or ``name@width`` -> (name, width), checked against the registry."""
+    from .models import list_models, unknown_choice
+
+    name, _, w = s.partition("@")
+    try:
+        width = float(w) if w else 1.0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"models: width must be a number in name@width, got {s!r}") from None
+    if name not in list_models():
+        raise argparse.ArgumentTypeError(str(unknown_choice("models", name, list_models())))
+    if not 0 < width <= 4:
+        raise argparse.ArgumentTypeError(f"models: width must be in (0, 4], got {s!r}")
+    return name, width
+
+
+def _count(name: str, minimum: int):
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {v}")
+        return v
+    return parse
+
+
+def _width(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"pair-width must be a number in (0, 4], got {s!r}") from None
+    if not 0 < v <= 4:
+        raise argparse.ArgumentTypeError(f"pair-width must be a number in (0, 4], got {v}")
+    return v
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The ``bench`` options (see the module docstring)."""
+    parser.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"],
+                        help="where to measure (default: auto, cuda when available)")
+    parser.add_argument("--models", nargs="+", type=_model_spec, default=None, metavar="NAME[@WIDTH]",
+                        help=f"models for the training benchmark (default: {' '.join(DEFAULT_MODELS)})")
+    parser.add_argument("--repeats", type=_count("repeats", 1), default=None,
+                        help="timed repeats, interleaved; the median is reported (default 3)")
+    parser.add_argument("--steps", type=_count("steps", 1), default=None,
+                        help="timed training steps per repeat (default 8)")
+    parser.add_argument("--warmup", type=_count("warmup", 0), default=None,
+                        help="untimed training steps before timing (default 2)")
+    parser.add_argument("--pair-width", type=_width, default=None,
+                        help="width of the pruned/unpruned inference pairs (default 1.0)")
+    parser.add_argument("--pair-batch", type=_count("pair-batch", 1), default=None,
+                        help="batch size of the inference latency (default 256)")
+    parser.add_argument("--threads", type=_count("threads", 1), default=None,
+                        help="torch.set_num_threads for the whole benchmark (default: torch's own choice; "
+                             "1 with --quick)")
+    parser.add_argument("--no-pairs", action="store_true", help="skip the inference latency pairs")
+    parser.add_argument("--no-reference", action="store_true", help="time nbprune's loop only")
+    parser.add_argument("--explore", action="store_true",
+                        help="also time variants of nbprune's loop (layout, threads, SGD, compile, bf16)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--quick", action="store_true", help="tiny settings (tests): small models, 2 steps")
+    return parser
+
+
+def _settings(args) -> dict:
+    """The effective settings: explicit arguments win over --quick, which wins over the defaults."""
+    base = dict(models=[_model_spec(m) for m in DEFAULT_MODELS], repeats=3, steps=8, warmup=2, pair_width=1.0,
+                pair_batch=256, peak_size=2048, threads=None)
+    if getattr(args, "quick", False):
+        base.update({k: v for k, v in QUICK.items() if k != "models"})
+        base["models"] = [_model_spec(m) for m in QUICK["models"]]
+    for key in ("models", "repeats", "steps", "warmup", "pair_width", "pair_batch", "threads"):
+        v = getattr(args, key, None)
+        if v is not None:
+            base[key] = [_model_spec(m) if isinstance(m, str) else m for m in v] if key == "models" else v
+    return base
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median(xs: list[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def _key(name: str, width: float) -> str:
+    return f"{name}@{width:g}"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device: torch.device) -> dict:
+    info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+            "platform": platform.platform(),
+            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS",
+                                               "GOMP_SPINCOUNT") if k in os.environ}}
+    if hasattr(os, "getloadavg"):
+        info["loadavg_start"] = [round(v, 2) for v in os.getloadavg()]
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def peak_flops(device: torch.device, size: int = 2048, samples: int = 5) -> list[float]:
+    """FLOP/s of a square matmul (fp32 on CPU, bf16 on CUDA; 8192 on CUDA), one value per sample."""
+    if device.type == "cuda":
+        size, dtype = max(size, 8192), torch.bfloat16
+    else:
+        dtype = torch.float32
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    torch.mm(a, b)
+    _sync(device)
+    out = []
+    for _ in range(samples):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        out.append(2 * size**3 / (time.perf_counter() - t))
+    return out
+
+
+class _RssSampler:
+    """Highest resident set size (bytes) seen by a background thread polling /proc/self/statm."""
+
+    def __init__(self, interval: float = 0.002) -> None:
+        self.interval = interval
+        self.page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss(self) -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * self.page
+        except OSError:  # no /proc: the process's high-water mark (kB on Linux, bytes on macOS)
+            r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            return r if sys.platform == "darwin" else r * 1024
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(self.interval)
+
+    def __enter__(self) -> "_RssSampler":
+        self.peak = self.rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+
+
+def _trim_heap() -> None:
+    """Collect garbage and give freed heap back to the OS, so an RSS baseline means what it says."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class _MemoryProbe:
+    """Peak memory (MB) of what runs inside, over the level when the probe was created."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        if device.type == "cuda":
+            _sync(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            self.base = torch.cuda.memory_allocated(device)
+        else:
+            _trim_heap()
+            self.sampler = _RssSampler()
+            self.sampler.__enter__()
+            self.base = self.sampler.peak
+            self.maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def stop(self) -> dict:
+        if self.device.type == "cuda":
+            _sync(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device) - self.base
+            return {"peak_mem_mb": peak / 2**20, "mem_method": "torch.cuda.max_memory_allocated delta"}
+        self.sampler.__exit__()
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        scale = 1 if sys.platform == "darwin" else 1024
+        return {"peak_mem_mb": max(self.sampler.peak - self.base, 0) / 2**20,
+                "maxrss_delta_mb": (maxrss - self.maxrss_before) * scale / 2**20,
+                "mem_method": "sampled RSS peak minus RSS before the model was built"}
+
+
+# ----------------------------------------------------------------------------------------- the loops
+def _build(name: str, width: float, seed: int = 0) -> nn.Module:
+    from .train import RunConfig, build_model
+
+    return build_model(RunConfig(model=name, width=width, seed=seed), NUM_CLASSES)
+
+
+def _random_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, NUM_CLASSES, (n,), generator=g)
+    return x, y
+
+
+class NbpruneLoop:
+    """nbprune's training step, as :func:`nbprune.train.train` runs it, fed by ``train_batches``.
+
+    The keyword options are the variants ``--explore`` compares; the defaults are what train.py does.
+    """
+
+    def __init__(self, name: str, width: float, x: torch.Tensor, y: torch.Tensor, device: torch.device, *,
+                 channels_last: bool = True, optimizer: str = "default", compile_model: bool = False,
+                 autocast_bf16: bool = False, threads: int | None = None) -> None:
+        from .train import RunConfig
+
+        cfg = RunConfig(model=name, width=width)
+        self.device, self.threads = device, threads
+        model = _build(name, width).to(device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        opt_kw = {"foreach": True} if optimizer == "foreach" else {"fused": True} if optimizer == "fused" else {}
+        self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay, nesterov=cfg.nesterov, **opt_kw)
+        self.step_model = torch.compile(model) if compile_model else model
+        self.amp = autocast_bf16 or (cfg.amp and device.type == "cuda")
+        self.x, self.y = x.to(device), y.to(device)
+        self.batches = self._stream(channels_last)
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.long)
+        self.model.train()
+
+    def _stream(self, channels_last: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from .data import train_batches
+
+        for epoch in itertools.count():
+            yield from train_batches(self.x, self.y, BATCH, 0, epoch, channels_last=channels_last)
+
+    def steps(self, n: int) -> None:
+        from .train import _apply_masks
+
+        old_threads = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            for _ in range(n):
+                xb, yb = next(self.batches)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                    out = self.step_model(xb)
+                    loss = nn.functional.cross_entropy(out.float(), yb)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                _apply_masks(self.model)
+                self.loss_sum += loss.detach() * len(yb)
+                self.correct += (out.detach().argmax(1) == yb).sum()
+            _sync(self.device)
+        finally:
+            torch.set_num_threads(old_threads)
+
+
+class _PILCifar(torch.utils.data.Dataset):
+    """The authors' input pipeline: uint8 HWC image -> PIL image -> torchvision transforms, one at a time."""
+
+    def __init__(self, x_hwc, labels) -> None:
+        import torchvision.transforms as T
+
+        from .data import CIFAR_MEAN, CIFAR_STD
+
+        self.x, self.labels = x_hwc, labels
+        self.transform = T.Compose([T.Pad(4), T.RandomCrop(32), T.RandomHorizontalFlip(), T.ToTensor(),
+                                    T.Normalize(CIFAR_MEAN, CIFAR_STD)])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.x[i])), int(self.labels[i])
+
+
+class ReferenceLoop:
+    """The original authors' style of loop: PIL/torchvision DataLoader, fp32 NCHW model, plain SGD."""
+
+    def __init__(self, name: str, width: float, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> None:
+        self.device = device
+        self.model = _build(name, width).to(device)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+        ds = _PILCifar(x.permute(0, 2, 3, 1).contiguous().numpy(), y.numpy())
+        self.loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=1,
+                                                  pin_memory=device.type == "cuda",
+                                                  generator=torch.Generator().manual_seed(0))
+        self.it = iter(self.loader)
+        self.losses, self.correct, self.seen = 0.0, 0, 0
+        self.model.train()
+
+    def steps(self, n: int) -> None:
+        for _ in range(n):
+            try:
+                inputs, targets = next(self.it)
+            except StopIteration:  # a new epoch, as the authors' loop would start
+                self.it = iter(self.loader)
+                inputs, targets = next(self.it)
+            inputs, targets = inputs.to(self.device), targets.to(self.device)
+            outputs = self.model(inputs)
+            loss = nn.functional.cross_entropy(outputs, targets)
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            self.losses += loss.item() * inputs.size(0)
+            self.correct += int((outputs.argmax(1) == targets).sum())
+            self.seen += inputs.size(0)
+        _sync(self.device)
+
+    def settle(self) -> None:
+        """Let the worker refill its prefetch queue now, not during the next contender's timing."""
+        time.sleep(0.25)
+
+    def close(self) -> None:
+        del self.it
+
+
+def _timed(fn: Callable[[], Any], device: torch.device) -> float:
+    _sync(device)
+    t = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def _interleave(contenders: dict[str, Callable[[], Any]], repeats: int, device: torch.device,
+                after: dict[str, Callable[[], Any]] | None = None) -> dict[str, list[float]]:
+    """Seconds of each contender per repeat; the order rotates every repeat."""
+    names = list(contenders)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        k = r % len(names)
+        for n in names[k:] + names[:k]:
+            out[n].append(_timed(contenders[n], device))
+            if after and n in after:
+                after[n]()
+    return out
+
+
+def bench_model(name: str, width: float, device: torch.device, s: dict, reference: bool = True) -> dict:
+    """Training throughput of nbprune's loop (and the reference loop) for one model."""
+    from .flops import count_flops
+
+    n_images = BATCH * (s["warmup"] + s["repeats"] * s["steps"] + 4)  # one epoch covers the whole benchmark
+    x, y = _random_images(n_images)
+    flops = count_flops(_build(name, width))
+    probe = _MemoryProbe(device)
+    nb = NbpruneLoop(name, width, x, y, device)
+    nb.steps(max(s["warmup"], 1))  # warm-up (untimed) doubles as the memory measurement
+    mem = probe.stop()
+    contenders = {"nbprune": lambda: nb.steps(s["steps"])}
+    after = {}
+    ref = None
+    if reference:
+        probe = _MemoryProbe(device)
+        ref = ReferenceLoop(name, width, x, y, device)
+        ref.steps(max(s["warmup"], 1))
+        ref_mem = probe.stop()["peak_mem_mb"]
+        ref.settle()
+        contenders["reference"] = lambda: ref.steps(s["steps"])
+        after["reference"] = ref.settle
+    secs = _interleave(contenders, s["repeats"], device, after)
+    if ref is not None:
+        ref.close()
+    img_s = {k: [BATCH * s["steps"] / t for t in v] for k, v in secs.items()}
+    out = {"width": width, "batch_size": BATCH, "flops_per_image": flops,
+           "nbprune_img_s": _median(img_s["nbprune"]), "nbprune_samples": img_s["nbprune"], **mem}
+    if reference:
+        out.update(reference_img_s=_median(img_s["reference"]), reference_samples=img_s["reference"],
+                   ratio=_median(img_s["nbprune"]) / _median(img_s["reference"]),
+                   ratio_per_repeat=[a / b for a, b in zip(img_s["nbprune"], img_s["reference"])],
+                   reference_peak_mem_mb=ref_mem)
+    out["train_flops_per_s"] = 3 * flops * out["nbprune_img_s"]
+    return out
+
+
+def bench_pair(full: str, pruned: str, width: float, batch: int, repeats: int, device: torch.device) -> dict:
+    """Inference latency (batch ``batch``, eval, no_grad, channels_last) of an unpruned/pruned pair."""
+    from .flops import count_flops, count_params
+
+    models = {}
+    for n in (full, pruned):
+        m = _build(n, width)
+        models[n] = (m.to(device).to(memory_format=torch.channels_last).eval(), count_flops(m), count_params(m))
+    xb = torch.randn(batch, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
+
+    def forward(m):
+        with torch.no_grad():
+            m(xb)
+
+    for m, _, _ in models.values():  # warm-up
+        forward(m)
+    secs = _interleave({n: (lambda m=m: forward(m)) for n, (m, _, _) in models.items()}, repeats, device)
+    lat = {n: _median(v) for n, v in secs.items()}
+    latency_speedup = lat[full] / lat[pruned]
+    flops_speedup = models[full][1] / models[pruned][1]
+    return {"width": width, "batch_size": batch,
+            "latency_ms": {n: 1e3 * v for n, v in lat.items()},
+            "latency_samples_ms": {n: [1e3 * t for t in v] for n, v in secs.items()},
+            "flops": {n: models[n][1] for n in models}, "params": {n: models[n][2] for n in models},
+            "latency_speedup": latency_speedup, "flops_speedup": flops_speedup,
+            "latency_over_flops_speedup": latency_speedup / flops_speedup}
+
+
+# ------------------------------------------------------------------------------------------- explore
+VARIANTS = {
+    "default (channels_last, for-loop SGD)": {},
+    "NCHW (contiguous)": {"channels_last": False},
+    "1 thread": {"threads": 1},
+    "foreach SGD": {"optimizer": "foreach"},
+    "fused SGD": {"optimizer": "fused"},
+    "torch.compile": {"compile_model": True},
+    "bf16 autocast (changes math)": {"autocast_bf16": True},
+}
+
+
+def explore(name: str, width: float, device: torch.device, s: dict, env_ab: bool = True) -> dict:
+    """Images/s of each variant of nbprune's loop, interleaved; compile time measured apart."""
+    n_images = BATCH * (s["warmup"] + s["repeats"] * s["steps"] + 4)
+    x, y = _random_images(n_images)
+    loops, notes = {}, {}
+    for label, kw in VARIANTS.items():
+        if kw.get("autocast_bf16") and device.type == "cpu" and not torch.backends.mkldnn.is_available():
+            continue
+        try:
+            loop = NbpruneLoop(name, width, x, y, device, **kw)
+            if kw.get("compile_model"):
+                t = time.perf_counter()
+                loop.steps(1)  # compiles the forward and backward graphs
+                notes["compile_s"] = time.perf_counter() - t
+            loop.steps(max(s["warmup"], 1))
+        except Exception as e:  # noqa: BLE001 - an unsupported variant is reported, not fatal
+            notes[label] = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            continue
+        loops[label] = loop
+    secs = _interleave({k: (lambda lp=lp: lp.steps(s["steps"])) for k, lp in loops.items()}, s["repeats"], device)
+    img_s = {k: [BATCH * s["steps"] / t for t in v] for k, v in secs.items()}
+    base = _median(next(iter(img_s.values())))
+    out = {"img_s": {k: _median(v) for k, v in img_s.items()},
+           "relative": {k: _median(v) / base for k, v in img_s.items()},
+           "samples": img_s, **notes}
+    if env_ab and device.type == "cpu":
+        out["omp_wait_policy"] = explore_wait_policy(name, width, s)
+    return out
+
+
+def _child_main() -> None:
+    """Child process of :func:`explore_wait_policy`: nbprune's loop img/s (median of segments) as JSON."""
+    spec = json.loads(sys.argv[1])
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    x, y = _random_images(BATCH * (spec["warmup"] + spec["segments"] * spec["steps"] + 4))
+    loop = NbpruneLoop(spec["name"], spec["width"], x, y, torch.device("cpu"))
+    loop.steps(max(spec["warmup"], 1))
+    secs = [_timed(lambda: loop.steps(spec["steps"]), torch.device("cpu")) for _ in range(spec["segments"])]
+    print(json.dumps({"img_s": _median([BATCH * spec["steps"] / t for t in secs])}))
+
+
+def explore_wait_policy(name: str, width: float, s: dict) -> dict:
+    """nbprune's loop with OpenMP's wait policy unset vs PASSIVE, in alternating child processes."""
+    import subprocess
+
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = json.dumps({"name": name, "width": width, "warmup": max(s["warmup"], 1), "steps": s["steps"],
+                       "segments": 2, "threads": torch.get_num_threads()})
+    base_env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+    envs = {"unset": base_env, "PASSIVE": {**base_env, "OMP_WAIT_POLICY": "PASSIVE"}}
+    samples: dict[str, list[float]] = {k: [] for k in envs}
+    for r in range(s["repeats"]):
+        order = list(envs) if r % 2 == 0 else list(envs)[::-1]
+        for k in order:
+            p = subprocess.run([sys.executable, "-c", "from nbprune.bench import _child_main; _child_main()", spec],
+                               env=envs[k], capture_output=True, text=True, check=True)
+            samples[k].append(json.loads(p.stdout.strip().splitlines()[-1])["img_s"])
+    return {"img_s": {k: _median(v) for k, v in samples.items()}, "samples": samples,
+            "passive_over_unset": _median(samples["PASSIVE"]) / _median(samples["unset"])}
+
+
+def augment_cost(device: torch.device, batches: int = 50) -> dict:
+    """Milliseconds per batch of 64 of nbprune's data path alone, and of the authors' PIL path."""
+    from .data import train_batches
+
+    x, y = _random_images(BATCH * batches)
+    x = x.to(device)
+    it = train_batches(x, y.to(device), BATCH, 0, 0)
+    t = time.perf_counter()
+    for _ in it:
+        pass
+    _sync(device)
+    nb = (time.perf_counter() - t) / batches
+    ds = _PILCifar(x.cpu().permute(0, 2, 3, 1).contiguous().numpy(), y.numpy())
+    t = time.perf_counter()
+    for i in range(BATCH * 5):
+        ds[i]
+    pil = (time.perf_counter() - t) / 5
+    return {"nbprune_ms_per_batch": 1e3 * nb, "pil_ms_per_batch": 1e3 * pil}
+
+
+# ----------------------------------------------------------------------------------------------- run
+def run(args) -> dict:
+    """Run the benchmark described by ``args`` (see :func:`add_arguments`); print and return the result."""
+    from .train import resolve_device
+
+    t0 = time.perf_counter()
+    device = resolve_device(getattr(args, "device", "auto"))
+    s = _settings(args)
+    threads_before = torch.get_num_threads()
+    if s["threads"]:
+        torch.set_num_threads(s["threads"])
+    try:
+        result = _run(args, s, device, t0)
+    finally:
+        torch.set_num_threads(threads_before)
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=1))
+    else:
+        print(format_table(result))
+    return result
+
+
+def _run(args, s: dict, device: torch.device, t0: float) -> dict:
+    result: dict[str, Any] = {"machine": machine_info(device),
+                              "settings": {**{k: v for k, v in s.items() if k != "models"},
+                                           "models": [_key(*m) for m in s["models"]], "batch_size": BATCH},
+                              "models": {}, "pairs": {}}
+    peaks = peak_flops(device, s["peak_size"])
+    for name, width in s["models"]:
+        result["models"][_key(name, width)] = bench_model(name, width, device, s,
+                                                          reference=not getattr(args, "no_reference", False))
+        peaks += peak_flops(device, s["peak_size"], samples=2)
+    peak = _median(peaks)
+    result["machine"]["peak_flops_per_s"] = peak
+    result["machine"]["peak_samples"] = peaks
+    result["machine"]["peak_method"] = (f"{'bf16' if device.type == 'cuda' else 'fp32'} matmul "
+                                        f"{max(s['peak_size'], 8192) if device.type == 'cuda' else s['peak_size']}^2")
+    for m in result["models"].values():
+        m["peak_flops_per_s"] = peak
+        m["fraction_of_peak"] = m["train_flops_per_s"] / peak
+    if not getattr(args, "no_pairs", False):
+        for full, pruned in PAIRS:
+            result["pairs"][f"{full}/{pruned}"] = bench_pair(full, pruned, s["pair_width"], s["pair_batch"],
+                                                             s["repeats"], device)
+    if getattr(args, "explore", False):
+        result["augmentation"] = augment_cost(device)
+        result["explore"] = {_key(n, w): explore(n, w, device, s) for n, w in s["models"]}
+    if hasattr(os, "getloadavg"):
+        result["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
+    result["wall_s"] = time.perf_counter() - t0
+    return result
+
+
+def format_table(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"machine: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, torch {m['torch']}, "
+             f"device {m['device']}; peak {m['peak_flops_per_s'] / 1e9:.1f} GFLOP/s ({m['peak_method']})",
+             f"load average at start {m.get('loadavg_start')}, at end {m.get('loadavg_end')}; "
+             f"env {m.get('env') or '{}'}; medians of {r['settings']['repeats']} interleaved repeats",
+             "",
+             f"{'model':<16}{'nbprune img/s':>14}{'reference img/s':>16}{'ratio':>7}{'train GFLOP/s':>14}"
+             f"{'% of peak':>10}{'peak MB':>9}"]
+    for k, v in r["models"].items():
+        ref = f"{v['reference_img_s']:16.1f}{v['ratio']:7.2f}" if "ratio" in v else f"{'-':>16}{'-':>7}"
+        lines.append(f"{k:<16}{v['nbprune_img_s']:14.1f}{ref}{v['train_flops_per_s'] / 1e9:14.2f}"
+                     f"{100 * v['fraction_of_peak']:10.1f}{v['peak_mem_mb']:9.1f}")
+    if r["pairs"]:
+        lines += ["", f"{'pair':<22}{'width':>6}{'batch':>6}{'latency ms':>20}{'latency x':>10}{'FLOPs x':>9}"
+                      f"{'ratio':>7}"]
+        for k, v in r["pairs"].items():
+            lat = "/".join(f"{t:.1f}" for t in v["latency_ms"].values())
+            lines.append(f"{k:<22}{v['width']:6g}{v['batch_size']:6d}{lat:>20}{v['latency_speedup']:10.2f}"
+                         f"{v['flops_speedup']:9.2f}{v['latency_over_flops_speedup']:7.2f}")
+    if "augmentation" in r:
+        a = r["augmentation"]
+        lines += ["", f"data path per batch of 64: nbprune {a['nbprune_ms_per_batch']:.2f} ms, "
+                      f"PIL/torchvision {a['pil_ms_per_batch']:.1f} ms (one process)"]
+    for k, v in r.get("explore", {}).items():
+        lines += ["", f"variants of nbprune's loop, {k}:"]
+        for label, ips in v["img_s"].items():
+            lines.append(f"  {label:<40}{ips:9.1f} img/s  x{v['relative'][label]:.2f}")
+        for note, val in v.items():
+            if note == "omp_wait_policy":
+                lines.append("  OMP_WAIT_POLICY (child processes): " + ", ".join(
+                    f"{p} {ips:.1f} img/s" for p, ips in val["img_s"].items())
+                    + f"; PASSIVE/unset x{val['passive_over_unset']:.2f}")
+            elif note not in ("img_s", "relative", "samples"):
+                lines.append(f"  {note}: {val:.1f} s" if isinstance(val, float) else f"  {note}: {val}")
+    lines += ["", f"wall time {r['wall_s']:.0f} s"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_arguments(argparse.ArgumentParser(prog="nbprune bench", description=__doc__.splitlines()[0]))
+    run(parser.parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
