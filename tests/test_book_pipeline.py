@@ -19,7 +19,7 @@ yaml = pytest.importorskip("yaml")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
-REQUIRED = {"preset", "dataset", "models", "seeds", "device", "data_root", "store"}
+REQUIRED = {"preset", "dataset", "seeds", "device", "data_root", "store"}
 
 
 def tagged(nb, tag):
@@ -49,15 +49,19 @@ def test_one_parameters_cell_with_the_required_names(path):
     assert params["preset"] == "quick" and params["dataset"] == "cifar10"
     assert params["seeds"] is None and params["device"] == "auto"
     assert params["data_root"] is None and params["store"] is None
-    assert isinstance(params["models"], list) and all(isinstance(m, str) for m in params["models"])
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_chapter_models_exist(path):
+@pytest.mark.parametrize("preset", ["smoke", "quick", "paper"])
+def test_every_chapter_grid_names_registered_models_and_methods(preset):
+    from nbprune.grids import CHAPTERS, chapter_grid
     from nbprune.models import list_models
+    from nbprune.prune import list_methods
 
-    params = assigned_names(tagged(jupytext.read(path), "parameters")[0].source)
-    assert set(params["models"]) <= set(list_models())
+    for chapter in CHAPTERS:
+        grid = chapter_grid(chapter, preset)
+        assert grid, chapter
+        for exp in grid:
+            assert exp.model in list_models() and exp.method in list_methods(), (chapter, exp)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -1,4 +1,4 @@
-"""The ``nbprune`` command: info, train, runs, data.
+"""The ``nbprune`` command: info, train, runs, data, bench.
 
 Bad input gets one line naming the parameter and what is allowed, and exit status 2 (no traceback).
 """
@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="decode and cache the dataset, print its source and checksum")
     data.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
     data.add_argument("--data", default=None)
+    from . import bench
+
+    bench.add_arguments(sub.add_parser("bench", help="training throughput vs the original pipeline, FLOP/s, "
+                                                     "pruned-model latency, peak memory"))
     return p
 
 
@@ -174,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args)
         elif args.command == "data":
             return cmd_data(args)
+        elif args.command == "bench":
+            from . import bench
+
+            bench.run(args)
     except (ValueError, FileNotFoundError, StoreError, TimeoutError) as e:
         print(f"nbprune: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
