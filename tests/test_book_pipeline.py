@@ -78,7 +78,10 @@ def test_toc_lists_exactly_the_notebooks():
     assert toc["root"] == "book/intro" and (ROOT / "book" / "intro.md").exists()
     files = [entry["file"] for entry in toc["chapters"]]
     assert all(f.startswith("book/") for f in files), files
-    assert sorted(f.removeprefix("book/") for f in files) == sorted(p.stem for p in NOTEBOOKS)
+    pages = {f.removeprefix("book/") for f in files if (ROOT / f"{f}.md").exists()}  # static pages (no notebook)
+    assert sorted(f.removeprefix("book/") for f in files if f.removeprefix("book/") not in pages) == \
+        sorted(p.stem for p in NOTEBOOKS)
+    assert all(not (ROOT / "notebooks" / f"{p}.py").exists() for p in pages)
     assert len(files) == len(set(files))
 
 

@@ -9,7 +9,9 @@ alike) and summarised by the median:
   same step body as :func:`nbprune.train.train` -- against a loop in the original authors' style: a
   ``Dataset`` that makes a PIL image of every uint8 HWC image and applies torchvision's
   Pad(4)/RandomCrop(32)/RandomHorizontalFlip/ToTensor/Normalize, a ``DataLoader(shuffle=True,
-  num_workers=1, batch_size=64)`` and an fp32 NCHW model. Warm-up steps are not timed.
+  num_workers=1, batch_size=64)`` and an fp32 NCHW model. Warm-up steps are not timed; unless ``--steps``
+  is given, the timed steps per repeat (2 to 8) are chosen from the warm-up step times so that all models
+  together take about ``--budget`` seconds (150), which keeps the defaults to a few minutes on a loaded CPU.
 * **Achieved training FLOP/s** of nbprune's loop (3 x forward FLOPs of :func:`nbprune.flops.count_flops`
   x images/s) against the machine's measured peak: a 2048x2048 fp32 matmul on CPU, an 8192x8192 bf16 matmul
   on CUDA.
@@ -34,7 +36,6 @@ import ctypes
 import gc
 import itertools
 import json
-import math
 import os
 import platform
 import resource
@@ -107,7 +108,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=_count("repeats", 1), default=None,
                         help="timed repeats, interleaved; the median is reported (default 3)")
     parser.add_argument("--steps", type=_count("steps", 1), default=None,
-                        help="timed training steps per repeat (default 8)")
+                        help="timed training steps per repeat (default: as many as fit --budget, 2 to 8)")
+    parser.add_argument("--budget", type=_count("budget", 1), default=None,
+                        help="seconds the timed training steps of all models may take when --steps is not "
+                             "given (default 150), so a loaded machine still finishes in minutes")
     parser.add_argument("--warmup", type=_count("warmup", 0), default=None,
                         help="untimed training steps before timing (default 2)")
     parser.add_argument("--pair-width", type=_width, default=None,
@@ -122,18 +126,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--explore", action="store_true",
                         help="also time variants of nbprune's loop (layout, threads, SGD, compile, bf16)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    parser.add_argument("--quick", action="store_true", help="tiny settings (tests): small models, 2 steps")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny settings (tests): small models, 2 steps, 1 thread; seconds, not minutes")
     return parser
 
 
 def _settings(args) -> dict:
     """The effective settings: explicit arguments win over --quick, which wins over the defaults."""
-    base = dict(models=[_model_spec(m) for m in DEFAULT_MODELS], repeats=3, steps=8, warmup=2, pair_width=1.0,
-                pair_batch=256, peak_size=2048, threads=None)
+    base = dict(models=[_model_spec(m) for m in DEFAULT_MODELS], repeats=3, steps=None, max_steps=8, min_steps=2,
+                warmup=2, pair_width=1.0, pair_batch=256, peak_size=2048, threads=None, budget=150)
     if getattr(args, "quick", False):
         base.update({k: v for k, v in QUICK.items() if k != "models"})
         base["models"] = [_model_spec(m) for m in QUICK["models"]]
-    for key in ("models", "repeats", "steps", "warmup", "pair_width", "pair_batch", "threads"):
+    for key in ("models", "repeats", "steps", "warmup", "pair_width", "pair_batch", "threads", "budget"):
         v = getattr(args, key, None)
         if v is not None:
             base[key] = [_model_spec(m) if isinstance(m, str) else m for m in v] if key == "models" else v
@@ -321,7 +326,8 @@ class NbpruneLoop:
         from .train import _apply_masks
 
         old_threads = torch.get_num_threads()
-        if self.threads:
+        switch = bool(self.threads) and self.threads != old_threads
+        if switch:
             torch.set_num_threads(self.threads)
         try:
             for _ in range(n):
@@ -337,7 +343,8 @@ class NbpruneLoop:
                 self.correct += (out.detach().argmax(1) == yb).sum()
             _sync(self.device)
         finally:
-            torch.set_num_threads(old_threads)
+            if switch:
+                torch.set_num_threads(old_threads)
 
 
 class _PILCifar(torch.utils.data.Dataset):
@@ -424,33 +431,51 @@ def _interleave(contenders: dict[str, Callable[[], Any]], repeats: int, device: 
     return out
 
 
-def bench_model(name: str, width: float, device: torch.device, s: dict, reference: bool = True) -> dict:
-    """Training throughput of nbprune's loop (and the reference loop) for one model."""
+def _warm_up(loop, n: int, device: torch.device) -> float:
+    """Run ``n`` (at least 1) untimed steps; return the seconds of the last one."""
+    if n > 1:
+        loop.steps(n - 1)
+    return _timed(lambda: loop.steps(1), device)
+
+
+def bench_model(name: str, width: float, device: torch.device, s: dict, reference: bool = True,
+                budget_s: float | None = None) -> dict:
+    """Training throughput of nbprune's loop (and the reference loop) for one model.
+
+    With ``s["steps"]`` None, the steps per repeat are chosen from the warm-up step times so that the timed
+    steps take about ``budget_s`` seconds (within ``s["min_steps"]``..``s["max_steps"]``).
+    """
     from .flops import count_flops
 
-    n_images = BATCH * (s["warmup"] + s["repeats"] * s["steps"] + 4)  # one epoch covers the whole benchmark
+    max_steps = s["steps"] or s["max_steps"]
+    n_images = BATCH * (s["warmup"] + s["repeats"] * max_steps + 4)  # one epoch covers the whole benchmark
     x, y = _random_images(n_images)
     flops = count_flops(_build(name, width))
     probe = _MemoryProbe(device)
     nb = NbpruneLoop(name, width, x, y, device)
-    nb.steps(max(s["warmup"], 1))  # warm-up (untimed) doubles as the memory measurement
+    step_s = _warm_up(nb, s["warmup"], device)  # warm-up (untimed) doubles as the memory measurement
     mem = probe.stop()
-    contenders = {"nbprune": lambda: nb.steps(s["steps"])}
-    after = {}
     ref = None
     if reference:
         probe = _MemoryProbe(device)
         ref = ReferenceLoop(name, width, x, y, device)
-        ref.steps(max(s["warmup"], 1))
+        step_s += _warm_up(ref, s["warmup"], device)
         ref_mem = probe.stop()["peak_mem_mb"]
         ref.settle()
-        contenders["reference"] = lambda: ref.steps(s["steps"])
+    steps = s["steps"]
+    if steps is None:
+        fit = int((budget_s or float("inf")) / (s["repeats"] * step_s)) if step_s > 0 else max_steps
+        steps = max(s["min_steps"], min(max_steps, fit))
+    contenders = {"nbprune": lambda: nb.steps(steps)}
+    after = {}
+    if ref is not None:
+        contenders["reference"] = lambda: ref.steps(steps)
         after["reference"] = ref.settle
     secs = _interleave(contenders, s["repeats"], device, after)
     if ref is not None:
         ref.close()
-    img_s = {k: [BATCH * s["steps"] / t for t in v] for k, v in secs.items()}
-    out = {"width": width, "batch_size": BATCH, "flops_per_image": flops,
+    img_s = {k: [BATCH * steps / t for t in v] for k, v in secs.items()}
+    out = {"width": width, "batch_size": BATCH, "steps": steps, "flops_per_image": flops,
            "nbprune_img_s": _median(img_s["nbprune"]), "nbprune_samples": img_s["nbprune"], **mem}
     if reference:
         out.update(reference_img_s=_median(img_s["reference"]), reference_samples=img_s["reference"],
@@ -503,6 +528,7 @@ VARIANTS = {
 
 def explore(name: str, width: float, device: torch.device, s: dict, env_ab: bool = True) -> dict:
     """Images/s of each variant of nbprune's loop, interleaved; compile time measured apart."""
+    s = {**s, "steps": s["steps"] or s["max_steps"]}
     n_images = BATCH * (s["warmup"] + s["repeats"] * s["steps"] + 4)
     x, y = _random_images(n_images)
     loops, notes = {}, {}
@@ -513,8 +539,13 @@ def explore(name: str, width: float, device: torch.device, s: dict, env_ab: bool
             loop = NbpruneLoop(name, width, x, y, device, **kw)
             if kw.get("compile_model"):
                 t = time.perf_counter()
-                loop.steps(1)  # compiles the forward and backward graphs
+                loop.steps(1)  # compiles the forward and backward graphs (inductor's on-disk cache as found)
                 notes["compile_s"] = time.perf_counter() - t
+                if device.type == "cpu":
+                    try:
+                        notes["compile_cold_s"] = _cold_compile_seconds(name, width)
+                    except Exception as e:  # noqa: BLE001 - reported, the in-process timing stands
+                        notes["compile_cold_s"] = f"failed: {type(e).__name__}"
             loop.steps(max(s["warmup"], 1))
         except Exception as e:  # noqa: BLE001 - an unsupported variant is reported, not fatal
             notes[label] = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
@@ -532,10 +563,16 @@ def explore(name: str, width: float, device: torch.device, s: dict, env_ab: bool
 
 
 def _child_main() -> None:
-    """Child process of :func:`explore_wait_policy`: nbprune's loop img/s (median of segments) as JSON."""
-    spec = json.loads(sys.argv[1])
+    """Child process of :func:`explore_wait_policy`: nbprune's loop img/s (median of segments) as JSON;
+    with ``compile``, the seconds of the first compiled step instead."""
+    spec = json.loads(sys.stdin.read())
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
+    if spec.get("compile"):
+        x, y = _random_images(BATCH * 4)
+        loop = NbpruneLoop(spec["name"], spec["width"], x, y, torch.device("cpu"), compile_model=True)
+        print(json.dumps({"compile_s": _timed(lambda: loop.steps(1), torch.device("cpu"))}))
+        return
     x, y = _random_images(BATCH * (spec["warmup"] + spec["segments"] * spec["steps"] + 4))
     loop = NbpruneLoop(spec["name"], spec["width"], x, y, torch.device("cpu"))
     loop.steps(max(spec["warmup"], 1))
@@ -543,23 +580,47 @@ def _child_main() -> None:
     print(json.dumps({"img_s": _median([BATCH * spec["steps"] / t for t in secs])}))
 
 
-def explore_wait_policy(name: str, width: float, s: dict) -> dict:
-    """nbprune's loop with OpenMP's wait policy unset vs PASSIVE, in alternating child processes."""
+def _child_env() -> dict:
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+    return env
+
+
+def _child(spec: dict, env: dict) -> dict:
     import subprocess
 
-    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    spec = json.dumps({"name": name, "width": width, "warmup": max(s["warmup"], 1), "steps": s["steps"],
-                       "segments": 2, "threads": torch.get_num_threads()})
-    base_env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    base_env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")]))
+    p = subprocess.run([sys.executable, "-c", "from nbprune.bench import _child_main; _child_main()"],
+                       input=json.dumps(spec), env=env, capture_output=True, text=True, check=True)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _cold_compile_seconds(name: str, width: float) -> float:
+    """torch.compile time of nbprune's first training step in a fresh process with an empty inductor cache."""
+    import shutil
+    import tempfile
+
+    cache = tempfile.mkdtemp(prefix="nbprune-bench-inductor-")
+    try:
+        env = {**_child_env(), "TORCHINDUCTOR_CACHE_DIR": cache}
+        return _child({"name": name, "width": width, "compile": True, "threads": torch.get_num_threads()},
+                      env)["compile_s"]
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def explore_wait_policy(name: str, width: float, s: dict) -> dict:
+    """nbprune's loop with OpenMP's wait policy unset vs PASSIVE, in alternating child processes."""
+    spec = {"name": name, "width": width, "warmup": max(s["warmup"], 1), "steps": s["steps"] or s["max_steps"],
+            "segments": 2,
+            "threads": torch.get_num_threads()}
+    base_env = {k: v for k, v in _child_env().items() if k != "OMP_WAIT_POLICY"}
     envs = {"unset": base_env, "PASSIVE": {**base_env, "OMP_WAIT_POLICY": "PASSIVE"}}
     samples: dict[str, list[float]] = {k: [] for k in envs}
     for r in range(s["repeats"]):
         order = list(envs) if r % 2 == 0 else list(envs)[::-1]
         for k in order:
-            p = subprocess.run([sys.executable, "-c", "from nbprune.bench import _child_main; _child_main()", spec],
-                               env=envs[k], capture_output=True, text=True, check=True)
-            samples[k].append(json.loads(p.stdout.strip().splitlines()[-1])["img_s"])
+            samples[k].append(_child(spec, envs[k])["img_s"])
     return {"img_s": {k: _median(v) for k, v in samples.items()}, "samples": samples,
             "passive_over_unset": _median(samples["PASSIVE"]) / _median(samples["unset"])}
 
@@ -614,7 +675,8 @@ def _run(args, s: dict, device: torch.device, t0: float) -> dict:
     peaks = peak_flops(device, s["peak_size"])
     for name, width in s["models"]:
         result["models"][_key(name, width)] = bench_model(name, width, device, s,
-                                                          reference=not getattr(args, "no_reference", False))
+                                                          reference=not getattr(args, "no_reference", False),
+                                                          budget_s=s["budget"] / len(s["models"]))
         peaks += peak_flops(device, s["peak_size"], samples=2)
     peak = _median(peaks)
     result["machine"]["peak_flops_per_s"] = peak
@@ -645,11 +707,11 @@ def format_table(r: dict) -> str:
              f"env {m.get('env') or '{}'}; medians of {r['settings']['repeats']} interleaved repeats",
              "",
              f"{'model':<16}{'nbprune img/s':>14}{'reference img/s':>16}{'ratio':>7}{'train GFLOP/s':>14}"
-             f"{'% of peak':>10}{'peak MB':>9}"]
+             f"{'% of peak':>10}{'peak MB':>9}{'steps':>6}"]
     for k, v in r["models"].items():
         ref = f"{v['reference_img_s']:16.1f}{v['ratio']:7.2f}" if "ratio" in v else f"{'-':>16}{'-':>7}"
         lines.append(f"{k:<16}{v['nbprune_img_s']:14.1f}{ref}{v['train_flops_per_s'] / 1e9:14.2f}"
-                     f"{100 * v['fraction_of_peak']:10.1f}{v['peak_mem_mb']:9.1f}")
+                     f"{100 * v['fraction_of_peak']:10.1f}{v['peak_mem_mb']:9.1f}{v['steps']:6d}")
     if r["pairs"]:
         lines += ["", f"{'pair':<22}{'width':>6}{'batch':>6}{'latency ms':>20}{'latency x':>10}{'FLOPs x':>9}"
                       f"{'ratio':>7}"]

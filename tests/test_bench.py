@@ -1,0 +1,93 @@
+"""`nbprune bench --quick`: the JSON it returns has every key, and every number is positive and finite.
+
+No timing assertions: speed is checked by running the benchmark, never by timed tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import pytest
+
+from nbprune import bench
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    return bench.add_arguments(argparse.ArgumentParser()).parse_args(argv)
+
+
+def _positive(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+
+
+def test_quick_bench_json(capsys):
+    result = bench.run(_parse(["--quick", "--json", "--device", "cpu"]))
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["models"].keys() == result["models"].keys()
+
+    machine = result["machine"]
+    for key in ("cpu", "cores", "torch_threads", "torch", "device"):
+        assert key in machine
+    assert machine["device"] == "cpu"
+    assert _positive(machine["peak_flops_per_s"])
+
+    assert list(result["models"]) == ["vgg11@0.0625", "resnet20@0.25"]
+    for name, m in result["models"].items():
+        for key in ("nbprune_img_s", "reference_img_s", "ratio", "train_flops_per_s", "peak_flops_per_s",
+                    "fraction_of_peak", "peak_mem_mb", "flops_per_image"):
+            assert _positive(m[key]), (name, key, m.get(key))
+        assert len(m["nbprune_samples"]) == len(m["reference_samples"]) == 2
+        assert m["ratio"] == pytest.approx(m["nbprune_img_s"] / m["reference_img_s"])
+
+    assert set(result["pairs"]) == {"vgg16/vgg16-a", "resnet56/resnet56-b"}
+    for name, p in result["pairs"].items():
+        for key in ("latency_speedup", "flops_speedup", "latency_over_flops_speedup"):
+            assert _positive(p[key]), (name, key, p.get(key))
+        assert all(_positive(v) for v in p["latency_ms"].values())
+        assert p["flops_speedup"] > 1  # the pruned model has fewer FLOPs
+        assert p["latency_over_flops_speedup"] == pytest.approx(p["latency_speedup"] / p["flops_speedup"])
+
+
+def test_table_output_and_options(capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    args = _parse(["--quick", "--device", "cpu", "--models", "resnet20@0.125", "--no-pairs", "--no-reference",
+                   "--repeats", "1", "--steps", "1", "--threads", "1"])
+    result = bench.run(args)
+    out = capsys.readouterr().out
+    assert "resnet20@0.125" in out and "wall time" in out
+    m = result["models"]["resnet20@0.125"]
+    assert _positive(m["nbprune_img_s"]) and "reference_img_s" not in m
+    assert result["pairs"] == {}
+    assert result["machine"]["torch_threads"] == 1
+    assert torch.get_num_threads() == threads  # the benchmark puts the thread count back
+
+
+@pytest.mark.parametrize("bad", [["--models", "vgg17"], ["--models", "vgg16@x"], ["--models", "vgg16@9"],
+                                 ["--repeats", "0"], ["--steps", "-1"], ["--device", "tpu"]])
+def test_bad_arguments_exit_2(bad):
+    with pytest.raises(SystemExit) as e:
+        _parse(bad)
+    assert e.value.code == 2
+
+
+def test_model_spec_parsing():
+    assert bench._model_spec("vgg16") == ("vgg16", 1.0)
+    assert bench._model_spec("vgg16-a@0.5") == ("vgg16-a", 0.5)
+    settings = bench._settings(_parse([]))
+    assert settings["models"] == [("vgg16", 0.25), ("resnet20", 1.0)]
+    assert settings["repeats"] == 3 and settings["pair_width"] == 1.0 and settings["pair_batch"] == 256
+
+
+def test_steps_fit_the_budget():
+    import torch
+
+    s = dict(steps=None, min_steps=1, max_steps=2, warmup=1, repeats=1)
+    cpu = torch.device("cpu")
+    tight = bench.bench_model("vgg11", 0.0625, cpu, s, reference=False, budget_s=1e-9)
+    loose = bench.bench_model("vgg11", 0.0625, cpu, s, reference=False, budget_s=1e9)
+    assert tight["steps"] == 1 and loose["steps"] == 2  # --steps not given: as many as fit, within bounds
+    assert bench.bench_model("vgg11", 0.0625, cpu, {**s, "steps": 3}, reference=False)["steps"] == 3
