@@ -311,6 +311,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
 
         sfp_step(model, config.sfp_rate)
     step_model = torch.compile(model) if compile_model else model
+    masks = mask_pairs(model)  # the step re-applies these; looked up once, not per step
     x, y = data.train_x.to(device), data.train_y.to(device)
     test_x, test_y = data.test_x.to(device), data.test_y.to(device)
     n_batches = math.ceil(len(y) / config.batch_size)
@@ -338,7 +339,8 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
                 from .prune.sss import sss_prox_step
 
                 sss_prox_step(model, lr, config.sss_penalty)
-            _apply_masks(model)
+            if masks:
+                _apply_masks(model, masks)
             loss_sum += loss.detach() * len(yb)
             correct += (out.detach().argmax(1) == yb).sum()
             bar.update(1)
@@ -399,12 +401,16 @@ def register_masks(model: nn.Module, state: dict) -> None:
             modules[owner].register_buffer(name, torch.ones_like(value))
 
 
-def _apply_masks(model: nn.Module) -> None:
+def mask_pairs(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(parameter, mask) for every ``<name>_mask`` buffer of ``model`` (found once, outside the training step)."""
+    return [(getattr(module, name[:-5]), buf) for module in model.modules()
+            for name, buf in module.named_buffers(recurse=False) if name.endswith("_mask")]
+
+
+def _apply_masks(model: nn.Module, pairs: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> None:
     """Keep masked weights at exactly zero: every ``<name>_mask`` buffer multiplies parameter ``<name>``."""
-    for module in model.modules():
-        for name, buf in module.named_buffers(recurse=False):
-            if name.endswith("_mask"):
-                getattr(module, name[:-5]).data.mul_(buf)
+    for param, mask in mask_pairs(model) if pairs is None else pairs:
+        param.data.mul_(mask)
 
 
 def load_checkpoint(path: Path) -> dict | None:
