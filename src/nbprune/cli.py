@@ -1,4 +1,4 @@
-"""The ``nbprune`` command: info, train, runs, data, bench.
+"""The ``nbprune`` command: info, train, runs, data, grid, bench.
 
 Bad input gets one line naming the parameter and what is allowed, and exit status 2 (no traceback).
 """
@@ -75,6 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="decode and cache the dataset, print its source and checksum")
     data.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
     data.add_argument("--data", default=None)
+    g = sub.add_parser("grid", help="a chapter's runs at a preset: what is missing (--status), or train it "
+                                    "locally or on Slurm")
+    g.add_argument("chapter", help="predefined, automatic, unstructured, architecture_search or lottery_ticket")
+    g.add_argument("--preset", default="quick", help="smoke, quick or paper (default: quick)")
+    g.add_argument("--seeds", type=_positive_int("seeds"), nargs="+", default=None, help="default: the preset's")
+    g.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    g.add_argument("--store", default=None)
+    g.add_argument("--data", default=None)
+    g.add_argument("--device", default="auto")
+    g.add_argument("--status", action="store_true", help="list the chapter's runs and their states; train nothing")
+    g.add_argument("--executor", default="local", help="local (default) or slurm")
+    g.add_argument("--partition", default=None, help="slurm partition (default: the cluster's default)")
+    g.add_argument("--gpus", type=_positive_int("gpus"), default=0, help="GPUs per job (slurm)")
+    g.add_argument("--cpus", type=_positive_int("cpus"), default=2, help="CPUs per job (slurm)")
+    g.add_argument("--mem-gb", type=float, default=4, help="memory per job in GiB (slurm)")
+    g.add_argument("--time-min", type=_positive_int("time-min"), default=60, help="time limit per job (slurm)")
+    g.add_argument("--max-jobs", type=_positive_int("max-jobs"), default=16, help="jobs running at once (slurm)")
+    g.add_argument("--log-dir", default="slurm_logs", help="submitit's logs, one folder per job (slurm)")
+    g.add_argument("--json", action="store_true", help="with --status: one JSON object per run")
     from . import bench
 
     bench.add_arguments(sub.add_parser("bench", help="training throughput vs the original pipeline, FLOP/s, "
@@ -165,6 +184,45 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_grid(args) -> int:
+    from . import grids
+    from .executors import grid_graph, make_executor
+    from .presets import get_preset, resolve_seeds
+    from .runs import RunStore
+
+    if args.chapter not in grids.CHAPTERS:
+        raise ValueError(f"chapter: unknown {args.chapter!r}; allowed: {', '.join(grids.CHAPTERS)}")
+    preset = get_preset(args.preset)
+    seeds = resolve_seeds(args.seeds, preset)
+    grid = grids.chapter_grid(args.chapter, preset)
+    store = RunStore(args.store)
+    if args.status:
+        graph = grid_graph(store, grid, preset, seeds, args.dataset, args.data)
+        df = graph.summary(store)
+        if args.json:
+            for row in df.to_dict("records"):
+                print(json.dumps(row, default=str))
+            return 0
+        counts = df["state"].value_counts().to_dict()
+        print(f"{args.chapter} at {preset.name}, seeds {list(seeds)}, store {store.path}: "
+              + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        print(df.to_string(index=False))
+        return 0
+    slurm = {}
+    if args.executor == "slurm":
+        slurm = dict(partition=args.partition, gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem_gb,
+                     time_min=args.time_min, max_jobs=args.max_jobs, folder=args.log_dir)
+    executor = make_executor(args.executor, **slurm)
+    from .data import load_cifar
+
+    load_cifar(args.dataset, args.data, train_subset=preset.train_subset, test_subset=preset.test_subset)  # fail early
+    results = grids.run_grid(store, grid, preset, seeds, args.dataset, on_job=grids.print_job, executor=executor,
+                             data_root=args.data, device=args.device, progress=False)
+    path = grids.save_results(results, args.chapter, preset, args.dataset)
+    print(f"{len(results.rows)} result rows -> {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .runs import StoreError
@@ -178,12 +236,19 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_runs(args)
         elif args.command == "data":
             return cmd_data(args)
+        elif args.command == "grid":
+            return cmd_grid(args)
         elif args.command == "bench":
             from . import bench
 
             bench.run(args)
     except (ValueError, FileNotFoundError, StoreError, TimeoutError) as e:
         print(f"nbprune: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # e.g. no Slurm to submit to, or failed jobs (their list follows)
+        if "slurm" not in str(e).lower():
+            raise
+        print(f"nbprune: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nbprune: interrupted; the run resumes from its last checkpoint on the next call", file=sys.stderr)

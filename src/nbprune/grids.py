@@ -111,10 +111,15 @@ def chapter_grid(chapter: str, preset) -> list[Experiment]:
     return grid
 
 
+def _large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10"):
+    """The large model's config of ``exp`` for ``seed``."""
+    return large_config(preset, exp.model, seed, dataset, **dict(exp.large))
+
+
 def run_experiment(store: RunStore, exp: Experiment, preset, seed: int, dataset: str = "cifar10",
                    **run_kw) -> Chain:
     """Train (or read back) one experiment's chain for one seed."""
-    large = large_config(preset, exp.model, seed, dataset, **dict(exp.large))
+    large = _large_for(exp, preset, seed, dataset)
     return prune_chain(store, large, exp.method, dict(exp.settings), preset, exp.variants, exp.lr, **run_kw)
 
 
@@ -127,11 +132,18 @@ class ChapterResults:
 
 
 def run_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
-             on_job=None, **run_kw) -> ChapterResults:
+             on_job=None, executor=None, **run_kw) -> ChapterResults:
     """Run every experiment of ``grid`` for every seed; one row per run (the large model once per seed).
 
-    ``on_job(i, n, experiment, seed)`` is called before each chain (for progress displays).
+    ``on_job(i, n, experiment, seed)`` is called before each chain (for progress displays). ``executor``
+    (see :mod:`nbprune.executors`): None or a local executor trains here, chain by chain; a Slurm executor
+    first trains every missing run on the cluster, stage by stage, and this function then only reads them.
     """
+    if executor is not None and getattr(executor, "name", "local") != "local":
+        from .executors import complete_grid
+
+        complete_grid(store, grid, preset, seeds, dataset, executor, data_root=run_kw.get("data_root"),
+                      device=run_kw.get("device", "auto"))
     out = ChapterResults()
     seen_large = set()
     jobs = [(exp, seed) for exp in grid for seed in seeds]

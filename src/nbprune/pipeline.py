@@ -78,21 +78,30 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     return out
 
 
-def prune_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset: Preset | str,
-                variants=VARIANTS, lr: float | None = None, **run_kw) -> Chain:
-    """Train (or fetch) ``large``, prune it with ``method(**settings)``, then train each variant."""
-    large_res = store.run(large, **run_kw)
+def plan_chain(large_res: RunResult, method: str, settings: dict, preset: Preset | str, variants=VARIANTS,
+               lr: float | None = None, data_root=None) -> tuple[Chain, dict[str, RunConfig]]:
+    """Prune a finished large run with ``method(**settings)``: the chain (no variant trained yet) and the
+    config of every variant. Cheap (no training), so executors call it to name the runs of the next stage."""
     model = large_res.model("final")
     extra = {}
     if method in NEEDS_DATA:
         from .data import calibration_images
 
-        extra["data"] = calibration_images(large, data_root=run_kw.get("data_root"))
+        extra["data"] = calibration_images(large_res.config, data_root=data_root)
     plan = make_plan(model, method, **settings, **extra)
     pruned = apply_plan(model, plan)
     chain = Chain(large_res, plan, large_res.metrics["flops"], count_flops(pruned, masked=True))
     spec = {"method": method, **settings}
-    for name, cfg in derived_configs(large, plan, spec, chain.flops_large, chain.flops_pruned, preset,
-                                     variants, lr).items():
+    configs = derived_configs(large_res.config, plan, spec, chain.flops_large, chain.flops_pruned, preset,
+                              variants, lr)
+    return chain, configs
+
+
+def prune_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset: Preset | str,
+                variants=VARIANTS, lr: float | None = None, **run_kw) -> Chain:
+    """Train (or fetch) ``large``, prune it with ``method(**settings)``, then train each variant."""
+    large_res = store.run(large, **run_kw)
+    chain, configs = plan_chain(large_res, method, settings, preset, variants, lr, run_kw.get("data_root"))
+    for name, cfg in configs.items():
         chain.runs[name] = store.run(cfg, **run_kw)
     return chain

@@ -30,7 +30,8 @@ import torch
 
 from .train import RunConfig, atomic_write_json, resolve_device, train
 
-LOCK_STALE_S = 6 * 3600  # a lock whose process cannot be checked is stale after this long without update
+LOCK_HEARTBEAT_S = 30.0  # the lock holder touches its lock file this often
+LOCK_STALE_S = 300.0  # a lock held on another host is stale after this long without a heartbeat
 
 
 @dataclass
@@ -260,22 +261,30 @@ def _read_json(path: Path) -> Any:
 
 # ------------------------------------------------------------------------------------------------ locking
 class RunLock:
-    """An exclusive lock on a run directory: a file created with O_EXCL holding pid, host and time.
+    """An exclusive lock on a run directory: a file created with O_EXCL holding pid, host, a token and time.
 
-    A lock whose process is gone (same host) or that has not been refreshed for ``LOCK_STALE_S``
-    (another host) is stale and taken over. O_EXCL creation is atomic on local filesystems and NFSv3+.
+    Works across the hosts of a cluster sharing the store (no flock, which NFS does not honour reliably):
+    O_EXCL creation is atomic on local filesystems and NFSv3+, and while the lock is held a background thread
+    touches the file every ``LOCK_HEARTBEAT_S``. A lock is stale, and taken over, when its process is gone
+    (same host) or its heartbeat is older than ``LOCK_STALE_S`` (another host: a preempted or dead node).
+    After taking a lock the holder reads it back, so of two processes that both judged a lock stale only the
+    one whose token is in the file goes on.
     """
 
     def __init__(self, path: Path, timeout_s: float | None = None, poll_s: float = 1.0):
         self.path, self.timeout_s, self.poll_s = path, timeout_s, poll_s
+        self.token = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
+        self._stop = None
+        self._beat = None
 
     def _stale(self) -> bool:
         info = _read_json(self.path)
+        try:
+            age = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return True
         if info is None:  # unreadable: half-written by a dying process, or removed meanwhile
-            try:
-                return time.time() - self.path.stat().st_mtime > 10
-            except FileNotFoundError:
-                return True
+            return age > 10
         if info.get("host") == socket.gethostname():
             try:
                 os.kill(int(info["pid"]), 0)
@@ -284,16 +293,31 @@ class RunLock:
                 return True
             except PermissionError:
                 return False
-        return time.time() - self.path.stat().st_mtime > LOCK_STALE_S
+        return age > LOCK_STALE_S
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(LOCK_HEARTBEAT_S):
+            try:
+                os.utime(self.path)
+            except OSError:
+                pass
 
     def __enter__(self) -> "RunLock":
+        import threading
+
         t0, warned = time.time(), False
         while True:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
                 with os.fdopen(fd, "w") as f:
-                    json.dump({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}, f)
-                return self
+                    json.dump({"pid": os.getpid(), "host": socket.gethostname(), "token": self.token,
+                               "time": time.time()}, f)
+                if (_read_json(self.path) or {}).get("token") == self.token:
+                    self._stop = threading.Event()
+                    self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+                    self._beat.start()
+                    return self
+                continue  # lost a take-over race: someone else's lock is in the file now
             except FileExistsError:
                 if self._stale():
                     warnings.warn(f"run {self.path.parent.name}: taking over a stale lock", stacklevel=2)
@@ -308,4 +332,7 @@ class RunLock:
                 time.sleep(self.poll_s)
 
     def __exit__(self, *exc) -> None:
-        self.path.unlink(missing_ok=True)
+        if self._stop is not None:
+            self._stop.set()
+        if (_read_json(self.path) or {}).get("token") == self.token:
+            self.path.unlink(missing_ok=True)

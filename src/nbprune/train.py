@@ -300,12 +300,13 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
     opt = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
                           nesterov=config.nesterov)
     history: list[dict] = []
-    start_epoch, elapsed_before = 0, 0.0
+    start_epoch, elapsed_before, resumes = 0, 0.0, []
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         history, start_epoch, elapsed_before = ckpt["history"], ckpt["epoch"], ckpt["elapsed"]
+        resumes = [*ckpt.get("resumes", []), start_epoch]  # the epochs this run was resumed after
     if config.sfp_rate and start_epoch == 0:
         from .prune.sfp import sfp_step
 
@@ -361,7 +362,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
             row["val_loss"], row["val_acc"] = evaluate(model, data.val_x.to(device), data.val_y.to(device), amp)
         history.append(row)
         atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
-                     "epoch": epoch + 1, "elapsed": row["time_s"]}, run_dir / "checkpoint.pt")
+                     "epoch": epoch + 1, "elapsed": row["time_s"], "resumes": resumes}, run_dir / "checkpoint.pt")
         if on_epoch is not None:
             on_epoch(epoch + 1)
     if not history:  # epochs == 0: evaluate the initial (or inherited) weights once
@@ -385,6 +386,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         "train_flops": sum(h["train_flops"] for h in history),
         "wall_time_s": (history[-1]["time_s"] if config.epochs else 0.0),
         "session_time_s": time.time() - t_start,
+        "resumed_after_epochs": resumes,
         "history": history,
     }
     if "val_acc" in final:

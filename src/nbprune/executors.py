@@ -1,0 +1,360 @@
+"""Where a chapter's runs are trained: in this process (``local``, the default) or on a Slurm cluster through
+submitit (``slurm``). The grid is the same either way, and so are the run ids and the results.
+
+A chapter's grid is a graph of runs keyed by the run store's hashes: every large model, and from each
+finished large model the runs derived from it (fine-tuned, Scratch-E, Scratch-B, lottery tickets). A derived
+run's config depends on the pruned architecture, which depends on the large model's trained weights, so the
+graph is known in stages: :func:`grid_graph` names every run that can be named now and counts the chains
+still waiting on a large model. :func:`complete_grid` trains what is missing stage by stage (large models,
+then everything derived from them), each stage through an executor:
+
+* :class:`LocalExecutor` trains the runs one after another in this process.
+* :class:`SlurmExecutor` submits one Slurm job per run (a job array capped at ``max_jobs`` running at once),
+  waits with a display of queued / running / done / failed runs, and raises naming the failed runs and their
+  logs. A preempted or timed-out job is requeued by submitit and resumes from the run's last epoch
+  checkpoint (the store's), and the store's lock keeps two jobs from training one run.
+
+The store must sit on a filesystem every node sees (NFS and the like); its lock works across hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .runs import RunStore, _read_json
+from .train import RunConfig
+
+EXECUTORS = ("local", "slurm")
+DEFAULT_FLOPS_PER_S = {"cpu": 3e10, "cuda": 1e13}  # assumed training throughput when the store has no runs yet
+
+
+# ------------------------------------------------------------------------------------------------- graph
+@dataclass(frozen=True)
+class Node:
+    """One run of a chapter's graph."""
+
+    config: RunConfig
+    role: str  # "large" or a variant ("fine-tuned", "scratch-e", ...)
+    label: str  # the experiment's row label (empty for a large model)
+    seed: int
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id
+
+
+@dataclass
+class GridGraph:
+    """The runs of a grid that can be named now, and the chains that wait on an unfinished large model."""
+
+    nodes: list[Node] = field(default_factory=list)
+    waiting: list[tuple[str, int]] = field(default_factory=list)  # (experiment label, seed)
+
+    def states(self, store: RunStore) -> dict[str, str]:
+        """run id -> finished | running | failed | missing."""
+        return {n.run_id: run_state(store, n.config) for n in self.nodes}
+
+    def missing(self, store: RunStore) -> list[Node]:
+        """Nodes not finished in the store, in graph order."""
+        return [n for n in self.nodes if run_state(store, n.config) != "finished"]
+
+    def summary(self, store: RunStore):
+        """One row per run: role, label, seed, run id, state (a pandas DataFrame), plus waiting chains."""
+        import pandas as pd
+
+        rows = [{"role": n.role, "label": n.label, "seed": n.seed, "model": n.config.model, "epochs": n.config.epochs,
+                 "run_id": n.run_id, "state": run_state(store, n.config)} for n in self.nodes]
+        rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "run_id": "",
+                  "state": "waiting on its large model"} for label, seed in self.waiting]
+        return pd.DataFrame(rows)
+
+
+def run_state(store: RunStore, config: RunConfig) -> str:
+    d = store.run_dir(config)
+    metrics = _read_json(d / "metrics.json")
+    if metrics and metrics.get("status") == "finished":
+        return "finished"
+    if metrics and metrics.get("status") == "failed":
+        return "failed"
+    if (d / "lock").exists():
+        return "running"
+    return "missing"
+
+
+def grid_graph(store: RunStore, grid, preset, seeds, dataset: str = "cifar10", data_root=None) -> GridGraph:
+    """Every run of ``grid`` x ``seeds`` nameable now (see the module's docstring)."""
+    from .grids import _large_for
+    from .pipeline import plan_chain
+
+    graph, seen = GridGraph(), set()
+
+    def add(node: Node):
+        if node.run_id not in seen:
+            seen.add(node.run_id)
+            graph.nodes.append(node)
+
+    for exp in grid:
+        for seed in seeds:
+            large = _large_for(exp, preset, seed, dataset)
+            add(Node(large, "large", "", seed))
+    for exp in grid:
+        for seed in seeds:
+            large = _large_for(exp, preset, seed, dataset)
+            res = store.get(large)
+            if res is None:
+                graph.waiting.append((exp.label, seed))
+                continue
+            _, configs = plan_chain(res, exp.method, dict(exp.settings), preset, exp.variants, exp.lr, data_root)
+            for variant, cfg in configs.items():
+                add(Node(cfg, variant, exp.label, seed))
+    return graph
+
+
+def complete_grid(store: RunStore, grid, preset, seeds, dataset: str = "cifar10", executor=None,
+                  data_root=None, device: str = "auto", **run_kw) -> GridGraph:
+    """Train every missing run of the grid through ``executor`` (None: local), stage by stage."""
+    executor = executor or LocalExecutor()
+    for _stage in range(4):  # large models, derived runs; more stages never exist today, 4 is a safety bound
+        graph = grid_graph(store, grid, preset, seeds, dataset, data_root)
+        todo = graph.missing(store)
+        if not todo:
+            if graph.waiting:
+                raise RuntimeError(f"{len(graph.waiting)} chain(s) wait on large models that did not finish")
+            return graph
+        executor.run(store, todo, data_root=data_root, device=device, **run_kw)
+    raise RuntimeError("complete_grid: the grid did not converge in 4 stages")
+
+
+# --------------------------------------------------------------------------------------------- projection
+def training_flops(config: RunConfig) -> float:
+    """Forward+backward FLOPs of a whole run (3 x forward per training image, plus one test pass per epoch)."""
+    from .data import DATASETS
+    from .flops import count_flops
+    from .train import build_model
+
+    spec = DATASETS[config.dataset]
+    flops = count_flops(build_model(config, spec))
+    n_train = config.train_subset or 50000 - config.val_size
+    n_test = config.test_subset or 10000
+    return float(flops) * config.epochs * (3 * n_train + n_test)
+
+
+def measured_rate(store: RunStore, device: str = "cpu") -> tuple[float, str]:
+    """Training FLOP/s measured from the store's finished runs on ``device``'s kind, or an assumed default."""
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    flops = seconds = 0.0
+    n = 0
+    for run_id in store.run_ids():
+        d = store.path / run_id
+        m = _read_json(d / "metrics.json") or {}
+        prov = _read_json(d / "provenance.json") or {}
+        if m.get("status") != "finished" or not m.get("wall_time_s"):
+            continue
+        ran_on = "cpu" if str(prov.get("device", "cpu")).startswith("cpu") else "cuda"
+        if ran_on != kind:
+            continue
+        flops += m.get("train_flops", 0)
+        seconds += m["wall_time_s"]
+        n += 1
+    if n and flops and seconds:
+        return flops / seconds, f"measured over {n} finished run(s) in {store.path}"
+    return DEFAULT_FLOPS_PER_S[kind], "assumed (no finished runs on this device kind in the store)"
+
+
+def projected_seconds(config: RunConfig, flops_per_s: float) -> float:
+    return training_flops(config) / flops_per_s
+
+
+# ---------------------------------------------------------------------------------------------- executors
+class LocalExecutor:
+    """Train the runs one after another in this process (the default)."""
+
+    name = "local"
+
+    def run(self, store: RunStore, nodes: list[Node], on_run=None, **run_kw) -> None:
+        for i, node in enumerate(nodes):
+            if on_run is not None:
+                on_run(i, len(nodes), node)
+            store.run(node.config, **run_kw)
+
+    def __repr__(self) -> str:
+        return "LocalExecutor()"
+
+
+class TrainJob:
+    """What one Slurm job runs: train (or resume) one run in the shared store. Checkpointable for submitit:
+    on preemption or time-out it is requeued as is, and the store resumes from the last finished epoch."""
+
+    def __init__(self, store_path: str, config: dict, data_root=None, device: str = "auto",
+                 threads: int | None = None):
+        self.store_path, self.config, self.data_root = store_path, config, data_root
+        self.device, self.threads = device, threads
+
+    def __call__(self) -> dict:
+        import torch
+
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        cfg = RunConfig.from_dict(self.config)
+        res = RunStore(self.store_path).run(cfg, data_root=self.data_root, device=self.device, progress=False)
+        return {"run_id": res.run_id, "test_acc": res.metrics["test_acc"]}
+
+    def checkpoint(self):
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(TrainJob(self.store_path, self.config, self.data_root, self.device, self.threads))
+
+
+class SlurmExecutor:
+    """One Slurm job per run through submitit; see the module docstring.
+
+    Every argument is checked against the cluster before anything is submitted: Slurm must answer, the
+    partition must exist, and before each stage the time limit must cover the longest run's projection
+    (from the FLOP/s the store's finished runs reached on this device kind, else an assumed rate).
+    """
+
+    name = "slurm"
+
+    def __init__(self, partition: str | None = None, gpus: int = 0, cpus: int = 2, mem_gb: float = 4,
+                 time_min: int = 60, max_jobs: int = 16, folder: str | os.PathLike = "slurm_logs",
+                 poll_s: float = 5.0, threads: int | None = None, progress: bool = True):
+        _check_int("gpus", gpus, 0)
+        _check_int("cpus", cpus, 1)
+        _check_int("time_min", time_min, 1)
+        _check_int("max_jobs", max_jobs, 1)
+        if isinstance(mem_gb, bool) or not isinstance(mem_gb, (int, float)) or mem_gb <= 0:
+            raise ValueError(f"mem_gb: must be a positive number of GiB, got {mem_gb!r}")
+        self.partition, self.gpus, self.cpus, self.mem_gb = partition, gpus, cpus, mem_gb
+        self.time_min, self.max_jobs, self.folder = time_min, max_jobs, Path(folder)
+        self.poll_s, self.threads, self.progress = poll_s, threads or cpus, progress
+        check_slurm(partition)
+
+    def __repr__(self) -> str:
+        return (f"SlurmExecutor(partition={self.partition!r}, gpus={self.gpus}, cpus={self.cpus}, "
+                f"mem_gb={self.mem_gb}, time_min={self.time_min}, max_jobs={self.max_jobs})")
+
+    def check_time(self, store: RunStore, nodes: list[Node], device: str = "auto") -> None:
+        """Refuse a time limit shorter than the longest run's projected wall time."""
+        kind = "cuda" if self.gpus or str(device).startswith("cuda") else "cpu"
+        rate, how = measured_rate(store, kind)
+        longest = max(nodes, key=lambda n: training_flops(n.config))
+        need = projected_seconds(longest.config, rate) / 60
+        if need > self.time_min:
+            raise ValueError(f"time_min: {self.time_min} min is shorter than the longest run's projection "
+                             f"({need:.0f} min for {longest.config.model}, {longest.config.epochs} epochs, at "
+                             f"{rate / 1e9:.0f} GFLOP/s {how}); give time_min >= {int(need) + 1}")
+
+    def executor(self):
+        import submitit
+
+        ex = submitit.SlurmExecutor(folder=str(self.folder / "%j"), max_num_timeout=10)
+        params = dict(time=int(self.time_min), cpus_per_task=self.cpus, mem=f"{int(self.mem_gb * 1024)}M",
+                      array_parallelism=self.max_jobs, job_name="nbprune", signal_delay_s=30)
+        if self.partition:
+            params["partition"] = self.partition
+        if self.gpus:
+            params["gpus_per_node"] = self.gpus
+        ex.update_parameters(**params)
+        return ex
+
+    def submit(self, store: RunStore, nodes: list[Node], data_root=None, device: str = "auto"):
+        """Submit one job per node (a job array); returns the submitit jobs, in the nodes' order."""
+        ex = self.executor()
+        root = None if data_root is None else str(Path(data_root).resolve())
+        data_env = os.environ.get("NBPRUNE_DATA")
+        with ex.batch():
+            jobs = [ex.submit(TrainJob(str(store.path), n.config.to_dict(), root or data_env, device, self.threads))
+                    for n in nodes]
+        return jobs
+
+    def run(self, store: RunStore, nodes: list[Node], data_root=None, device: str = "auto", **_ignored) -> None:
+        self.check_time(store, nodes, device)
+        jobs = self.submit(store, nodes, data_root, device)
+        wait(jobs, nodes, self.poll_s, self.progress)
+
+
+def wait(jobs, nodes: list[Node], poll_s: float = 5.0, progress: bool = True) -> None:
+    """Wait for submitit jobs, showing queued / running / done / failed; raise naming the failed runs."""
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="slurm", unit="run", file=sys.stdout)
+    try:
+        while True:
+            done = [j.done() for j in jobs]
+            if bar is not None:
+                states = [j.state for j, d in zip(jobs, done) if not d]
+                running = sum(s == "RUNNING" for s in states)
+                bar.n = sum(done)
+                bar.set_postfix_str(f"queued {len(states) - running}, running {running}")
+                bar.refresh()
+            if all(done):
+                break
+            time.sleep(poll_s)
+    finally:
+        if bar is not None:
+            bar.close()
+    failed = []
+    for job, node in zip(jobs, nodes):
+        err = job.exception()
+        if err is not None:
+            import re
+
+            lines = [ln for ln in str(err).splitlines() if re.match(r"^[A-Za-z_.]*(Error|Exception|Interrupt)\b", ln)]
+            first = lines[-1] if lines else type(err).__name__
+            failed.append(f"{node.role} {node.label} seed {node.seed} (run {node.run_id}, job {job.job_id}): "
+                          f"{first}; log {job.paths.stderr}")
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(jobs)} slurm job(s) failed:\n  " + "\n  ".join(failed))
+
+
+# ------------------------------------------------------------------------------------------------ checks
+def _check_int(name: str, value, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
+
+
+def slurm_partitions() -> list[str]:
+    """The cluster's partitions (``sinfo``); raises RuntimeError when Slurm does not answer."""
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        raise RuntimeError("executor: 'slurm' needs Slurm's sbatch and sinfo on PATH, and they are not; "
+                           "use executor='local', or run on a cluster's login node")
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("executor: 'slurm' but sinfo did not answer within 30 s (is slurmctld up?)") from None
+    if out.returncode != 0:
+        msg = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"executor: 'slurm' but sinfo failed ({msg}); is slurmctld up?")
+    return [p.rstrip("*") for p in out.stdout.split()]
+
+
+def check_slurm(partition: str | None = None) -> list[str]:
+    parts = slurm_partitions()
+    if partition is not None and partition not in parts:
+        raise ValueError(f"partition: unknown {partition!r}; this cluster has: {', '.join(parts) or 'none'}")
+    return parts
+
+
+def make_executor(executor: str = "local", **options):
+    """``local`` (no options) or ``slurm`` (the :class:`SlurmExecutor` arguments), checked before any work."""
+    if isinstance(executor, (LocalExecutor, SlurmExecutor)):
+        return executor
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor: unknown {executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if executor == "local":
+        if options:
+            raise ValueError(f"slurm: options {sorted(options)} only apply to executor='slurm'")
+        return LocalExecutor()
+    allowed = ("partition", "gpus", "cpus", "mem_gb", "time_min", "max_jobs", "folder", "poll_s", "threads", "progress")
+    unknown = [k for k in options if k not in allowed]
+    if unknown:
+        raise ValueError(f"slurm: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    return SlurmExecutor(**options)

@@ -1,0 +1,165 @@
+"""The grid as a graph of runs, the local executor, the slurm executor's checks (no cluster needed), and the
+run lock across hosts. tests/test_slurm.py runs the slurm executor on a real one-node cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import time
+import warnings
+
+import pytest
+
+from conftest import make_imagefolder
+from nbprune import executors, grids, runs
+from nbprune.cli import main
+from nbprune.executors import complete_grid, grid_graph, make_executor
+from nbprune.runs import RunLock, RunStore
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return make_imagefolder(tmp_path / "data", train_per_class=20, test_per_class=5)
+
+
+@pytest.fixture
+def fake_slurm(tmp_path, monkeypatch):
+    """sinfo/sbatch stand-ins on PATH: sinfo lists partitions, sbatch records that it was called and fails."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    called = tmp_path / "sbatch-called"
+    (bin_dir / "sinfo").write_text("#!/bin/sh\nprintf 'debug*\\ngpu\\n'\n")
+    (bin_dir / "sbatch").write_text(f"#!/bin/sh\ntouch {called}\nexit 1\n")
+    for f in bin_dir.iterdir():
+        f.chmod(f.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return called
+
+
+def test_graph_is_named_in_stages_and_local_completion_fills_it(tmp_path, tiny):
+    store = RunStore(tmp_path / "store")
+    grid = grids.chapter_grid("predefined", "smoke")
+    graph = grid_graph(store, grid, "smoke", [0, 1], data_root=tiny)
+    assert [n.role for n in graph.nodes] == ["large", "large"]  # derived runs wait on the large models
+    assert graph.waiting == [("VGG-16-A", 0), ("VGG-16-A", 1)]
+    assert {n.run_id for n in graph.missing(store)} == {n.run_id for n in graph.nodes}
+
+    done = complete_grid(store, grid, "smoke", [0, 1], data_root=tiny, device="cpu", progress=False)
+    assert not done.waiting and not done.missing(store)
+    roles = sorted(n.role for n in done.nodes)
+    assert roles.count("large") == 2 and "fine-tuned" in roles and "scratch-e" in roles
+    # the graph names exactly the runs run_grid reads back, and run_grid trains nothing more
+    before = set(store.run_ids())
+    res = grids.run_grid(store, grid, "smoke", [0, 1], data_root=tiny, device="cpu", progress=False)
+    assert set(store.run_ids()) == before
+    assert {r["run_id"] for r in res.rows} == {n.run_id for n in done.nodes}
+
+
+def test_make_executor_rejects_bad_input():
+    with pytest.raises(ValueError, match="executor: unknown 'kubernetes'; allowed: local, slurm"):
+        make_executor("kubernetes")
+    with pytest.raises(ValueError, match="only apply to executor='slurm'"):
+        make_executor("local", partition="debug")
+    assert make_executor("local").name == "local"
+
+
+def test_slurm_missing_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sinfo, no sbatch
+    with pytest.raises(RuntimeError, match="executor: 'slurm' needs Slurm's sbatch and sinfo"):
+        make_executor("slurm")
+
+
+def test_slurm_options_are_checked_before_submitting(fake_slurm, tmp_path):
+    with pytest.raises(ValueError, match="slurm: unknown option\\(s\\) gpu; allowed"):
+        make_executor("slurm", gpu=1)
+    with pytest.raises(ValueError, match="partition: unknown 'cpu'; this cluster has: debug, gpu"):
+        make_executor("slurm", partition="cpu")
+    with pytest.raises(ValueError, match="cpus: must be an integer >= 1"):
+        make_executor("slurm", cpus=0)
+    with pytest.raises(ValueError, match="mem_gb"):
+        make_executor("slurm", mem_gb=-1)
+    ex = make_executor("slurm", partition="gpu", time_min=1, folder=tmp_path / "logs")
+    # a 5-epoch VGG-16 at the quick preset is far longer than a minute at the assumed CPU rate
+    store = RunStore(tmp_path / "store")
+    graph = grid_graph(store, grids.chapter_grid("predefined", "quick"), "quick", [0])
+    with pytest.raises(ValueError, match="time_min: 1 min is shorter than the longest run's projection"):
+        ex.run(store, graph.missing(store), device="cpu")
+    assert not fake_slurm.exists(), "nothing may be submitted when the time limit is too short"
+
+
+def test_projection_uses_the_rate_the_store_measured(tmp_path, tiny):
+    store = RunStore(tmp_path / "store")
+    rate, how = executors.measured_rate(store, "cpu")
+    assert rate == executors.DEFAULT_FLOPS_PER_S["cpu"] and how.startswith("assumed")
+    grid = grids.chapter_grid("predefined", "smoke")
+    complete_grid(store, grid, "smoke", [0], data_root=tiny, device="cpu", progress=False)
+    rate, how = executors.measured_rate(store, "cpu")
+    assert how.startswith("measured over") and rate > 0
+    assert executors.measured_rate(store, "cuda")[1].startswith("assumed")  # those runs were on the CPU
+    node = grid_graph(store, grid, "smoke", [0]).nodes[0]
+    assert executors.projected_seconds(node.config, rate) == pytest.approx(
+        executors.training_flops(node.config) / rate)
+
+
+def test_cli_grid_status_lists_missing_runs(tmp_path, capsys):
+    rc = main(["grid", "predefined", "--preset", "smoke", "--store", str(tmp_path / "s"), "--status"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "1 missing, 1 waiting on its large model" in out
+    rc = main(["grid", "nonsense", "--status"])
+    assert rc == 2 and "chapter: unknown 'nonsense'" in capsys.readouterr().err
+
+
+def test_cli_grid_slurm_without_slurm_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    rc = main(["grid", "predefined", "--preset", "smoke", "--executor", "slurm"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "needs Slurm's sbatch and sinfo" in err
+
+
+# ----------------------------------------------------------------------------------------- the lock
+def _foreign_lock(path, age_s: float):
+    path.write_text(json.dumps({"pid": 1, "host": "some-other-node", "token": "x", "time": time.time() - age_s}))
+    t = time.time() - age_s
+    os.utime(path, (t, t))
+
+
+def test_lock_from_a_dead_node_is_taken_over(tmp_path):
+    lock = tmp_path / "lock"
+    _foreign_lock(lock, runs.LOCK_STALE_S + 60)
+    with pytest.warns(UserWarning, match="taking over a stale lock"):
+        with RunLock(lock, timeout_s=5):
+            info = json.loads(lock.read_text())
+            assert info["host"] == socket.gethostname() and info["pid"] == os.getpid()
+    assert not lock.exists()
+
+
+def test_lock_held_by_a_live_node_is_respected(tmp_path):
+    lock = tmp_path / "lock"
+    _foreign_lock(lock, 5)  # heartbeat 5 s ago: alive
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no take-over warning either
+        with pytest.raises(TimeoutError):
+            with RunLock(lock, timeout_s=0.3, poll_s=0.1):
+                pass
+    assert json.loads(lock.read_text())["host"] == "some-other-node"  # untouched
+
+
+def test_lock_heartbeat_keeps_the_lock_fresh(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "LOCK_HEARTBEAT_S", 0.05)
+    lock = tmp_path / "lock"
+    with RunLock(lock):
+        old = time.time() - 3600
+        os.utime(lock, (old, old))
+        time.sleep(0.5)
+        assert time.time() - lock.stat().st_mtime < 5
+    assert not lock.exists()
+
+
+def test_release_never_removes_someone_elses_lock(tmp_path):
+    lock = tmp_path / "lock"
+    with RunLock(lock):
+        lock.write_text(json.dumps({"pid": 1, "host": "some-other-node", "token": "theirs", "time": time.time()}))
+    assert lock.exists()  # it was no longer ours: left alone
