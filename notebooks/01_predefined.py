@@ -44,6 +44,8 @@ seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]
 data_root = None  # None: $NBPRUNE_DATA, else torchvision's download
 store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
+executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
+slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
 
 # %%
 # %matplotlib inline
@@ -53,6 +55,7 @@ from IPython.display import Markdown, display
 from nbprune import grids, report
 from nbprune.data import load_cifar
 from nbprune.presets import get_preset, resolve_seeds
+from nbprune.executors import make_executor
 from nbprune.runs import RunStore
 from nbprune.train import resolve_device
 
@@ -62,6 +65,7 @@ seeds = resolve_seeds(seeds, P)
 grid = grids.chapter_grid("predefined", P) if targets is None else grids.l1_grid(targets)
 dev = resolve_device(device)
 runs = RunStore(store)
+ex = make_executor(executor, **slurm)
 data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
 print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
 
@@ -114,8 +118,8 @@ display(report.paper_wide("10", "11", "14", "16", "17"))
 # re-executing this chapter re-trains nothing.
 
 # %%
-results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, data_root=data_root, device=device,
-                         progress=False)
+results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, executor=ex,
+                         data_root=data_root, device=device, progress=False)
 refs = grids.paper_refs(grid, dataset)
 table, paired = report.chapter_tables(results.rows, refs, [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")])
 saved = grids.save_results(results, "predefined", P, dataset)
@@ -134,7 +138,9 @@ display(table.set_index(["model", "target"]))
 #
 # Each seed's scratch-trained model is compared with the fine-tuned model pruned from that seed's large model
 # (same pruned architecture). The interval is a 95% t-interval of the mean difference over seeds, of the
-# final-epoch accuracy; the verdict compares it with the paper's difference for the same row.
+# final-epoch accuracy. The verdict tests the paper's claim (scratch training is at least as good): "agrees"
+# when the interval lies above zero, "disagrees" when it lies below, "inconclusive" when it contains zero; the
+# paper's own difference for the row is shown beside it.
 
 # %%
 display(paired.set_index(["model", "target", "comparison"]))

@@ -34,6 +34,8 @@ seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]
 data_root = None  # None: $NBPRUNE_DATA, else torchvision's download
 store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
+executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
+slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
 
 # %%
 # %matplotlib inline
@@ -43,6 +45,7 @@ from IPython.display import Markdown, display
 from nbprune import grids, report
 from nbprune.data import load_cifar
 from nbprune.presets import get_preset, resolve_seeds
+from nbprune.executors import make_executor
 from nbprune.runs import RunStore
 from nbprune.train import resolve_device
 
@@ -52,6 +55,7 @@ seeds = resolve_seeds(seeds, P)
 grid = grids.chapter_grid("unstructured", P) if fractions is None else grids.magnitude_grid(fractions)
 dev = resolve_device(device)
 runs = RunStore(store)
+ex = make_executor(executor, **slurm)
 data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
 print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
 
@@ -89,8 +93,8 @@ display(report.paper_wide("6", "15"))
 # mask from a fresh He initialisation whose std is rescaled by each layer's remaining fan-in.
 
 # %%
-results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, data_root=data_root, device=device,
-                         progress=False)
+results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, executor=ex,
+                         data_root=data_root, device=device, progress=False)
 refs = grids.paper_refs(grid, dataset)
 table, paired = report.chapter_tables(results.rows, refs, [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")])
 saved = grids.save_results(results, "unstructured", P, dataset)

@@ -37,6 +37,8 @@ seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]
 data_root = None  # None: $NBPRUNE_DATA, else torchvision's download
 store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
+executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
+slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
 
 # %%
 # %matplotlib inline
@@ -46,6 +48,7 @@ from IPython.display import Markdown, display
 from nbprune import grids, report
 from nbprune.data import load_cifar
 from nbprune.presets import get_preset, resolve_seeds
+from nbprune.executors import make_executor
 from nbprune.runs import RunStore
 from nbprune.train import resolve_device
 
@@ -55,6 +58,7 @@ seeds = resolve_seeds(seeds, P)
 grid = grids.chapter_grid("architecture_search", P) if fractions is None else grids.search_grid(fractions)
 dev = resolve_device(device)
 runs = RunStore(store)
+ex = make_executor(executor, **slurm)
 data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
 print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
 
@@ -90,14 +94,26 @@ display(report.paper_wide("7", "18"))
 # per seed) and the uniform architecture (the same fraction removed from every layer) are both trained from
 # scratch for as many epochs as the large model (Scratch-E). The paper finds the slimmed architectures
 # more accurate at the same parameter count on VGG.
+#
+# A third architecture per fraction is *guided pruning* (Section 5, Figure 6): the fraction of channels the
+# slimmed architectures keep in each stage (layers of equal feature-map size), averaged over the seeds, is
+# kept in every layer of that stage. The paper finds such guided architectures about as good as the pruned
+# ones, both better than uniform pruning: the value is in the per-stage pattern, not in the exact widths.
 
 # %%
-results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, data_root=data_root, device=device,
-                         progress=False)
+results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, executor=ex,
+                         data_root=data_root, device=device, progress=False)
+# Guided pruning (Figure 6): the slimmed architectures' mean per-stage widths (over seeds) define new ones
+guided = grids.guided_grid(results.chains)
+guided_results = grids.run_grid(runs, guided, P, seeds, dataset, on_job=grids.print_job, executor=ex,
+                                data_root=data_root, device=device, progress=False)
+results.rows += [r for r in guided_results.rows if r["variant"] != "unpruned"]
+results.chains += guided_results.chains
 saved = grids.save_results(results, "architecture_search", P, dataset)
 df = report.results_frame(results.rows)
 points = df[df["variant"] == "scratch-e"].assign(curve=lambda d: d["method"].map(
-    {"slimming": "Network Slimming architecture", "uniform-channels": "uniform channel pruning"}))
+    {"slimming": "Network Slimming architecture", "uniform-channels": "uniform channel pruning",
+     "guided-channels": "guided pruning (slimming's mean stage widths)"}))
 summary = points.groupby(["curve", "target"], sort=False).agg(
     params=("params", "mean"), seeds=("seed", "count"), final=("final", report.mean_std), best=("best", report.mean_std))
 display(summary)
@@ -107,24 +123,15 @@ report.params_curve_figure(points, f"Scratch-E accuracy vs parameters, VGG-19 ({
 plt.show()
 
 # %% [markdown]
-# ## Is the slimmed architecture better at the same fraction? Paired by seed
+# ## Are the slimmed and guided architectures better at the same fraction? Paired by seed
 #
-# At the same fraction of channels removed, slimming's architecture minus the uniform one, per seed (the
-# slimmed one usually keeps *more* parameters at the same channel fraction, because it thins the wide late
-# layers; the curve above compares at equal parameters).
+# At the same fraction of channels removed, the differences per seed: slimming's architecture minus the
+# uniform one, the guided one minus the uniform one, and guided minus slimming (the slimmed one usually keeps
+# *more* parameters at the same channel fraction, because it thins the wide late layers; the curve above
+# compares at equal parameters).
 
 # %%
-import pandas as pd
-
-pairs = points.assign(fraction=points["target"].str.split().str[-1]).pivot_table(
-    index=["fraction", "seed"], columns="method", values="final").dropna()
-rows = []
-for fraction, g in pairs.groupby(level="fraction"):
-    m, lo, hi = report.t_interval(g["slimming"] - g["uniform-channels"])
-    rows.append({"channels pruned": fraction, "seeds": len(g), "slimming - uniform (points)": round(m, 2),
-                 "95% CI": "n/a" if lo != lo else f"[{lo:.2f}, {hi:.2f}]",
-                 "verdict": report.verdict(lo, hi, None)})
-display(pd.DataFrame(rows).set_index("channels pruned"))
+display(report.search_pairs(df).set_index(["channels pruned", "comparison"]))
 
 # %% [markdown]
 # ## The widths Network Slimming keeps (Table 7 style)
@@ -141,6 +148,8 @@ display(report.widths_table([(e, c) for e, c in results.chains if e.method == "s
 # training beyond the large model.
 
 # %%
+import pandas as pd
+
 from nbprune.pipeline import large_config
 from nbprune.prune import make_plan
 from nbprune.prune.unstructured import stage_sparsity
@@ -156,10 +165,10 @@ plt.show()
 # %% [markdown]
 # ## Not run here
 #
-# Guided pruning and guided sparsification (Figure 6: new architectures designed from the average per-stage
-# widths or sparsities of pruned models, and their transfer from VGG-16 on CIFAR-10 to VGG-19 on CIFAR-100) and
-# the unstructured curve of Figure 3 are not part of this chapter's runs yet. The full Figure 3 grid (eight
-# fractions) runs at the paper's protocol with
+# Guided sparsification and the transfer of guided patterns from VGG-16 on CIFAR-10 to VGG-19 on CIFAR-100
+# (the rest of Figure 6; `nbprune.prune` has `guided-sparsity` and `guided-channels` for them, and CIFAR-100 is
+# not on this machine) and the unstructured curve of Figure 3 are not part of this chapter's runs yet. The full
+# Figure 3 grid (eight fractions) runs at the paper's protocol with
 #
 # ```bash
 # jupytext --to ipynb notebooks/04_architecture_search.py -o build/04_architecture_search.ipynb

@@ -37,6 +37,8 @@ seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]
 data_root = None  # None: $NBPRUNE_DATA, else torchvision's download
 store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
+executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
+slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
 
 # %%
 # %matplotlib inline
@@ -46,6 +48,7 @@ from IPython.display import Markdown, display
 from nbprune import grids, report
 from nbprune.data import load_cifar
 from nbprune.presets import get_preset, resolve_seeds
+from nbprune.executors import make_executor
 from nbprune.runs import RunStore
 from nbprune.train import resolve_device
 
@@ -55,6 +58,7 @@ seeds = resolve_seeds(seeds, P)
 grid = grids.lottery_grid(P, lrs)
 dev = resolve_device(device)
 runs = RunStore(store)
+ex = make_executor(executor, **slurm)
 data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
 print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
 
@@ -94,8 +98,8 @@ display(report.paper_wide("8a", "8b", "9a", "9b"))
 # schedule and initial learning rate.
 
 # %%
-results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, data_root=data_root, device=device,
-                         progress=False)
+results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, executor=ex,
+                         data_root=data_root, device=device, progress=False)
 refs = grids.paper_refs(grid, dataset)
 table, paired = report.chapter_tables(results.rows, refs, [("winning-ticket", "random-init")])
 saved = grids.save_results(results, "lottery_ticket", P, dataset)
@@ -109,8 +113,9 @@ display(table.set_index(["model", "target"]))
 # %% [markdown]
 # ## Paired by seed: winning ticket minus random initialisation
 #
-# The paper's claim at lr 0.1 is that the winning ticket brings no advantage; the verdict compares our interval
-# with the paper's difference for the same row.
+# The paper's claim at lr 0.1 is that the winning ticket brings no advantage. The verdict tests that claim:
+# "disagrees" when the interval lies above zero (the ticket is better), "agrees" when it lies below (random
+# initialisation is better), "inconclusive" when it contains zero; the paper's own difference is beside it.
 
 # %%
 display(paired.set_index(["model", "target", "comparison"]))

@@ -27,6 +27,10 @@ CIFAR_BASES = [
 ]  # fmt: skip
 TARGETS = ["resnet110-a", "resnet110-b", "resnet56-a", "resnet56-b", "vgg16-a"]
 IMAGENET = ["imagenet-resnet34", "imagenet-resnet50", "imagenet-vgg11", "imagenet-vgg16"]
+IMAGENET_TARGETS = [
+    "imagenet-resnet34-a", "imagenet-resnet34-b", "imagenet-resnet50-30", "imagenet-resnet50-50",
+    "imagenet-resnet50-70", "imagenet-vgg16-5x", "imagenet-vgg16-conv",
+]  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -60,9 +64,9 @@ def _same_architecture(a: nn.Module, b: nn.Module) -> bool:
 
 def test_registry_lists() -> None:
     names = list_models()
-    assert set(CIFAR_BASES + TARGETS + IMAGENET) == set(names)
+    assert set(CIFAR_BASES + TARGETS + IMAGENET + IMAGENET_TARGETS) == set(names)
     assert names == sorted(names)
-    assert list_targets() == TARGETS
+    assert list_targets() == sorted(TARGETS + IMAGENET_TARGETS)
 
 
 @pytest.mark.parametrize("name", CIFAR_BASES)
@@ -246,7 +250,7 @@ def test_init_statistics() -> None:
         ({"name": "densenet40", "cfg": [[[24]] * 13] * 2}, "cfg", "3 lists"),
         ({"name": "densenet40", "cfg": [[[24]] * 12] * 3}, "cfg", "12 layer entries"),
         ({"name": "densenet-bc-100", "cfg": [[[24]] * 17] * 3}, "cfg", "[k_in, c_mid]"),
-        ({"name": "imagenet-resnet34", "cfg": [1]}, "cfg", "None only"),
+        ({"name": "imagenet-resnet34", "cfg": [1]}, "cfg", "4 lists"),
         ({"name": "imagenet-resnet34", "width": 0.5}, "width", "only width 1.0"),
         ({"name": "imagenet-vgg11", "batch_norm": "yes"}, "batch_norm", "True or False"),
     ],
@@ -276,12 +280,14 @@ def test_explicit_cfg_accepts_integer_like_values() -> None:
 
 def test_imagenet_models() -> None:
     resnet = create_model("imagenet-resnet34", num_classes=1000)
-    assert (resnet.arch, resnet.cfg, resnet.num_classes, resnet.width) == ("imagenet-resnet34", None, 1000, 1.0)
+    widths34 = [[64] * 3, [128] * 4, [256] * 6, [512] * 3]
+    assert (resnet.arch, resnet.cfg, resnet.num_classes, resnet.width) == ("imagenet-resnet34", widths34, 1000, 1.0)
     resnet.eval()
     assert resnet(torch.zeros(1, 3, 64, 64)).shape == (1, 1000)
     assert _same_architecture(resnet, create_model(**model_spec(resnet)))
-    assert default_cfg("imagenet-resnet50") is None
+    assert default_cfg("imagenet-resnet50") == [[[w, w]] * n for w, n in zip((64, 128, 256, 512), (3, 4, 6, 3))]
     plain = create_model("imagenet-vgg11", batch_norm=False)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
-    spec = {"name": "imagenet-vgg11", "num_classes": 10, "cfg": None, "width": 1.0, "batch_norm": False}
+    vgg11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512]
+    spec = {"name": "imagenet-vgg11", "num_classes": 10, "cfg": vgg11, "width": 1.0, "batch_norm": False}
     assert model_spec(plain) == spec

@@ -28,11 +28,35 @@ def test_t_interval_matches_a_hand_computation():
     (0.1, 0.5, 0.37, "agrees (scratch better)"),
     (-0.5, -0.1, 0.37, "disagrees (fine-tuned better)"),
     (-0.2, 0.3, 0.37, "inconclusive (interval contains 0)"),
-    (-0.5, -0.1, -0.3, "agrees (fine-tuned better)"),
+    (-0.5, -0.1, -0.3, "disagrees (fine-tuned better)"),  # the claim, not the paper's own sign, decides
     (float("nan"), float("nan"), 0.1, "inconclusive (one seed)"),
 ])
 def test_verdicts(lo, hi, paper, expected):
     assert verdict(lo, hi, paper) == expected
+
+
+def test_lottery_verdicts_follow_the_claim_that_a_ticket_is_no_better():
+    from nbprune.report import pair_verdict
+
+    assert pair_verdict(-8.3, -0.8, 0.13, "winning-ticket", "random-init") == "agrees (random init better)"
+    assert pair_verdict(0.5, 2.0, 0.13, "winning-ticket", "random-init") == "disagrees (winning ticket better)"
+    assert pair_verdict(-1.0, 2.0, 0.13, "winning-ticket", "random-init") == "inconclusive (interval contains 0)"
+    assert pair_verdict(4.4, 7.4, 0.37, "scratch-b", "fine-tuned") == "agrees (scratch better)"
+
+
+def test_search_pairs_compare_architectures_at_the_same_fraction():
+    from nbprune.report import search_pairs
+
+    rows = []
+    for seed, (sl, un, gu) in enumerate([(60.0, 55.0, 59.0), (61.0, 55.5, 61.5), (62.0, 56.0, 60.5)]):
+        for method, label, acc in (("slimming", "slimming 70%", sl), ("uniform-channels", "uniform 70%", un),
+                                   ("guided-channels", "guided 70%", gu)):
+            rows.append({"method": method, "target": label, "seed": seed, "variant": "scratch-e", "final": acc})
+    out = search_pairs(pd.DataFrame(rows)).set_index("comparison")
+    assert out.loc["slimming - uniform-channels", "mean diff"] == 5.5
+    assert out.loc["slimming - uniform-channels", "verdict"] == "agrees (slimming better)"
+    assert out.loc["guided-channels - slimming", "verdict"] == "inconclusive (interval contains 0)"
+    assert (out["seeds"] == 3).all() and (out["channels pruned"] == "70%").all()
 
 
 def test_tables_pair_runs_by_seed():

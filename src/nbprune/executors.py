@@ -19,6 +19,7 @@ The store must sit on a filesystem every node sees (NFS and the like); its lock 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -134,15 +135,22 @@ def complete_grid(store: RunStore, grid, preset, seeds, dataset: str = "cifar10"
 # --------------------------------------------------------------------------------------------- projection
 def training_flops(config: RunConfig) -> float:
     """Forward+backward FLOPs of a whole run (3 x forward per training image, plus one test pass per epoch)."""
+    flops = _forward_flops(config.model, config.cfg, config.width, config.model_kwargs, config.dataset,
+                           bool(config.sss_penalty))
+    n_train = config.train_subset or 50000 - config.val_size
+    n_test = config.test_subset or 10000
+    return float(flops) * config.epochs * (3 * n_train + n_test)
+
+
+@functools.lru_cache(maxsize=512)
+def _forward_flops(model: str, cfg, width: float, model_kwargs, dataset: str, sss: bool) -> int:
     from .data import DATASETS
     from .flops import count_flops
     from .train import build_model
 
-    spec = DATASETS[config.dataset]
-    flops = count_flops(build_model(config, spec))
-    n_train = config.train_subset or 50000 - config.val_size
-    n_test = config.test_subset or 10000
-    return float(flops) * config.epochs * (3 * n_train + n_test)
+    config = RunConfig(model=model, cfg=cfg, width=width, model_kwargs=model_kwargs, dataset=dataset,
+                       sss_penalty=1e-4 if sss else 0.0)
+    return count_flops(build_model(config, DATASETS[dataset]))
 
 
 def measured_rate(store: RunStore, device: str = "cpu") -> tuple[float, str]:
@@ -169,6 +177,53 @@ def measured_rate(store: RunStore, device: str = "cpu") -> tuple[float, str]:
 
 def projected_seconds(config: RunConfig, flops_per_s: float) -> float:
     return training_flops(config) / flops_per_s
+
+
+def project_grid(grid, preset, seeds, dataset: str = "cifar10"):
+    """Every run of a grid with its training FLOPs, without training anything (a pandas DataFrame).
+
+    Derived runs need a pruned architecture; here each large model is pruned at its random init instead of
+    its trained weights (once per experiment: the sizes do not depend on the seed). For predefined targets,
+    fixed fractions and magnitude pruning this gives the same sizes as after training; for data-driven
+    choices (Network Slimming's global threshold) the architecture, and so its FLOPs, will differ from the
+    one training finds, so those rows are marked as estimates.
+    """
+    import pandas as pd
+    import torch
+
+    from .data import DATASETS
+    from .flops import count_flops
+    from .grids import _large_for
+    from .pipeline import derived_configs
+    from .prune import NEEDS_DATA, apply_plan, make_plan
+    from .train import build_model
+
+    rows, seen = [], set()
+
+    def add(cfg: RunConfig, role: str, label: str, estimate: bool) -> None:
+        if cfg.run_id in seen:
+            return
+        seen.add(cfg.run_id)
+        rows.append({"role": role, "label": label, "model": cfg.model, "epochs": cfg.epochs, "seed": cfg.seed,
+                     "train_flops": training_flops(cfg), "estimate": estimate, "run_id": cfg.run_id})
+
+    for exp in grid:
+        first = _large_for(exp, preset, seeds[0], dataset)
+        model = build_model(first, DATASETS[dataset]).eval()
+        extra = {}
+        if exp.method in NEEDS_DATA:
+            extra["data"] = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        plan = make_plan(model, exp.method, **dict(exp.settings), **extra)
+        flops_large, flops_pruned = count_flops(model), count_flops(apply_plan(model, plan), masked=True)
+        data_driven = exp.method not in ("l1", "magnitude", "uniform-channels", "uniform-sparsity")
+        for seed in seeds:
+            large = _large_for(exp, preset, seed, dataset)
+            add(large, "large", "", False)
+            configs = derived_configs(large, plan, {"method": exp.method, **dict(exp.settings)}, flops_large,
+                                      flops_pruned, preset, exp.variants, exp.lr)
+            for variant, cfg in configs.items():
+                add(cfg, variant, exp.label, data_driven)
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------- executors

@@ -1,6 +1,7 @@
 """FLOPs and parameter counting (the paper's convention) and the Scratch-B budget.
 
-FLOPs per image, counted with forward hooks on one forward pass of a zero tensor (batch 1, eval mode):
+FLOPs per image, counted with forward hooks on one forward pass of a zero tensor (batch 1, eval mode;
+``input_size`` defaults to 3x224x224 for the ImageNet models, ``arch`` ``imagenet-*``, else 3x32x32):
 conv 2*k*k*C_in*C_out*H_out*W_out/groups (bias ignored); BatchNorm 2 per output element; ReLU 1 per
 element; MaxPool/AvgPool k*k per output element (adaptive pooling: the input elements of each output
 element's window); Linear 2*in*out + out. Operations outside these modules (residual additions,
@@ -15,16 +16,26 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["count_flops", "count_params", "macs", "scratch_b_epochs", "scratch_b_milestones"]
+__all__ = ["count_flops", "count_params", "default_input_size", "macs", "scratch_b_epochs", "scratch_b_milestones"]
 
 CIFAR = ("cifar10", "cifar100")
 DATASETS = (*CIFAR, "imagenet")
 
+CIFAR_INPUT = (3, 32, 32)
+IMAGENET_INPUT = (3, 224, 224)
+
 Counter = Callable[[nn.Module, torch.Tensor, torch.Tensor], int]
 
 
-def _trace(model: nn.Module, input_size: Sequence[int], counter: Counter) -> int:
+def default_input_size(model: nn.Module) -> tuple[int, int, int]:
+    """The per-image input the model is counted at: 3x224x224 for the ImageNet models, else CIFAR's 3x32x32."""
+    return IMAGENET_INPUT if str(getattr(model, "arch", "")).startswith("imagenet") else CIFAR_INPUT
+
+
+def _trace(model: nn.Module, input_size: Sequence[int] | None, counter: Counter) -> int:
     """Sum ``counter(module, input, output)`` over every module call of one batch-1 forward pass."""
+    if input_size is None:
+        input_size = default_input_size(model)
     total = 0
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -85,8 +96,11 @@ def _flops_counter(masked: bool) -> Counter:
     return count
 
 
-def count_flops(model: nn.Module, input_size: Sequence[int] = (3, 32, 32), masked: bool = False) -> int:
-    """FLOPs per image (module docstring); ``masked`` counts only non-zero conv/linear weights."""
+def count_flops(model: nn.Module, input_size: Sequence[int] | None = None, masked: bool = False) -> int:
+    """FLOPs per image (module docstring); ``masked`` counts only non-zero conv/linear weights.
+
+    ``input_size`` (C, H, W): None means :func:`default_input_size` (224x224 for ImageNet models).
+    """
     return _trace(model, input_size, _flops_counter(masked))
 
 
@@ -98,8 +112,9 @@ def _macs_counter(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
     return 0
 
 
-def macs(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int:
-    """Alternative convention: multiply-accumulates of convs and Linears only, per image."""
+def macs(model: nn.Module, input_size: Sequence[int] | None = None) -> int:
+    """Alternative convention: multiply-accumulates of convs and Linears only, per image (``input_size``
+    as in :func:`count_flops`)."""
     return _trace(model, input_size, _macs_counter)
 
 

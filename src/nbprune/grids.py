@@ -276,6 +276,26 @@ def search_grid(fractions: list[float]) -> list[Experiment]:
     return out
 
 
+def guided_grid(chains, model: str = "vgg19") -> list[Experiment]:
+    """Chapter 4's guided pruning (Figure 6): for each Network Slimming fraction among ``chains`` (the
+    ``(experiment, chain)`` pairs of a finished :func:`run_grid`), the per-stage fractions of channels its
+    pruned architectures keep, averaged over seeds (3 decimals), define a new architecture of ``model``
+    that keeps that fraction in every layer of the stage; it is trained from scratch (Scratch-E)."""
+    from .prune.structured import stage_keep_fractions
+
+    by_fraction: dict[float, list[list[float]]] = {}
+    for exp, chain in chains:
+        if exp.method == "slimming":
+            keep = stage_keep_fractions(chain.large.model(), chain.plan)
+            by_fraction.setdefault(dict(exp.settings)["fraction"], []).append(keep)
+    out = []
+    for fraction, keeps in by_fraction.items():
+        mean = tuple(round(sum(k[i] for k in keeps) / len(keeps), 3) for i in range(len(keeps[0])))
+        out.append(experiment(f"guided {fraction:.0%}", model, "guided-channels", {"stage_keep": mean},
+                              variants=("scratch-e",), large=_sparse(model)))
+    return out
+
+
 def lottery_grid(preset, lrs: list[float] | None = None) -> list[Experiment]:
     """Chapter 5's experiments at ``preset``, at the preset's learning rates or the given ones."""
     grid = chapter_grid("lottery_ticket", preset)

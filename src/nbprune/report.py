@@ -79,32 +79,82 @@ def t_interval(diffs, level: float = 0.95) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def verdict(low: float, high: float, paper_diff: float | None) -> str:
-    """Our interval against the paper's claim that training from scratch is at least as good.
+def verdict(low: float, high: float, paper_diff: float | None, better: str = "scratch",
+            worse: str = "fine-tuned") -> str:
+    """Our 95% interval of (a - b) against the paper's claim that a is at least as good as b (for the
+    scratch rows: training from scratch is as good as fine-tuning; ``better``/``worse`` name a and b).
 
-    ``paper_diff`` is the paper's (scratch - fine-tuned) for the row. "agrees" when our interval lies
-    on the paper's side of zero, or contains zero where the paper's difference is within its noise;
-    "disagrees" when our interval lies strictly on the other side; otherwise "inconclusive".
+    "agrees" when the interval lies above zero, "disagrees" when it lies below, "inconclusive" when it
+    contains zero (which is also what "as good as" looks like at a small budget). The paper's own
+    difference for the row is shown beside the verdict, not used by it. With ``paper_diff`` None (no
+    claim for the row) the verdict only says which side is better.
     """
     if math.isnan(low) or math.isnan(high):
         return "inconclusive (one seed)"
     if paper_diff is None or math.isnan(paper_diff):
         if low > 0:
-            return "scratch better"
+            return f"{better} better"
         if high < 0:
-            return "fine-tuned better"
+            return f"{worse} better"
         return "no significant difference"
-    if paper_diff >= 0:
-        if low > 0:
-            return "agrees (scratch better)"
-        if high < 0:
-            return "disagrees (fine-tuned better)"
-        return "inconclusive (interval contains 0)"
-    if high < 0:
-        return "agrees (fine-tuned better)"
     if low > 0:
-        return "disagrees (scratch better)"
+        return f"agrees ({better} better)"
+    if high < 0:
+        return f"disagrees ({worse} better)"
     return "inconclusive (interval contains 0)"
+
+
+# Pairs whose claim runs the other way: the paper claims b is at least as good as a
+REVERSED_CLAIMS = {("winning-ticket", "random-init")}  # at lr 0.1 a winning ticket is no better than random init
+
+
+def pair_verdict(low: float, high: float, paper_diff: float | None, a: str, b: str) -> str:
+    """:func:`verdict` for the pair (a, b) of variants, in the direction of the paper's claim about it."""
+    la, lb = VARIANT_LABELS.get(a, a), VARIANT_LABELS.get(b, b)
+    if a.startswith("scratch") and b == "fine-tuned":
+        la, lb = "scratch", "fine-tuned"
+    if (a, b) in REVERSED_CLAIMS:
+        return verdict(-high, -low, None if paper_diff is None else -paper_diff, lb.lower(), la.lower())
+    return verdict(low, high, paper_diff, la.lower(), lb.lower())
+
+
+# Section 5's comparisons of architectures at the same fraction of channels (all Scratch-E): (a, b, what the
+# paper found: the better one, or "neither" for "about as good")
+SEARCH_COMPARISONS = [("slimming", "uniform-channels", "slimming"),
+                      ("guided-channels", "uniform-channels", "guided-channels"),
+                      ("guided-channels", "slimming", "neither")]
+
+
+def comparison_verdict(low: float, high: float, a: str, b: str, paper_better: str | None) -> str:
+    """Our interval of (a - b) against the paper's finding (``paper_better``: a, b, "neither" or None)."""
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive (one seed)"
+    winner = a if low > 0 else b if high < 0 else None
+    if paper_better is None:
+        return f"{winner} better" if winner else "no significant difference"
+    if winner is None:
+        return "inconclusive (interval contains 0)"
+    return f"{'agrees' if winner == paper_better else 'disagrees'} ({winner} better)"
+
+
+def search_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """Chapter 4's paired comparisons: per fraction of channels and seed, the Scratch-E accuracy of one
+    architecture minus another's (:data:`SEARCH_COMPARISONS`), with a 95% interval and a verdict."""
+    points = df[df["variant"] == "scratch-e"]
+    pairs = points.assign(fraction=points["target"].str.split().str[-1]).pivot_table(
+        index=["fraction", "seed"], columns="method", values="final", observed=True)
+    rows = []
+    for fraction, g in pairs.groupby(level="fraction"):
+        for a, b, paper in SEARCH_COMPARISONS:
+            if a not in g or b not in g:
+                continue
+            d = (g[a] - g[b]).dropna()
+            m, lo, hi = t_interval(d)
+            rows.append({"channels pruned": fraction, "comparison": f"{a} - {b}", "seeds": len(d),
+                         "mean diff": round(m, 2), "95% CI": "n/a" if lo != lo else f"[{lo:.2f}, {hi:.2f}]",
+                         "paper": {"neither": "about equal"}.get(paper, f"{paper} better"),
+                         "verdict": comparison_verdict(lo, hi, a, b, paper)})
+    return pd.DataFrame(rows)
 
 
 def results_frame(rows: list[dict]) -> pd.DataFrame:
@@ -166,7 +216,7 @@ def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]
                         "seeds": len(diffs), "mean diff": round(m, 2),
                         "95% CI": "n/a" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]",
                         "paper diff": "-" if pdiff is None else f"{pdiff:+.2f}",
-                        "verdict": verdict(lo, hi, pdiff)})
+                        "verdict": pair_verdict(lo, hi, pdiff, a, b)})
     return pd.DataFrame(out)
 
 
@@ -445,6 +495,9 @@ CLAIMS = [
      "is as good as the fine-tuned one", [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]),
     ("unstructured", "03_unstructured", "Unstructured pruning at moderate sparsity on CIFAR: scratch training keeps up "
      "with fine-tuning", [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]),
+    ("architecture_search", "04_architecture_search", "Pruning as architecture search: on VGG, the architectures "
+     "automatic pruning finds (and guided ones built from their per-stage widths) beat uniform pruning when "
+     "trained from scratch", []),
     ("lottery_ticket", "05_lottery_ticket", "At lr 0.1 a winning ticket is no better than a random initialisation",
      [("winning-ticket", "random-init")]),
 ]
@@ -468,6 +521,12 @@ def verdict_summary(preset, results_dir: str = "results", dataset: str = "cifar1
                         "paper": "-", "verdict": "-"})
             continue
         rows = pd.read_csv(path, keep_default_na=False)
+        if chapter == "architecture_search":
+            for _, r in search_pairs(results_frame(rows.to_dict("records"))).iterrows():
+                out.append({"claim": claim, "chapter": link, "row": f"VGG-19, {r['channels pruned']} of channels",
+                            "comparison": r["comparison"], "ours": f"{r['mean diff']:+.2f} {r['95% CI']}",
+                            "paper": r["paper"], "verdict": r["verdict"]})
+            continue
         refs = paper_refs(chapter_grid(chapter, p), dataset)
         paired = paired_table(results_frame(rows.to_dict("records"))[lambda d: d["variant"] != "unpruned"],
                               ["model", "target"], pairs, refs)

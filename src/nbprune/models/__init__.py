@@ -1,12 +1,13 @@
 """Model registry and public API.
 
 Every model built by :func:`create_model` carries ``arch`` (registry name of the family base),
-``cfg`` (explicit, JSON-serialisable channel configuration, ``None`` for the ImageNet models),
+``cfg`` (explicit, JSON-serialisable channel configuration),
 ``num_classes`` and ``width``; ``create_model(**model_spec(model))`` rebuilds the same architecture.
 The per-family cfg formats are documented in each family module.
 
-Named pruned targets (``vgg16-a``, ``resnet56-a`` ...) are registered names whose cfg is fixed;
-the model they build reports the base family as ``arch``.
+Named pruned targets (``vgg16-a``, ``resnet56-a``, ``imagenet-resnet34-a`` ...) are registered names
+whose cfg is fixed (and, optionally, some keyword arguments defaulted, e.g. ``batch_norm=False`` for the
+plain VGG-16 of ThiNet); the model they build reports the base family as ``arch``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ Factory = Callable[..., nn.Module]
 CfgFn = Callable[[float], Any]
 
 _MODELS: dict[str, tuple[Factory, CfgFn | None]] = {}
-_TARGETS: dict[str, tuple[str, CfgFn]] = {}
+_TARGETS: dict[str, tuple[str, CfgFn, dict[str, Any]]] = {}
 
 
 def register_model(name: str, default_cfg: CfgFn | None = None) -> Callable[[Factory], Factory]:
@@ -55,13 +56,17 @@ def register_model(name: str, default_cfg: CfgFn | None = None) -> Callable[[Fac
     return decorator
 
 
-def register_target(name: str, base: str) -> Callable[[CfgFn], CfgFn]:
-    """Register a named pruned target: ``cfg_fn(width)`` gives its fixed cfg for the ``base`` model."""
+def register_target(name: str, base: str, **defaults: Any) -> Callable[[CfgFn], CfgFn]:
+    """Register a named pruned target: ``cfg_fn(width)`` gives its fixed cfg for the ``base`` model.
+
+    ``defaults`` are keyword arguments of the base factory that the target uses unless the caller of
+    :func:`create_model` passes them (the built model records them in its spec as usual).
+    """
 
     def decorator(cfg_fn: CfgFn) -> CfgFn:
         if name in _MODELS or name in _TARGETS:
             raise ValueError(f"model: {name!r} is already registered")
-        _TARGETS[name] = (base, cfg_fn)
+        _TARGETS[name] = (base, cfg_fn, dict(defaults))
         return cfg_fn
 
     return decorator
@@ -126,10 +131,10 @@ def create_model(
     if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
         raise ValueError(f"num_classes: must be an int >= 2, got {num_classes!r}")
     if name in _TARGETS:
-        base, cfg_fn = _TARGETS[name]
+        base, cfg_fn, defaults = _TARGETS[name]
         if cfg is not None:
             raise ValueError(f"cfg: must be None for the named target {name!r}; pass it to {base!r}")
-        name, cfg = base, cfg_fn(width)
+        name, cfg, kwargs = base, cfg_fn(width), {**defaults, **kwargs}
     factory = _MODELS[name][0]
     accepted = [p for p in inspect.signature(factory).parameters if p not in ("num_classes", "cfg", "width")]
     for key in kwargs:

@@ -1,50 +1,307 @@
-"""ImageNet models from torchvision (random init, never downloaded weights); cfg is always None.
+"""ImageNet VGG-11/16 and ResNet-34/50 in torchvision's layout (random init, never downloaded weights).
 
-``imagenet-vgg11`` / ``imagenet-vgg16`` take ``batch_norm`` (default True: VGG-11-BN is the slimming
-model, VGG-16-BN the weight-level one; ``batch_norm=False`` gives the plain VGG-16 of ThiNet and the
-regression-based method). ``width`` must be 1.
+Both families take an explicit cfg of the widths structured pruning changes; the default cfg is
+torchvision's, and with it the model has exactly torchvision's modules, parameter names and shapes
+(``state_dict`` keys line up with ``torchvision.models.vgg16_bn`` / ``resnet50`` ...). ``width`` must be 1.
+
+VGG (``imagenet-vgg11``, ``imagenet-vgg16``): cfg is the CIFAR VGG format, a flat list of conv widths
+with ``"M"`` for a 2x2 max-pool, e.g. VGG-16 ``[64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512,
+512, "M", 512, 512, 512]``; torchvision's final max-pool (after the last conv) is always there and is not
+written. An explicit cfg must have the default's length with ``"M"`` at the same positions. Modules:
+``features`` (3x3 conv with bias [+ BN] + ReLU per width, as torchvision's ``make_layers``), ``avgpool``
+(adaptive, to 7x7), ``classifier`` (Linear(c_last*7*7, 4096)-ReLU-Dropout-Linear(4096, 4096)-ReLU-
+Dropout-Linear(4096, classes)); the first Linear reads the last conv's channels, 49 positions each.
+Kwarg ``batch_norm`` (default True: VGG-11-BN is the slimming model, VGG-16-BN the weight-level one;
+``batch_norm=False`` gives the plain VGG-16 of ThiNet and the regression-based method).
+
+ResNet (``imagenet-resnet34``: BasicBlocks 3/4/6/3; ``imagenet-resnet50``: Bottlenecks 3/4/6/3): cfg is
+``[stage1, stage2, stage3, stage4]``, one entry per block (no block can be removed): ResNet-34 the width
+of the block's ``conv1`` (its ``conv2`` reads it), e.g. default ``[[64]*3, [128]*4, [256]*6, [512]*3]``;
+ResNet-50 ``[conv1, conv2]`` widths (``conv2`` reads ``conv1``, ``conv3`` reads ``conv2``), default
+``[[[64, 64]]*3, [[128, 128]]*4, [[256, 256]]*6, [[512, 512]]*3]``. Block outputs (stem, conv2 of a
+BasicBlock, conv3 of a Bottleneck, the downsample shortcuts) are tied by the residual additions and stay
+at torchvision's full width. The model is torchvision's ``ResNet`` with the narrowed convs and BNs
+replaced (initialised as torchvision does: convs He-normal fan-out, BN gamma 1 / beta 0).
+
+Named targets (the base family is the model's ``arch``):
+
+* ``imagenet-resnet34-a`` / ``-b``: L1-norm filter pruning (Li et al. 2017). Only the first conv of a
+  BasicBlock is pruned, keeping ``int(C * (1 - p))`` of its C filters with the stage's p:
+  A [0.3, 0.3, 0.3, 0.0], B [0.5, 0.6, 0.4, 0.0]; conv ids [2, 8, 14, 16, 26, 28, 30, 32] are skipped.
+  Conv-id reading (as for the CIFAR ResNet-56): ids count the 7x7 stem (id 1) and every 3x3 conv in
+  forward order, *not* the 1x1 downsample convs, so block j (0..15 over the whole network) has its first
+  conv at id 2 + 2j and its second at 3 + 2j; stages hold ids <= 7 / <= 15 / <= 27 / <= 33 (first convs
+  2-6 / 8-14 / 16-26 / 28-32). The skipped ids are then the first block of stages 1-3, the last block
+  of stages 2 and 3, and every block of stage 4 (p = 0 there anyway).
+* ``imagenet-vgg16-conv``: ThiNet VGG-Conv (Luo et al. 2017): conv1_1 .. conv4_3 keep half their
+  filters, conv5_x and the FC layers untouched.
+* ``imagenet-resnet50-30`` / ``-50`` / ``-70``: ThiNet ResNet50-30%/50%/70%: ``conv1`` and ``conv2`` of
+  every Bottleneck keep ``int(w * r)`` of their w filters (r = 0.3 / 0.5 / 0.7); ``conv3`` unchanged.
+* ``imagenet-vgg16-5x``: regression-based pruning (He et al. 2017), cfg
+  ``[24, 22, "M", 41, 51, "M", 108, 89, 111, "M", 184, 276, 228, "M", 512, 512, 512]``.
+
+The VGG-16 ThiNet / regression targets default to ``batch_norm=False`` (the plain VGG-16 of those papers);
+pass ``batch_norm=True`` for the BN variant. Not registered, because their exact configurations are not
+stated in the paper or the protocol at hand: ThiNet's VGG-GAP and VGG-Tiny (only "FLOPs reduced by 15x,
+parameters by 100x" is given for Tiny) and the regression-based ResNet-50-2x.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 import torchvision
 from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from nbprune.models import register_model, set_identity
+from nbprune.models import cfg_error, int_list, is_pos_int, register_model, register_target, set_identity
 
-ARCHS = {
-    "imagenet-vgg11": "vgg11",
-    "imagenet-vgg16": "vgg16",
-    "imagenet-resnet34": "resnet34",
-    "imagenet-resnet50": "resnet50",
+__all__ = [
+    "IMAGENET_TARGETS",
+    "ImageNetResNet",
+    "ImageNetVGG",
+    "RESNET34_L1",
+    "imagenet_default_cfg",
+    "resnet34_l1_cfg",
+    "resnet50_thinet_cfg",
+]
+
+VGG_CFGS: dict[str, list[int | str]] = {  # torchvision's "A" / "D" configurations without the final "M"
+    "imagenet-vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
+    "imagenet-vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512],
+}
+STAGE_WIDTHS = (64, 128, 256, 512)
+RESNET_BLOCKS: dict[str, tuple[type[nn.Module], tuple[int, ...]]] = {
+    "imagenet-resnet34": (BasicBlock, (3, 4, 6, 3)),
+    "imagenet-resnet50": (Bottleneck, (3, 4, 6, 3)),
+}
+POOL = (7, 7)  # the adaptive average pool before VGG's classifier
+HIDDEN = 4096  # VGG's FC width
+
+RESNET34_L1: dict[str, tuple[tuple[int, ...], tuple[float, float, float, float]]] = {
+    "imagenet-resnet34-a": ((2, 8, 14, 16, 26, 28, 30, 32), (0.3, 0.3, 0.3, 0.0)),
+    "imagenet-resnet34-b": ((2, 8, 14, 16, 26, 28, 30, 32), (0.5, 0.6, 0.4, 0.0)),
+}
+THINET_RESNET50 = {"imagenet-resnet50-30": 0.3, "imagenet-resnet50-50": 0.5, "imagenet-resnet50-70": 0.7}
+VGG16_CONV = [32, 32, "M", 64, 64, "M", 128, 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]
+VGG16_5X = [24, 22, "M", 41, 51, "M", 108, 89, 111, "M", 184, 276, 228, "M", 512, 512, 512]
+
+
+# ---- cfgs ------------------------------------------------------------------------------------------------
+def imagenet_default_cfg(arch: str) -> Any:
+    """torchvision's widths in ``arch``'s cfg format (a fresh copy)."""
+    if arch in VGG_CFGS:
+        return list(VGG_CFGS[arch])
+    block, counts = RESNET_BLOCKS[arch]
+    if block is BasicBlock:
+        return [[w] * n for w, n in zip(STAGE_WIDTHS, counts)]
+    return [[[w, w] for _ in range(n)] for w, n in zip(STAGE_WIDTHS, counts)]
+
+
+def _check_vgg_cfg(arch: str, cfg: Any) -> list[int | str]:
+    ref = VGG_CFGS[arch]
+    pools = [i for i, v in enumerate(ref) if v == "M"]
+    allowed = (f"a list of {len(ref)} entries with 'M' at positions {pools} and positive ints elsewhere "
+               f"(conv widths; the final max-pool is implied)")
+    if not isinstance(cfg, (list, tuple)) or len(cfg) != len(ref):
+        raise cfg_error(arch, allowed, cfg)
+    for v, r in zip(cfg, ref):
+        if (r == "M") != (v == "M") or (r != "M" and not is_pos_int(v)):
+            raise cfg_error(arch, allowed, cfg)
+    return [v if v == "M" else int(v) for v in cfg]
+
+
+def _check_resnet_cfg(arch: str, cfg: Any) -> list[list[Any]]:
+    block, counts = RESNET_BLOCKS[arch]
+    counts_text = ", ".join(map(str, counts))
+    if block is BasicBlock:
+        allowed = f"4 lists (one per stage) of {counts_text} positive ints (each BasicBlock's conv1 width)"
+    else:
+        allowed = (f"4 lists (one per stage) of {counts_text} [conv1, conv2] pairs of positive ints "
+                   f"(each Bottleneck's inner widths)")
+    if not isinstance(cfg, (list, tuple)) or len(cfg) != len(counts):
+        raise cfg_error(arch, allowed, cfg)
+    out: list[list[Any]] = []
+    for stage, n in zip(cfg, counts):
+        if not isinstance(stage, (list, tuple)) or len(stage) != n:
+            raise cfg_error(arch, allowed, cfg)
+        if block is BasicBlock:
+            widths = int_list(stage, n, n)
+            if widths is None:
+                raise cfg_error(arch, allowed, cfg)
+            out.append(widths)
+        else:
+            pairs = [int_list(entry, 2, 2) for entry in stage]
+            if any(p is None for p in pairs):
+                raise cfg_error(arch, allowed, cfg)
+            out.append(pairs)
+    return out
+
+
+def resnet34_l1_cfg(skip: tuple[int, ...], ratios: tuple[float, ...]) -> list[list[int]]:
+    """L1-norm ResNet-34 target: block j's conv1 (conv id 2 + 2j) keeps ``int(C * (1 - p_stage))`` unless skipped."""
+    cfg, j = [], 0
+    for c, n, p in zip(STAGE_WIDTHS, RESNET_BLOCKS["imagenet-resnet34"][1], ratios):
+        stage = []
+        for _ in range(n):
+            stage.append(c if 2 + 2 * j in skip else max(1, int(c * (1 - p))))
+            j += 1
+        cfg.append(stage)
+    return cfg
+
+
+def resnet50_thinet_cfg(keep: float) -> list[list[list[int]]]:
+    """ThiNet ResNet-50: every Bottleneck's conv1 and conv2 keep ``int(w * keep)`` filters."""
+    counts = RESNET_BLOCKS["imagenet-resnet50"][1]
+    return [[[int(w * keep), int(w * keep)] for _ in range(n)] for w, n in zip(STAGE_WIDTHS, counts)]
+
+
+# ---- modules ---------------------------------------------------------------------------------------------
+def _init_conv(conv: nn.Conv2d) -> nn.Conv2d:
+    """torchvision's conv init: He normal (fan-out, ReLU gain), zero bias."""
+    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _resized(conv: nn.Conv2d, c_in: int, c_out: int) -> nn.Conv2d:
+    """A freshly initialised conv like ``conv`` (kernel, stride, padding, bias) with other channel counts."""
+    new = nn.Conv2d(c_in, c_out, conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups,
+                    bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
+    return _init_conv(new)
+
+
+def _bn(like: nn.BatchNorm2d, c: int) -> nn.BatchNorm2d:
+    """A fresh BatchNorm2d over ``c`` channels with ``like``'s settings (gamma 1, beta 0)."""
+    return nn.BatchNorm2d(c, like.eps, like.momentum, device=like.weight.device, dtype=like.weight.dtype)
+
+
+class ImageNetVGG(nn.Module):
+    """torchvision's VGG layout for any cfg: ``features``, ``avgpool`` (to 7x7), ``classifier``."""
+
+    def __init__(self, arch: str, cfg: list[int | str], num_classes: int, batch_norm: bool) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for v in [*cfg, "M"]:
+            if v == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+                continue
+            layers.append(nn.Conv2d(c_in, v, kernel_size=3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(v))
+            layers.append(nn.ReLU(inplace=True))
+            c_in = v
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(POOL)
+        self.classifier = nn.Sequential(
+            nn.Linear(c_in * POOL[0] * POOL[1], HIDDEN),
+            nn.ReLU(True),
+            nn.Dropout(p=0.5),
+            nn.Linear(HIDDEN, HIDDEN),
+            nn.ReLU(True),
+            nn.Dropout(p=0.5),
+            nn.Linear(HIDDEN, num_classes),
+        )
+        for m in self.modules():  # torchvision's init, in the same module order
+            if isinstance(m, nn.Conv2d):
+                _init_conv(m)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+        set_identity(self, arch, cfg, num_classes, 1.0)
+        self.batch_norm = batch_norm
+        self.extra_spec = {"batch_norm": batch_norm}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+class ImageNetResNet(torchvision.models.ResNet):
+    """torchvision's ResNet-34/50 with each block's inner widths set by the cfg."""
+
+    def __init__(self, arch: str, cfg: list[list[Any]], num_classes: int) -> None:
+        block, counts = RESNET_BLOCKS[arch]
+        super().__init__(block, list(counts), num_classes=num_classes)
+        default = imagenet_default_cfg(arch)
+        for s, stage in enumerate((self.layer1, self.layer2, self.layer3, self.layer4)):
+            for b, blk in enumerate(stage):
+                if cfg[s][b] == default[s][b]:
+                    continue
+                if block is BasicBlock:
+                    mid = cfg[s][b]
+                    blk.conv1 = _resized(blk.conv1, blk.conv1.in_channels, mid)
+                    blk.bn1 = _bn(blk.bn1, mid)
+                    blk.conv2 = _resized(blk.conv2, mid, blk.conv2.out_channels)
+                else:
+                    c1, c2 = cfg[s][b]
+                    blk.conv1 = _resized(blk.conv1, blk.conv1.in_channels, c1)
+                    blk.bn1 = _bn(blk.bn1, c1)
+                    blk.conv2 = _resized(blk.conv2, c1, c2)
+                    blk.bn2 = _bn(blk.bn2, c2)
+                    blk.conv3 = _resized(blk.conv3, c2, blk.conv3.out_channels)
+        set_identity(self, arch, cfg, num_classes, 1.0)
+
+
+# ---- registration ----------------------------------------------------------------------------------------
+def _check_width(arch: str, width: float) -> None:
+    if width != 1.0:
+        raise ValueError(f"width: {arch} supports only width 1.0; got {width!r}")
+
+
+def _register_vgg(arch: str) -> None:
+    def factory(num_classes: int, cfg: Any, width: float, batch_norm: bool = True) -> ImageNetVGG:
+        _check_width(arch, width)
+        if not isinstance(batch_norm, bool):
+            raise ValueError(f"batch_norm: must be True or False, got {batch_norm!r}")
+        cfg = imagenet_default_cfg(arch) if cfg is None else _check_vgg_cfg(arch, cfg)
+        return ImageNetVGG(arch, cfg, num_classes, batch_norm)
+
+    register_model(arch, default_cfg=lambda width: _fixed(arch, width, imagenet_default_cfg(arch)))(factory)
+
+
+def _register_resnet(arch: str) -> None:
+    def factory(num_classes: int, cfg: Any, width: float) -> ImageNetResNet:
+        _check_width(arch, width)
+        cfg = imagenet_default_cfg(arch) if cfg is None else _check_resnet_cfg(arch, cfg)
+        return ImageNetResNet(arch, cfg, num_classes)
+
+    register_model(arch, default_cfg=lambda width: _fixed(arch, width, imagenet_default_cfg(arch)))(factory)
+
+
+def _fixed(name: str, width: float, cfg: Any) -> Any:
+    """``cfg`` for width 1 (ImageNet models and targets have no width multiplier)."""
+    _check_width(name, width)
+    return cfg
+
+
+for _arch in VGG_CFGS:
+    _register_vgg(_arch)
+for _arch in RESNET_BLOCKS:
+    _register_resnet(_arch)
+
+IMAGENET_TARGETS: dict[str, tuple[str, Any, dict[str, Any]]] = {  # name -> (base, cfg, default kwargs)
+    **{name: ("imagenet-resnet34", resnet34_l1_cfg(*spec), {}) for name, spec in RESNET34_L1.items()},
+    "imagenet-vgg16-conv": ("imagenet-vgg16", VGG16_CONV, {"batch_norm": False}),
+    **{name: ("imagenet-resnet50", resnet50_thinet_cfg(r), {}) for name, r in THINET_RESNET50.items()},
+    "imagenet-vgg16-5x": ("imagenet-vgg16", VGG16_5X, {"batch_norm": False}),
 }
 
 
-def _register(arch: str, tv_name: str) -> None:
-    def build(num_classes: int, cfg: Any, width: float, name: str) -> nn.Module:
-        if cfg is not None:
-            raise ValueError(f"cfg: {arch} takes no cfg (None only); got {cfg!r}")
-        if width != 1.0:
-            raise ValueError(f"width: {arch} supports only width 1.0; got {width!r}")
-        model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
-        set_identity(model, arch, None, num_classes, width)
-        return model
-
-    if tv_name.startswith("vgg"):
-
-        def vgg_factory(num_classes: int, cfg: Any, width: float, batch_norm: bool = True) -> nn.Module:
-            if not isinstance(batch_norm, bool):
-                raise ValueError(f"batch_norm: must be True or False, got {batch_norm!r}")
-            model = build(num_classes, cfg, width, tv_name + ("_bn" if batch_norm else ""))
-            model.extra_spec = {"batch_norm": batch_norm}
-            return model
-
-        register_model(arch)(vgg_factory)
-    else:
-        register_model(arch)(lambda num_classes, cfg, width: build(num_classes, cfg, width, tv_name))
+def _register_target(name: str) -> None:
+    base, cfg, defaults = IMAGENET_TARGETS[name]
+    register_target(name, base=base, **defaults)(lambda width: _fixed(name, width, _copy(cfg)))
 
 
-for _arch, _tv_name in ARCHS.items():
-    _register(_arch, _tv_name)
+def _copy(cfg: Any) -> Any:
+    """A deep copy of a nested list cfg (callers may edit what they get)."""
+    return [_copy(v) for v in cfg] if isinstance(cfg, list) else cfg
+
+
+for _name in IMAGENET_TARGETS:
+    _register_target(_name)

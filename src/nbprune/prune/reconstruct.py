@@ -31,12 +31,18 @@ The plan keeps every unit's channels (``keep``) and carries the refitted consume
 :func:`apply_reconstruction` loads them into a copy of the parent and runs surgery, which then selects
 the kept input (and output) channels. ``apply_plan`` alone ignores them (plain surgery).
 
-Widths: one of ``fraction`` (every unit keeps ``max(1, int(C * (1 - fraction)))``), ``widths`` (unit
-name -> width, or a per-unit list), ``target`` (a registered CIFAR target, as ``l1``) or ``cfg`` (a cfg
-of the model's family with the same units).
+A Linear consumer that reads each channel as several consecutive input features (ImageNet VGG's first
+FC layer: 7 x 7 = 49 per channel, ``Unit.consumer_block``) is handled like a conv with a 49-element
+"kernel": a sampled location is an image, and channel ``c``'s contribution is its 49 inputs times the
+matching weights.
 
-ImageNet targets (torchvision models have no cfg here, so these are data, not registered models):
-:data:`THINET_TARGETS` and :data:`REGRESSION_TARGETS`.
+Widths: one of ``fraction`` (every unit keeps ``max(1, int(C * (1 - fraction)))``), ``widths`` (unit
+name -> width, or a per-unit list), ``target`` (a registered named target, as ``l1``: e.g.
+``imagenet-vgg16-conv``, ``imagenet-resnet50-50``, ``imagenet-vgg16-5x``) or ``cfg`` (a cfg of the model's
+family with the same units).
+
+The ImageNet targets of the two papers are registered models (:mod:`nbprune.models.imagenet`);
+:data:`THINET_TARGETS` and :data:`REGRESSION_TARGETS` give their cfgs under the papers' short names.
 """
 
 from __future__ import annotations
@@ -50,12 +56,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nbprune.models import create_model, model_spec
+from nbprune.models import create_model, model_spec, named_target_cfg
 from nbprune.prune import PrunePlan, register_method
 from nbprune.prune.surgery import Unit, channel_units, prune_channels, pruned_cfg
 
 __all__ = [
+    "REGRESSION_NAMES",
     "REGRESSION_TARGETS",
+    "THINET_NAMES",
     "THINET_TARGETS",
     "apply_reconstruction",
     "contributions",
@@ -65,36 +73,21 @@ __all__ = [
     "thinet_remove",
 ]
 
-# ---- ImageNet targets derived from the papers' facts ---------------------------------------------------
-_VGG16_POOLS = (2, 5, 9, 13)
-
-
-def _vgg16(widths: list[int]) -> list[int | str]:
-    out: list[int | str] = list(widths)
-    for pos in _VGG16_POOLS:
-        out.insert(pos, "M")
-    return out
-
-
-def _resnet50_thinet(keep: float) -> list[list[list[int]]]:
-    """ThiNet ResNet-50: per bottleneck [conv1, conv2] widths keep ``int(w * keep)``; conv3 / outputs unchanged."""
-    return [[[int(w * keep), int(w * keep)] for _ in range(n)] for w, n in zip((64, 128, 256, 512), (3, 4, 6, 3))]
-
-
-THINET_TARGETS: dict[str, Any] = {
-    # ThiNet-Conv: conv1_1 .. conv4_3 at 50%, conv5_x and the FC layers untouched (9.58 GFLOPs, as reported).
-    "vgg-conv": _vgg16([32, 32, 64, 64, 128, 128, 128, 256, 256, 256, 512, 512, 512]),
+# ---- ImageNet targets: the registered models' cfgs under the papers' short names ------------------------
+THINET_NAMES = {  # short name -> registered target
+    # ThiNet-Conv: conv1_1 .. conv4_3 at 50%, conv5_x and the FC layers untouched.
+    "vgg-conv": "imagenet-vgg16-conv",
     # ThiNet-30/50/70: the first two convs of every bottleneck keep 30/50/70% ("ResNet50-30%" ...).
     # Format: 4 stages x blocks x [conv1, conv2] widths (conv3 keeps 4x the stage width).
-    "resnet50-30": _resnet50_thinet(0.3),
-    "resnet50-50": _resnet50_thinet(0.5),
-    "resnet50-70": _resnet50_thinet(0.7),
+    "resnet50-30": "imagenet-resnet50-30",
+    "resnet50-50": "imagenet-resnet50-50",
+    "resnet50-70": "imagenet-resnet50-70",
     # VGG-GAP and VGG-Tiny are not derivable from the facts at hand (only: Tiny has ~15x fewer FLOPs and
     # ~100x fewer parameters than VGG-16, GAP replaces the FC layers by global average pooling).
 }
-REGRESSION_TARGETS: dict[str, Any] = {
-    "vgg16-5x": [24, 22, "M", 41, 51, "M", 108, 89, 111, "M", 184, 276, 228, "M", 512, 512, 512],
-}
+REGRESSION_NAMES = {"vgg16-5x": "imagenet-vgg16-5x"}  # ResNet-50-2x: configuration not at hand
+THINET_TARGETS: dict[str, Any] = {short: named_target_cfg(name) for short, name in THINET_NAMES.items()}
+REGRESSION_TARGETS: dict[str, Any] = {short: named_target_cfg(name) for short, name in REGRESSION_NAMES.items()}
 
 
 # ---- sampling --------------------------------------------------------------------------------------------
@@ -132,13 +125,17 @@ def _capture(model: nn.Module, names: list[str], data: torch.Tensor, batch_size:
 
 
 def _patches(module: nn.Module, x: torch.Tensor, y: torch.Tensor, locations: int,
-             gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sampled input patches ``(S, C, kk)`` of ``module`` and its outputs ``(S, O)`` at the same locations."""
+             gen: torch.Generator, block: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sampled input patches ``(S, C, kk)`` of ``module`` and its outputs ``(S, O)`` at the same locations.
+
+    A Linear's input ``(N, C * block)`` gives patches ``(S, C, block)``: channel ``c`` owns the ``block``
+    consecutive features from ``c * block``.
+    """
     if isinstance(module, nn.Linear):
-        if x.dim() != 2:
-            raise ValueError("consumer: a Linear consumer must read a flat (N, C) input")
+        if x.dim() != 2 or x.shape[1] % block:
+            raise ValueError(f"consumer: a Linear consumer must read a flat (N, C * {block}) input")
         idx = torch.randperm(x.shape[0], generator=gen)[:locations].to(x.device)
-        return x[idx].unsqueeze(-1), y[idx]
+        return x[idx].reshape(len(idx), -1, block), y[idx]
     if not isinstance(module, nn.Conv2d) or module.groups != 1 or module.dilation != (1, 1) \
             or isinstance(module.padding, str) or module.padding_mode != "zeros":
         raise ValueError(f"consumer: only plain Conv2d (groups 1, dilation 1) or Linear supported; got {module}")
@@ -343,10 +340,10 @@ def _reconstruct(method: str, model: nn.Module, data: torch.Tensor, widths: dict
         module = work.get_submodule(consumer)
         x = _capture(work, [consumer], data, batch_size, "x", stop=True)[consumer]
         y_orig = originals[consumer]
-        patches, target = _patches(module, x, y_orig, locations, gen)
+        patches, target = _patches(module, x, y_orig, locations, gen, unit.consumer_block)
         if module.bias is not None:
             target = target - module.bias.detach()
-        weight = module.weight.detach().reshape(module.weight.shape[0], module.weight.shape[1], -1).clone()
+        weight = module.weight.detach().reshape(module.weight.shape[0], patches.shape[1], -1).clone()
         a, y = contributions(patches, weight, target, max_rows, gen)
         kept = select(a, y, widths[name]).cpu()
         mode = refit

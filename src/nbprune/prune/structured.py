@@ -1,7 +1,8 @@
 """Structured (channel) pruning methods; their plans are applied by :mod:`nbprune.prune.surgery`.
 
 * ``l1`` (Li et al. 2017): per unit, keep the filters with the largest sum |W| over (C_in, k, k) of the
-  producing conv; the widths come from a named target (``vgg16-a``, ``resnet56-a`` ...) or from ratios.
+  producing conv; the widths come from a named target (``vgg16-a``, ``resnet56-a``,
+  ``imagenet-resnet34-a`` ...) or from ratios.
 * ``slimming`` (Liu et al. 2017): one global threshold over |gamma| of every unit's BatchNorm channels.
 * ``uniform-channels``: Section 5's uniform baseline, the same fraction removed in every unit.
 
@@ -21,6 +22,7 @@ import torch
 from torch import nn
 
 from nbprune.models import create_model, list_targets, unknown_choice
+from nbprune.models.imagenet import ImageNetResNet
 from nbprune.models.resnet import ResNet
 from nbprune.prune import PrunePlan, register_method
 from nbprune.prune.surgery import Unit, channel_units, pruned_cfg, unit_gamma
@@ -76,6 +78,9 @@ def _target_widths(model: nn.Module, units: dict[str, Unit], target: object) -> 
         raise unknown_choice("target", target, targets)
     with torch.device("meta"):  # only the architecture is needed
         ref = create_model(target, num_classes=model.num_classes, width=model.width)
+        extra = getattr(model, "extra_spec", None)
+        if extra and ref.arch == model.arch:  # the model's own variant (VGG head, batch_norm) of the target
+            ref = create_model(target, num_classes=model.num_classes, width=model.width, **extra)
     ref_units = channel_units(ref)
     fits = ref.arch == model.arch and list(ref_units) == list(units)
     if not fits or any(ref_units[name].size > unit.size for name, unit in units.items()):
@@ -88,10 +93,11 @@ def _target_widths(model: nn.Module, units: dict[str, Unit], target: object) -> 
 
 def _ratio_widths(model: nn.Module, units: dict[str, Unit], ratios: object, skip: object) -> dict[str, int]:
     """Per-unit widths ``int(C * (1 - p))`` from a single ratio, per-stage (ResNet) or per-unit ratios."""
-    stages = isinstance(model, ResNet)
-    allowed = f"a number, a list of {len(units)} per-unit ratios" + (" or of 3 per-stage ratios" if stages else "")
+    stages = 3 if isinstance(model, ResNet) else 4 if isinstance(model, ImageNetResNet) else 0
+    allowed = f"a number, a list of {len(units)} per-unit ratios" + (
+        f" or of {stages} per-stage ratios" if stages else "")
     if isinstance(ratios, (list, tuple)):
-        if stages and len(ratios) == 3:
+        if stages and len(ratios) == stages:
             per_unit = [ratios[unit.cfg_index[0]] for unit in units.values()]
         elif len(ratios) == len(units):
             per_unit = list(ratios)
@@ -124,8 +130,9 @@ def l1(model: nn.Module, target: str | None = None, ratios: Any = None, skip: An
 
     Give exactly one of ``target`` (a named L1 target whose base architecture and width the model must
     have; its cfg fixes every unit's width) and ``ratios`` (one float for every unit, a per-unit list,
-    or for ResNet a per-stage list of 3; a unit keeps ``max(1, int(C * (1 - p)))``), the latter with
-    optional ``skip`` unit names left unpruned (ResNet conv id 2+2j is block j's ``conv1`` unit).
+    or for ResNet a per-stage list of 3 (CIFAR) or 4 (ImageNet); a unit keeps ``max(1, int(C * (1 - p)))``),
+    the latter with optional ``skip`` unit names left unpruned (ResNet conv id 2+2j is block j's ``conv1``
+    unit, j counted over the whole network; ImageNet ResNet-34 ids skip the 1x1 downsample convs).
     """
     units = channel_units(model)
     if (target is None) == (ratios is None):

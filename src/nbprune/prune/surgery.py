@@ -1,4 +1,4 @@
-"""Channel surgery: physically remove channels from the CIFAR model families.
+"""Channel surgery: physically remove channels from the CIFAR and ImageNet model families.
 
 A *unit* is a group of channels that structured pruning may shrink, named after the module that decides
 its channels: the conv producing them, or the ``ChannelSelection`` choosing them from a wider stream.
@@ -14,6 +14,12 @@ its channels: the conv producing them, or the ``ChannelSelection`` choosing them
 * DenseNet: per layer the input selection ``dense<i>.<j>.select`` and, for bottleneck (BC) layers,
   ``dense<i>.<j>.conv1`` (``bn2``); the transition input selections ``trans<i>.select`` and the final
   ``select``. Transition outputs are fixed by the compression and are not units.
+* ImageNet VGG: every conv, ``features.<i>`` (its BN follows, or none with ``batch_norm=False``; read by
+  the next conv, or by ``classifier.0``, which sees each channel as 7 x 7 = 49 consecutive input
+  features after the adaptive pool and flatten: ``Unit.consumer_block``).
+* ImageNet ResNet-34: ``layer<s>.<b>.conv1`` (``bn1``; read by ``conv2``); ResNet-50 also
+  ``layer<s>.<b>.conv2`` (``bn2``; read by ``conv3``). Block outputs (and the downsample shortcuts) are
+  tied by the residual additions and are not units.
 
 A unit's channels are numbered ``0 .. size-1`` in the order they flow through the model *now*: for a
 selection unit these are positions in the selection's current ``indices`` (which themselves index the
@@ -34,14 +40,16 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchvision.models.resnet import Bottleneck
 
 from nbprune.models import create_model, model_spec, unknown_choice
 from nbprune.models.densenet import DenseNet
+from nbprune.models.imagenet import ImageNetResNet, ImageNetVGG
 from nbprune.models.preresnet import PreBottleneck, PreResNet
 from nbprune.models.resnet import ResNet
 from nbprune.models.vgg import VGG
 
-__all__ = ["Unit", "channel_units", "prune_channels", "pruned_cfg", "unit_gamma"]
+__all__ = ["Unit", "block_indices", "channel_units", "prune_channels", "pruned_cfg", "unit_gamma"]
 
 
 @dataclass(frozen=True)
@@ -50,16 +58,19 @@ class Unit:
 
     size: int  # channels the unit has now
     conv: str | None  # the conv producing the channels (None: chosen from a wider stream by ``select``)
-    bn: str  # the BatchNorm normalising them (full width when ``select`` is set)
+    bn: str | None  # the BatchNorm normalising them (full width when ``select`` is set; None: no BN)
     select: str | None  # the ChannelSelection choosing them from ``bn``'s output, if any
     consumers: tuple[str, ...]  # modules (conv / Linear) reading them as input channels
     cfg_index: tuple[int, ...]  # where the unit's width sits in ``model.cfg``
+    consumer_block: int = 1  # consecutive input features per channel in the consumers (a Linear after a pool)
 
 
-def _conv(model: nn.Module, prefix: str, conv: str, bn: str, consumer: str, cfg_index: tuple[int, ...]) -> Unit:
+def _conv(model: nn.Module, prefix: str, conv: str, bn: str | None, consumer: str, cfg_index: tuple[int, ...],
+          block: int = 1) -> Unit:
     """The unit of the channels produced by ``prefix + conv``, normalised by ``bn``, read by ``consumer``."""
     size = model.get_submodule(f"{prefix}{conv}").out_channels
-    return Unit(size, f"{prefix}{conv}", f"{prefix}{bn}", None, (f"{prefix}{consumer}",), cfg_index)
+    bn_name = None if bn is None else f"{prefix}{bn}"
+    return Unit(size, f"{prefix}{conv}", bn_name, None, (f"{prefix}{consumer}",), cfg_index, block)
 
 
 def _selection(model: nn.Module, prefix: str, bn: str, consumer: str, cfg_index: tuple[int, ...]) -> Unit:
@@ -111,26 +122,67 @@ def _densenet_units(model: DenseNet) -> Iterator[tuple[str, Unit]]:
     yield "select", _selection(model, "", "bn", "fc", (2, len(model.dense3), 0))
 
 
-_FAMILIES = ((VGG, _vgg_units), (ResNet, _resnet_units), (PreResNet, _preresnet_units), (DenseNet, _densenet_units))
+def _imagenet_vgg_units(model: ImageNetVGG) -> Iterator[tuple[str, Unit]]:
+    step = 3 if model.batch_norm else 2  # conv [+ BN] + ReLU
+    convs: list[tuple[int, int]] = []  # (index in ``features``, cfg position)
+    module = 0
+    for pos, v in enumerate(model.cfg):
+        if v != "M":
+            convs.append((module, pos))
+        module += 1 if v == "M" else step
+    out_h, out_w = model.avgpool.output_size
+    for i, (m, pos) in enumerate(convs):
+        bn = f"features.{m + 1}" if model.batch_norm else None
+        if i + 1 < len(convs):
+            yield f"features.{m}", _conv(model, "", f"features.{m}", bn, f"features.{convs[i + 1][0]}", (pos,))
+        else:  # the classifier's first Linear reads every channel at out_h * out_w positions
+            yield f"features.{m}", _conv(model, "", f"features.{m}", bn, "classifier.0", (pos,), out_h * out_w)
+
+
+def _imagenet_resnet_units(model: ImageNetResNet) -> Iterator[tuple[str, Unit]]:
+    for s, stage in enumerate((model.layer1, model.layer2, model.layer3, model.layer4)):
+        for b, block in enumerate(stage):
+            p = f"layer{s + 1}.{b}."
+            if isinstance(block, Bottleneck):
+                yield f"{p}conv1", _conv(model, p, "conv1", "bn1", "conv2", (s, b, 0))
+                yield f"{p}conv2", _conv(model, p, "conv2", "bn2", "conv3", (s, b, 1))
+            else:
+                yield f"{p}conv1", _conv(model, p, "conv1", "bn1", "conv2", (s, b))
+
+
+_FAMILIES = ((VGG, _vgg_units), (ResNet, _resnet_units), (PreResNet, _preresnet_units), (DenseNet, _densenet_units),
+             (ImageNetVGG, _imagenet_vgg_units), (ImageNetResNet, _imagenet_resnet_units))
 
 
 def channel_units(model: nn.Module) -> dict[str, Unit]:
-    """The prunable channel groups of a CIFAR VGG/ResNet/PreResNet/DenseNet, in forward order."""
+    """The prunable channel groups of a CIFAR VGG/ResNet/PreResNet/DenseNet or an ImageNet VGG/ResNet, in
+    forward order."""
     for cls, units in _FAMILIES:
         if isinstance(model, cls):
             return dict(units(model))
     raise ValueError(
-        f"model: channel surgery supports the CIFAR VGG, ResNet, PreResNet and DenseNet families; "
-        f"got {getattr(model, 'arch', type(model).__name__)!r}"
+        f"model: channel surgery supports the CIFAR VGG, ResNet, PreResNet and DenseNet families and the "
+        f"ImageNet VGG and ResNet families; got {getattr(model, 'arch', type(model).__name__)!r}"
     )
 
 
 def unit_gamma(model: nn.Module, unit: Unit) -> torch.Tensor:
     """The BatchNorm scale factors of ``unit``'s channels, in the unit's channel order (detached)."""
+    if unit.bn is None:
+        raise ValueError(f"unit: {unit.conv!r} has no BatchNorm (a model built with batch_norm=False), "
+                         f"so its channels have no scale factor")
     gamma = model.get_submodule(unit.bn).weight.detach()
     if unit.select is None:
         return gamma
     return gamma[model.get_submodule(unit.select).indices]
+
+
+def block_indices(idx: torch.Tensor, block: int) -> torch.Tensor:
+    """The input features of kept channels ``idx`` when every channel spans ``block`` consecutive features."""
+    if block == 1:
+        return idx
+    offsets = torch.arange(block, device=idx.device)
+    return (idx[:, None] * block + offsets).flatten()
 
 
 def _as_indices(name: str, value: Any, size: int) -> torch.Tensor:
@@ -207,12 +259,12 @@ def prune_channels(model: nn.Module, keep: Mapping[str, Any]) -> nn.Module:
         idx = kept[name].to(ref.device)
         if unit.conv is not None:
             dims.setdefault(unit.conv, {})[0] = idx
-        if unit.select is None:
-            dims.setdefault(unit.bn, {})[0] = idx
-        else:
+        if unit.select is not None:
             selections[unit.select] = model.get_submodule(unit.select).indices[idx]
+        elif unit.bn is not None:
+            dims.setdefault(unit.bn, {})[0] = idx
         for consumer in unit.consumers:
-            dims.setdefault(consumer, {})[1] = idx
+            dims.setdefault(consumer, {})[1] = block_indices(idx, unit.consumer_block)
 
     for mod_name, new_mod in new.named_modules():
         old_mod = model.get_submodule(mod_name)

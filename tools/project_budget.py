@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Project the training budget of every chapter at every preset into book/_budget.md (the appendices include it).
+
+For each chapter and preset: the runs of its grid (every seed, each run once even when chapters share it),
+their training FLOPs (3 x forward FLOPs per training image plus one test pass, per epoch), and the hours they
+would take at two rates: this machine's, measured over the finished runs of a run store (``--store``), and
+an assumed GPU rate (``--gpu-tflops``; not a measurement). Nothing is trained.
+
+    python tools/project_budget.py [--store store] [--gpu-tflops 42] [--out book/_budget.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--store", default=str(ROOT / "store"), help="run store whose finished runs give the CPU rate")
+    ap.add_argument("--gpu-tflops", type=float, default=42.0,
+                    help="assumed sustained GPU training rate in TFLOP/s (default 42: VGG-16 at 45,000 images/s, "
+                         "the H100 target of the speed issue; not measured)")
+    ap.add_argument("--out", default=str(ROOT / "book" / "_budget.md"))
+    args = ap.parse_args(argv)
+    if args.gpu_tflops <= 0:
+        ap.error(f"--gpu-tflops: must be > 0, got {args.gpu_tflops}")
+
+    from nbprune import grids
+    from nbprune.executors import measured_rate, project_grid
+    from nbprune.presets import PRESETS
+    from nbprune.runs import RunStore
+
+    cpu_rate, how = measured_rate(RunStore(args.store), "cpu")
+    gpu_rate = args.gpu_tflops * 1e12
+    t0 = time.time()
+    lines = ["| preset | chapter | runs | seeds | training PFLOP | CPU hours (this machine) | GPU hours (assumed rate) |",
+             "|---|---|---|---|---|---|---|"]
+    for name, preset in PRESETS.items():
+        for chapter in grids.CHAPTERS:
+            df = project_grid(grids.chapter_grid(chapter, preset), preset, list(preset.seeds))
+            flops = df.train_flops.sum()
+            est = " (est.)" if df.estimate.any() else ""
+            lines.append(f"| {name} | {{doc}}`{_page(chapter)}` | {len(df)} | {len(preset.seeds)} | "
+                         f"{flops / 1e15:.3g}{est} | {flops / cpu_rate / 3600:.3g} | {flops / gpu_rate / 3600:.3g} |")
+            print(f"{name:6s} {chapter:20s} {len(df):4d} runs {flops / 1e15:10.4f} PFLOP", flush=True)
+    text = (f"CPU rate: {cpu_rate / 1e9:.1f} GFLOP/s, {how} (2-core CPU, the quick preset's 1/4-width models). "
+            f"GPU rate: {args.gpu_tflops:g} TFLOP/s, assumed (no GPU was measured). \"(est.)\": the chapter has "
+            "runs whose pruned architecture depends on trained weights (Network Slimming); their size was taken "
+            "from pruning the random init. Chapters share runs (chapter 5 reuses chapter 1's and 3's large models), "
+            "so the rows of one preset overlap. Projected in "
+            f"{time.time() - t0:.0f} s by `python tools/project_budget.py`.\n\n" + "\n".join(lines) + "\n")
+    out = Path(args.out)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, out)
+    print(f"-> {out}")
+    return 0
+
+
+def _page(chapter: str) -> str:
+    from nbprune import grids
+
+    return f"{grids.CHAPTERS.index(chapter) + 1:02d}_{chapter}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
