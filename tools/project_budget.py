@@ -47,13 +47,14 @@ def main(argv: list[str] | None = None) -> int:
             flops = df.train_flops.sum()
             est = " (est.)" if df.estimate.any() else ""
             lines.append(f"| {name} | {{doc}}`{_page(chapter)}` | {len(df)} | {len(preset.seeds)} | "
-                         f"{flops / 1e15:.3g}{est} | {flops / cpu_rate / 3600:.3g} | {flops / gpu_rate / 3600:.3g} |")
+                         f"{_num(flops / 1e15)}{est} | {_num(flops / cpu_rate / 3600)} | {_num(flops / gpu_rate / 3600)} |")
             print(f"{name:6s} {chapter:20s} {len(df):4d} runs {flops / 1e15:10.4f} PFLOP", flush=True)
     text = (f"CPU rate: {cpu_rate / 1e9:.1f} GFLOP/s, {how} (2-core CPU, the quick preset's 1/4-width models). "
             f"GPU rate: {args.gpu_tflops:g} TFLOP/s, assumed (no GPU was measured). \"(est.)\": the chapter has "
             "runs whose pruned architecture depends on trained weights (Network Slimming); their size was taken "
-            "from pruning the random init. Chapters share runs (chapter 5 reuses chapter 1's and 3's large models), "
-            "so the rows of one preset overlap. Projected in "
+            "from pruning the random init. Chapters share runs (chapter 5 reuses chapter 1's and 3's large models, "
+            "chapter 4 chapter 2's), so the rows of one preset overlap; chapter 4's guided-pruning runs, which "
+            "are designed from its results, are not counted. Projected in "
             f"{time.time() - t0:.0f} s by `python tools/project_budget.py`.\n\n" + "\n".join(lines) + "\n")
     out = Path(args.out)
     tmp = out.with_suffix(".tmp")
@@ -61,6 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     os.replace(tmp, out)
     print(f"-> {out}")
     return 0
+
+
+def _num(x: float) -> str:
+    """Readable magnitudes: 4,031 / 4.7 / 0.52 / 3.2e-04."""
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 1:
+        return f"{x:.1f}"
+    if x >= 0.01:
+        return f"{x:.2f}"
+    return f"{x:.1e}"
 
 
 def _page(chapter: str) -> str:

@@ -97,15 +97,16 @@ def chapter_grid(chapter: str, preset) -> list[Experiment]:
     lrs = (0.1, 0.01) if p == "paper" else (0.1,)
     grid = []
     for lr in lrs:
-        note = f"initial lr {lr:g}"
+        tag = "" if lr == 0.1 else f" (lr {lr:g})"  # rows of another lr are other rows of the tables
         targets = ("vgg16-a",) if p != "paper" else ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")
         for t in targets:
-            grid.append(experiment(_paper_target(t), t.split("-")[0], "l1", {"target": t},
+            grid.append(experiment(_paper_target(t) + tag, t.split("-")[0], "l1", {"target": t},
                                    variants=("winning-ticket", "random-init"), lr=lr, paper_table="8a" if lr == 0.1 else "8b",
                                    paper_target=_paper_target(t), large=(("lr", lr),) if lr != 0.1 else ()))
         fractions = (0.2,) if p != "paper" else (0.2, 0.4, 0.6, 0.8, 0.95)
         for f in fractions:
-            grid.append(experiment(f"{f:.0%}", "vgg16", "magnitude", {"fraction": f}, variants=("winning-ticket", "random-init"),
+            grid.append(experiment(f"{f:.0%}{tag}", "vgg16", "magnitude", {"fraction": f},
+                                   variants=("winning-ticket", "random-init"),
                                    lr=lr, paper_table="9a" if lr == 0.1 else "9b", paper_target=f"{f:.0%}",
                                    large=(("lr", lr),) if lr != 0.1 else ()))
     return grid
@@ -315,5 +316,6 @@ def lottery_grid(preset, lrs: list[float] | None = None) -> list[Experiment]:
             from dataclasses import replace
 
             out.append(replace(e, lr=float(lr), paper_table=table[e.paper_table],
+                               label=e.label if lr == 0.1 else f"{e.label} (lr {lr:g})",
                                large=(("lr", float(lr)),) if lr != 0.1 else ()))
     return out

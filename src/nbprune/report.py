@@ -461,8 +461,13 @@ def params_curve_figure(df: pd.DataFrame, title: str, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
     for curve, g in df.groupby("curve", sort=False):
-        s = g.groupby("params")["final"].agg(["mean", "std"]).reset_index().sort_values("params")
-        ax.errorbar(s["params"] / 1e3, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=curve)
+        # one point per row of the grid (its target), averaged over seeds: architectures found per seed
+        # (Network Slimming) differ a little in size, so parameters are averaged too (horizontal bars: std)
+        key = "target" if "target" in g else "params"
+        s = g.groupby(key, observed=True).agg(params=("params", "mean"), params_std=("params", "std"),
+                                              mean=("final", "mean"), std=("final", "std")).sort_values("params")
+        ax.errorbar(s["params"] / 1e3, s["mean"], yerr=s["std"].fillna(0), xerr=s["params_std"].fillna(0) / 1e3,
+                    marker="o", capsize=3, label=curve)
     ax.set_xlabel("parameters (thousands)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
