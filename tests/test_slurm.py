@@ -15,7 +15,7 @@ import torch
 
 from conftest import REPO, make_imagefolder
 from nbprune import grids
-from nbprune.executors import Node, SlurmExecutor, make_executor
+from nbprune.executors import Node, SlurmExecutor, make_executor, wait
 from nbprune.runs import RunStore
 from nbprune.train import RunConfig
 
@@ -110,19 +110,22 @@ def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(cluster, tmp_
         time.sleep(0.2)
     assert 2 <= epochs_before < config.epochs, "the job should be mid-run when it is preempted"
     job._interrupt()  # what Slurm does on preemption: SIGTERM then USR2; submitit checkpoints and requeues
-    deadline = time.time() + 600
-    while not job.done() and time.time() < deadline:
-        time.sleep(0.5)
-    assert job.done(), "the requeued job did not finish"
-    assert job.exception() is None, job.exception()
+    # the executor's own wait: done when the store has the run (the first attempt's result file may hold an
+    # error when submitit's `scontrol requeue` is killed by the requeue itself; the second attempt finishes)
+    wait([job], [node], store, poll_s=0.5, progress=False)
     metrics = json.loads((store.run_dir(config) / "metrics.json").read_text())
     assert metrics["status"] == "finished"
     resumed = metrics["resumed_after_epochs"]
     assert len(resumed) == 1 and resumed[0] >= epochs_before, "resumed from its checkpoint, not from zero"
     assert [h["epoch"] for h in metrics["history"]] == list(range(1, config.epochs + 1)), "no epoch twice"
     # Slurm's accounting (slurmdbd) saw the requeue: one record per start (Slurm holds a requeued job ~2 min)
-    acct = subprocess.run(["sacct", "-j", job.job_id, "-D", "-X", "-n", "-o", "State"], capture_output=True,
-                          text=True, timeout=60).stdout.split()
+    deadline = time.time() + 120  # the result file is written before Slurm marks the job completed
+    while True:
+        acct = subprocess.run(["sacct", "-j", job.job_id, "-D", "-X", "-n", "-o", "State"], capture_output=True,
+                              text=True, timeout=60).stdout.split()
+        if (acct and acct[-1] == "COMPLETED") or time.time() > deadline:
+            break
+        time.sleep(1)
     assert acct[0] == "REQUEUED" and acct[-1] == "COMPLETED", acct
     # and the result is the one an uninterrupted local run gives
     threads = torch.get_num_threads()
@@ -132,3 +135,14 @@ def test_preempted_job_is_requeued_and_resumes_from_its_checkpoint(cluster, tmp_
     finally:
         torch.set_num_threads(threads)
     _same_runs(RunStore(tmp_path / "ref"), store, [ref.run_id])
+
+
+def test_a_failing_job_is_reported_with_its_error_and_log(cluster, tmp_path):
+    config = RunConfig.from_preset("smoke", "vgg11", seed=5)
+    store = RunStore(tmp_path / "store")
+    ex = SlurmExecutor(cpus=1, mem_gb=2, time_min=10, folder=tmp_path / "logs", poll_s=0.5, progress=False)
+    with pytest.raises(RuntimeError) as err:
+        ex.run(store, [Node(config, "large", "", 5)], data_root=tmp_path / "no-such-data", device="cpu")
+    msg = str(err.value)
+    assert msg.startswith("1 of 1 slurm job(s) failed")
+    assert "FileNotFoundError: data_root" in msg and "_log.err" in msg and config.run_id in msg

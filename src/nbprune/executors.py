@@ -331,41 +331,92 @@ class SlurmExecutor:
     def run(self, store: RunStore, nodes: list[Node], data_root=None, device: str = "auto", **_ignored) -> None:
         self.check_time(store, nodes, device)
         jobs = self.submit(store, nodes, data_root, device)
-        wait(jobs, nodes, self.poll_s, self.progress)
+        wait(jobs, nodes, store, self.poll_s, self.progress)
 
 
-def wait(jobs, nodes: list[Node], poll_s: float = 5.0, progress: bool = True) -> None:
-    """Wait for submitit jobs, showing queued / running / done / failed; raise naming the failed runs."""
+ACTIVE_STATES = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "COMPLETING",
+                 "SUSPENDED", "RESIZING", "SIGNALING", "STAGE_OUT", "PREEMPTED"}
+
+
+def slurm_states(job_ids: list[str]) -> dict[str, str]:
+    """Slurm's current state of each job (``sacct``; needs accounting), e.g. {"12_0": "RUNNING"}."""
+    if not job_ids:
+        return {}
+    try:
+        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids)],
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    states = {}
+    for line in out.splitlines():
+        job_id, _, state = line.partition("|")
+        if job_id:
+            states[job_id] = state.split()[0] if state else ""
+    return states
+
+
+def wait(jobs, nodes: list[Node], store: RunStore, poll_s: float = 5.0, progress: bool = True) -> None:
+    """Wait until every node's run is finished in the store or its job has ended without it; show queued /
+    running / done; raise naming the failed runs.
+
+    The store, not the job's result file, says when a run is done: a job that is requeued (preemption,
+    time limit) can leave an error result from its first attempt (submitit's own ``scontrol requeue`` is
+    sometimes killed by the requeue it asked for) and then finish the run on its second attempt. A job
+    counts as failed only when Slurm reports it in a terminal state and its run is not finished.
+    """
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc="slurm", unit="run", file=sys.stdout)
+    ended: dict[int, str] = {}
     try:
         while True:
-            done = [j.done() for j in jobs]
+            finished = [run_state(store, n.config) == "finished" for n in nodes]
+            open_ids = [j.job_id for j, f in zip(jobs, finished) if not f]
+            states = slurm_states(open_ids)
+            running = 0
+            for i, (job, f) in enumerate(zip(jobs, finished)):
+                if f:
+                    continue
+                state = states.get(job.job_id, "")
+                if state == "RUNNING":
+                    running += 1
+                if state and state not in ACTIVE_STATES:
+                    ended[i] = state  # terminal without a finished run
+                elif not state and job.done():  # no accounting answer: trust submitit's result file
+                    ended[i] = "ended"
+                else:
+                    ended.pop(i, None)
             if bar is not None:
-                states = [j.state for j, d in zip(jobs, done) if not d]
-                running = sum(s == "RUNNING" for s in states)
-                bar.n = sum(done)
-                bar.set_postfix_str(f"queued {len(states) - running}, running {running}")
+                bar.n = sum(finished)
+                bar.set_postfix_str(f"running {running}, queued {len(open_ids) - running - len(ended)}, "
+                                    f"failed {len(ended)}")
                 bar.refresh()
-            if all(done):
+            # a job may have finished its run between the store check above and the state check: look again
+            ended = {i: st for i, st in ended.items() if run_state(store, nodes[i].config) != "finished"}
+            if all(f or i in ended or run_state(store, nodes[i].config) == "finished"
+                   for i, f in enumerate(finished)):
                 break
             time.sleep(poll_s)
     finally:
         if bar is not None:
             bar.close()
     failed = []
-    for job, node in zip(jobs, nodes):
-        err = job.exception()
+    for i, state in sorted(ended.items()):
+        job, node = jobs[i], nodes[i]
+        first = f"job state {state}"
+        try:
+            err = job.exception()
+        except Exception:  # noqa: BLE001 - no result file at all (killed before writing it)
+            err = None
         if err is not None:
             import re
 
             lines = [ln for ln in str(err).splitlines() if re.match(r"^[A-Za-z_.]*(Error|Exception|Interrupt)\b", ln)]
             first = lines[-1] if lines else type(err).__name__
-            failed.append(f"{node.role} {node.label} seed {node.seed} (run {node.run_id}, job {job.job_id}): "
-                          f"{first}; log {job.paths.stderr}")
+        failed.append(f"{node.role} {node.label} seed {node.seed} (run {node.run_id}, job {job.job_id}): "
+                      f"{first}; log {job.paths.stderr}")
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(jobs)} slurm job(s) failed:\n  " + "\n  ".join(failed))
 
