@@ -25,6 +25,17 @@ def _isolated(tmp_path_factory, monkeypatch):
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny CPU models run fastest (and steadiest on a shared machine) single-threaded. Function scope, so it
+    runs after ``_isolated``'s thread setting; modules opt in with ``pytestmark = pytest.mark.usefixtures(
+    "one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def real_cifar_path() -> Path | None:
     env = os.environ.get("NBPRUNE_DATA")
     if env and Path(env).exists():

@@ -28,6 +28,7 @@ from nbprune.prune.reconstruct import (
 )
 from nbprune.prune.structured import _target_widths, l1, slimming
 from nbprune.prune.surgery import Unit, block_indices, channel_units, prune_channels, pruned_cfg
+from test_surgery import random_keep
 
 TOL = 1e-5
 STAGES = (64, 128, 256, 512)
@@ -45,13 +46,7 @@ FAMILIES = [
 IDS = ["vgg11-bn", "vgg16-bn", "vgg16-plain", "resnet34", "resnet50"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Single-threaded on the shared machine (after conftest's thread setting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @torch.no_grad()
@@ -93,17 +88,6 @@ def masked(model: nn.Module, keep: dict[str, torch.Tensor]) -> nn.Module:
             bn.weight[dropped] = 0.0
             bn.bias[dropped] = 0.0
     return ref
-
-
-def random_keep(units: dict[str, Unit], gen: torch.Generator, single: str) -> dict[str, torch.Tensor]:
-    """A random non-empty kept set for about 3 in 4 units (others absent: kept whole); ``single`` keeps one."""
-    keep = {}
-    for name, unit in units.items():
-        if name != single and torch.rand((), generator=gen) < 0.25:
-            continue
-        n = 1 if name == single else int(torch.randint(1, unit.size + 1, (), generator=gen))
-        keep[name] = torch.randperm(unit.size, generator=gen)[:n].sort().values
-    return keep
 
 
 def output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -28,12 +28,7 @@ from nbprune.prune.surgery import channel_units
 from nbprune.prune import structured  # noqa: F401  (registers l1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @torch.no_grad()

@@ -33,14 +33,7 @@ IMAGENET_TARGETS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny CPU models run fastest (and steadiest on a shared machine) single-threaded; function
-    scope so this runs after any conftest fixture that sets the thread count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _pruned_cfg(name: str, width: float) -> list:

@@ -15,13 +15,7 @@ from nbprune.prune.surgery import channel_units, unit_gamma
 WIDTH = 0.25
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest single-threaded on the shared machine (after conftest's thread setting)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def numpy_top_k(weight: torch.Tensor, k: int) -> list[int]:

@@ -225,6 +225,7 @@ def cmd_grid(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .executors import SlurmError
     from .runs import StoreError
 
     try:
@@ -245,9 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, StoreError, TimeoutError) as e:
         print(f"nbprune: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return 2
-    except RuntimeError as e:  # e.g. no Slurm to submit to, or failed jobs (their list follows)
-        if "slurm" not in str(e).lower():
-            raise
+    except SlurmError as e:  # no Slurm to submit to (one line), or failed jobs (their list follows)
         print(f"nbprune: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -32,6 +32,10 @@ from .runs import RunStore, _read_json
 from .train import RunConfig
 
 EXECUTORS = ("local", "slurm")
+
+
+class SlurmError(RuntimeError):
+    """Slurm cannot be used (not installed, not answering) or jobs failed; the message says which."""
 DEFAULT_FLOPS_PER_S = {"cpu": 3e10, "cuda": 1e13}  # assumed training throughput when the store has no runs yet
 
 
@@ -192,10 +196,8 @@ def project_grid(grid, preset, seeds, dataset: str = "cifar10"):
     import torch
 
     from .data import DATASETS
-    from .flops import count_flops
     from .grids import _large_for
-    from .pipeline import derived_configs
-    from .prune import NEEDS_DATA, apply_plan, make_plan
+    from .pipeline import derived_configs, plan_variants
     from .train import build_model
 
     rows, seen = [], set()
@@ -207,14 +209,12 @@ def project_grid(grid, preset, seeds, dataset: str = "cifar10"):
         rows.append({"role": role, "label": label, "model": cfg.model, "epochs": cfg.epochs, "seed": cfg.seed,
                      "train_flops": training_flops(cfg), "estimate": estimate, "run_id": cfg.run_id})
 
+    calibration = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     for exp in grid:
         first = _large_for(exp, preset, seeds[0], dataset)
-        model = build_model(first, DATASETS[dataset]).eval()
-        extra = {}
-        if exp.method in NEEDS_DATA:
-            extra["data"] = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-        plan = make_plan(model, exp.method, **dict(exp.settings), **extra)
-        flops_large, flops_pruned = count_flops(model), count_flops(apply_plan(model, plan), masked=True)
+        plan, flops_large, flops_pruned, _ = plan_variants(build_model(first, DATASETS[dataset]).eval(), first,
+                                                           exp.method, dict(exp.settings), preset, exp.variants,
+                                                           exp.lr, calibration)
         data_driven = exp.method not in ("l1", "magnitude", "uniform-channels", "uniform-sparsity")
         for seed in seeds:
             large = _large_for(exp, preset, seed, dataset)
@@ -372,31 +372,22 @@ def wait(jobs, nodes: list[Node], store: RunStore, poll_s: float = 5.0, progress
     ended: dict[int, str] = {}
     try:
         while True:
+            # Slurm's view first, the store's second: a job that ended after finishing its run shows as finished
+            states = slurm_states([j.job_id for j in jobs])
+            results = [j.done() for j in jobs]
             finished = [run_state(store, n.config) == "finished" for n in nodes]
-            open_ids = [j.job_id for j, f in zip(jobs, finished) if not f]
-            states = slurm_states(open_ids)
-            running = 0
-            for i, (job, f) in enumerate(zip(jobs, finished)):
-                if f:
-                    continue
-                state = states.get(job.job_id, "")
-                if state == "RUNNING":
-                    running += 1
-                if state and state not in ACTIVE_STATES:
-                    ended[i] = state  # terminal without a finished run
-                elif not state and job.done():  # no accounting answer: trust submitit's result file
-                    ended[i] = "ended"
-                else:
-                    ended.pop(i, None)
+            ended = {}
+            for i, job in enumerate(jobs):
+                state = states.get(job.job_id, "")  # "": no accounting answer, trust submitit's result file
+                if not finished[i] and ((state and state not in ACTIVE_STATES) or (not state and results[i])):
+                    ended[i] = state or "ended"
             if bar is not None:
+                running = sum(states.get(j.job_id) == "RUNNING" for i, j in enumerate(jobs) if not finished[i])
                 bar.n = sum(finished)
-                bar.set_postfix_str(f"running {running}, queued {len(open_ids) - running - len(ended)}, "
+                bar.set_postfix_str(f"running {running}, queued {len(jobs) - sum(finished) - running - len(ended)}, "
                                     f"failed {len(ended)}")
                 bar.refresh()
-            # a job may have finished its run between the store check above and the state check: look again
-            ended = {i: st for i, st in ended.items() if run_state(store, nodes[i].config) != "finished"}
-            if all(f or i in ended or run_state(store, nodes[i].config) == "finished"
-                   for i, f in enumerate(finished)):
+            if all(f or i in ended for i, f in enumerate(finished)):
                 break
             time.sleep(poll_s)
     finally:
@@ -418,7 +409,7 @@ def wait(jobs, nodes: list[Node], store: RunStore, poll_s: float = 5.0, progress
         failed.append(f"{node.role} {node.label} seed {node.seed} (run {node.run_id}, job {job.job_id}): "
                       f"{first}; log {job.paths.stderr}")
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(jobs)} slurm job(s) failed:\n  " + "\n  ".join(failed))
+        raise SlurmError(f"{len(failed)} of {len(jobs)} slurm job(s) failed:\n  " + "\n  ".join(failed))
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -428,17 +419,17 @@ def _check_int(name: str, value, low: int) -> None:
 
 
 def slurm_partitions() -> list[str]:
-    """The cluster's partitions (``sinfo``); raises RuntimeError when Slurm does not answer."""
+    """The cluster's partitions (``sinfo``); raises SlurmError when Slurm does not answer."""
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        raise RuntimeError("executor: 'slurm' needs Slurm's sbatch and sinfo on PATH, and they are not; "
+        raise SlurmError("executor: 'slurm' needs Slurm's sbatch and sinfo on PATH, and they are not; "
                            "use executor='local', or run on a cluster's login node")
     try:
         out = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:
-        raise RuntimeError("executor: 'slurm' but sinfo did not answer within 30 s (is slurmctld up?)") from None
+        raise SlurmError("executor: 'slurm' but sinfo did not answer within 30 s (is slurmctld up?)") from None
     if out.returncode != 0:
         msg = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"executor: 'slurm' but sinfo failed ({msg}); is slurmctld up?")
+        raise SlurmError(f"executor: 'slurm' but sinfo failed ({msg}); is slurmctld up?")
     return [p.rstrip("*") for p in out.stdout.split()]
 
 
@@ -459,7 +450,9 @@ def make_executor(executor: str = "local", **options):
         if options:
             raise ValueError(f"slurm: options {sorted(options)} only apply to executor='slurm'")
         return LocalExecutor()
-    allowed = ("partition", "gpus", "cpus", "mem_gb", "time_min", "max_jobs", "folder", "poll_s", "threads", "progress")
+    import inspect
+
+    allowed = [p for p in inspect.signature(SlurmExecutor).parameters]
     unknown = [k for k in options if k not in allowed]
     if unknown:
         raise ValueError(f"slurm: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")

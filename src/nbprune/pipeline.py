@@ -78,23 +78,30 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     return out
 
 
+def plan_variants(model, large: RunConfig, method: str, settings: dict, preset: Preset | str, variants=VARIANTS,
+                  lr: float | None = None, data=None) -> tuple[PrunePlan, int, int, dict[str, RunConfig]]:
+    """Prune ``model`` (``large``'s architecture) with ``method(**settings)``: the plan, the FLOPs before and
+    after, and the config of every variant. ``data``: calibration images for the methods that need them."""
+    extra = {"data": data} if method in NEEDS_DATA else {}
+    plan = make_plan(model, method, **settings, **extra)
+    flops_large, flops_pruned = count_flops(model, masked=True), count_flops(apply_plan(model, plan), masked=True)
+    configs = derived_configs(large, plan, {"method": method, **settings}, flops_large, flops_pruned, preset,
+                              variants, lr)
+    return plan, flops_large, flops_pruned, configs
+
+
 def plan_chain(large_res: RunResult, method: str, settings: dict, preset: Preset | str, variants=VARIANTS,
                lr: float | None = None, data_root=None) -> tuple[Chain, dict[str, RunConfig]]:
     """Prune a finished large run with ``method(**settings)``: the chain (no variant trained yet) and the
     config of every variant. Cheap (no training), so executors call it to name the runs of the next stage."""
-    model = large_res.model("final")
-    extra = {}
+    data = None
     if method in NEEDS_DATA:
         from .data import calibration_images
 
-        extra["data"] = calibration_images(large_res.config, data_root=data_root)
-    plan = make_plan(model, method, **settings, **extra)
-    pruned = apply_plan(model, plan)
-    chain = Chain(large_res, plan, large_res.metrics["flops"], count_flops(pruned, masked=True))
-    spec = {"method": method, **settings}
-    configs = derived_configs(large_res.config, plan, spec, chain.flops_large, chain.flops_pruned, preset,
-                              variants, lr)
-    return chain, configs
+        data = calibration_images(large_res.config, data_root=data_root)
+    plan, flops_large, flops_pruned, configs = plan_variants(large_res.model("final"), large_res.config, method,
+                                                             settings, preset, variants, lr, data)
+    return Chain(large_res, plan, flops_large, flops_pruned), configs
 
 
 def prune_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset: Preset | str,

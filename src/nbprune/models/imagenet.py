@@ -55,7 +55,8 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from nbprune.models import cfg_error, int_list, is_pos_int, register_model, register_target, set_identity
+from nbprune.models import cfg_error, int_list, register_model, register_target, set_identity
+from nbprune.models.vgg import check_vgg_cfg
 
 __all__ = [
     "IMAGENET_TARGETS",
@@ -100,16 +101,7 @@ def imagenet_default_cfg(arch: str) -> Any:
 
 
 def _check_vgg_cfg(arch: str, cfg: Any) -> list[int | str]:
-    ref = VGG_CFGS[arch]
-    pools = [i for i, v in enumerate(ref) if v == "M"]
-    allowed = (f"a list of {len(ref)} entries with 'M' at positions {pools} and positive ints elsewhere "
-               f"(conv widths; the final max-pool is implied)")
-    if not isinstance(cfg, (list, tuple)) or len(cfg) != len(ref):
-        raise cfg_error(arch, allowed, cfg)
-    for v, r in zip(cfg, ref):
-        if (r == "M") != (v == "M") or (r != "M" and not is_pos_int(v)):
-            raise cfg_error(arch, allowed, cfg)
-    return [v if v == "M" else int(v) for v in cfg]
+    return check_vgg_cfg(arch, cfg, VGG_CFGS[arch], " (conv widths; the final max-pool is implied)")
 
 
 def _check_resnet_cfg(arch: str, cfg: Any) -> list[list[Any]]:

@@ -45,9 +45,14 @@ def vgg_default_cfg(arch: str, width: float) -> list[int | str]:
 
 
 def _check_cfg(arch: str, cfg: Any) -> list[int | str]:
-    ref = VGG_CFGS[arch]
+    return check_vgg_cfg(arch, cfg, VGG_CFGS[arch])
+
+
+def check_vgg_cfg(arch: str, cfg: Any, ref: list[int | str], note: str = "") -> list[int | str]:
+    """``cfg`` checked against the reference VGG cfg ``ref``: same length, "M" at the same places, positive
+    widths elsewhere; a ValueError naming ``cfg`` otherwise (``note`` is appended to what is allowed)."""
     pools = [i for i, v in enumerate(ref) if v == "M"]
-    allowed = f"a list of {len(ref)} entries with 'M' at positions {pools} and positive ints elsewhere"
+    allowed = f"a list of {len(ref)} entries with 'M' at positions {pools} and positive ints elsewhere{note}"
     if not isinstance(cfg, (list, tuple)) or len(cfg) != len(ref):
         raise cfg_error(arch, allowed, cfg)
     for v, r in zip(cfg, ref):

@@ -24,7 +24,7 @@ from torch import nn
 from nbprune.models import create_model, list_targets, unknown_choice
 from nbprune.models.imagenet import ImageNetResNet
 from nbprune.models.resnet import ResNet
-from nbprune.prune import PrunePlan, register_method
+from nbprune.prune import PrunePlan, register_method, resolution_stages
 from nbprune.prune.surgery import Unit, channel_units, pruned_cfg, unit_gamma
 
 __all__ = ["l1", "l1_scores", "slimming", "top_k", "uniform_channels"]
@@ -194,23 +194,10 @@ def uniform_channels(model: nn.Module, fraction: float) -> PrunePlan:
 def unit_stages(model: nn.Module, input_size=(3, 32, 32)) -> dict[str, int]:
     """The stage (index of the feature-map size where the unit's channels are made, largest first)."""
     units = channel_units(model)
-    sizes: dict[str, int] = {}
-    wanted = {(u.conv or u.consumers[0]): name for name, u in units.items()}
-    hooks = []
-    for module_name, module in model.named_modules():
-        if module_name in wanted:
-            def record(mod, inputs, output, unit=wanted[module_name]) -> None:
-                sizes[unit] = (output if units[unit].conv else inputs[0]).shape[-1]
-            hooks.append(module.register_forward_hook(record))
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, *input_size, device=next(model.parameters()).device))
-    model.train(was_training)
-    for h in hooks:
-        h.remove()
-    resolutions = sorted(set(sizes.values()), reverse=True)
-    return {name: resolutions.index(sizes[name]) for name in units}
+    # a conv unit is sized by its conv's output; a selection unit by the input of its first consumer
+    picks = {(u.conv or u.consumers[0]): (name, u.conv is None) for name, u in units.items()}
+    stages = resolution_stages(model, picks, input_size)
+    return {name: stages[name] for name in units}
 
 
 def stage_keep_fractions(model: nn.Module, plan: PrunePlan) -> list[float]:

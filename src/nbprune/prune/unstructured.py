@@ -20,7 +20,7 @@ import math
 import torch
 import torch.nn as nn
 
-from . import PrunePlan, register_method
+from . import PrunePlan, register_method, resolution_stages
 
 ITERATIVE_RATE = 0.2  # each round of iterative pruning removes 20% of the remaining weights
 
@@ -130,23 +130,8 @@ def _random_masks(weights: dict[str, torch.Tensor], fractions: dict[str, float],
 
 def stage_of_layers(model: nn.Module, input_size=(3, 32, 32)) -> dict[str, int]:
     """The stage (index of distinct input resolution, in order) of every conv weight."""
-    sizes: dict[str, int] = {}
-
-    def hook(name: str):
-        def record(module, inputs, output) -> None:
-            sizes[f"{name}.weight"] = inputs[0].shape[-1]
-        return record
-
-    hooks = [m.register_forward_hook(hook(name)) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, *input_size, device=next(model.parameters()).device))
-    model.train(was_training)
-    for h in hooks:
-        h.remove()
-    resolutions = sorted(set(sizes.values()), reverse=True)
-    return {k: resolutions.index(v) for k, v in sizes.items()}
+    picks = {name: (f"{name}.weight", True) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    return resolution_stages(model, picks, input_size)
 
 
 def stage_sparsity(model: nn.Module, masks: dict[str, torch.Tensor]) -> list[float]:
