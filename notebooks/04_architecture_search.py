@@ -32,7 +32,7 @@
 # %% tags=["parameters"]
 preset = "quick"  # smoke | quick | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
-fractions = None  # None: the preset's channel fractions (40% and 70% on quick); else a list, e.g. [0.2, 0.5, 0.8]
+fractions = None  # None: the preset's channel fractions (40, 50, 60, 70% on quick); else a list, e.g. [0.2, 0.5, 0.8]
 seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]
 data_root = None  # None: $NBPRUNE_DATA, else torchvision's download

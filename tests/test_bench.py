@@ -91,3 +91,20 @@ def test_steps_fit_the_budget():
     loose = bench.bench_model("vgg11", 0.0625, cpu, s, reference=False, budget_s=1e9)
     assert tight["steps"] == 1 and loose["steps"] == 2  # --steps not given: as many as fit, within bounds
     assert bench.bench_model("vgg11", 0.0625, cpu, {**s, "steps": 3}, reference=False)["steps"] == 3
+
+
+def test_explore_workers_measures_one_process_against_one_per_core():
+    """The --explore comparison behind the local executor's workers: both sides measured, fp32 and bf16."""
+    from nbprune.executors import cpu_cores
+
+    s = {**bench._settings(_parse(["--quick"])), "repeats": 1, "steps": 1}
+    out = bench.explore_workers("vgg11", 0.0625, s)
+    if cpu_cores() < 2:
+        assert out == {}
+        return
+    assert out["cores"] == cpu_cores()
+    for precision in ("fp32", "bf16"):
+        r = out[precision]
+        assert _positive(r["one_process_img_s"]) and _positive(r["per_core_processes_img_s"])
+        assert r["ratio"] == pytest.approx(r["per_core_processes_img_s"] / r["one_process_img_s"])
+        assert len(r["samples"]["many"]) == 1

@@ -57,6 +57,48 @@ def test_graph_is_named_in_stages_and_local_completion_fills_it(tmp_path, tiny):
     assert {r["run_id"] for r in res.rows} == {n.run_id for n in done.nodes}
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny, capsys):
+    """Two worker processes of one thread each give the same run ids, histories and final weights as one
+    thread training the runs in turn (the one_thread fixture), and print a line per finished run."""
+    import torch
+
+    grid = grids.chapter_grid("predefined", "smoke")
+    seq, par = RunStore(tmp_path / "seq"), RunStore(tmp_path / "par")
+    kw = dict(data_root=tiny, device="cpu", progress=False)
+    a = grids.run_grid(seq, grid, "smoke", [0, 1], **kw)
+    b = grids.run_grid(par, grid, "smoke", [0, 1], executor=make_executor("local", workers=2, threads=1), **kw)
+    assert [r["run_id"] for r in a.rows] == [r["run_id"] for r in b.rows]
+    out = capsys.readouterr().out
+    assert "2 at a time with 1 thread(s) each" in out and "[2/2]" in out
+    for run_id in seq.run_ids():
+        ra, rb = seq.load(run_id), par.load(run_id)
+        assert [h["train_loss"] for h in ra.metrics["history"]] == [h["train_loss"] for h in rb.metrics["history"]]
+        wa, wb = ra.state_dict(), rb.state_dict()
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), run_id
+
+
+def test_parallel_local_executor_reports_failed_runs(tmp_path, tiny):
+    store = RunStore(tmp_path / "store")
+    nodes = grid_graph(store, grids.chapter_grid("predefined", "smoke"), "smoke", [0, 1], data_root=tiny).missing(store)
+    ex = make_executor("local", workers=2, threads=1)
+    with pytest.raises(RuntimeError, match=r"2 of 2 run\(s\) failed: vgg16 large seed \d: FileNotFoundError: data_root"):
+        ex.run(store, nodes, data_root=tmp_path / "no-such-data", device="cpu")
+    assert not any((store.path / n.run_id / "metrics.json").exists() for n in nodes)
+
+
+def test_local_executor_workers():
+    assert executors.LocalExecutor().workers_for(10, "cpu") == min(executors.cpu_cores(), 4)
+    assert executors.LocalExecutor().workers_for(1, "cpu") == 1
+    assert executors.LocalExecutor(workers=3).workers_for(2, "cpu") == 2
+    assert not executors.LocalExecutor(workers=1).parallel and executors.LocalExecutor().parallel
+    for bad in (0, -1, "many", 1.5, True):
+        with pytest.raises(ValueError, match="workers: must be 'auto' or an integer >= 1"):
+            make_executor("local", workers=bad)
+    with pytest.raises(ValueError, match="threads: must be None or an integer >= 1"):
+        make_executor("local", threads=0)
+
+
 def test_make_executor_rejects_bad_input():
     with pytest.raises(ValueError, match="executor: unknown 'kubernetes'; allowed: local, slurm"):
         make_executor("kubernetes")

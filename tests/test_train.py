@@ -39,7 +39,7 @@ def test_paper_schedule_and_scratch_b_milestones():
     assert all(ft.lr_at(e) == 0.001 for e in range(40))
     q = RunConfig.from_preset("quick", "vgg16", seed=2)
     p = get_preset("quick")
-    assert (q.epochs, q.width, q.train_subset, q.seed) == (p.epochs, p.width, p.train_subset, 2)
+    assert (q.epochs, q.width, q.train_subset, q.seed, q.amp) == (p.epochs, p.width, p.train_subset, 2, p.amp)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -70,6 +70,21 @@ def test_training_records_history_flops_and_learns(tmp_path):
     assert [h["lr"] for h in m["history"]] == pytest.approx([0.1, 0.1, 0.01, 0.001])
     for name in ("init.pt", "final.pt", "checkpoint.pt"):
         assert (tmp_path / name).exists()
+
+
+def test_bf16_autocast_runs_on_the_cpu_and_is_deterministic(tmp_path):
+    """amp=True must really switch the CPU's convolutions to bf16 (the weights then differ from fp32's), learn
+    as well, and give the same weights twice."""
+    data = synthetic()
+    fp32 = train(RunConfig(**TINY), tmp_path / "fp32", data, torch.device("cpu"), progress=False)
+    runs = [train(RunConfig(**TINY, amp=True), tmp_path / f"bf16-{i}", data, torch.device("cpu"), progress=False)
+            for i in range(2)]
+    w32, wa, wb = (torch.load(tmp_path / d / "final.pt") for d in ("fp32", "bf16-0", "bf16-1"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], w32[k]) for k in wa if wa[k].is_floating_point())
+    assert all(v.dtype != torch.bfloat16 for v in wa.values())  # master weights stay fp32
+    assert runs[0]["history"][-1]["train_loss"] < runs[0]["history"][0]["train_loss"]
+    assert abs(runs[0]["history"][0]["train_loss"] - fp32["history"][0]["train_loss"]) < 0.1
 
 
 class Interrupt(Exception):

@@ -24,7 +24,9 @@ alike) and summarised by the median:
 ``--explore`` also times variants of nbprune's loop (NCHW instead of channels_last, 1 thread, foreach or
 fused SGD, torch.compile with its compile time measured apart, bf16 autocast), interleaved in the same way,
 and -- in child processes, alternating, since it must be set before OpenMP starts -- OpenMP's wait policy
-(``OMP_WAIT_POLICY`` unset vs ``PASSIVE``). Expect several minutes (torch.compile alone takes ~2).
+(``OMP_WAIT_POLICY`` unset vs ``PASSIVE``), and -- also in child processes, fp32 and bf16 -- one loop on every
+core against one one-thread loop per core running at once (what the local executor's ``workers`` gain).
+Expect several minutes (torch.compile alone takes ~2).
 
 Timings on a shared machine are noisy; the per-repeat samples are in the JSON next to the medians.
 """
@@ -309,7 +311,7 @@ class NbpruneLoop:
         self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay, nesterov=cfg.nesterov, **opt_kw)
         self.step_model = torch.compile(model) if compile_model else model
-        self.amp = autocast_bf16 or (cfg.amp and device.type == "cuda")
+        self.amp = autocast_bf16 or cfg.amp
         self.x, self.y = x.to(device), y.to(device)
         self.batches = self._stream(channels_last)
         self.loss_sum = torch.zeros((), device=device)
@@ -559,6 +561,7 @@ def explore(name: str, width: float, device: torch.device, s: dict, env_ab: bool
            "samples": img_s, **notes}
     if env_ab and device.type == "cpu":
         out["omp_wait_policy"] = explore_wait_policy(name, width, s)
+        out["workers"] = explore_workers(name, width, s)
     return out
 
 
@@ -574,7 +577,9 @@ def _child_main() -> None:
         print(json.dumps({"compile_s": _timed(lambda: loop.steps(1), torch.device("cpu"))}))
         return
     x, y = _random_images(BATCH * (spec["warmup"] + spec["segments"] * spec["steps"] + 4))
-    loop = NbpruneLoop(spec["name"], spec["width"], x, y, torch.device("cpu"))
+    loop = NbpruneLoop(spec["name"], spec["width"], x, y, torch.device("cpu"), autocast_bf16=spec.get("amp", False))
+    if spec.get("start_at"):  # children started together wait for one another, so their timings overlap
+        time.sleep(max(0.0, spec["start_at"] - time.time()))
     loop.steps(max(spec["warmup"], 1))
     secs = [_timed(lambda: loop.steps(spec["steps"]), torch.device("cpu")) for _ in range(spec["segments"])]
     print(json.dumps({"img_s": _median([BATCH * spec["steps"] / t for t in secs])}))
@@ -593,6 +598,45 @@ def _child(spec: dict, env: dict) -> dict:
     p = subprocess.run([sys.executable, "-c", "from nbprune.bench import _child_main; _child_main()"],
                        input=json.dumps(spec), env=env, capture_output=True, text=True, check=True)
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _children(specs: list[dict], env: dict) -> list[dict]:
+    """:func:`_child` for several specs at once (concurrent processes); their results in order."""
+    import subprocess
+
+    procs = [subprocess.Popen([sys.executable, "-c", "from nbprune.bench import _child_main; _child_main()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                              text=True) for _ in specs]
+    outs = [p.communicate(json.dumps(spec)) for p, spec in zip(procs, specs)]
+    for p, (_, err) in zip(procs, outs):
+        if p.returncode:
+            raise RuntimeError(f"bench child failed: {err.strip().splitlines()[-1] if err.strip() else p.returncode}")
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+
+
+def explore_workers(name: str, width: float, s: dict) -> dict:
+    """Images/s of one loop using every core vs one one-thread loop per core running at once (summed), in
+    child processes, fp32 and bf16 autocast: what the local executor's workers gain on this CPU."""
+    from .executors import cpu_cores
+
+    cores = cpu_cores()
+    if cores < 2:
+        return {}
+    steps = 3 * (s["steps"] or s["max_steps"])  # long enough that the concurrent children overlap
+    spec = {"name": name, "width": width, "warmup": max(s["warmup"], 1), "steps": steps, "segments": 3}
+    env = _child_env()
+    out = {"cores": cores}
+    for amp in (False, True):
+        one, many = [], []
+        for r in range(s["repeats"]):
+            runs = [lambda: one.append(_child({**spec, "threads": cores, "amp": amp}, env)["img_s"]),
+                    lambda: many.append(sum(c["img_s"] for c in _children(
+                        [{**spec, "threads": 1, "amp": amp, "start_at": time.time() + 6}] * cores, env)))]
+            for run_ in (runs if r % 2 == 0 else runs[::-1]):
+                run_()
+        out["bf16" if amp else "fp32"] = {"one_process_img_s": _median(one), "per_core_processes_img_s": _median(many),
+                                          "ratio": _median(many) / _median(one), "samples": {"one": one, "many": many}}
+    return out
 
 
 def _cold_compile_seconds(name: str, width: float) -> float:
@@ -732,6 +776,11 @@ def format_table(r: dict) -> str:
                 lines.append("  OMP_WAIT_POLICY (child processes): " + ", ".join(
                     f"{p} {ips:.1f} img/s" for p, ips in val["img_s"].items())
                     + f"; PASSIVE/unset x{val['passive_over_unset']:.2f}")
+            elif note == "workers" and val:
+                lines.append(f"  one process on {val['cores']} threads vs {val['cores']} one-thread processes at once "
+                             "(summed): " + ", ".join(
+                                 f"{p} {val[p]['one_process_img_s']:.1f} vs {val[p]['per_core_processes_img_s']:.1f} "
+                                 f"img/s (x{val[p]['ratio']:.2f})" for p in ("fp32", "bf16")))
             elif note not in ("img_s", "relative", "samples"):
                 lines.append(f"  {note}: {val:.1f} s" if isinstance(val, float) else f"  {note}: {val}")
     lines += ["", f"wall time {r['wall_s']:.0f} s"]

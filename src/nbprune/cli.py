@@ -15,6 +15,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _workers(s: str):
+    if s == "auto":
+        return s
+    try:
+        n = int(s)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"workers: must be 'auto' or an integer >= 1, got {s!r}")
+    return n
+
+
 def _positive_int(name: str):
     def parse(s: str) -> int:
         try:
@@ -62,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--store", default=None, help="run store directory (default: $NBPRUNE_STORE or ./store)")
     tr.add_argument("--data", default=None, help="data source (default: $NBPRUNE_DATA or torchvision download)")
     tr.add_argument("--device", default="auto")
-    tr.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA only)")
+    tr.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA, or CPUs with AVX-512 BF16/AMX)")
     tr.add_argument("--compile", action="store_true", help="torch.compile the model")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--json", action="store_true", help="print the final metrics as JSON")
@@ -86,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto")
     g.add_argument("--status", action="store_true", help="list the chapter's runs and their states; train nothing")
     g.add_argument("--executor", default="local", help="local (default) or slurm")
+    g.add_argument("--workers", default="auto", type=_workers,
+                   help="local: runs trained at once, 'auto' (one per core, at most 4, on a CPU) or a number")
     g.add_argument("--partition", default=None, help="slurm partition (default: the cluster's default)")
     g.add_argument("--gpus", type=_positive_int("gpus"), default=0, help="GPUs per job (slurm)")
     g.add_argument("--cpus", type=_positive_int("cpus"), default=2, help="CPUs per job (slurm)")
@@ -208,7 +222,7 @@ def cmd_grid(args) -> int:
               + ", ".join(f"{v} {k}" for k, v in counts.items()))
         print(df.to_string(index=False))
         return 0
-    slurm = {}
+    slurm = {"workers": args.workers} if args.executor == "local" else {}
     if args.executor == "slurm":
         slurm = dict(partition=args.partition, gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem_gb,
                      time_min=args.time_min, max_jobs=args.max_jobs, folder=args.log_dir)

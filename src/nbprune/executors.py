@@ -8,7 +8,8 @@ graph is known in stages: :func:`grid_graph` names every run that can be named n
 still waiting on a large model. :func:`complete_grid` trains what is missing stage by stage (large models,
 then everything derived from them), each stage through an executor:
 
-* :class:`LocalExecutor` trains the runs one after another in this process.
+* :class:`LocalExecutor` trains the runs on this machine: one after another in this process, or several at
+  once in worker processes (one per core on a CPU by default; a small CPU is used better that way).
 * :class:`SlurmExecutor` submits one Slurm job per run (a job array capped at ``max_jobs`` running at once),
   waits with a display of queued / running / done / failed runs, and raises naming the failed runs and their
   logs. A preempted or timed-out job is requeued by submitit and resumes from the run's last epoch
@@ -124,7 +125,7 @@ def grid_graph(store: RunStore, grid, preset, seeds, dataset: str = "cifar10", d
 def complete_grid(store: RunStore, grid, preset, seeds, dataset: str = "cifar10", executor=None,
                   data_root=None, device: str = "auto", **run_kw) -> GridGraph:
     """Train every missing run of the grid through ``executor`` (None: local), stage by stage."""
-    executor = executor or LocalExecutor()
+    executor = executor or LocalExecutor(workers=1)
     for _stage in range(4):  # large models, derived runs; more stages never exist today, 4 is a safety bound
         graph = grid_graph(store, grid, preset, seeds, dataset, data_root)
         todo = graph.missing(store)
@@ -227,19 +228,88 @@ def project_grid(grid, preset, seeds, dataset: str = "cifar10"):
 
 
 # ---------------------------------------------------------------------------------------------- executors
+def cpu_cores() -> int:
+    """The CPU cores this process may use (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 class LocalExecutor:
-    """Train the runs one after another in this process (the default)."""
+    """Train the runs on this machine.
+
+    ``workers=1`` trains them one after another in this process. ``workers>1`` trains that many runs at once,
+    each in its own process with ``threads`` torch threads (default: the cores divided among the workers),
+    longest run first; on a small CPU, several one-thread runs use the cores better than one run on all of
+    them, most of all for narrow pruned models whose small convolutions do not spread over threads.
+    ``"auto"`` (the default): one worker per core (at most 4) on a CPU, one on a GPU.
+    """
 
     name = "local"
 
-    def run(self, store: RunStore, nodes: list[Node], on_run=None, **run_kw) -> None:
-        for i, node in enumerate(nodes):
-            if on_run is not None:
-                on_run(i, len(nodes), node)
-            store.run(node.config, **run_kw)
+    def __init__(self, workers: int | str = "auto", threads: int | None = None):
+        if workers != "auto" and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers: must be 'auto' or an integer >= 1, got {workers!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads: must be None or an integer >= 1, got {threads!r}")
+        self.workers, self.threads = workers, threads
+
+    def workers_for(self, n_runs: int, device: str = "auto") -> int:
+        """How many runs train at once for a stage of ``n_runs`` on ``device``."""
+        if self.workers != "auto":
+            return max(1, min(self.workers, n_runs))
+        from .train import resolve_device
+
+        if resolve_device(device).type != "cpu":
+            return 1
+        return max(1, min(cpu_cores(), 4, n_runs))
+
+    @property
+    def parallel(self) -> bool:
+        """Whether a stage may train several runs at once (then grids are completed stage by stage)."""
+        return self.workers != 1
+
+    def run(self, store: RunStore, nodes: list[Node], on_run=None, data_root=None, device: str = "auto",
+            **run_kw) -> None:
+        workers = self.workers_for(len(nodes), device)
+        if workers == 1:
+            for i, node in enumerate(nodes):
+                if on_run is not None:
+                    on_run(i, len(nodes), node)
+                store.run(node.config, data_root=data_root, device=device, **run_kw)
+            return
+        self._run_pool(store, nodes, workers, data_root, device)
+
+    def _run_pool(self, store: RunStore, nodes: list[Node], workers: int, data_root, device: str) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        threads = self.threads or max(1, cpu_cores() // workers)
+        # longest first, so the last run of a stage is a short one and no worker idles for long
+        order = sorted(nodes, key=lambda n: -training_flops(n.config))
+        root = None if data_root is None else str(data_root)
+        failures, t0 = [], time.time()
+        print(f"training {len(order)} run(s), {workers} at a time with {threads} thread(s) each", flush=True)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(TrainJob(str(store.path), n.config.to_dict(), root, device, threads)): n
+                       for n in order}
+            for done, fut in enumerate(as_completed(futures), 1):
+                node = futures[fut]
+                what = " ".join(x for x in (node.config.model, node.label, node.role, f"seed {node.seed}") if x)
+                try:
+                    out = fut.result()
+                except Exception as e:  # noqa: BLE001 -- reported together below
+                    failures.append(f"{what}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                    print(f"  [{done}/{len(order)}] FAILED {what}", flush=True)
+                    continue
+                print(f"  [{done}/{len(order)}] {what}: {out['test_acc']:.2f}% at {time.time() - t0:.0f} s",
+                      flush=True)
+        if failures:
+            raise RuntimeError(f"{len(failures)} of {len(order)} run(s) failed: " + "; ".join(failures))
 
     def __repr__(self) -> str:
-        return "LocalExecutor()"
+        return f"LocalExecutor(workers={self.workers!r}, threads={self.threads!r})"
 
 
 class TrainJob:
@@ -441,18 +511,22 @@ def check_slurm(partition: str | None = None) -> list[str]:
 
 
 def make_executor(executor: str = "local", **options):
-    """``local`` (no options) or ``slurm`` (the :class:`SlurmExecutor` arguments), checked before any work."""
+    """``local`` (:class:`LocalExecutor` options: workers, threads) or ``slurm`` (the :class:`SlurmExecutor`
+    arguments), checked before any work."""
     if isinstance(executor, (LocalExecutor, SlurmExecutor)):
         return executor
     if executor not in EXECUTORS:
         raise ValueError(f"executor: unknown {executor!r}; allowed: {', '.join(EXECUTORS)}")
-    if executor == "local":
-        if options:
-            raise ValueError(f"slurm: options {sorted(options)} only apply to executor='slurm'")
-        return LocalExecutor()
     import inspect
 
-    allowed = [p for p in inspect.signature(SlurmExecutor).parameters]
+    cls = LocalExecutor if executor == "local" else SlurmExecutor
+    allowed = [p for p in inspect.signature(cls).parameters]
+    if executor == "local":
+        unknown = [k for k in options if k not in allowed]
+        if unknown:
+            raise ValueError(f"slurm: options {sorted(unknown)} only apply to executor='slurm' "
+                             f"(the local executor takes {', '.join(allowed)})")
+        return LocalExecutor(**options)
     unknown = [k for k in options if k not in allowed]
     if unknown:
         raise ValueError(f"slurm: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")

@@ -92,7 +92,8 @@ def chapter_grid(chapter: str, preset) -> list[Experiment]:
         return [_magnitude("vgg19", 0.3)]
     if chapter == "architecture_search":
         # Figure 3 (left): Network Slimming's architectures vs uniformly pruned channels, all Scratch-E
-        return search_grid([0.4, 0.7] if p != "paper" else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+        return search_grid([0.4, 0.5, 0.6, 0.7] if p == "quick" else [0.4, 0.7] if p == "smoke"
+                           else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     # lottery_ticket: Table 8 (structured, L1-norm) and Table 9 (unstructured one-shot), lr 0.1 (and 0.01 on paper)
     lrs = (0.1, 0.01) if p == "paper" else (0.1,)
     grid = []
@@ -137,10 +138,11 @@ def run_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: st
     """Run every experiment of ``grid`` for every seed; one row per run (the large model once per seed).
 
     ``on_job(i, n, experiment, seed)`` is called before each chain (for progress displays). ``executor``
-    (see :mod:`nbprune.executors`): None or a local executor trains here, chain by chain; a Slurm executor
-    first trains every missing run on the cluster, stage by stage, and this function then only reads them.
+    (see :mod:`nbprune.executors`): None or a one-worker local executor trains here, chain by chain; a
+    parallel local executor or a Slurm executor first trains every missing run, stage by stage (several runs
+    at once), and this function then only reads them.
     """
-    if executor is not None and getattr(executor, "name", "local") != "local":
+    if executor is not None and getattr(executor, "parallel", True):
         from .executors import complete_grid
 
         complete_grid(store, grid, preset, seeds, dataset, executor, data_root=run_kw.get("data_root"),

@@ -54,7 +54,7 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     p = get_preset(preset)
     common = dict(model=plan.arch, dataset=large.dataset, width=large.width, model_kwargs=large.model_kwargs,
                   batch_size=large.batch_size, seed=large.seed, train_subset=large.train_subset,
-                  test_subset=large.test_subset, val_size=large.val_size)
+                  test_subset=large.test_subset, val_size=large.val_size, amp=large.amp)
     cfg = plan.cfg if plan.structured else None
     lineage = dict(parent=large.run_id, prune=spec)
     scratch = dict(cfg=cfg) if plan.structured else dict(cfg=cfg, **lineage)

@@ -343,6 +343,7 @@ def run_box(preset, seeds: list[int], data, device, extra: list[str] | None = No
         ("training images", f"{src['train']:,} of {n_train:,}", f"{n_train:,}"),
         ("test images", f"{src['test']:,} of {n_test:,}", f"{n_test:,}"),
         ("batch size", p.batch_size, 64),
+        ("precision", "bf16 autocast, fp32 weights" if p.amp else "fp32", "fp32"),
         ("data", f"`{src['source']}`", "original CIFAR"),
         ("data sha256", f"`{src['sha256'][:16]}…`", "-"),
         ("device", device_name(device), "GPU"),
@@ -358,6 +359,9 @@ def run_box(preset, seeds: list[int], data, device, extra: list[str] | None = No
         diffs.append(f"trains on a fixed random subset of {src['train']:,} training images")
     if src["test"] < n_test:
         diffs.append(f"evaluates on a fixed random subset of {src['test']:,} test images")
+    if p.amp:
+        diffs.append("convolutions and linear layers run in bfloat16 (autocast; weights, optimizer and loss in "
+                     "fp32), for speed")
     if len(seeds) != 5:
         diffs.append(f"{len(seeds)} seed(s) instead of 5")
     if "jpeg" in src["source"].lower():

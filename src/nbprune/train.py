@@ -63,7 +63,7 @@ class RunConfig:
     bn_sparsity: float = 0.0  # Network Slimming: s in s*sign(gamma) added to every BN weight's gradient
     sfp_rate: float = 0.0  # Soft Filter Pruning: zero this fraction of every conv's filters after each epoch
     sss_penalty: float = 0.0  # Sparse Structure Selection: L1 penalty on per-block scales (proximal step)
-    amp: bool = False  # bf16 autocast (CUDA only; fp32 master weights)
+    amp: bool = False  # bf16 autocast of convs/linears (CUDA or CPU); fp32 master weights and loss
     tag: str = ""  # free label (e.g. "scratch-b"); enters the hash so equal recipes can be told apart
 
     # --------------------------------------------------------------------------------- construction
@@ -74,7 +74,7 @@ class RunConfig:
 
         p = get_preset(preset)
         kw = dict(model=model, epochs=p.epochs, width=p.width, batch_size=p.batch_size,
-                  train_subset=p.train_subset, test_subset=p.test_subset)
+                  train_subset=p.train_subset, test_subset=p.test_subset, amp=p.amp)
         kw.update(overrides)
         return cls(**kw)
 
@@ -316,7 +316,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
     x, y = data.train_x.to(device), data.train_y.to(device)
     test_x, test_y = data.test_x.to(device), data.test_y.to(device)
     n_batches = math.ceil(len(y) / config.batch_size)
-    amp = config.amp and device.type == "cuda"
+    amp = config.amp  # bf16 autocast: tensor cores on CUDA, AVX-512 BF16 / AMX through oneDNN on CPUs
     t_resume = time.time()
     for epoch in range(start_epoch, config.epochs):
         lr = config.lr_at(epoch)
