@@ -28,7 +28,8 @@ from nbprune.prune.reconstruct import (
 )
 from nbprune.prune.structured import _target_widths, l1, slimming
 from nbprune.prune.surgery import Unit, block_indices, channel_units, prune_channels, pruned_cfg
-from test_surgery import random_keep
+from test_methods2 import output_of
+from test_surgery import random_keep, randomised
 
 TOL = 1e-5
 STAGES = (64, 128, 256, 512)
@@ -47,26 +48,6 @@ IDS = ["vgg11-bn", "vgg16-bn", "vgg16-plain", "resnet34", "resnet50"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
-
-
-@torch.no_grad()
-def randomised(name: str, cfg=None, seed: int = 0, **kwargs) -> nn.Module:
-    """10 classes, random BN affine parameters and running statistics, random conv biases, O(1) Linears."""
-    torch.manual_seed(seed)
-    model = create_model(name, num_classes=10, cfg=cfg, **kwargs)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.uniform_(0.2, 0.8)
-            m.bias.normal_(0.0, 0.2)
-            m.running_mean.normal_(0.0, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
-            m.num_batches_tracked.fill_(int(torch.randint(1, 1000, ())))
-        elif isinstance(m, nn.Linear):
-            m.weight.normal_(0.0, m.in_features**-0.5)
-            m.bias.normal_(0.0, 0.1)
-        elif isinstance(m, nn.Conv2d) and m.bias is not None:
-            m.bias.normal_(0.0, 0.1)
-    return model.eval()
 
 
 @torch.no_grad()
@@ -214,7 +195,7 @@ def test_units_per_family():
 
 @pytest.mark.parametrize(("name", "cfg", "kwargs"), FAMILIES, ids=IDS)
 def test_surgery_matches_masked_model(name, cfg, kwargs):
-    model = randomised(name, cfg, **kwargs)
+    model = randomised(name, cfg=cfg, **kwargs)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     units = channel_units(model)
     gen = torch.Generator().manual_seed(1)
@@ -245,7 +226,7 @@ def test_surgery_matches_masked_model(name, cfg, kwargs):
 
 
 def test_vgg_head_keeps_the_columns_of_kept_channels():
-    model = randomised("imagenet-vgg16", SMALL_VGG16, batch_norm=False)
+    model = randomised("imagenet-vgg16", cfg=SMALL_VGG16, batch_norm=False)
     kept = torch.tensor([1, 4, 47])
     new = prune_channels(model, {"features.28": kept})
     columns = torch.cat([torch.arange(49) + 49 * c for c in kept.tolist()])
@@ -399,7 +380,7 @@ def test_l1_ratios_on_resnet50_and_vgg():
     assert staged.cfg[0][1] == [32, 32] and staged.cfg[2][0] == [256, 256] and staged.cfg[3][2] == [384, 384]
     with pytest.raises(ValueError, match=r"^ratios: imagenet-resnet50 needs .* or of 4 per-stage ratios"):
         l1(r50, ratios=[0.5, 0.5, 0.5])
-    vgg = randomised("imagenet-vgg11", SMALL_VGG11)
+    vgg = randomised("imagenet-vgg11", cfg=SMALL_VGG11)
     plan = l1(vgg, ratios=0.5)
     assert plan.cfg == [v if v == "M" else v // 2 for v in SMALL_VGG11]
     for name in channel_units(vgg):
@@ -409,19 +390,19 @@ def test_l1_ratios_on_resnet50_and_vgg():
 
 def test_slimming_on_imagenet_vgg11_bn():
     """Network Slimming's ImageNet model (VGG-11 with BN, 50% in the paper); a plain VGG has no gammas."""
-    vgg = randomised("imagenet-vgg11", SMALL_VGG11)
+    vgg = randomised("imagenet-vgg11", cfg=SMALL_VGG11)
     plan = slimming(vgg, 0.5)
     total = sum(v for v in SMALL_VGG11 if v != "M")
     assert total - sum(v for v in plan.cfg if v != "M") == round(0.5 * total)
     assert output(apply_plan(vgg, plan), torch.randn(1, 3, 64, 64)).shape == (1, 10)
     with pytest.raises(ValueError, match=r"^unit: 'features.0' has no BatchNorm"):
-        slimming(randomised("imagenet-vgg11", SMALL_VGG11, batch_norm=False), 0.5)
+        slimming(randomised("imagenet-vgg11", cfg=SMALL_VGG11, batch_norm=False), 0.5)
 
 
 # ---- ThiNet / regression at small scale --------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def plain_vgg16() -> tuple[nn.Module, torch.Tensor]:
-    model = randomised("imagenet-vgg16", SMALL_VGG16, seed=4, batch_norm=False)
+    model = randomised("imagenet-vgg16", cfg=SMALL_VGG16, seed=4, batch_norm=False)
     data = torch.randn(6, 3, 64, 64, generator=torch.Generator().manual_seed(5))
     return model, data
 
@@ -443,20 +424,11 @@ def test_reconstruction_of_the_head_reads_49_features_per_channel(plain_vgg16, m
     assert output(new, data).shape == (6, 10)
 
 
-@torch.no_grad()
-def output_of(model: nn.Module, name: str, x: torch.Tensor) -> torch.Tensor:
-    got = {}
-    handle = model.get_submodule(name).register_forward_hook(lambda m, i, o: got.setdefault("y", o.detach()))
-    model.eval()(x)
-    handle.remove()
-    return got["y"]
-
-
 @pytest.mark.parametrize("method", ["thinet", "regression"])
 def test_whole_imagenet_vgg16_reconstruction_beats_l1(method):
     """Every conv pruned by half, layer by layer: the first FC layer's held-out output (full width, reads the
     last pruned conv) is closer to the parent's than with L1-norm pruning or with the plan's plain surgery."""
-    model = randomised("imagenet-vgg16", SMALL_VGG16, seed=4, batch_norm=False)
+    model = randomised("imagenet-vgg16", cfg=SMALL_VGG16, seed=4, batch_norm=False)
     gen = torch.Generator().manual_seed(5)
     data, held_out = torch.randn(16, 3, 64, 64, generator=gen), torch.randn(8, 3, 64, 64, generator=gen)
     target = [v if v == "M" else v // 2 for v in SMALL_VGG16]

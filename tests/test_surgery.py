@@ -34,10 +34,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @torch.no_grad()
-def randomised(name: str, width: float, seed: int = 0, **kwargs) -> nn.Module:
-    """A model with random BN affine parameters and running statistics, and O(1)-scaled Linear weights."""
+def randomised(name: str, width: float = 1.0, seed: int = 0, **kwargs) -> nn.Module:
+    """A 10-class model in eval mode with random BN affine parameters and running statistics, random conv
+    biases and O(1)-scaled Linear weights, so a surgery error cannot hide behind BN's default identity."""
     torch.manual_seed(seed)
-    model = create_model(name, width=width, **kwargs)
+    model = create_model(name, num_classes=10, width=width, **kwargs)
     for m in model.modules():
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             m.weight.uniform_(0.2, 0.8)
@@ -47,6 +48,8 @@ def randomised(name: str, width: float, seed: int = 0, **kwargs) -> nn.Module:
             m.num_batches_tracked.fill_(int(torch.randint(1, 1000, ())))
         elif isinstance(m, nn.Linear):
             m.weight.normal_(0.0, m.in_features**-0.5)
+            m.bias.normal_(0.0, 0.1)
+        elif isinstance(m, nn.Conv2d) and m.bias is not None:
             m.bias.normal_(0.0, 0.1)
     return model.eval()
 

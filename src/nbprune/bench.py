@@ -593,11 +593,7 @@ def _child_env() -> dict:
 
 
 def _child(spec: dict, env: dict) -> dict:
-    import subprocess
-
-    p = subprocess.run([sys.executable, "-c", "from nbprune.bench import _child_main; _child_main()"],
-                       input=json.dumps(spec), env=env, capture_output=True, text=True, check=True)
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return _children([spec], env)[0]
 
 
 def _children(specs: list[dict], env: dict) -> list[dict]:

@@ -521,13 +521,10 @@ def make_executor(executor: str = "local", **options):
 
     cls = LocalExecutor if executor == "local" else SlurmExecutor
     allowed = [p for p in inspect.signature(cls).parameters]
-    if executor == "local":
-        unknown = [k for k in options if k not in allowed]
-        if unknown:
-            raise ValueError(f"slurm: options {sorted(unknown)} only apply to executor='slurm' "
-                             f"(the local executor takes {', '.join(allowed)})")
-        return LocalExecutor(**options)
     unknown = [k for k in options if k not in allowed]
+    if unknown and executor == "local":
+        raise ValueError(f"slurm: options {sorted(unknown)} only apply to executor='slurm' "
+                         f"(the local executor takes {', '.join(allowed)})")
     if unknown:
         raise ValueError(f"slurm: unknown option(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
-    return SlurmExecutor(**options)
+    return cls(**options)
