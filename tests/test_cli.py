@@ -96,3 +96,71 @@ def test_real_cifar_resnet20_trains_caches_and_resumes_after_kill(tmp_path, cifa
     a = torch.load(ref_store / ref_out["run_id"] / "final.pt")
     b = torch.load(killed_store / ref_out["run_id"] / "final.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------------- the CLI names the chapters' runs
+def _train_config(*argv):
+    from nbprune.cli import build_parser, train_config
+
+    return train_config(build_parser().parse_args(["train", *argv]))
+
+
+def _flags(overrides: dict) -> list[str]:
+    """``nbprune train`` flags for a chapter's large-model overrides: a named flag where there is one, else
+    ``--set FIELD=VALUE`` with the value as JSON (as a user would type it)."""
+    from nbprune.cli import TRAIN_OVERRIDES
+    from nbprune.train import RunConfig
+
+    out = []
+    for k, v in overrides.items():
+        if k in TRAIN_OVERRIDES and k != "amp":
+            out += [f"--{k.replace('_', '-')}", str(v)]
+        else:
+            out += ["--set", f"{k}={json.dumps(RunConfig.to_dict_value(v))}"]
+    return out
+
+
+@pytest.mark.parametrize("preset", ["smoke", "quick", "paper"])
+def test_train_applies_every_field_the_preset_sets(preset):
+    from nbprune.pipeline import large_config
+
+    cfg = _train_config("--model", "vgg16", "--preset", preset, "--seed", "0")
+    assert cfg == large_config(preset, "vgg16", 0)
+    if preset == "quick":
+        assert cfg.amp  # the preset's bf16 is no longer dropped without --amp
+        assert cfg.run_id == "70a13fff5220a0e7"  # chapter 1's unpruned VGG-16, seed 0 (issue 20)
+    explicit = _train_config("--model", "vgg16", "--preset", preset, "--no-amp", "--epochs", "2", "--lr", "0.05",
+                             "--batch-size", "32", "--set", "epochs=7", "--set", "milestones=[1]")
+    assert (explicit.amp, explicit.epochs, explicit.lr, explicit.batch_size) == (False, 2, 0.05, 32)
+    assert explicit.milestones == (1,)
+
+
+@pytest.mark.parametrize("preset", ["smoke", "quick", "paper"])
+def test_the_cli_config_of_every_chapters_large_model_has_the_chapters_run_id(preset):
+    from nbprune import grids
+
+    seen = 0
+    for chapter in grids.CHAPTERS:
+        for exp in grids.chapter_grid(chapter, preset):
+            if getattr(exp, "previous", None) is not None:
+                continue  # a later round of iterative pruning starts from a ticket, not from a large model
+            for seed in (0, 3):
+                want = grids._large_for(exp, preset, seed)
+                got = _train_config("--model", exp.model, "--preset", preset, "--seed", str(seed),
+                                    *_flags(dict(exp.large)))
+                assert got.run_id == want.run_id, (chapter, exp.label, got.non_default(), want.non_default())
+                seen += 1
+    assert seen >= 10
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["import", "/no/such/export"], "import: /no/such/export is not a directory"),
+    (["train", "--model", "vgg16", "--set", "epoch=3"], "set: must be FIELD=VALUE with FIELD one of model,"),
+    (["export", "--store", "/no/such/store", "--out", "/no/such/out", "--runs", "0123456789abcdef"],
+     "export: 0123456789abcdef is not a finished run in /no/such/store"),
+])
+def test_export_and_import_bad_input_is_one_line_and_exit_2(args, needle):
+    r = run_cli(*args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr

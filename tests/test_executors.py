@@ -40,7 +40,7 @@ def fake_slurm(tmp_path, monkeypatch):
 
 def test_graph_is_named_in_stages_and_local_completion_fills_it(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
-    grid = grids.chapter_grid("predefined", "smoke")
+    grid = grids.l1_grid(["vgg16-a"])
     graph = grid_graph(store, grid, "smoke", [0, 1], data_root=tiny)
     assert [n.role for n in graph.nodes] == ["large", "large"]  # derived runs wait on the large models
     assert graph.waiting == [("VGG-16-A", 0), ("VGG-16-A", 1)]
@@ -63,7 +63,7 @@ def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny
     thread training the runs in turn (the one_thread fixture), and print a line per finished run."""
     import torch
 
-    grid = grids.chapter_grid("predefined", "smoke")
+    grid = grids.l1_grid(["vgg16-a"])
     seq, par = RunStore(tmp_path / "seq"), RunStore(tmp_path / "par")
     kw = dict(data_root=tiny, device="cpu", progress=False)
     a = grids.run_grid(seq, grid, "smoke", [0, 1], **kw)
@@ -80,7 +80,7 @@ def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny
 
 def test_parallel_local_executor_reports_failed_runs(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
-    nodes = grid_graph(store, grids.chapter_grid("predefined", "smoke"), "smoke", [0, 1], data_root=tiny).missing(store)
+    nodes = grid_graph(store, grids.l1_grid(["vgg16-a"]), "smoke", [0, 1], data_root=tiny).missing(store)
     ex = make_executor("local", workers=2, threads=1)
     with pytest.raises(RuntimeError, match=r"2 of 2 run\(s\) failed: vgg16 large seed \d: FileNotFoundError: data_root"):
         ex.run(store, nodes, data_root=tmp_path / "no-such-data", device="cpu")
@@ -135,7 +135,7 @@ def test_projection_uses_the_rate_the_store_measured(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
     rate, how = executors.measured_rate(store, "cpu")
     assert rate == executors.DEFAULT_FLOPS_PER_S["cpu"] and how.startswith("assumed")
-    grid = grids.chapter_grid("predefined", "smoke")
+    grid = grids.l1_grid(["vgg16-a"])
     complete_grid(store, grid, "smoke", [0], data_root=tiny, device="cpu", progress=False)
     rate, how = executors.measured_rate(store, "cpu")
     metrics = [json.loads((store.path / r / "metrics.json").read_text()) for r in store.run_ids()]
@@ -148,7 +148,7 @@ def test_cli_grid_status_lists_missing_runs(tmp_path, capsys):
     rc = main(["grid", "predefined", "--preset", "smoke", "--store", str(tmp_path / "s"), "--status"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "1 missing, 1 waiting on its large model" in out
+    assert "2 missing, 2 waiting on its large model" in out  # L1-norm VGG-16-A and Soft Filter Pruning
     rc = main(["grid", "nonsense", "--status"])
     assert rc == 2 and "chapter: unknown 'nonsense'" in capsys.readouterr().err
 

@@ -44,8 +44,10 @@ def _pruned_cfg(name: str, width: float) -> list:
     if name.startswith("resnet"):
         return [[max(1, c - 1 - i % 2) for i, c in enumerate(stage[:-1])] for stage in cfg]
     groups = cfg[:3] if name.startswith("preresnet") else cfg  # lists of per-block / per-layer lists
-    shrunk = [[[max(1, w - 1 - i % 2) for w in entry] for i, entry in enumerate(group)] for group in groups]
-    return [*shrunk, cfg[3] - 1] if name.startswith("preresnet") else shrunk
+    fixed = 1 if name == "preresnet110" else 0  # no channel selections: a block reads its whole input
+    shrunk = [[entry[:fixed] + [max(1, w - 1 - i % 2) for w in entry[fixed:]] for i, entry in enumerate(group)]
+              for group in groups]
+    return [*shrunk, cfg[3] - 1 + fixed] if name.startswith("preresnet") else shrunk
 
 
 def _same_architecture(a: nn.Module, b: nn.Module) -> bool:
@@ -141,8 +143,8 @@ def test_default_cfg_formats() -> None:
     assert pre[1] == [[64, 32, 32]] + [[128, 32, 32]] * 17
     assert pre[2] == [[128, 64, 64]] + [[256, 64, 64]] * 17
     assert pre[3] == 256
-    basic = default_cfg("preresnet110")
-    assert basic[1][:2] == [[16, 32], [32, 32]] and basic[3] == 64 and len(basic[2]) == 18
+    p110 = default_cfg("preresnet110")  # Table 6's: bottleneck, 12 blocks per stage (weight-level code)
+    assert p110[1][:2] == [[64, 32, 32], [128, 32, 32]] and p110[3] == 256 and [len(s) for s in p110[:3]] == [12] * 3
     d40 = default_cfg("densenet40")
     assert [len(b) for b in d40] == [13, 13, 13]
     assert [e[0] for e in d40[0]] == list(range(24, 169, 12))
@@ -236,10 +238,11 @@ def test_init_statistics() -> None:
         ({"name": "resnet20", "cfg": [[16, -1, 16], [32] * 3, [64] * 3]}, "cfg", "positive"),
         ({"name": "resnet20", "cfg": [[16, "16", 16], [32] * 3, [64] * 3]}, "cfg", "positive"),
         ({"name": "resnet20", "cfg": [[16, True, 16], [32] * 3, [64] * 3]}, "cfg", "positive"),
-        ({"name": "preresnet110", "cfg": [[[16, 16]], [[17, 32]], [[32, 64]], 64]}, "cfg", "k_in <="),
-        ({"name": "preresnet110", "cfg": [[[16, 16, 16]], [[16, 32]], [[32, 64]], 64]}, "cfg", "[k_in, c1]"),
-        ({"name": "preresnet110", "cfg": [[[16, 16]], [[16, 32]], [[32, 64]], 65]}, "cfg", "k_final <= 64"),
-        ({"name": "preresnet110", "cfg": [[[16, 16]], [[16, 32]], [[32, 64]]]}, "cfg", "k_final"),
+        ({"name": "preresnet164", "cfg": [[[16, 16, 16]], [[65, 32, 32]], [[128, 64, 64]], 256]}, "cfg", "k_in <="),
+        ({"name": "preresnet164", "cfg": [[[16, 16, 16]], [[64, 32]], [[128, 64, 64]], 256]}, "cfg", "[k_in, c1, c2]"),
+        ({"name": "preresnet164", "cfg": [[[16, 16, 16]], [[64, 32, 32]], [[128, 64, 64]], 257]}, "cfg", "k_final <= 256"),
+        ({"name": "preresnet164", "cfg": [[[16, 16, 16]], [[64, 32, 32]], [[128, 64, 64]]]}, "cfg", "k_final"),
+        ({"name": "preresnet110", "cfg": [[[16, 16, 16]], [[60, 32, 32]], [[128, 64, 64]], 256]}, "cfg", "k_in =="),
         ({"name": "densenet40", "cfg": [[[24]] * 13] * 2}, "cfg", "3 lists"),
         ({"name": "densenet40", "cfg": [[[24]] * 12] * 3}, "cfg", "12 layer entries"),
         ({"name": "densenet-bc-100", "cfg": [[[24]] * 17] * 3}, "cfg", "[k_in, c_mid]"),

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from nbprune.report import (mean_std, paired_table, paper_shaped_table, paper_table, paper_value, results_frame,
-                            t_interval, verdict)
+                            t_interval)
 
 
 def test_paper_numbers_ship_with_the_package():
@@ -24,24 +24,6 @@ def test_t_interval_matches_a_hand_computation():
     assert math.isnan(t_interval([1.0])[1])
 
 
-@pytest.mark.parametrize("lo, hi, paper, expected", [
-    (0.1, 0.5, 0.37, "agrees (scratch better)"),
-    (-0.5, -0.1, 0.37, "disagrees (fine-tuned better)"),
-    (-0.2, 0.3, 0.37, "inconclusive (interval contains 0)"),
-    (-0.5, -0.1, -0.3, "disagrees (fine-tuned better)"),  # the claim, not the paper's own sign, decides
-    (float("nan"), float("nan"), 0.1, "inconclusive (one seed)"),
-])
-def test_verdicts(lo, hi, paper, expected):
-    assert verdict(lo, hi, paper) == expected
-
-
-def test_lottery_verdicts_follow_the_claim_that_a_ticket_is_no_better():
-    from nbprune.report import pair_verdict
-
-    assert pair_verdict(-8.3, -0.8, 0.13, "winning-ticket", "random-init") == "agrees (random init better)"
-    assert pair_verdict(0.5, 2.0, 0.13, "winning-ticket", "random-init") == "disagrees (winning ticket better)"
-    assert pair_verdict(-1.0, 2.0, 0.13, "winning-ticket", "random-init") == "inconclusive (interval contains 0)"
-    assert pair_verdict(4.4, 7.4, 0.37, "scratch-b", "fine-tuned") == "agrees (scratch better)"
 
 
 def test_search_pairs_compare_architectures_at_the_same_fraction():
@@ -51,12 +33,20 @@ def test_search_pairs_compare_architectures_at_the_same_fraction():
     for seed, (sl, un, gu) in enumerate([(60.0, 55.0, 59.0), (61.0, 55.5, 61.5), (62.0, 56.0, 60.5)]):
         for method, label, acc in (("slimming", "slimming 70%", sl), ("uniform-channels", "uniform 70%", un),
                                    ("guided-channels", "guided 70%", gu)):
-            rows.append({"method": method, "target": label, "seed": seed, "variant": "scratch-e", "final": acc})
-    out = search_pairs(pd.DataFrame(rows)).set_index("comparison")
+            rows.append({"model": "VGG-16", "method": method, "target": label, "seed": seed, "variant": "scratch-e",
+                         "final": acc})
+            # the same method on another model (transferred guided pruning) is not mixed into VGG-16's pairs
+            rows.append({"model": "VGG-19", "method": method, "target": label, "seed": seed, "variant": "scratch-e",
+                         "final": 0.0})
+    out = search_pairs(pd.DataFrame(rows))
+    assert set(out["model"]) == {"VGG-16", "VGG-19"}
+    out = out[out["model"] == "VGG-16"].set_index("comparison")
     assert out.loc["slimming - uniform-channels", "mean diff"] == 5.5
-    assert out.loc["slimming - uniform-channels", "verdict"] == "agrees (slimming better)"
-    assert out.loc["guided-channels - slimming", "verdict"] == "inconclusive (interval contains 0)"
-    assert (out["seeds"] == 3).all() and (out["channels pruned"] == "70%").all()
+    assert out.loc["slimming - uniform-channels", "verdict"] == "slimming better"
+    assert out.loc["slimming - uniform-channels", "paper's claim"] == "agrees"
+    assert out.loc["guided-channels - slimming", "verdict"].startswith("inconclusive: about")
+    assert out.loc["guided-channels - slimming", "paper's claim"] == "undecided"
+    assert (out["seeds"] == 3).all() and (out["pruned"] == "70%").all()
 
 
 def test_tables_pair_runs_by_seed():
@@ -72,5 +62,8 @@ def test_tables_pair_runs_by_seed():
     assert shaped.loc[0, "Scratch-B (paper)"] == "93.78 ± 0.15"
     paired = paired_table(df, ["model", "target"], [("scratch-b", "fine-tuned")], paper)
     assert paired.loc[0, "mean diff"] == 1.0 and paired.loc[0, "seeds"] == 3
-    assert paired.loc[0, "paper diff"] == "+0.37"
-    assert paired.loc[0, "verdict"] == "agrees (scratch better)"
+    assert paired.loc[0, "paper"] == "+0.37"
+    assert paired.loc[0, "verdict"] == "scratch better"  # 95% interval [0.50, 1.50]; 90% [0.66, 1.34] not in ±1
+    assert paired.loc[0, "paper's claim"] == "agrees"
+    tight = paired_table(df, ["model", "target"], [("scratch-b", "fine-tuned")], paper, margin=2.0)
+    assert tight.loc[0, "verdict"] == "equivalent within ±2" and tight.loc[0, "paper's claim"] == "agrees"

@@ -119,3 +119,46 @@ def test_an_option_added_later_keeps_old_runs_valid(tmp_path):
     cfg_file.write_text(json.dumps(stored))
     with pytest.raises(StoreError, match=r"\['amp'\]"):
         store.get(RunConfig(**TINY))
+
+
+# ------------------------------------------------------------------------ checkpoints are data (issue 20)
+class _Boom:
+    """Unpickling this creates ``marker``: a checkpoint must never run code."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_a_checkpoint_that_would_need_unpickling_is_not_executed(tmp_path):
+    from nbprune.train import load_checkpoint
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "run" / "checkpoint.pt"
+    path.parent.mkdir()
+    torch.save({"model": {}, "optimizer": _Boom(str(marker)), "history": [], "epoch": 1}, path)
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert load_checkpoint(path) is None
+    assert not marker.exists()
+
+
+def test_checkpoints_load_as_plain_tensors_and_a_resume_through_the_store_matches(tmp_path):
+    cfg = RunConfig(**{**TINY, "epochs": 3})
+    ref = RunStore(tmp_path / "ref").run(cfg, data=synthetic(), progress=False)
+    store = RunStore(tmp_path / "store")
+
+    def stop(epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.run(cfg, data=synthetic(), progress=False, on_epoch=stop)
+    ckpt = torch.load(store.run_dir(cfg) / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ckpt["epoch"] == 1 and isinstance(ckpt["optimizer"]["state"], dict)
+    (store.run_dir(cfg) / ".checkpoint.pt.tmp999999").write_bytes(b"left by a killed process")
+    res = store.run(cfg, data=synthetic(), progress=False)
+    assert res.metrics["test_acc"] == ref.metrics["test_acc"] and res.metrics["resumed_after_epochs"] == [1]
+    assert all(torch.equal(a, b) for a, b in zip(res.state_dict().values(), ref.state_dict().values()))
+    assert not (store.run_dir(cfg) / ".checkpoint.pt.tmp999999").exists()

@@ -62,7 +62,7 @@ def _same_runs(store_a: RunStore, store_b: RunStore, run_ids):
 
 
 def test_smoke_grid_on_slurm_equals_local(cluster, tmp_path, data, capsys):
-    grid = grids.chapter_grid("predefined", "smoke")
+    grid = grids.l1_grid(["vgg16-a"])
     seeds = [0, 1]
     local_store, slurm_store = RunStore(tmp_path / "local"), RunStore(tmp_path / "slurm")
     threads = torch.get_num_threads()

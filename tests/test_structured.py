@@ -85,7 +85,7 @@ def test_l1_stage_ratios_and_skip_reproduce_resnet56_b():
 
 
 def test_l1_per_unit_ratios_and_selection_units():
-    model = create_model("preresnet110", width=0.125)
+    model = create_model("preresnet164", width=0.125)
     units = channel_units(model)
     ratios = [0.5 if i % 2 else 0.0 for i in range(len(units))]
     plan = l1(model, ratios=ratios)

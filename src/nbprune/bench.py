@@ -52,6 +52,9 @@ import torch
 from torch import nn
 
 DEFAULT_MODELS = ("vgg16@0.25", "resnet20@1")
+TARGET_IMG_S = 45_000  # a 160-epoch CIFAR-10 run (50,000 images x 160) in about 3 minutes (issue 19)
+CUDA_CONCURRENCY = (1, 2, 4, 8)  # concurrent runs per GPU measured by default on CUDA
+CUDA_MAX_STEPS = 200  # a GPU step takes milliseconds: time up to this many per repeat (CPU: 8)
 PAIRS = (("vgg16", "vgg16-a"), ("resnet56", "resnet56-b"))
 BATCH = 64
 NUM_CLASSES = 10
@@ -124,6 +127,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="torch.set_num_threads for the whole benchmark (default: torch's own choice; "
                              "1 with --quick)")
     parser.add_argument("--no-pairs", action="store_true", help="skip the inference latency pairs")
+    parser.add_argument("--amp", action="store_true", help="nbprune's loop in bf16 autocast (the reference stays "
+                                                         "fp32, as the authors trained)")
+    parser.add_argument("--step", default=None, choices=list(_step_impls()),
+                        help="step implementation of nbprune's loop (default eager; cuda-graph needs CUDA)")
+    parser.add_argument("--concurrency", nargs="+", type=_count("concurrency", 1), default=None, metavar="N",
+                        help="aggregate img/s of N copies of nbprune's loop at once on the device, child "
+                             f"processes (default on CUDA: {' '.join(map(str, CUDA_CONCURRENCY))}; on CPU: none)")
+    parser.add_argument("--no-concurrency", action="store_true", help="skip the concurrent-runs measurement")
     parser.add_argument("--no-reference", action="store_true", help="time nbprune's loop only")
     parser.add_argument("--explore", action="store_true",
                         help="also time variants of nbprune's loop (layout, threads, SGD, compile, bf16)")
@@ -133,10 +144,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def _step_impls() -> tuple[str, ...]:
+    from .step import STEP_IMPLS
+
+    return STEP_IMPLS
+
+
 def _settings(args) -> dict:
     """The effective settings: explicit arguments win over --quick, which wins over the defaults."""
     base = dict(models=[_model_spec(m) for m in DEFAULT_MODELS], repeats=3, steps=None, max_steps=8, min_steps=2,
-                warmup=2, pair_width=1.0, pair_batch=256, peak_size=2048, threads=None, budget=150)
+                warmup=2, pair_width=1.0, pair_batch=256, peak_size=2048, threads=None, budget=150,
+                amp=bool(getattr(args, "amp", False)), step=getattr(args, "step", None) or "eager",
+                concurrency=getattr(args, "concurrency", None))
     if getattr(args, "quick", False):
         base.update({k: v for k, v in QUICK.items() if k != "models"})
         base["models"] = [_model_spec(m) for m in QUICK["models"]]
@@ -201,6 +220,26 @@ def peak_flops(device: torch.device, size: int = 2048, samples: int = 5) -> list
         torch.mm(a, b)
         _sync(device)
         out.append(2 * size**3 / (time.perf_counter() - t))
+    return out
+
+
+def copy_bandwidth(device: torch.device, megabytes: int = 1024, samples: int = 5) -> dict:
+    """Copy ceilings in GB/s (1e9 bytes): ``device -> device`` (a tensor copied into another; read and
+    write both counted) and, on CUDA, pinned ``host -> device``; the median of ``samples`` copies each."""
+    n = megabytes * 2**20 // 4
+    a = torch.empty(n, device=device, dtype=torch.float32).fill_(1.0)
+    b = torch.empty_like(a)
+    b.copy_(a)
+    _sync(device)
+
+    def gbps(fn, moved: int) -> float:
+        secs = [_timed(fn, device) for _ in range(samples)]
+        return moved / _median(secs) / 1e9
+
+    out = {"megabytes": megabytes, "device_copy_gb_s": gbps(lambda: b.copy_(a), 2 * 4 * n)}
+    if device.type == "cuda":
+        host = torch.empty(n, dtype=torch.float32, pin_memory=True).fill_(1.0)
+        out["host_to_device_gb_s"] = gbps(lambda: b.copy_(host, non_blocking=True), 4 * n)
     return out
 
 
@@ -291,27 +330,37 @@ def _random_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class NbpruneLoop:
-    """nbprune's training step, as :func:`nbprune.train.train` runs it, fed by ``train_batches``.
+    """nbprune's training loop, as :func:`nbprune.train.train` runs it: batches from ``train_batches``, the
+    step model of :func:`nbprune.step.make_step_model`, :func:`nbprune.train.train_step`, ``opt.step()`` and
+    the masks re-applied.
 
     The keyword options are the variants ``--explore`` compares; the defaults are what train.py does.
+    ``step`` is the step implementation (:data:`nbprune.step.STEP_IMPLS`; ``compile_model`` means
+    ``compile``); ``seed`` the model's init.
     """
 
     def __init__(self, name: str, width: float, x: torch.Tensor, y: torch.Tensor, device: torch.device, *,
                  channels_last: bool = True, optimizer: str = "default", compile_model: bool = False,
-                 autocast_bf16: bool = False, threads: int | None = None) -> None:
-        from .train import RunConfig
+                 autocast_bf16: bool = False, threads: int | None = None, step: str = "eager",
+                 seed: int = 0) -> None:
+        from .step import make_step_model, resolve_step
+        from .train import RunConfig, mask_pairs
 
         cfg = RunConfig(model=name, width=width)
         self.device, self.threads = device, threads
-        model = _build(name, width).to(device)
+        impl = resolve_step("compile" if compile_model else step, device)
+        model = _build(name, width, seed).to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         opt_kw = {"foreach": True} if optimizer == "foreach" else {"fused": True} if optimizer == "fused" else {}
         self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay, nesterov=cfg.nesterov, **opt_kw)
-        self.step_model = torch.compile(model) if compile_model else model
         self.amp = autocast_bf16 or cfg.amp
+        self.masks = mask_pairs(model)
+        self.step_model = make_step_model(model, impl, (BATCH, *x.shape[1:]), device, self.amp)
+        self.losses: list[torch.Tensor] = []  # per-step losses, kept only when ``keep_losses`` is set
+        self.keep_losses = False
         self.x, self.y = x.to(device), y.to(device)
         self.batches = self._stream(channels_last)
         self.loss_sum = torch.zeros((), device=device)
@@ -325,7 +374,7 @@ class NbpruneLoop:
             yield from train_batches(self.x, self.y, BATCH, 0, epoch, channels_last=channels_last)
 
     def steps(self, n: int) -> None:
-        from .train import _apply_masks
+        from .train import _apply_masks, train_step
 
         old_threads = torch.get_num_threads()
         switch = bool(self.threads) and self.threads != old_threads
@@ -334,13 +383,12 @@ class NbpruneLoop:
         try:
             for _ in range(n):
                 xb, yb = next(self.batches)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                    out = self.step_model(xb)
-                    loss = nn.functional.cross_entropy(out.float(), yb)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
+                out, loss = train_step(self.step_model, self.opt, xb, yb, self.amp)
                 self.opt.step()
-                _apply_masks(self.model)
+                if self.masks:
+                    _apply_masks(self.model, self.masks)
+                if self.keep_losses:
+                    self.losses.append(loss.detach())
                 self.loss_sum += loss.detach() * len(yb)
                 self.correct += (out.detach().argmax(1) == yb).sum()
             _sync(self.device)
@@ -454,7 +502,7 @@ def bench_model(name: str, width: float, device: torch.device, s: dict, referenc
     x, y = _random_images(n_images)
     flops = count_flops(_build(name, width))
     probe = _MemoryProbe(device)
-    nb = NbpruneLoop(name, width, x, y, device)
+    nb = NbpruneLoop(name, width, x, y, device, step=s.get("step", "eager"), autocast_bf16=s.get("amp", False))
     step_s = _warm_up(nb, s["warmup"], device)  # warm-up (untimed) doubles as the memory measurement
     mem = probe.stop()
     ref = None
@@ -478,7 +526,9 @@ def bench_model(name: str, width: float, device: torch.device, s: dict, referenc
         ref.close()
     img_s = {k: [BATCH * steps / t for t in v] for k, v in secs.items()}
     out = {"width": width, "batch_size": BATCH, "steps": steps, "flops_per_image": flops,
-           "nbprune_img_s": _median(img_s["nbprune"]), "nbprune_samples": img_s["nbprune"], **mem}
+           "step": s.get("step", "eager"), "amp": s.get("amp", False),
+           "nbprune_img_s": _median(img_s["nbprune"]), "nbprune_samples": img_s["nbprune"], **mem,
+           "target_img_s": TARGET_IMG_S, "of_target": _median(img_s["nbprune"]) / TARGET_IMG_S}
     if reference:
         out.update(reference_img_s=_median(img_s["reference"]), reference_samples=img_s["reference"],
                    ratio=_median(img_s["nbprune"]) / _median(img_s["reference"]),
@@ -525,7 +575,10 @@ VARIANTS = {
     "fused SGD": {"optimizer": "fused"},
     "torch.compile": {"compile_model": True},
     "bf16 autocast (changes math)": {"autocast_bf16": True},
+    "CUDA graphs": {"step": "cuda-graph"},
+    "bf16 autocast + CUDA graphs": {"autocast_bf16": True, "step": "cuda-graph"},
 }
+CUDA_ONLY = {"CUDA graphs", "bf16 autocast + CUDA graphs"}
 
 
 def explore(name: str, width: float, device: torch.device, s: dict, env_ab: bool = True) -> dict:
@@ -536,6 +589,11 @@ def explore(name: str, width: float, device: torch.device, s: dict, env_ab: bool
     loops, notes = {}, {}
     for label, kw in VARIANTS.items():
         if kw.get("autocast_bf16") and device.type == "cpu" and not torch.backends.mkldnn.is_available():
+            continue
+        if label in CUDA_ONLY and device.type != "cuda":
+            continue
+        if kw.get("compile_model") and s.get("no_compile"):
+            notes[label] = "skipped (no_compile)"
             continue
         try:
             loop = NbpruneLoop(name, width, x, y, device, **kw)
@@ -562,7 +620,27 @@ def explore(name: str, width: float, device: torch.device, s: dict, env_ab: bool
     if env_ab and device.type == "cpu":
         out["omp_wait_policy"] = explore_wait_policy(name, width, s)
         out["workers"] = explore_workers(name, width, s)
+    if device.type == "cuda":
+        impls = ["eager", "cuda-graph"] + ([] if s.get("no_compile") else ["compile"])
+        out["agreement"] = step_agreement(name, width, device, impls)
     return out
+
+
+def step_agreement(name: str, width: float, device: torch.device, impls: list[str], steps: int = 8,
+                   amp: bool = False) -> dict:
+    """The loss of every step of nbprune's loop with each step implementation in ``impls``, from the same init
+    and the same batches, and each one's largest departure from the first implementation's losses: whether a
+    faster step still trains the same way (equal up to kernel nondeterminism, never bit for bit)."""
+    x, y = _random_images(BATCH * (steps + 1))
+    losses: dict[str, list[float]] = {}
+    for impl in impls:
+        loop = NbpruneLoop(name, width, x, y, device, step=impl, autocast_bf16=amp)
+        loop.keep_losses = True
+        loop.steps(steps)
+        losses[impl] = [float(v) for v in torch.stack(loop.losses).cpu()]
+    base = losses[impls[0]]
+    return {"steps": steps, "amp": amp, "losses": losses, "reference": impls[0],
+            "max_abs_diff": {k: max(abs(a - b) for a, b in zip(v, base)) for k, v in losses.items()}}
 
 
 def _child_main() -> None:
@@ -576,13 +654,36 @@ def _child_main() -> None:
         loop = NbpruneLoop(spec["name"], spec["width"], x, y, torch.device("cpu"), compile_model=True)
         print(json.dumps({"compile_s": _timed(lambda: loop.steps(1), torch.device("cpu"))}))
         return
+    device = torch.device(spec.get("device", "cpu"))
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
     x, y = _random_images(BATCH * (spec["warmup"] + spec["segments"] * spec["steps"] + 4))
-    loop = NbpruneLoop(spec["name"], spec["width"], x, y, torch.device("cpu"), autocast_bf16=spec.get("amp", False))
+    loop = NbpruneLoop(spec["name"], spec["width"], x, y, device, autocast_bf16=spec.get("amp", False),
+                       step=spec.get("step", "eager"))
     if spec.get("start_at"):  # children started together wait for one another, so their timings overlap
         time.sleep(max(0.0, spec["start_at"] - time.time()))
     loop.steps(max(spec["warmup"], 1))
-    secs = [_timed(lambda: loop.steps(spec["steps"]), torch.device("cpu")) for _ in range(spec["segments"])]
-    print(json.dumps({"img_s": _median([BATCH * spec["steps"] / t for t in secs])}))
+    _sync(device)
+    waited = _barrier(spec["barrier"], spec["index"], spec["parties"]) if spec.get("barrier") else True
+    t_start = time.time()
+    secs = [_timed(lambda: loop.steps(spec["steps"]), device) for _ in range(spec["segments"])]
+    print(json.dumps({"img_s": _median([BATCH * spec["steps"] / t for t in secs]), "t_start": t_start,
+                      "t_end": time.time(), "images": BATCH * spec["steps"] * spec["segments"],
+                      "barrier_complete": waited}))
+
+
+def _barrier(folder: str, index: int, parties: int, timeout_s: float = 300.0) -> bool:
+    """Wait until ``parties`` children have written their marker into ``folder`` (after their warm-up, so
+    that their timed steps overlap); False when the timeout passed first."""
+    from pathlib import Path
+
+    Path(folder, f"ready-{index}").touch()
+    t0 = time.time()
+    while len(list(Path(folder).glob("ready-*"))) < parties:
+        if time.time() - t0 > timeout_s:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def _child_env() -> dict:
@@ -633,6 +734,43 @@ def explore_workers(name: str, width: float, s: dict) -> dict:
         out["bf16" if amp else "fp32"] = {"one_process_img_s": _median(one), "per_core_processes_img_s": _median(many),
                                           "ratio": _median(many) / _median(one), "samples": {"one": one, "many": many}}
     return out
+
+
+def bench_concurrency(name: str, width: float, device: torch.device, ns, s: dict) -> dict:
+    """Aggregate training img/s of N copies of nbprune's loop running at once on ``device`` (N child
+    processes, each warmed up before all start timing together), for each N in ``ns``: what placing N runs
+    per device (``LocalExecutor(devices=..., runs_per_device=N)``) gains when one run cannot fill the device.
+
+    The aggregate is all children's timed images over the wall time from the first child's start to the last
+    child's end; ``scaling`` is the aggregate over N=1's (or over the smallest N measured)."""
+    import shutil
+    import tempfile
+
+    from .executors import cpu_cores
+
+    steps = s["steps"] or s["max_steps"]
+    spec = {"name": name, "width": width, "warmup": max(s["warmup"], 1), "steps": steps, "segments": 2,
+            "device": str(device), "amp": s.get("amp", False), "step": s.get("step", "eager")}
+    env = _child_env()
+    rows: dict[str, dict] = {}
+    for n in ns:
+        folder = tempfile.mkdtemp(prefix="nbprune-bench-barrier-")
+        try:
+            threads = max(1, cpu_cores() // n)
+            outs = _children([{**spec, "threads": threads, "barrier": folder, "parties": n, "index": i}
+                              for i in range(n)], env)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        wall = max(o["t_end"] for o in outs) - min(o["t_start"] for o in outs)
+        rows[str(n)] = {"processes": n, "threads_each": threads,
+                        "aggregate_img_s": sum(o["images"] for o in outs) / wall,
+                        "per_process_img_s": [o["img_s"] for o in outs],
+                        "overlapped": all(o["barrier_complete"] for o in outs)}
+    base = rows[str(min(ns))]["aggregate_img_s"]
+    for row in rows.values():
+        row["scaling"] = row["aggregate_img_s"] / base
+    return {"model": _key(name, width), "device": str(device), "steps": steps, "amp": spec["amp"],
+            "step": spec["step"], "n": rows}
 
 
 def _cold_compile_seconds(name: str, width: float) -> float:
@@ -690,9 +828,12 @@ def run(args) -> dict:
     """Run the benchmark described by ``args`` (see :func:`add_arguments`); print and return the result."""
     from .train import resolve_device
 
+    from .step import resolve_step
+
     t0 = time.perf_counter()
     device = resolve_device(getattr(args, "device", "auto"))
-    s = _settings(args)
+    s = _device_settings(_settings(args), device, args)
+    resolve_step(s["step"], device)  # cuda-graph on a CPU: one line, before any measurement
     threads_before = torch.get_num_threads()
     if s["threads"]:
         torch.set_num_threads(s["threads"])
@@ -705,6 +846,19 @@ def run(args) -> dict:
     else:
         print(format_table(result))
     return result
+
+
+def _device_settings(s: dict, device: torch.device, args) -> dict:
+    """Defaults that depend on the device: on CUDA up to :data:`CUDA_MAX_STEPS` timed steps per repeat and the
+    concurrency measurement at :data:`CUDA_CONCURRENCY` unless told otherwise."""
+    s = dict(s)
+    if device.type == "cuda" and getattr(args, "steps", None) is None and not getattr(args, "quick", False):
+        s["max_steps"], s["min_steps"] = CUDA_MAX_STEPS, 20
+    if getattr(args, "no_concurrency", False):
+        s["concurrency"] = []
+    elif s.get("concurrency") is None:
+        s["concurrency"] = list(CUDA_CONCURRENCY) if device.type == "cuda" else []
+    return s
 
 
 def _run(args, s: dict, device: torch.device, t0: float) -> dict:
@@ -733,6 +887,9 @@ def _run(args, s: dict, device: torch.device, t0: float) -> dict:
     if getattr(args, "explore", False):
         result["augmentation"] = augment_cost(device)
         result["explore"] = {_key(n, w): explore(n, w, device, s) for n, w in s["models"]}
+    if s["concurrency"]:
+        result["concurrency"] = {_key(n, w): bench_concurrency(n, w, device, s["concurrency"], s)
+                                 for n, w in s["models"]}
     if hasattr(os, "getloadavg"):
         result["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     result["wall_s"] = time.perf_counter() - t0
@@ -747,11 +904,16 @@ def format_table(r: dict) -> str:
              f"env {m.get('env') or '{}'}; medians of {r['settings']['repeats']} interleaved repeats",
              "",
              f"{'model':<16}{'nbprune img/s':>14}{'reference img/s':>16}{'ratio':>7}{'train GFLOP/s':>14}"
-             f"{'% of peak':>10}{'peak MB':>9}{'steps':>6}"]
+             f"{'% of peak':>10}{'peak MB':>9}{'steps':>6}{'% of 45k':>9}"]
     for k, v in r["models"].items():
         ref = f"{v['reference_img_s']:16.1f}{v['ratio']:7.2f}" if "ratio" in v else f"{'-':>16}{'-':>7}"
         lines.append(f"{k:<16}{v['nbprune_img_s']:14.1f}{ref}{v['train_flops_per_s'] / 1e9:14.2f}"
-                     f"{100 * v['fraction_of_peak']:10.1f}{v['peak_mem_mb']:9.1f}{v['steps']:6d}")
+                     f"{100 * v['fraction_of_peak']:10.1f}{v['peak_mem_mb']:9.1f}{v['steps']:6d}"
+                     f"{100 * v['of_target']:9.1f}")
+    first = next(iter(r["models"].values()), None)
+    if first is not None:
+        lines.append(f"(nbprune's loop: step {first['step']}{', bf16 autocast' if first['amp'] else ', fp32'}; "
+                     f"target {TARGET_IMG_S:,} img/s = one 160-epoch CIFAR-10 run in about 3 minutes)")
     if r["pairs"]:
         lines += ["", f"{'pair':<22}{'width':>6}{'batch':>6}{'latency ms':>20}{'latency x':>10}{'FLOPs x':>9}"
                       f"{'ratio':>7}"]
@@ -777,10 +939,26 @@ def format_table(r: dict) -> str:
                              "(summed): " + ", ".join(
                                  f"{p} {val[p]['one_process_img_s']:.1f} vs {val[p]['per_core_processes_img_s']:.1f} "
                                  f"img/s (x{val[p]['ratio']:.2f})" for p in ("fp32", "bf16")))
+            elif note == "agreement":
+                lines.append(f"  loss over {val['steps']} steps from one init, largest difference from "
+                             f"{val['reference']}: " + ", ".join(f"{k} {d:.2e}" for k, d in val["max_abs_diff"].items()))
             elif note not in ("img_s", "relative", "samples"):
                 lines.append(f"  {note}: {val:.1f} s" if isinstance(val, float) else f"  {note}: {val}")
+    lines += format_concurrency(r.get("concurrency", {}))
     lines += ["", f"wall time {r['wall_s']:.0f} s"]
     return "\n".join(lines)
+
+
+def format_concurrency(c: dict) -> list[str]:
+    """Table lines of :func:`bench_concurrency` results (model -> result)."""
+    lines = []
+    for k, v in c.items():
+        lines += ["", f"concurrent runs of nbprune's loop on {v['device']}, {k} ({v['step']}"
+                      f"{', bf16' if v['amp'] else ''}), aggregate img/s (x over the fewest):"]
+        for n, row in v["n"].items():
+            note = "" if row["overlapped"] else "  (children did not all overlap)"
+            lines.append(f"  N={n:<3}{row['aggregate_img_s']:12.1f} img/s  x{row['scaling']:.2f}{note}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
-"""The ``nbprune`` command: info, train, runs, data, grid, bench.
+"""The ``nbprune`` command: info, train, runs, export, import, data, grid, bench.
 
-Bad input gets one line naming the parameter and what is allowed, and exit status 2 (no traceback).
+Bad input, and a store that cannot be written (a full disk), get one line naming the parameter or the file
+and what to do, and exit status 2 (no traceback).
 """
 
 from __future__ import annotations
@@ -49,6 +50,20 @@ def _width(s: str) -> float:
     return v
 
 
+def _setting(s: str) -> tuple[str, object]:
+    """``FIELD=VALUE`` of ``--set``: a RunConfig field and its value (JSON or YAML, e.g. ``milestones=[60, 120]``)."""
+    import dataclasses
+
+    from .params import parse_text
+    from .train import RunConfig
+
+    key, sep, text = s.partition("=")
+    fields = [f.name for f in dataclasses.fields(RunConfig)]
+    if not sep or key not in fields:
+        raise argparse.ArgumentTypeError(f"set: must be FIELD=VALUE with FIELD one of {', '.join(fields)}, got {s!r}")
+    return key, parse_text(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nbprune", description="Rethinking the Value of Network Pruning, reproducibly.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -65,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=_positive_int("epochs"), default=None, help="default: the preset's")
     tr.add_argument("--seed", type=_positive_int("seed"), default=0)
     tr.add_argument("--width", type=_width, default=None, help="default: the preset's")
-    tr.add_argument("--lr", type=float, default=0.1)
-    tr.add_argument("--batch-size", type=_positive_int("batch-size"), default=64)
+    tr.add_argument("--lr", type=float, default=None, help="default: the paper's 0.1")
+    tr.add_argument("--batch-size", type=_positive_int("batch-size"), default=None, help="default: the preset's")
     tr.add_argument("--train-subset", type=_positive_int("train-subset"), default=None)
     tr.add_argument("--test-subset", type=_positive_int("test-subset"), default=None)
     tr.add_argument("--val-size", type=_positive_int("val-size"), default=0)
@@ -74,7 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--store", default=None, help="run store directory (default: $NBPRUNE_STORE or ./store)")
     tr.add_argument("--data", default=None, help="data source (default: $NBPRUNE_DATA or torchvision download)")
     tr.add_argument("--device", default="auto")
-    tr.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA, or CPUs with AVX-512 BF16/AMX)")
+    tr.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                    help="bf16 autocast (CUDA, or CPUs with AVX-512 BF16/AMX); default: the preset's")
+    tr.add_argument("--bn-sparsity", type=float, default=None,
+                    help="Network Slimming's sparsity s on BN weights (chapter 2 and 4's large VGG-19: 1e-4)")
+    tr.add_argument("--set", type=_setting, action="append", default=[], metavar="FIELD=VALUE",
+                    help="any other run config field, e.g. --set milestones=[60,120,160] --set "
+                         "model_kwargs='{head: linear}' (the flags above win)")
     tr.add_argument("--compile", action="store_true", help="torch.compile the model")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--json", action="store_true", help="print the final metrics as JSON")
@@ -83,6 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--store", default=None)
     runs.add_argument("--check", action="store_true", help="verify every run and list the broken ones")
     runs.add_argument("--json", action="store_true")
+
+    ex = sub.add_parser("export", help="write finished runs' JSON files (config, metrics, provenance; no weights) "
+                                       "to a directory, replacing an earlier export there")
+    ex.add_argument("--store", default=None)
+    ex.add_argument("--out", required=True, help="the export directory")
+    ex.add_argument("--runs", nargs="+", default=None, metavar="RUN_ID", help="default: every finished run")
+    ex.add_argument("--json", action="store_true")
+
+    im = sub.add_parser("import", help="add the runs of exports to a store (JSON only; conflicts are reported, "
+                                       "never overwritten)")
+    im.add_argument("source", nargs="+", help="export directories")
+    im.add_argument("--store", default=None)
+    im.add_argument("--json", action="store_true")
 
     data = sub.add_parser("data", help="decode and cache the dataset, print its source and checksum")
     data.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
@@ -131,23 +165,30 @@ def cmd_info(args) -> dict:
     return out
 
 
-def cmd_train(args) -> dict:
+# flags that override the preset (or the paper's recipe) only when given; None means "not given"
+TRAIN_OVERRIDES = ("epochs", "width", "train_subset", "test_subset", "lr", "batch_size", "amp", "bn_sparsity")
+
+
+def train_config(args):
+    """The RunConfig ``nbprune train`` trains: every field the preset sets (as a chapter's large model, see
+    :func:`nbprune.pipeline.large_config`), with the flags given on the command line winning."""
     from .models import list_models
     from .presets import get_preset
-    from .runs import RunStore
     from .train import RunConfig
 
     if args.model not in list_models():  # validate before loading data
         from .models import create_model
 
         create_model(args.model)
-    preset = get_preset(args.preset)
-    overrides = dict(dataset=args.dataset, seed=args.seed, lr=args.lr, batch_size=args.batch_size,
-                     val_size=args.val_size, amp=args.amp)
-    for name in ("epochs", "width", "train_subset", "test_subset"):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    config = RunConfig.from_preset(preset, args.model, **overrides)
+    overrides = dict(dataset=args.dataset, seed=args.seed, val_size=args.val_size, **dict(args.set))
+    overrides.update({k: getattr(args, k) for k in TRAIN_OVERRIDES if getattr(args, k) is not None})
+    return RunConfig.from_preset(get_preset(args.preset), args.model, **overrides)
+
+
+def cmd_train(args) -> dict:
+    from .runs import RunStore
+
+    config = train_config(args)
     store = RunStore(args.store)
     result = store.run(config, data_root=args.data, device=args.device,
                        progress=False if args.quiet else "auto", compile_model=args.compile)
@@ -188,6 +229,34 @@ def cmd_runs(args) -> int:
                         "best_test_acc", "wall_time_s") if c in df]
     print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return 0
+
+
+def cmd_export(args) -> int:
+    from .store_io import export_runs
+
+    res = export_runs(args.store, args.out, args.runs)
+    if args.json:
+        print(json.dumps({"out": str(res.path), "runs": res.run_ids, "bytes": res.bytes}))
+    else:
+        print(f"exported {len(res.run_ids)} runs ({res.bytes / 1e3:.1f} kB, no weights) to {res.path}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    """Import each export in turn; exit 1 when some run arrived with other results than the store has."""
+    from .runs import RunStore
+    from .store_io import describe_import, import_runs
+
+    store = RunStore(args.store)
+    results = [import_runs(src, store) for src in args.source]
+    for res in results:
+        if args.json:
+            print(json.dumps({"source": str(res.source), "imported": res.imported, "identical": res.identical,
+                              "conflicts": [c.run_id for c in res.conflicts], "skipped": res.skipped,
+                              "flagged": None if res.flagged is None else res.flagged.fields}))
+        else:
+            print("\n".join(describe_import(res)))
+    return 1 if any(r.conflicts for r in results) else 0
 
 
 def cmd_data(args) -> int:
@@ -249,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd_train(args)
         elif args.command == "runs":
             return cmd_runs(args)
+        elif args.command == "export":
+            return cmd_export(args)
+        elif args.command == "import":
+            return cmd_import(args)
         elif args.command == "data":
             return cmd_data(args)
         elif args.command == "grid":
@@ -262,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SlurmError as e:  # no Slurm to submit to (one line), or failed jobs (their list follows)
         print(f"nbprune: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a write outside the store's writers (a data cache on a full disk): still one line
+        where = f"cannot write {e.filename}: " if e.filename else ""
+        print(f"nbprune: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nbprune: interrupted; the run resumes from its last checkpoint on the next call", file=sys.stderr)

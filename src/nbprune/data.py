@@ -27,6 +27,10 @@ import torch
 # The paper's normalisation, used for both CIFAR datasets (PROTOCOL.md).
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
+# Soft Filter Pruning's own CIFAR normalisation (He et al. 2018's code), selectable per run
+SFP_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
+SFP_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
+NORMS = {"cifar": (CIFAR_MEAN, CIFAR_STD), "sfp": (SFP_MEAN, SFP_STD)}  # RunConfig.normalization -> (mean, std)
 DATASETS = {"cifar10": 10, "cifar100": 100}
 PAD = 4
 SUBSET_SEED = 0  # one fixed split/subset for every run, so runs with different seeds see the same images
@@ -309,8 +313,11 @@ def epoch_generator(seed: int, epoch: int, device: torch.device | str = "cpu") -
 
 
 def train_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, epoch: int,
-                  augment_data: bool = True, channels_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled, augmented, normalised batches (the last partial batch is kept)."""
+                  augment_data: bool = True, channels_last: bool = True,
+                  norm: str = "cifar") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of shuffled, augmented, normalised batches (the last partial batch is kept); ``norm``
+    names the normalisation constants (:data:`NORMS`)."""
+    mean, std = NORMS[norm]
     g = epoch_generator(seed, epoch, x.device)
     n = len(y)
     perm = torch.randperm(n, generator=g, device=x.device)
@@ -322,17 +329,18 @@ def train_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int, 
         if augment_data:
             xb = augment(xb, dy[start:start + batch_size], dx[start:start + batch_size],
                          flip[start:start + batch_size])
-        xb = normalize(xb)
+        xb = normalize(xb, mean, std)
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         yield xb, y[idx]
 
 
 def eval_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int = 256,
-                 channels_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                 channels_last: bool = True, norm: str = "cifar") -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Normalised, un-augmented batches in order."""
+    mean, std = NORMS[norm]
     for start in range(0, len(y), batch_size):
-        xb = normalize(x[start:start + batch_size])
+        xb = normalize(x[start:start + batch_size], mean, std)
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         yield xb, y[start:start + batch_size]

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,15 @@ class GridGraph:
         return pd.DataFrame(rows)
 
 
+MAX_STAGES = 32  # a safety bound: iterative pruning at the paper preset needs 15 stages
+
+
+def _finished(store: RunStore, run_id: str) -> bool:
+    """Whether the run ``run_id`` (a parent the graph names) has finished in ``store``."""
+    metrics = _read_json(store.path / run_id / "metrics.json")
+    return bool(metrics) and metrics.get("status") == "finished"
+
+
 def run_state(store: RunStore, config: RunConfig) -> str:
     d = store.run_dir(config)
     metrics = _read_json(d / "metrics.json")
@@ -108,7 +118,9 @@ def grid_graph(store: RunStore, grid, preset, seeds, dataset: str = "cifar10", d
     for exp in grid:
         for seed in seeds:
             large = _large_for(exp, preset, seed, dataset)
-            add(Node(large, "large", "", seed))
+            # an iterative round prunes the previous round's ticket: nameable once that ticket's parent finished
+            if large.parent is None or _finished(store, large.parent):
+                add(Node(large, "large", "", seed))
     for exp in grid:
         for seed in seeds:
             large = _large_for(exp, preset, seed, dataset)
@@ -126,7 +138,7 @@ def complete_grid(store: RunStore, grid, preset, seeds, dataset: str = "cifar10"
                   data_root=None, device: str = "auto", **run_kw) -> GridGraph:
     """Train every missing run of the grid through ``executor`` (None: local), stage by stage."""
     executor = executor or LocalExecutor(workers=1)
-    for _stage in range(4):  # large models, derived runs; more stages never exist today, 4 is a safety bound
+    for _stage in range(MAX_STAGES):  # large models, derived runs, and one more per round of iterative pruning
         graph = grid_graph(store, grid, preset, seeds, dataset, data_root)
         todo = graph.missing(store)
         if not todo:
@@ -134,7 +146,7 @@ def complete_grid(store: RunStore, grid, preset, seeds, dataset: str = "cifar10"
                 raise RuntimeError(f"{len(graph.waiting)} chain(s) wait on large models that did not finish")
             return graph
         executor.run(store, todo, data_root=data_root, device=device, **run_kw)
-    raise RuntimeError("complete_grid: the grid did not converge in 4 stages")
+    raise RuntimeError(f"complete_grid: the grid did not converge in {MAX_STAGES} stages")
 
 
 # --------------------------------------------------------------------------------------------- projection
@@ -236,6 +248,97 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+SLOT_DEVICE = "slot"  # a TrainJob's device meaning "the device of the worker slot that runs it"
+_slot_device: str | None = None  # set in each worker process of a pool by _init_slot
+
+
+class TimeLimitReached(BaseException):
+    """A run's ``stop_at`` passed: raised after an epoch's checkpoint is on disk, so the run stops resumable.
+
+    A BaseException (like KeyboardInterrupt), so the store's failure handler, which marks a run failed on any
+    Exception, lets it through: the run is left unfinished, not failed, and its lock is released.
+    """
+
+
+class _StopAt:
+    """``on_epoch`` callback: raise :class:`TimeLimitReached` once ``time.time()`` is past ``stop_at``."""
+
+    def __init__(self, stop_at: float, then: Callable[[int], None] | None = None) -> None:
+        self.stop_at, self.then = stop_at, then
+
+    def __call__(self, epoch: int) -> None:
+        if self.then is not None:
+            self.then(epoch)
+        if time.time() >= self.stop_at:
+            raise TimeLimitReached(f"stopped after epoch {epoch}: the time limit passed")
+
+
+def check_devices(devices: Sequence[str]) -> list[str]:
+    """``devices`` as torch device names, each one this machine has; ValueError (one line) otherwise."""
+    if isinstance(devices, (str, bytes)) or not isinstance(devices, (list, tuple)) or not devices:
+        raise ValueError(f"devices: must be a non-empty list of devices such as ['cuda:0', 'cuda:1'] or ['cpu'], "
+                         f"got {devices!r}")
+    from .train import resolve_device
+
+    return [str(resolve_device(d, param="devices")) for d in devices]
+
+
+def device_slots(devices: Sequence[str], runs_per_device: int) -> list[str]:
+    """The device of each worker slot: ``runs_per_device`` rounds over ``devices`` (round robin), so the
+    first slots to start are spread over the devices."""
+    return [d for _ in range(runs_per_device) for d in devices]
+
+
+def plan_placement(costs: Sequence[float], slots: Sequence[str]) -> list[list[int]]:
+    """The runs (indices into ``costs``) each slot trains, in order, if every run took its cost: longest run
+    first, each to the slot that is free first (ties: the lower slot). The pool does the same at run time (a
+    free worker takes the longest run left), so this is its placement whenever the costs are right."""
+    order = sorted(range(len(costs)), key=lambda i: -costs[i])  # stable: equal costs keep their order
+    free = [0.0] * len(slots)
+    plan: list[list[int]] = [[] for _ in slots]
+    for i in order:
+        k = min(range(len(slots)), key=lambda j: (free[j], j))
+        plan[k].append(i)
+        free[k] += costs[i]
+    return plan
+
+
+def _init_slot(queue) -> None:
+    """Pool initializer: this worker process takes the next slot's device for every run it trains."""
+    global _slot_device
+    _slot_device = queue.get()
+
+
+def _epochs_done(store: RunStore, config: RunConfig) -> int:
+    """The epochs in the run's last checkpoint (0 when it has none or it cannot be read)."""
+    path = store.run_dir(config) / "checkpoint.pt"
+    if not path.exists():
+        return 0
+    import torch
+
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint counts as none; training will say more
+        return 0
+
+
+def train_node(store: RunStore, config: RunConfig, data_root=None, device: str = "auto",
+               stop_at: float | None = None, **run_kw) -> dict:
+    """Train (or resume, or fetch) one run; with ``stop_at`` (a ``time.time()``), stop after the first epoch
+    that ends past it. Returns its outcome: run_id, device, state (finished or stopped), test_acc (None when
+    stopped), epochs_done and epochs."""
+    out = {"run_id": config.run_id, "device": str(device), "epochs": config.epochs}
+    if stop_at is not None:
+        if time.time() >= stop_at:
+            return {**out, "state": "stopped", "test_acc": None, "epochs_done": _epochs_done(store, config)}
+        run_kw["on_epoch"] = _StopAt(stop_at, run_kw.get("on_epoch"))
+    try:
+        res = store.run(config, data_root=data_root, device=device, **run_kw)
+    except TimeLimitReached:
+        return {**out, "state": "stopped", "test_acc": None, "epochs_done": _epochs_done(store, config)}
+    return {**out, "state": "finished", "test_acc": res.metrics["test_acc"], "epochs_done": config.epochs}
+
+
 class LocalExecutor:
     """Train the runs on this machine.
 
@@ -244,19 +347,60 @@ class LocalExecutor:
     longest run first; on a small CPU, several one-thread runs use the cores better than one run on all of
     them, most of all for narrow pruned models whose small convolutions do not spread over threads.
     ``"auto"`` (the default): one worker per core (at most 4) on a CPU, one on a GPU.
+
+    ``devices`` (e.g. ``["cuda:0", "cuda:1"]``) with ``runs_per_device`` N places N concurrent runs on each
+    device instead: ``len(devices) x N`` worker processes, each pinned to one device (round robin, see
+    :func:`device_slots`), each taking the longest run left when it is free (:func:`plan_placement`). A GPU
+    that one small-batch run cannot fill trains several at once that way. ``devices`` then decide where runs
+    train (the ``device`` argument of :meth:`run` is not used); ``runs_per_device`` alone uses N slots on
+    that device. ``step`` names the step implementation of every run (:data:`nbprune.step.STEP_IMPLS`;
+    None: the process default). Every value is checked here, before any work.
     """
 
     name = "local"
 
-    def __init__(self, workers: int | str = "auto", threads: int | None = None):
+    def __init__(self, workers: int | str = "auto", threads: int | None = None,
+                 devices: Sequence[str] | None = None, runs_per_device: int = 1, step: str | None = None):
         if workers != "auto" and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ValueError(f"workers: must be 'auto' or an integer >= 1, got {workers!r}")
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads: must be None or an integer >= 1, got {threads!r}")
+        _check_int("runs_per_device", runs_per_device, 1)
+        if devices is not None and workers != "auto":
+            raise ValueError(f"workers: give workers or devices, not both (with devices, len(devices) x "
+                             f"runs_per_device runs train at once), got workers={workers!r}")
+        from .step import check_step
+
         self.workers, self.threads = workers, threads
+        self.devices = None if devices is None else check_devices(devices)
+        self.runs_per_device = runs_per_device
+        self.step = None if step is None else check_step(step)
+        if self.devices is not None:
+            self._check_step(self.devices)
+
+    def _check_step(self, devices: Sequence[str]) -> None:
+        from .step import resolve_step
+        from .train import resolve_device
+
+        if self.step is not None:
+            for d in devices:
+                resolve_step(self.step, resolve_device(d))
+
+    def slots(self, device: str = "auto") -> list[str] | None:
+        """The device of each worker slot (None: no placement asked for; ``workers`` decides)."""
+        if self.devices is not None:
+            return device_slots(self.devices, self.runs_per_device)
+        if self.runs_per_device > 1:
+            from .train import resolve_device
+
+            return device_slots([str(resolve_device(device))], self.runs_per_device)
+        return None
 
     def workers_for(self, n_runs: int, device: str = "auto") -> int:
         """How many runs train at once for a stage of ``n_runs`` on ``device``."""
+        slots = self.slots(device)
+        if slots is not None:
+            return max(1, min(len(slots), n_runs))
         if self.workers != "auto":
             return max(1, min(self.workers, n_runs))
         from .train import resolve_device
@@ -268,20 +412,32 @@ class LocalExecutor:
     @property
     def parallel(self) -> bool:
         """Whether a stage may train several runs at once (then grids are completed stage by stage)."""
+        if self.devices is not None or self.runs_per_device > 1:
+            return len(self.devices or [None]) * self.runs_per_device > 1
         return self.workers != 1
 
     def run(self, store: RunStore, nodes: list[Node], on_run=None, data_root=None, device: str = "auto",
-            **run_kw) -> None:
+            stop_at: float | None = None, **run_kw) -> list[dict]:
+        """Train ``nodes``; with ``stop_at`` (a ``time.time()``) every run stops, resumable, after the first
+        epoch that ends past it. Returns each run's outcome (:func:`train_node`), in the order they ended."""
+        from .step import default_step
+
+        slots = self.slots(device)
+        self._check_step(slots or [device])
         workers = self.workers_for(len(nodes), device)
         if workers == 1:
-            for i, node in enumerate(nodes):
-                if on_run is not None:
-                    on_run(i, len(nodes), node)
-                store.run(node.config, data_root=data_root, device=device, **run_kw)
-            return
-        self._run_pool(store, nodes, workers, data_root, device)
+            where = slots[0] if slots else device
+            outcomes = []
+            with default_step(self.step):
+                for i, node in enumerate(nodes):
+                    if on_run is not None:
+                        on_run(i, len(nodes), node)
+                    outcomes.append(train_node(store, node.config, data_root, where, stop_at, **run_kw))
+            return outcomes
+        return self._run_pool(store, nodes, workers, data_root, slots or [device] * workers, stop_at)
 
-    def _run_pool(self, store: RunStore, nodes: list[Node], workers: int, data_root, device: str) -> None:
+    def _run_pool(self, store: RunStore, nodes: list[Node], workers: int, data_root, slots: list[str],
+                  stop_at: float | None) -> list[dict]:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -289,11 +445,18 @@ class LocalExecutor:
         # longest first, so the last run of a stage is a short one and no worker idles for long
         order = sorted(nodes, key=lambda n: -training_flops(n.config))
         root = None if data_root is None else str(data_root)
-        failures, t0 = [], time.time()
-        print(f"training {len(order)} run(s), {workers} at a time with {threads} thread(s) each", flush=True)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(TrainJob(str(store.path), n.config.to_dict(), root, device, threads)): n
-                       for n in order}
+        failures, outcomes, t0 = [], [], time.time()
+        placed = self.slots() is not None
+        where = ("; " + ", ".join(f"{d} x{slots[:workers].count(d)}" for d in dict.fromkeys(slots[:workers]))
+                 if placed else "")
+        print(f"training {len(order)} run(s), {workers} at a time with {threads} thread(s) each{where}", flush=True)
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        for d in slots[:workers]:
+            queue.put(d)
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_slot, initargs=(queue,)) as pool:
+            futures = {pool.submit(TrainJob(str(store.path), n.config.to_dict(), root, SLOT_DEVICE, threads,
+                                            self.step, stop_at)): n for n in order}
             for done, fut in enumerate(as_completed(futures), 1):
                 node = futures[fut]
                 what = " ".join(x for x in (node.config.model, node.label, node.role, f"seed {node.seed}") if x)
@@ -303,37 +466,54 @@ class LocalExecutor:
                     failures.append(f"{what}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
                     print(f"  [{done}/{len(order)}] FAILED {what}", flush=True)
                     continue
-                print(f"  [{done}/{len(order)}] {what}: {out['test_acc']:.2f}% at {time.time() - t0:.0f} s",
-                      flush=True)
+                outcomes.append(out)
+                on = f" on {out['device']}" if placed else ""
+                if out["state"] == "stopped":
+                    print(f"  [{done}/{len(order)}] {what}: stopped at the time limit after epoch "
+                          f"{out['epochs_done']}/{out['epochs']}{on}", flush=True)
+                else:
+                    print(f"  [{done}/{len(order)}] {what}: {out['test_acc']:.2f}% at {time.time() - t0:.0f} s{on}",
+                          flush=True)
         if failures:
             raise RuntimeError(f"{len(failures)} of {len(order)} run(s) failed: " + "; ".join(failures))
+        return outcomes
 
     def __repr__(self) -> str:
-        return f"LocalExecutor(workers={self.workers!r}, threads={self.threads!r})"
+        placement = (f", devices={self.devices!r}, runs_per_device={self.runs_per_device}"
+                     if self.devices is not None or self.runs_per_device > 1 else "")
+        step = f", step={self.step!r}" if self.step else ""
+        return f"LocalExecutor(workers={self.workers!r}, threads={self.threads!r}{placement}{step})"
 
 
 class TrainJob:
-    """What one Slurm job runs: train (or resume) one run in the shared store. Checkpointable for submitit:
-    on preemption or time-out it is requeued as is, and the store resumes from the last finished epoch."""
+    """What one Slurm job or local worker runs: train (or resume) one run in the shared store. Checkpointable
+    for submitit: on preemption or time-out it is requeued as is, and the store resumes from the last finished
+    epoch. ``device`` :data:`SLOT_DEVICE` means the device of the local worker slot that runs it."""
 
     def __init__(self, store_path: str, config: dict, data_root=None, device: str = "auto",
-                 threads: int | None = None):
+                 threads: int | None = None, step: str | None = None, stop_at: float | None = None):
         self.store_path, self.config, self.data_root = store_path, config, data_root
-        self.device, self.threads = device, threads
+        self.device, self.threads, self.step, self.stop_at = device, threads, step, stop_at
 
     def __call__(self) -> dict:
         import torch
 
+        from .step import default_step
+
+        device = _slot_device if self.device == SLOT_DEVICE else self.device
         if self.threads:
             torch.set_num_threads(self.threads)
+        if str(device).startswith("cuda:"):
+            torch.cuda.set_device(torch.device(device))
         cfg = RunConfig.from_dict(self.config)
-        res = RunStore(self.store_path).run(cfg, data_root=self.data_root, device=self.device, progress=False)
-        return {"run_id": res.run_id, "test_acc": res.metrics["test_acc"]}
+        with default_step(self.step):
+            return train_node(RunStore(self.store_path), cfg, self.data_root, device, self.stop_at, progress=False)
 
     def checkpoint(self):
         from submitit.helpers import DelayedSubmission
 
-        return DelayedSubmission(TrainJob(self.store_path, self.config, self.data_root, self.device, self.threads))
+        return DelayedSubmission(TrainJob(self.store_path, self.config, self.data_root, self.device, self.threads,
+                                          self.step, self.stop_at))
 
 
 class SlurmExecutor:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .pipeline import Chain, large_config, prune_chain
+from .atomic import atomic_write_text
+from .pipeline import Chain, derived_configs, large_config, prune_chain
+from .prune import PrunePlan
 from .presets import get_preset
 from .runs import RunStore
 
@@ -19,7 +21,10 @@ CHAPTERS = ("predefined", "automatic", "unstructured", "architecture_search", "l
 BN_SPARSITY = {"vgg": 1e-4, "preresnet": 1e-5, "densenet": 1e-5}  # Network Slimming's s per family
 PAPER_NAMES = {"vgg16": "VGG-16", "vgg19": "VGG-19", "resnet56": "ResNet-56", "resnet110": "ResNet-110",
                "preresnet164": "PreResNet-164", "preresnet110": "PreResNet-110", "densenet40": "DenseNet-40",
-               "resnet20": "ResNet-20", "resnet32": "ResNet-32"}
+               "resnet20": "ResNet-20", "resnet32": "ResNet-32", "densenet-bc-100": "DenseNet-BC-100"}
+WEIGHT_LEVEL = (("model_kwargs", (("bn_gamma", 1.0),)),)  # Table 6's models: the weight-level code inits gamma 1
+SFP_TABLE10 = {"resnet20": (0.1, 0.2, 0.3), "resnet32": (0.1, 0.2, 0.3), "resnet56": (0.1, 0.2, 0.3, 0.4),
+               "resnet110": (0.1, 0.2, 0.3)}  # Table 10: Soft Filter Pruning without pretrained models
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,17 @@ class Experiment:
     paper_table: str = ""
     paper_target: str = ""
     paper_note: str | None = None
+    previous: "Experiment | None" = None  # iterative pruning: this round prunes the previous round's ticket
+    large_variant: str = "unpruned"  # the large model's row; "sfp-trained": a Soft Filter Pruning run, its own row
 
     @property
     def paper_model(self) -> str:
         return PAPER_NAMES.get(self.model, self.model)
+
+    @property
+    def round(self) -> int:
+        """1 for a one-shot prune; k for the k-th round of iterative pruning."""
+        return 1 if self.previous is None else self.previous.round + 1
 
 
 def experiment(label: str, model: str, method: str, settings: dict, **kw) -> Experiment:
@@ -68,8 +80,23 @@ def _slim(model: str, fraction: float, **kw) -> Experiment:
 
 
 def _magnitude(model: str, fraction: float, **kw) -> Experiment:
+    """A Table 6 row; the model is the weight-level code's (BN gamma 1; PreResNet-110 has it built in)."""
+    large = () if model == "preresnet110" else WEIGHT_LEVEL
     return experiment(f"{fraction:.0%}", model, "magnitude", {"fraction": fraction}, paper_table="6",
-                      paper_target=f"{fraction:.0%}", **kw)
+                      paper_target=f"{fraction:.0%}", large=large, **kw)
+
+
+def _sfp(model: str, fraction: float, preset: str) -> Experiment:
+    """A Table 10 row: Soft Filter Pruning during training, then the pruned model as it is, Scratch-E and -B.
+    At ``paper`` the large model follows SFP's own recipe (Nesterov, wd 5e-4, batch 128, 200 epochs, its
+    warm-up and normalisation); at the CPU presets only the soft pruning itself (the preset's budget)."""
+    from .prune.sfp import SFP_RECIPE
+
+    recipe = {**SFP_RECIPE} if preset == "paper" else {}
+    large = tuple(sorted({**recipe, "sfp_rate": fraction}.items()))
+    return experiment(f"SFP {fraction:.0%}", model, "sfp", {"fraction": fraction},
+                      variants=("pruned", "scratch-e", "scratch-b"), large=large, paper_table="10",
+                      paper_target=f"{fraction:.0%}", large_variant="sfp-trained")
 
 
 def chapter_grid(chapter: str, preset) -> list[Experiment]:
@@ -79,8 +106,11 @@ def chapter_grid(chapter: str, preset) -> list[Experiment]:
         raise ValueError(f"chapter: unknown {chapter!r}; allowed: {', '.join(CHAPTERS)}")
     if chapter == "predefined":
         if p == "paper":
-            return [_l1(t, t.split("-")[0]) for t in ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")]
-        return [_l1("vgg16-a", "vgg16")]
+            l1 = [_l1(t, t.split("-")[0]) for t in ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")]
+            return l1 + [_sfp(m, f, p) for m, fs in SFP_TABLE10.items() for f in fs]
+        # Table 10 at the CPU presets: one Soft Filter Pruning row (ResNet-56, 40% of each block's first-conv
+        # filters), trained with SFP at the preset's budget
+        return [_l1("vgg16-a", "vgg16"), _sfp("resnet56", 0.4, p)]
     if chapter == "automatic":
         if p == "paper":
             return [_slim("vgg19", 0.7), _slim("preresnet164", 0.4), _slim("preresnet164", 0.6),
@@ -88,34 +118,81 @@ def chapter_grid(chapter: str, preset) -> list[Experiment]:
         return [_slim("vgg19", 0.7)]
     if chapter == "unstructured":
         if p == "paper":
-            return [_magnitude(m, f) for m in ("vgg19", "preresnet110") for f in (0.3, 0.8, 0.95)]
+            return [_magnitude(m, f) for m in ("vgg19", "preresnet110", "densenet-bc-100") for f in (0.3, 0.8, 0.95)]
         return [_magnitude("vgg19", 0.3)]
     if chapter == "architecture_search":
-        # Figure 3 (left): Network Slimming's architectures vs uniformly pruned channels, all Scratch-E
-        return search_grid([0.4, 0.5, 0.6, 0.7] if p == "quick" else [0.4, 0.7] if p == "smoke"
-                           else [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+        # Figure 3 (left) / Table 21: VGG-16's Network Slimming architectures vs uniformly pruned channels,
+        # Figure 5 / Table 18: PreResNet-164's; all Scratch-E
+        # and (paper only) Figure 3's unstructured curve, the source of guided sparsification
+        if p == "paper":
+            return (search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], model="vgg16")
+                    + search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], model="preresnet164")
+                    + sparsity_search_grid([0.3, 0.5, 0.7, 0.9, 0.95]))
+        return search_grid([0.4, 0.5, 0.6, 0.7] if p == "quick" else [0.4, 0.7], model="vgg16")
     # lottery_ticket: Table 8 (structured, L1-norm) and Table 9 (unstructured one-shot), lr 0.1 (and 0.01 on paper)
-    lrs = (0.1, 0.01) if p == "paper" else (0.1,)
-    grid = []
-    for lr in lrs:
-        tag = "" if lr == 0.1 else f" (lr {lr:g})"  # rows of another lr are other rows of the tables
-        targets = ("vgg16-a",) if p != "paper" else ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")
-        for t in targets:
-            grid.append(experiment(_paper_target(t) + tag, t.split("-")[0], "l1", {"target": t},
-                                   variants=("winning-ticket", "random-init"), lr=lr, paper_table="8a" if lr == 0.1 else "8b",
-                                   paper_target=_paper_target(t), large=(("lr", lr),) if lr != 0.1 else ()))
-        fractions = (0.2,) if p != "paper" else (0.2, 0.4, 0.6, 0.8, 0.95)
-        for f in fractions:
-            grid.append(experiment(f"{f:.0%}{tag}", "vgg16", "magnitude", {"fraction": f},
-                                   variants=("winning-ticket", "random-init"),
-                                   lr=lr, paper_table="9a" if lr == 0.1 else "9b", paper_target=f"{f:.0%}",
-                                   large=(("lr", lr),) if lr != 0.1 else ()))
+    return [e for lr in ((0.1, 0.01) if p == "paper" else (0.1,)) for e in lottery_rows(p, lr)]
+
+
+def lottery_rows(preset, lr: float) -> list[Experiment]:
+    """Chapter 5's rows at one initial lr: Table 8 (L1-norm targets), Table 9 (one-shot magnitude) and Figure 7
+    (iterative magnitude pruning, 20% of the remaining weights per round; round 1 is the one-shot 20% row)."""
+    p = get_preset(preset).name
+    tag = "" if lr == 0.1 else f" (lr {lr:g})"  # rows of another lr are other rows of the tables
+    t8, t9 = {0.1: ("8a", "9a"), 0.01: ("8b", "9b")}.get(lr, ("", ""))
+    large = (("lr", lr),) if lr != 0.1 else ()
+    targets = ("vgg16-a",) if p != "paper" else ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")
+    grid = [experiment(_paper_target(t) + tag, t.split("-")[0], "l1", {"target": t},
+                       variants=("winning-ticket", "random-init"), lr=lr, paper_table=t8,
+                       paper_target=_paper_target(t), large=large) for t in targets]
+    rounds = [2] if p != "paper" else list(range(2, 15))  # 0.8 ** 14 keeps 4.4% (95.6% pruned)
+    grid += iterative_grid("vgg16", 0.2, rounds, lr, paper_table=t9)
+    for f in (0.2,) if p != "paper" else (0.2, 0.4, 0.6, 0.8, 0.95):
+        grid.append(experiment(f"{f:.0%}{tag}", "vgg16", "magnitude", {"fraction": f},
+                               variants=("winning-ticket", "random-init"), lr=lr, paper_table=t9,
+                               paper_target=f"{f:.0%}", large=large))
     return grid
 
 
 def _large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10"):
-    """The large model's config of ``exp`` for ``seed``."""
-    return large_config(preset, exp.model, seed, dataset, **dict(exp.large))
+    """The config of the model ``exp`` prunes, for ``seed``: the large model, or (iterative pruning) the
+    previous round's winning ticket. An unstructured ticket's config does not depend on its plan's result,
+    so every round is nameable before anything has trained."""
+    if exp.previous is None:
+        return large_config(preset, exp.model, seed, dataset, **dict(exp.large))
+    prev = exp.previous
+    parent = _large_for(prev, preset, seed, dataset)
+    plan = PrunePlan(method=prev.method, arch=parent.model, cfg=None)  # unstructured: masks only
+    return derived_configs(parent, plan, {"method": prev.method, **dict(prev.settings)}, 1, 1, preset,
+                           ("winning-ticket",), prev.lr)["winning-ticket"]
+
+
+def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10"):
+    """The config of the model ``exp`` prunes for ``seed`` (public: chapters reuse another chapter's large model)."""
+    return _large_for(exp, preset, seed, dataset)
+
+
+def iterative_grid(model: str, per_round: float, rounds: list[int], lr: float = 0.1,
+                   paper_table: str = "") -> list[Experiment]:
+    """Iterative magnitude pruning (Frankle & Carbin; the paper's Figure 7): each round removes ``per_round``
+    of the weights that remain (globally, by magnitude) from the previous round's trained ticket, then trains
+    the new ticket from the original init and its control from a fresh draw, under the same mask. Round k
+    keeps ``(1 - per_round) ** k`` of the conv weights; the rows are the rounds listed in ``rounds``."""
+    if isinstance(per_round, bool) or not isinstance(per_round, (int, float)) or not 0 < per_round < 1:
+        raise ValueError(f"per_round: must be a number in (0, 1), got {per_round!r}")
+    if not rounds or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in rounds):
+        raise ValueError(f"rounds: must be a non-empty list of integers >= 1, got {rounds!r}")
+    from .prune.unstructured import iterative_fractions
+
+    tag = "" if lr == 0.1 else f" (lr {lr:g})"
+    chain, prev = [], None
+    for k, pruned in enumerate(iterative_fractions(round(1 - (1 - per_round) ** max(rounds), 10), per_round), 1):
+        first = k == 1  # round 1 is the one-shot prune at per_round: the same runs as that row
+        prev = experiment(f"{pruned:.0%}{tag}" if first else f"iterative {pruned:.0%}{tag}", model, "magnitude",
+                          {"fraction": pruned}, variants=("winning-ticket", "random-init"), lr=lr,
+                          large=(("lr", lr),) if lr != 0.1 else (), previous=prev,
+                          paper_table=paper_table if first else "", paper_target=f"{pruned:.0%}" if first else "")
+        chain.append(prev)
+    return [e for e in chain if e.round in rounds]
 
 
 def run_experiment(store: RunStore, exp: Experiment, preset, seed: int, dataset: str = "cifar10",
@@ -156,7 +233,9 @@ def run_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: st
         chain = run_experiment(store, exp, preset, seed, dataset, **run_kw)
         out.chains.append((exp, chain))
         base = dict(model=exp.paper_model, target=exp.label, seed=seed, method=exp.method)
-        if (chain.large.run_id, exp.model) not in seen_large:
+        if exp.large_variant != "unpruned":  # e.g. the SFP-trained model before removal: a row of its target
+            out.rows.append({**base, "variant": exp.large_variant, **_metrics(chain.large)})
+        elif exp.previous is None and (chain.large.run_id, exp.model) not in seen_large:
             seen_large.add((chain.large.run_id, exp.model))
             out.rows.append({**base, "target": "", "variant": "unpruned", **_metrics(chain.large)})
         for variant, res in chain.runs.items():
@@ -193,6 +272,9 @@ def l1_grid(targets: list[str]) -> list[Experiment]:
     """L1-norm experiments for named targets (chapter 1's ``targets`` parameter)."""
     from .models import list_targets
 
+    from .params import parse_param
+
+    targets = parse_param("targets", targets, list, "[resnet56-b]")
     allowed = [t for t in list_targets() if t.startswith(("vgg16-", "resnet56-", "resnet110-"))]
     if isinstance(targets, str) or not isinstance(targets, (list, tuple)) or not targets:
         raise ValueError(f"targets: must be None or a non-empty list of L1-norm targets ({', '.join(allowed)}), "
@@ -219,9 +301,7 @@ def save_results(results: ChapterResults, chapter: str, preset, dataset: str = "
     out = Path(root or os.environ.get("NBPRUNE_RESULTS") or "results") / get_preset(preset).name
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{chapter}-{dataset}.csv"
-    tmp = path.with_suffix(".tmp")
-    pd.DataFrame(results.rows).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write_text(pd.DataFrame(results.rows).to_csv(index=False), path)
     return str(path)
 
 
@@ -233,6 +313,9 @@ def print_job(i: int, n: int, exp: Experiment, seed: int) -> None:
 
 def slimming_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
     """Network Slimming experiments from ``{model: [fraction, ...]}`` (chapter 2's ``fractions`` parameter)."""
+    from .params import parse_param
+
+    fractions = parse_param("fractions", fractions, dict, "{vgg19: [0.7]}")
     allowed = ("vgg11", "vgg13", "vgg16", "vgg19", "preresnet110", "preresnet164", "densenet40", "densenet-bc-100")
     if not isinstance(fractions, dict) or not fractions:
         raise ValueError(f"fractions: must be None or a mapping model -> list of fractions, got {fractions!r}")
@@ -240,6 +323,8 @@ def slimming_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
     for model, fs in fractions.items():
         if model not in allowed:
             raise ValueError(f"fractions: model {model!r} is not one slimming prunes; allowed: {', '.join(allowed)}")
+        if isinstance(fs, (str, dict)) or not isinstance(fs, (list, tuple)):
+            raise ValueError(f"fractions: {fs!r} for {model} must be a list of fractions, e.g. {{{model}: [0.7]}}")
         for f in fs:
             if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
                 raise ValueError(f"fractions: {f!r} for {model} must be a number in (0, 1)")
@@ -250,13 +335,17 @@ def slimming_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
 def magnitude_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
     """Magnitude-pruning experiments from ``{model: [fraction, ...]}`` (chapter 3's ``fractions`` parameter)."""
     from .models import list_models
+    from .params import parse_param
 
+    fractions = parse_param("fractions", fractions, dict, "{vgg19: [0.3, 0.8]}")
     if not isinstance(fractions, dict) or not fractions:
         raise ValueError(f"fractions: must be None or a mapping model -> list of fractions, got {fractions!r}")
     out = []
     for model, fs in fractions.items():
         if model not in list_models() or model.startswith("imagenet"):
             raise ValueError(f"fractions: unknown CIFAR model {model!r}")
+        if isinstance(fs, (str, dict)) or not isinstance(fs, (list, tuple)):
+            raise ValueError(f"fractions: {fs!r} for {model} must be a list of fractions, e.g. {{{model}: [0.3]}}")
         for f in fs:
             if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
                 raise ValueError(f"fractions: {f!r} for {model} must be a number in (0, 1)")
@@ -264,60 +353,96 @@ def magnitude_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
     return out
 
 
-def search_grid(fractions: list[float]) -> list[Experiment]:
-    """Chapter 4's slimming-vs-uniform experiments at the given channel fractions (VGG-19, Scratch-E)."""
+SEARCH_MODELS = {"vgg16": (("model_kwargs", (("head", "linear"),)),), "vgg19": (), "preresnet164": ()}
+SEARCH_TABLES = {"vgg16": "21", "preresnet164": "18"}  # the tables of Figure 3 (left) and Figure 5
+
+
+def search_grid(fractions: list[float], model: str = "vgg16") -> list[Experiment]:
+    """Chapter 4's slimming-vs-uniform experiments at the given channel fractions (Scratch-E). VGG-16 uses the
+    slimming code's single-Linear head; the Network Slimming penalty is the family's."""
+    from .params import parse_param
+
+    fractions = parse_param("fractions", fractions, list, "[0.2, 0.5, 0.8]")
     if isinstance(fractions, (str, dict)) or not isinstance(fractions, (list, tuple)) or not fractions:
         raise ValueError(f"fractions: must be None or a non-empty list of fractions in (0, 1), got {fractions!r}")
     out = []
     for f in fractions:
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
             raise ValueError(f"fractions: {f!r} must be a number in (0, 1)")
-        out.append(experiment(f"slimming {f:.0%}", "vgg19", "slimming", {"fraction": float(f)},
-                              variants=("scratch-e",), large=_sparse("vgg19")))
-        out.append(experiment(f"uniform {f:.0%}", "vgg19", "uniform-channels", {"fraction": float(f)},
-                              variants=("scratch-e",), large=_sparse("vgg19")))
+        large = _sparse(model) + SEARCH_MODELS[model]
+        table = dict(paper_table=SEARCH_TABLES[model], paper_target=f"{f:.0%}") if model in SEARCH_TABLES else {}
+        out.append(experiment(f"slimming {f:.0%}", model, "slimming", {"fraction": float(f)},
+                              variants=("scratch-e",), large=large, **table))
+        out.append(experiment(f"uniform {f:.0%}", model, "uniform-channels", {"fraction": float(f)},
+                              variants=("scratch-e",), large=large, **table))
     return out
 
 
-def guided_grid(chains, model: str = "vgg19") -> list[Experiment]:
+def guided_grid(chains, model: str | None = None, fractions: list[float] | None = None) -> list[Experiment]:
     """Chapter 4's guided pruning (Figure 6): for each Network Slimming fraction among ``chains`` (the
     ``(experiment, chain)`` pairs of a finished :func:`run_grid`), the per-stage fractions of channels its
-    pruned architectures keep, averaged over seeds (3 decimals), define a new architecture of ``model``
-    that keeps that fraction in every layer of the stage; it is trained from scratch (Scratch-E)."""
+    pruned architectures keep, averaged over seeds (3 decimals), define a new architecture that keeps that
+    fraction in every layer of the stage; it is trained from scratch (Scratch-E). ``model`` None: the model
+    the patterns come from (guided pruning); another model: *transferred* guided pruning (the paper moves
+    VGG-16's patterns to VGG-19). ``fractions``: only these slimming fractions (None: all)."""
     from .prune.structured import stage_keep_fractions
 
-    by_fraction: dict[float, list[list[float]]] = {}
+    by_fraction: dict[tuple[str, float], list[list[float]]] = {}
     for exp, chain in chains:
-        if exp.method == "slimming":
+        f = dict(exp.settings).get("fraction")
+        if exp.method == "slimming" and (fractions is None or f in fractions):
             keep = stage_keep_fractions(chain.large.model(), chain.plan)
-            by_fraction.setdefault(dict(exp.settings)["fraction"], []).append(keep)
+            by_fraction.setdefault((exp.model, f), []).append(keep)
     out = []
-    for fraction, keeps in by_fraction.items():
+    for (source, fraction), keeps in by_fraction.items():
+        target = source if model is None else model
         mean = tuple(round(sum(k[i] for k in keeps) / len(keeps), 3) for i in range(len(keeps[0])))
-        out.append(experiment(f"guided {fraction:.0%}", model, "guided-channels", {"stage_keep": mean},
-                              variants=("scratch-e",), large=_sparse(model)))
+        label = f"guided {fraction:.0%}" if target == source else f"transferred {fraction:.0%}"
+        out.append(experiment(label, target, "guided-channels", {"stage_keep": mean}, variants=("scratch-e",),
+                              large=_sparse(target) + SEARCH_MODELS.get(target, ())))
+    return out
+
+
+def sparsity_search_grid(fractions: list[float], model: str = "vgg16") -> list[Experiment]:
+    """Figure 3's unstructured curve (and guided sparsification's source): magnitude-pruned masks vs uniformly
+    sparse ones at the same fraction of conv weights, both trained from scratch (Scratch-E)."""
+    out = []
+    for f in fractions:
+        out.append(experiment(f"magnitude {f:.0%}", model, "magnitude", {"fraction": float(f)},
+                              variants=("scratch-e",), large=SEARCH_MODELS[model]))
+        out.append(experiment(f"uniform sparsity {f:.0%}", model, "uniform-sparsity", {"fraction": float(f)},
+                              variants=("scratch-e",), large=SEARCH_MODELS[model]))
+    return out
+
+
+def guided_sparsity_grid(chains) -> list[Experiment]:
+    """Guided sparsification (Figure 6): for each magnitude fraction among ``chains``, the per-stage sparsity of
+    its masks, averaged over seeds (3 decimals), applied at random within each stage; Scratch-E."""
+    from .prune.unstructured import stage_sparsity
+
+    by_fraction: dict[tuple[str, float, tuple], list[list[float]]] = {}
+    for exp, chain in chains:
+        if exp.method == "magnitude" and exp.previous is None:
+            key = (exp.model, dict(exp.settings)["fraction"], exp.large)
+            by_fraction.setdefault(key, []).append(stage_sparsity(chain.large.model(), chain.plan.masks))
+    out = []
+    for (model, fraction, large), sparsities in by_fraction.items():
+        mean = tuple(round(sum(s[i] for s in sparsities) / len(sparsities), 3) for i in range(len(sparsities[0])))
+        out.append(experiment(f"guided sparsity {fraction:.0%}", model, "guided-sparsity", {"stage_sparsity": mean},
+                              variants=("scratch-e",), large=large))
     return out
 
 
 def lottery_grid(preset, lrs: list[float] | None = None) -> list[Experiment]:
     """Chapter 5's experiments at ``preset``, at the preset's learning rates or the given ones."""
-    grid = chapter_grid("lottery_ticket", preset)
+    from .params import parse_param
+
+    lrs = parse_param("lrs", lrs, list, "[0.1, 0.01]")
     if lrs is None:
-        return grid
+        return chapter_grid("lottery_ticket", preset)
     if isinstance(lrs, (str, dict)) or not isinstance(lrs, (list, tuple)) or not lrs:
         raise ValueError(f"lrs: must be None or a non-empty list of learning rates, got {lrs!r}")
     for lr in lrs:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= 1:
             raise ValueError(f"lrs: {lr!r} must be a number in (0, 1]")
-    base = [e for e in grid if e.lr == 0.1]
-    out = []
-    for lr in lrs:
-        table = {"8a": "8a" if lr == 0.1 else "8b" if lr == 0.01 else "",
-                 "9a": "9a" if lr == 0.1 else "9b" if lr == 0.01 else ""}
-        for e in base:
-            from dataclasses import replace
-
-            out.append(replace(e, lr=float(lr), paper_table=table[e.paper_table],
-                               label=e.label if lr == 0.1 else f"{e.label} (lr {lr:g})",
-                               large=(("lr", float(lr)),) if lr != 0.1 else ()))
-    return out
+    return [e for lr in lrs for e in lottery_rows(preset, float(lr))]

@@ -7,11 +7,14 @@ nowhere else, so the notebooks, the CLI and the tests share one definition of ea
 * ``fine-tuned``: the pruned large model trained ``finetune_epochs`` at the lowest lr (0.001), constant.
 * ``scratch-e``: the pruned architecture from random init, as many epochs as the large model.
 * ``scratch-b``: the same, for ``int(epochs * FLOPs_large / FLOPs_pruned)`` epochs (same computation).
-* ``winning-ticket`` / ``random-init``: the lottery-ticket comparison: the pruned architecture (or mask) trained
-  from the large model's own init vs from a fresh one (the latter is the same run as Scratch-E).
+* ``pruned``: the pruned large model evaluated as it is (Soft Filter Pruning's result; no training).
+* ``winning-ticket`` / ``random-init``: the lottery-ticket comparison: the pruned architecture (or mask)
+  trained from the large model's own init vs from a fresh draw of the large model, pruned the same way (so
+  both start at the unpruned model's init scale and differ in their values only).
 
-Structured plans carry over as a cfg only (scratch runs of the same cfg are shared); unstructured plans
-carry their masks, so their scratch runs name the parent they were pruned from.
+Structured plans carry over as a cfg and the channel selections (scratch runs of the same architecture are
+shared); unstructured plans carry their masks, so their scratch runs name the parent they were pruned from.
+From-scratch runs draw their init from a seed stream of their own (:func:`~nbprune.train.fresh_seed`).
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from dataclasses import dataclass, field
 
 from .flops import count_flops, scratch_b_epochs
 from .presets import Preset, get_preset
+from .models import selections_of
 from .prune import NEEDS_DATA, PrunePlan, apply_plan, make_plan
 from .runs import RunResult, RunStore
-from .train import RunConfig
+from .train import RunConfig, fresh_seed
 
 VARIANTS = ("fine-tuned", "scratch-e", "scratch-b")
 FINETUNE_LR = 0.001  # the lowest lr of large-model training (0.1 x 0.1 x 0.1)
@@ -48,34 +52,63 @@ def large_config(preset: Preset | str, model: str, seed: int, dataset: str = "ci
     return RunConfig.from_preset(preset, model, seed=seed, dataset=dataset, **overrides)
 
 
+# recipe fields a derived run takes from its large model (all default in the paper's recipe; SFP sets them)
+RECIPE_FIELDS = ("momentum", "weight_decay", "nesterov", "gamma", "warmup_epochs", "warmup_lr", "normalization")
+
+
 def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: int, flops_pruned: int,
-                    preset: Preset | str, variants=VARIANTS, lr: float | None = None) -> dict[str, RunConfig]:
-    """The configs of each variant derived from ``large`` by ``plan`` (made with ``spec``)."""
+                    preset: Preset | str, variants=VARIANTS, lr: float | None = None,
+                    selections: dict[str, list[int]] | None = None) -> dict[str, RunConfig]:
+    """The configs of each variant derived from ``large`` by ``plan`` (made with ``spec``).
+
+    ``selections``: the pruned model's channel selections (:func:`nbprune.models.selections_of`), carried
+    into every structured run trained from scratch, so it reads the channels the pruned model reads.
+    Every from-scratch run draws its init from :func:`~nbprune.train.fresh_seed` (no value shared with the
+    large model's init); ``random-init``, the lottery control, is the ticket's architecture drawn afresh at
+    the unpruned model's scale (``init="parent-random"``), so it differs from the ticket in values only.
+    """
     p = get_preset(preset)
     common = dict(model=plan.arch, dataset=large.dataset, width=large.width, model_kwargs=large.model_kwargs,
                   batch_size=large.batch_size, seed=large.seed, train_subset=large.train_subset,
-                  test_subset=large.test_subset, val_size=large.val_size, amp=large.amp)
+                  test_subset=large.test_subset, val_size=large.val_size, amp=large.amp,
+                  **{f: getattr(large, f) for f in RECIPE_FIELDS})
     cfg = plan.cfg if plan.structured else None
     lineage = dict(parent=large.run_id, prune=spec)
-    scratch = dict(cfg=cfg) if plan.structured else dict(cfg=cfg, **lineage)
+    fresh = dict(init_seed=fresh_seed(large.seed))
+    sel = dict(selections=selections or {}) if plan.structured else {}
+    scratch = dict(cfg=cfg, **sel, **fresh) if plan.structured else dict(cfg=cfg, **lineage, **fresh)
     lr_kw = {} if lr is None else {"lr": lr}
     out = {}
     for v in variants:
         if v == "fine-tuned":
-            out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent", epochs=p.finetune_epochs,
-                               lr=FINETUNE_LR, milestones=())
+            out[v] = RunConfig(**{**common, **_no_warmup}, cfg=cfg, **lineage, init="parent",
+                               epochs=p.finetune_epochs, lr=FINETUNE_LR, milestones=())
+        elif v == "pruned":  # the pruned model as it is (Soft Filter Pruning's result): evaluated, not trained
+            out[v] = RunConfig(**{**common, **_no_warmup}, cfg=cfg, **lineage, init="parent", epochs=0)
         elif v == "scratch-e":
-            out[v] = RunConfig(**common, **scratch, epochs=large.epochs, **lr_kw)
+            out[v] = RunConfig(**common, **scratch, epochs=large.epochs, milestones=large.milestones, **lr_kw)
         elif v == "scratch-b":
             epochs = scratch_b_epochs(flops_large, flops_pruned, large.epochs, large.dataset)
-            out[v] = RunConfig(**common, **scratch, epochs=epochs, **lr_kw)
+            out[v] = RunConfig(**common, **scratch, epochs=epochs, milestones=_scaled(large, epochs), **lr_kw)
         elif v == "winning-ticket":
             out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent-init", epochs=large.epochs, **lr_kw)
         elif v == "random-init":
-            out[v] = RunConfig(**common, **scratch, epochs=large.epochs, **lr_kw)  # = Scratch-E at that lr
+            out[v] = RunConfig(**common, cfg=cfg, **lineage, **fresh, init="parent-random", epochs=large.epochs,
+                               **lr_kw)
         else:
-            raise ValueError(f"variants: unknown {v!r}; allowed: {', '.join(VARIANTS)}, winning-ticket, random-init")
+            raise ValueError(f"variants: unknown {v!r}; allowed: {', '.join(ALL_VARIANTS)}")
     return out
+
+
+ALL_VARIANTS = (*VARIANTS, "pruned", "winning-ticket", "random-init")
+_no_warmup = {"warmup_epochs": 0, "warmup_lr": 0.0}  # warm-up belongs to training from the start
+
+
+def _scaled(large: RunConfig, epochs: int) -> tuple[int, ...] | None:
+    """The large model's explicit lr milestones scaled to ``epochs`` (None: the default 50%/75% rule)."""
+    if large.milestones is None:
+        return None
+    return tuple(int(m * epochs / large.epochs) for m in large.milestones)
 
 
 def plan_variants(model, large: RunConfig, method: str, settings: dict, preset: Preset | str, variants=VARIANTS,
@@ -84,9 +117,10 @@ def plan_variants(model, large: RunConfig, method: str, settings: dict, preset: 
     after, and the config of every variant. ``data``: calibration images for the methods that need them."""
     extra = {"data": data} if method in NEEDS_DATA else {}
     plan = make_plan(model, method, **settings, **extra)
-    flops_large, flops_pruned = count_flops(model, masked=True), count_flops(apply_plan(model, plan), masked=True)
+    pruned = apply_plan(model, plan)
+    flops_large, flops_pruned = count_flops(model, masked=True), count_flops(pruned, masked=True)
     configs = derived_configs(large, plan, {"method": method, **settings}, flops_large, flops_pruned, preset,
-                              variants, lr)
+                              variants, lr, selections_of(pruned))
     return plan, flops_large, flops_pruned, configs
 
 

@@ -24,6 +24,11 @@ class Preset:
     seeds: tuple[int, ...] = field(default=(0, 1, 2, 3, 4))
     batch_size: int = 64
     amp: bool = False  # bf16 autocast of convs/linears (faster on CUDA and on CPUs with AVX-512 BF16/AMX)
+    # equivalence margin of the verdicts (accuracy points, fixed before any run; see nbprune.stats): 0.5 at
+    # `paper`, about twice the seed std (0.1-0.3) of the paper's CIFAR tables, whose "comparable" rows differ by
+    # a few tenths; 1 point on the CPU presets, where one run's accuracy on 5,000 test images already has a
+    # binomial standard error of about 0.7 points
+    margin: float = 1.0
 
     def as_dict(self) -> dict:
         """Plain-JSON view, for tables and provenance."""
@@ -64,6 +69,7 @@ PRESETS: dict[str, Preset] = {
         train_subset=None,
         test_subset=None,
         seeds=(0, 1, 2, 3, 4),
+        margin=0.5,
     ),
 }
 
@@ -88,6 +94,9 @@ def preset_table():
 
 def resolve_seeds(seeds, preset) -> list[int]:
     """``seeds`` as a list of ints (None: the preset's); a ValueError names the parameter otherwise."""
+    from .params import parse_param
+
+    seeds = parse_param("seeds", seeds, list, "[0, 1, 2]")
     if seeds is None:
         return list(get_preset(preset).seeds)
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):

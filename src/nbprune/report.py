@@ -14,9 +14,11 @@ from importlib import resources
 
 import pandas as pd
 
-VARIANT_ORDER = ["unpruned", "fine-tuned", "scratch-e", "scratch-b", "winning-ticket", "random-init"]
+VARIANT_ORDER = ["unpruned", "sfp-trained", "pruned", "fine-tuned", "scratch-e", "scratch-b", "winning-ticket",
+                 "random-init"]
 VARIANT_LABELS = {"unpruned": "Unpruned", "fine-tuned": "Fine-tuned", "scratch-e": "Scratch-E",
-                  "scratch-b": "Scratch-B", "winning-ticket": "Winning ticket", "random-init": "Random init"}
+                  "scratch-b": "Scratch-B", "winning-ticket": "Winning ticket", "random-init": "Random init",
+                  "sfp-trained": "SFP-trained", "pruned": "Pruned"}
 
 
 @lru_cache(maxsize=1)
@@ -79,81 +81,89 @@ def t_interval(diffs, level: float = 0.95) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def verdict(low: float, high: float, paper_diff: float | None, better: str = "scratch",
-            worse: str = "fine-tuned") -> str:
-    """Our 95% interval of (a - b) against the paper's claim that a is at least as good as b (for the
-    scratch rows: training from scratch is as good as fine-tuning; ``better``/``worse`` name a and b).
-
-    "agrees" when the interval lies above zero, "disagrees" when it lies below, "inconclusive" when it
-    contains zero (which is also what "as good as" looks like at a small budget). The paper's own
-    difference for the row is shown beside the verdict, not used by it. With ``paper_diff`` None (no
-    claim for the row) the verdict only says which side is better.
-    """
-    if math.isnan(low) or math.isnan(high):
-        return "inconclusive (one seed)"
-    if paper_diff is None or math.isnan(paper_diff):
-        if low > 0:
-            return f"{better} better"
-        if high < 0:
-            return f"{worse} better"
-        return "no significant difference"
-    if low > 0:
-        return f"agrees ({better} better)"
-    if high < 0:
-        return f"disagrees ({worse} better)"
-    return "inconclusive (interval contains 0)"
+# The paper's claim about each pair (a, b), in the terms of :func:`nbprune.stats.agreement`
+PAIR_CLAIMS = {("scratch-e", "fine-tuned"): "a >= b", ("scratch-b", "fine-tuned"): "a >= b",
+               ("scratch-e", "pruned"): "a >= b", ("scratch-b", "pruned"): "a >= b",
+               ("winning-ticket", "random-init"): "a <= b"}  # at lr 0.1 a winning ticket is no better
 
 
-# Pairs whose claim runs the other way: the paper claims b is at least as good as a
-REVERSED_CLAIMS = {("winning-ticket", "random-init")}  # at lr 0.1 a winning ticket is no better than random init
+def _side(variant: str) -> str:
+    return "scratch" if variant.startswith("scratch") else VARIANT_LABELS.get(variant, variant).lower()
 
 
-def pair_verdict(low: float, high: float, paper_diff: float | None, a: str, b: str) -> str:
-    """:func:`verdict` for the pair (a, b) of variants, in the direction of the paper's claim about it."""
-    la, lb = VARIANT_LABELS.get(a, a), VARIANT_LABELS.get(b, b)
-    if a.startswith("scratch") and b == "fine-tuned":
-        la, lb = "scratch", "fine-tuned"
-    if (a, b) in REVERSED_CLAIMS:
-        return verdict(-high, -low, None if paper_diff is None else -paper_diff, lb.lower(), la.lower())
-    return verdict(low, high, paper_diff, la.lower(), lb.lower())
+def paired_stats(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]], paper: dict | None = None,
+                 margin: float = 1.0, value: str = "final") -> list[dict]:
+    """Per group and pair (a, b): the per-seed differences a - b compared by :func:`nbprune.stats.compare`
+    against ``margin`` (accuracy points), with the paper's difference for the row; numbers, not text."""
+    from .stats import compare
+
+    out = []
+    for keys, g in df.groupby(group, observed=True, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        for a, b in pairs:
+            wide = g[g["variant"].isin([a, b])].pivot_table(index="seed", columns="variant", values=value,
+                                                               observed=True)
+            if a not in wide or b not in wide:
+                continue
+            diffs = (wide[a] - wide[b]).dropna()
+            if diffs.empty:
+                continue
+            pa, pb = (paper or {}).get((*keys, a)), (paper or {}).get((*keys, b))
+            out.append({"keys": dict(zip(group, keys)), "a": a, "b": b, "cmp": compare(diffs, margin),
+                        "paper": None if pa is None or pb is None else pa[0] - pb[0]})
+    return out
+
+
+def _interval(lo: float, hi: float) -> str:
+    return "n/a" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
+
+
+def _verdict_row(keys: dict, label: str, c, verdict: str, paper: str, agrees: str) -> dict:
+    return {**keys, "comparison": label, "seeds": c.n, "mean diff": round(c.mean, 2),
+            "95% CI": _interval(c.low95, c.high95), "90% CI": _interval(c.low90, c.high90),
+            "paper": paper, "verdict": verdict, "paper's claim": agrees}
 
 
 # Section 5's comparisons of architectures at the same fraction of channels (all Scratch-E): (a, b, what the
 # paper found: the better one, or "neither" for "about as good")
-SEARCH_COMPARISONS = [("slimming", "uniform-channels", "slimming"),
-                      ("guided-channels", "uniform-channels", "guided-channels"),
-                      ("guided-channels", "slimming", "neither")]
+SEARCH_COMPARISONS = [("slimming", "uniform-channels", "a > b"),
+                      ("guided-channels", "uniform-channels", "a > b"),
+                      ("guided-channels", "slimming", "a = b"),
+                      ("magnitude", "uniform-sparsity", None),  # Figure 3's unstructured curve: no claim tabulated
+                      ("guided-sparsity", "uniform-sparsity", None)]
+CLAIM_WORDS = {"a > b": "{a} better", "b > a": "{b} better", "a = b": "about equal", "a >= b": "{a} as good or better",
+               "a <= b": "{a} no better"}
 
 
-def comparison_verdict(low: float, high: float, a: str, b: str, paper_better: str | None) -> str:
-    """Our interval of (a - b) against the paper's finding (``paper_better``: a, b, "neither" or None)."""
-    if math.isnan(low) or math.isnan(high):
-        return "inconclusive (one seed)"
-    winner = a if low > 0 else b if high < 0 else None
-    if paper_better is None:
-        return f"{winner} better" if winner else "no significant difference"
-    if winner is None:
-        return "inconclusive (interval contains 0)"
-    return f"{'agrees' if winner == paper_better else 'disagrees'} ({winner} better)"
+def search_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
+    """Section 5's comparisons of architectures at the same fraction pruned (all Scratch-E), paired by seed."""
+    from .stats import compare
 
-
-def search_pairs(df: pd.DataFrame) -> pd.DataFrame:
-    """Chapter 4's paired comparisons: per fraction of channels and seed, the Scratch-E accuracy of one
-    architecture minus another's (:data:`SEARCH_COMPARISONS`), with a 95% interval and a verdict."""
     points = df[df["variant"] == "scratch-e"]
     pairs = points.assign(fraction=points["target"].str.split().str[-1]).pivot_table(
-        index=["fraction", "seed"], columns="method", values="final", observed=True)
-    rows = []
-    for fraction, g in pairs.groupby(level="fraction"):
-        for a, b, paper in SEARCH_COMPARISONS:
+        index=["model", "fraction", "seed"], columns="method", values="final", observed=True)
+    out = []
+    for (model, fraction), g in pairs.groupby(level=["model", "fraction"], sort=False):
+        for a, b, claim in SEARCH_COMPARISONS:
             if a not in g or b not in g:
                 continue
             d = (g[a] - g[b]).dropna()
-            m, lo, hi = t_interval(d)
-            rows.append({"channels pruned": fraction, "comparison": f"{a} - {b}", "seeds": len(d),
-                         "mean diff": round(m, 2), "95% CI": "n/a" if lo != lo else f"[{lo:.2f}, {hi:.2f}]",
-                         "paper": {"neither": "about equal"}.get(paper, f"{paper} better"),
-                         "verdict": comparison_verdict(lo, hi, a, b, paper)})
+            if not d.empty:
+                out.append({"keys": {"model": model, "pruned": fraction}, "a": a, "b": b, "claim": claim,
+                            "cmp": compare(d, margin), "paper": None})
+    return out
+
+
+def search_pairs(df: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
+    """:func:`search_stats` as a table: interval, verdict and whether it supports the paper's finding."""
+    from .stats import agreement
+
+    rows = []
+    for r in search_stats(df, margin):
+        a, b, claim, c = r["a"], r["b"], r["claim"], r["cmp"]
+        words = "-" if claim is None else CLAIM_WORDS[claim].format(a=a, b=b)
+        agrees = "-" if claim is None else agreement(c.outcome, claim)
+        rows.append(_verdict_row(r["keys"], f"{a} - {b}", c, c.text(a, b), words, agrees))
     return pd.DataFrame(rows)
 
 
@@ -197,27 +207,53 @@ def paper_shaped_table(df: pd.DataFrame, group: list[str], paper: dict | None = 
 
 
 def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]],
-                 paper: dict | None = None, value: str = "final") -> pd.DataFrame:
-    """Per group and pair (a, b): the per-seed difference a - b, its 95% interval and a verdict."""
-    out = []
-    for keys, g in df.groupby(group, observed=True, sort=False):
-        keys = keys if isinstance(keys, tuple) else (keys,)
-        for a, b in pairs:
-            wide = g[g["variant"].isin([a, b])].pivot_table(index="seed", columns="variant", values=value,
-                                                               observed=True)
-            if a not in wide or b not in wide:
-                continue
-            diffs = (wide[a] - wide[b]).dropna()
-            m, lo, hi = t_interval(diffs)
-            pa, pb = (paper or {}).get((*keys, a)), (paper or {}).get((*keys, b))
-            pdiff = None if pa is None or pb is None else pa[0] - pb[0]
-            out.append({**dict(zip(group, keys)),
-                        "comparison": f"{VARIANT_LABELS.get(a, a)} - {VARIANT_LABELS.get(b, b)}",
-                        "seeds": len(diffs), "mean diff": round(m, 2),
-                        "95% CI": "n/a" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]",
-                        "paper diff": "-" if pdiff is None else f"{pdiff:+.2f}",
-                        "verdict": pair_verdict(lo, hi, pdiff, a, b)})
-    return pd.DataFrame(out)
+                 paper: dict | None = None, margin: float = 1.0, value: str = "final") -> pd.DataFrame:
+    """Per group and pair (a, b): the mean per-seed difference a - b, its 95% and 90% intervals, the verdict
+    of :func:`nbprune.stats.compare` at ``margin`` and whether it supports the paper's claim about the pair."""
+    from .stats import agreement
+
+    rows = []
+    for r in paired_stats(df, group, pairs, paper, margin, value):
+        a, b, c = r["a"], r["b"], r["cmp"]
+        claim = PAIR_CLAIMS.get((a, b))
+        paper_diff = "-" if r["paper"] is None else f"{r['paper']:+.2f}"
+        rows.append(_verdict_row(r["keys"], f"{VARIANT_LABELS.get(a, a)} - {VARIANT_LABELS.get(b, b)}", c,
+                                 c.text(_side(a), _side(b)), paper_diff,
+                                 "-" if claim is None else agreement(c.outcome, claim)))
+    return pd.DataFrame(rows)
+
+
+def forest_figure(stats_rows: list[dict], margin: float, title: str, ax=None):
+    """Each comparison's mean paired difference with its 95% (thin) and 90% (thick) intervals, the ±margin
+    band of the equivalence test, and the paper's difference (a cross) where it has one."""
+    import matplotlib.pyplot as plt
+
+    _style()
+    n = len(stats_rows)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.4, max(2.2, 0.45 * n + 1.4)))
+    ax.axvspan(-margin, margin, color="tab:green", alpha=0.12, label=f"equivalence margin ±{margin:g}")
+    ax.axvline(0, color="0.4", lw=0.8)
+    labels, paper_shown = [], False
+    for i, r in enumerate(stats_rows):
+        c, y = r["cmp"], n - 1 - i
+        if not math.isnan(c.low95):
+            ax.plot([c.low95, c.high95], [y, y], color="tab:blue", lw=1.2)
+            ax.plot([c.low90, c.high90], [y, y], color="tab:blue", lw=3.5)
+        ax.plot([c.mean], [y], "o", color="tab:blue", label="ours: mean, 90% and 95% interval" if i == 0 else None)
+        if r.get("paper") is not None:
+            ax.plot([r["paper"]], [y], "x", color="tab:red", ms=8, label=None if paper_shown else "paper")
+            paper_shown = True
+        keys = " ".join(str(v) for v in r["keys"].values())
+        labels.append(f"{keys}: {VARIANT_LABELS.get(r['a'], r['a'])} - {VARIANT_LABELS.get(r['b'], r['b'])}")
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(reversed(labels))
+    ax.set_xlabel("difference in test accuracy (points, final epoch)")
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if n > 2 else -0.45), ncol=2, frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
 
 
 def row_label(df: pd.DataFrame) -> pd.Series:
@@ -348,6 +384,8 @@ def run_box(preset, seeds: list[int], data, device, extra: list[str] | None = No
         ("data sha256", f"`{src['sha256'][:16]}…`", "-"),
         ("device", device_name(device), "GPU"),
         ("accuracy reported", "final epoch (best over epochs beside it)", "best test accuracy over epochs"),
+        ("verdicts", f"paired by seed; equivalence (TOST) within ±{p.margin:g} points, fixed before the runs",
+         "mean ± std, no test"),
     ]
     diffs = []
     if p.epochs != 160 or p.finetune_epochs != 40:
@@ -369,6 +407,9 @@ def run_box(preset, seeds: list[int], data, device, extra: list[str] | None = No
                      "original: compare methods with each other, and with the paper only with that in mind")
     diffs.append("the primary number is the final-epoch test accuracy; the paper's code keeps the best test "
                  "accuracy over epochs, shown beside it")
+    diffs.append("SGD uses momentum 0.9 without Nesterov, as the authors' code does (the paper's text says Nesterov)")
+    diffs.append("every from-scratch run (Scratch-E/B, random-init controls) draws its initial weights from a seed "
+                 "stream of its own, so it shares no initial value with the large model of the same seed")
     diffs += list(extra or [])
     table = "\n".join(f"| {k} | {v} | {q} |" for k, v, q in setting)
     return ("| setting | this run | paper |\n|---|---|---|\n" + table + "\n\n**How this run differs from the paper:**\n\n"
@@ -376,7 +417,8 @@ def run_box(preset, seeds: list[int], data, device, extra: list[str] | None = No
 
 
 PIPELINES = {"fine-tuned": "train large + prune + fine-tune", "scratch-e": "Scratch-E", "scratch-b": "Scratch-B",
-             "winning-ticket": "train large + prune + retrain from its init", "random-init": "random init"}
+             "winning-ticket": "train large + prune + retrain from its init", "random-init": "random init",
+             "sfp-trained": "train with soft filter pruning", "pruned": "SFP training + removal (no fine-tuning)"}
 
 
 def ledger_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -386,26 +428,39 @@ def ledger_table(df: pd.DataFrame) -> pd.DataFrame:
     from scratch pays only for itself.
     """
     large = df[df["variant"] == "unpruned"].set_index(["model", "seed"])
+    soft = df[df["variant"] == "sfp-trained"].set_index(["model", "target", "seed"])
     out = []
     for (model, target, variant), g in df[df["variant"] != "unpruned"].groupby(["model", "target", "variant"],
                                                                               observed=True, sort=False):
         flops, wall = g["train_flops"].astype(float).to_numpy(), g["wall_time_s"].astype(float).to_numpy()
+        parent, keys = None, None
         if variant in ("fine-tuned", "winning-ticket"):
-            keys = list(zip(g["model"], g["seed"]))
-            flops = flops + large.loc[keys, "train_flops"].astype(float).to_numpy()
-            wall = wall + large.loc[keys, "wall_time_s"].astype(float).to_numpy()
+            parent, keys = large, list(zip(g["model"], g["seed"]))
+        elif variant == "pruned":  # Soft Filter Pruning's result: its pipeline is the SFP training
+            parent, keys = soft, list(zip(g["model"], g["target"], g["seed"]))
+        if parent is not None:
+            flops = flops + parent.loc[keys, "train_flops"].astype(float).to_numpy()
+            wall = wall + parent.loc[keys, "wall_time_s"].astype(float).to_numpy()
         out.append({"model": model, "pruned": target, "pipeline": PIPELINES.get(variant, variant),
                     "epochs": int(g["epochs"].iloc[0]), "training FLOPs": f"{flops.mean():.3g}",
                     "wall time (s)": f"{wall.mean():.0f}"})
     return pd.DataFrame(out)
 
 
-def chapter_tables(rows: list[dict], refs: dict, pairs: list[tuple[str, str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the paper-shaped table, the paired-statistics table) of a chapter's result rows."""
+def chapter_tables(rows: list[dict], refs: dict, pairs: list[tuple[str, str]],
+                   margin: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the paper-shaped table, the paired-statistics table at equivalence ``margin``) of a chapter's rows."""
     df = results_frame(rows)
     shaped = paper_shaped_table(df, ["model", "target"], refs)
-    paired = paired_table(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs)
+    paired = paired_table(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs, margin)
     return shaped, paired
+
+
+def chapter_forest(rows: list[dict], refs: dict, pairs: list[tuple[str, str]], margin: float, title: str, ax=None):
+    """The forest plot of a chapter's paired comparisons (:func:`forest_figure`)."""
+    df = results_frame(rows)
+    return forest_figure(paired_stats(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs, margin),
+                         margin, title, ax)
 
 
 def widths_table(chains) -> pd.DataFrame:
@@ -499,7 +554,8 @@ def stage_sparsity_figure(table: pd.DataFrame, title: str, ax=None):
 
 CLAIMS = [
     ("predefined", "01_predefined", "Predefined pruning: training the pruned architecture from scratch is as good as "
-     "fine-tuning the pruned model", [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]),
+     "fine-tuning the pruned model (L1-norm), or as Soft Filter Pruning's result",
+     [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned"), ("scratch-e", "pruned"), ("scratch-b", "pruned")]),
     ("automatic", "02_automatic", "Automatic pruning (Network Slimming): the found architecture trained from scratch "
      "is as good as the fine-tuned one", [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]),
     ("unstructured", "03_unstructured", "Unstructured pruning at moderate sparsity on CIFAR: scratch training keeps up "
@@ -512,7 +568,7 @@ CLAIMS = [
 ]
 
 
-def verdict_summary(preset, results_dir: str = "results", dataset: str = "cifar10") -> pd.DataFrame:
+def verdict_summary(preset, results_dir: str | None = None, dataset: str = "cifar10") -> pd.DataFrame:
     """The paper's claims, one row per measured comparison, with our verdict, from the chapters' saved results
     (``results/<preset>/<chapter>-<dataset>.csv``; chapters without results are listed as not run)."""
     from pathlib import Path
@@ -520,33 +576,36 @@ def verdict_summary(preset, results_dir: str = "results", dataset: str = "cifar1
     from .grids import chapter_grid, paper_refs
     from .presets import get_preset
 
+    import os
+
     p = get_preset(preset)
+    results_dir = results_dir or os.environ.get("NBPRUNE_RESULTS") or "results"  # where save_results writes
     out = []
     for chapter, doc, claim, pairs in CLAIMS:
         path = Path(results_dir) / p.name / f"{chapter}-{dataset}.csv"
         link = f"{{doc}}`{doc}`"
         if not path.exists():
             out.append({"claim": claim, "chapter": link, "row": "-", "comparison": "-", "ours": "not run",
-                        "paper": "-", "verdict": "-"})
+                        "paper": "-", "verdict": "-", "paper's claim": "-"})
             continue
         rows = pd.read_csv(path, keep_default_na=False)
         if chapter == "architecture_search":
-            for _, r in search_pairs(results_frame(rows.to_dict("records"))).iterrows():
-                out.append({"claim": claim, "chapter": link, "row": f"VGG-19, {r['channels pruned']} of channels",
+            for _, r in search_pairs(results_frame(rows.to_dict("records")), p.margin).iterrows():
+                out.append({"claim": claim, "chapter": link, "row": f"{r['model']}, {r['pruned']} pruned",
                             "comparison": r["comparison"], "ours": f"{r['mean diff']:+.2f} {r['95% CI']}",
-                            "paper": r["paper"], "verdict": r["verdict"]})
+                            "paper": r["paper"], "verdict": r["verdict"], "paper's claim": r["paper's claim"]})
             continue
         refs = paper_refs(chapter_grid(chapter, p), dataset)
         paired = paired_table(results_frame(rows.to_dict("records"))[lambda d: d["variant"] != "unpruned"],
-                              ["model", "target"], pairs, refs)
+                              ["model", "target"], pairs, refs, p.margin)
         for _, r in paired.iterrows():
             out.append({"claim": claim, "chapter": link, "row": f"{r['model']} {r['target']}",
                         "comparison": r["comparison"], "ours": f"{r['mean diff']:+.2f} {r['95% CI']}",
-                        "paper": r["paper diff"], "verdict": r["verdict"]})
+                        "paper": r["paper"], "verdict": r["verdict"], "paper's claim": r["paper's claim"]})
     return pd.DataFrame(out)
 
 
-def verdict_markdown(preset, results_dir: str = "results", dataset: str = "cifar10") -> str:
+def verdict_markdown(preset, results_dir: str | None = None, dataset: str = "cifar10") -> str:
     """:func:`verdict_summary` as a MyST markdown table (differences in accuracy points, ours over seeds with
     its 95% interval)."""
     df = verdict_summary(preset, results_dir, dataset)

@@ -9,6 +9,11 @@ Layout of ``<store>/<run_id>/``::
     final.pt           the final weights
     metrics.json       status "finished", final/best accuracy, history, wall time, training FLOPs
     lock               present while a process trains the run (pid and host inside)
+    imported.json      present when the run was imported from another store (JSON only, no weights;
+                       see :mod:`nbprune.store_io`)
+
+Every file is written atomically through :mod:`nbprune.atomic`: a full disk or a read-only store raises a
+one-line :class:`StoreError` and leaves the previous file (the last checkpoint) as it was.
 
 A run is "finished" when ``metrics.json`` says so and its stored config equals the asked-for config in
 every field, defaults included: a run made under a different default is never silently reused.
@@ -28,7 +33,10 @@ from typing import Any
 
 import torch
 
-from .train import RunConfig, atomic_write_json, resolve_device, train
+from .atomic import StoreError, atomic_write_json, remove_temp_files, write_error
+from .train import RunConfig, resolve_device, train
+
+__all__ = ["RunResult", "RunStore", "RunLock", "StoreError", "config_differences"]
 
 LOCK_HEARTBEAT_S = 30.0  # the lock holder touches its lock file this often
 LOCK_STALE_S = 300.0  # a lock held on another host is stale after this long without a heartbeat
@@ -50,9 +58,17 @@ class RunResult:
 
         return pd.DataFrame(self.metrics["history"])
 
+    @property
+    def imported(self) -> dict | None:
+        """Where the run was imported from (``imported.json``), None for a run trained in this store."""
+        return _read_json(self.dir / "imported.json")
+
     def state_dict(self, which: str = "final") -> dict:
-        """The run's ``final`` or ``init`` weights."""
-        return torch.load(self.dir / f"{which}.pt", map_location="cpu", weights_only=True)
+        """The run's ``final`` or ``init`` weights (read as tensors only, never unpickled)."""
+        path = self.dir / f"{which}.pt"
+        if not path.exists():
+            raise StoreError(_missing_weights(self, path))
+        return torch.load(path, map_location="cpu", weights_only=True)
 
     def model(self, which: str = "final"):
         """The run's architecture with its ``final`` (or ``init``) weights loaded, in eval mode."""
@@ -66,8 +82,16 @@ class RunResult:
         return m.eval()
 
 
-class StoreError(RuntimeError):
-    """The store cannot be used (unwritable, or a run's files contradict its config)."""
+def _missing_weights(res: RunResult, path: Path) -> str:
+    """The one line for a finished run whose weights file is absent (imported, exported, or removed)."""
+    imported = res.imported
+    if imported is not None:
+        return (f"run {res.run_id}: imported without weights (from {imported.get('source', '?')}, trained on "
+                f"host {imported.get('host', '?')}); {path.name} exists only where it was trained. Remove "
+                f"{res.dir} to train it here")
+    if (res.dir.parent / "manifest.json").exists():
+        return f"run {res.run_id}: {res.dir.parent} is an export (JSON only, no weights); {path.name} is not in it"
+    return f"run {res.run_id}: {path.name} is missing from {res.dir}"
 
 
 class RunStore:
@@ -150,28 +174,49 @@ class RunStore:
             done = self.get(config)  # another process may have finished it while we waited
             if done is not None:
                 return done
+            remove_temp_files(d)  # left by a process killed mid-write: they only take space
+            (d / "imported.json").unlink(missing_ok=True)  # an unfinished import is trained here after all
             atomic_write_json(config.to_dict(), d / "config.json")
             from .provenance import provenance
 
             atomic_write_json(provenance(data=data, device=dev), d / "provenance.json")
-            try:
-                metrics = train(config, d, data, dev, init_state=init_state, progress=progress,
-                                on_epoch=on_epoch, compile_model=compile_model)
-            except Exception as e:
-                atomic_write_json({"status": "failed", "error": f"{type(e).__name__}: {e}"}, d / "metrics.json")
-                raise
+            metrics = self._train(config, d, data, dev, init_state, progress=progress, on_epoch=on_epoch,
+                                  compile_model=compile_model)
             atomic_write_json(metrics, d / "metrics.json")
         return RunResult(config.run_id, d, config, metrics)
 
+    @staticmethod
+    def _train(config: RunConfig, d: Path, data, dev, init_state, **kw) -> dict:
+        """:func:`train` in ``d``; a storage failure leaves the run resumable (no "failed" status), any other
+        failure marks it failed."""
+        try:
+            return train(config, d, data, dev, init_state=init_state, **kw)
+        except StoreError:
+            raise  # the checkpoint before it is intact: the same call resumes once there is space
+        except OSError as e:  # a write that did not go through nbprune.atomic
+            remove_temp_files(d)
+            raise write_error(Path(e.filename) if e.filename else d, e, None) from None
+        except Exception as e:
+            try:
+                atomic_write_json({"status": "failed", "error": f"{type(e).__name__}: {e}"}, d / "metrics.json")
+            except StoreError:
+                pass  # cannot even record the failure; the original error says what happened
+            raise
+
     def _check_writable(self) -> None:
+        """Fail early, in one line, when the store cannot take even a small file."""
+        probe = self.path / f".write-test-{os.getpid()}"
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / f".write-test-{os.getpid()}"
             probe.write_bytes(b"x" * 4096)
-            probe.unlink()
         except OSError as e:
             raise StoreError(f"store: cannot write to {self.path} ({e.strerror}); "
                              "give a writable directory (store= / --store / NBPRUNE_STORE)") from None
+        finally:
+            try:
+                probe.unlink(missing_ok=True)
+            except OSError:
+                pass
 
     # ----------------------------------------------------------------------------------------- listing
     def run_ids(self) -> list[str]:
@@ -227,6 +272,8 @@ class RunStore:
             hist = metrics.get("history") or []
             if config.epochs and len(hist) != config.epochs:
                 problems.append((p.name, f"history has {len(hist)} epochs, config says {config.epochs}"))
+            if (p / "imported.json").exists():
+                continue  # imported without weights: its JSON files are all there is
             for name in ("final.pt", "init.pt"):
                 try:
                     torch.load(p / name, map_location="cpu", weights_only=True)
@@ -308,10 +355,7 @@ class RunLock:
         t0, warned = time.time(), False
         while True:
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-                with os.fdopen(fd, "w") as f:
-                    json.dump({"pid": os.getpid(), "host": socket.gethostname(), "token": self.token,
-                               "time": time.time()}, f)
+                self._create()
                 if (_read_json(self.path) or {}).get("token") == self.token:
                     self._stop = threading.Event()
                     self._beat = threading.Thread(target=self._heartbeat, daemon=True)
@@ -330,6 +374,21 @@ class RunLock:
                 if self.timeout_s is not None and time.time() - t0 > self.timeout_s:
                     raise TimeoutError(f"run {self.path.parent.name}: still locked after {self.timeout_s} s")
                 time.sleep(self.poll_s)
+
+    def _create(self) -> None:
+        """Create the lock file with O_EXCL (FileExistsError when held); a failed write (a full disk) removes
+        the half-made lock, which would otherwise look held forever, and raises StoreError."""
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        body = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "token": self.token,
+                           "time": time.time()}).encode()
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            self.path.unlink(missing_ok=True)
+            raise write_error(self.path, e, len(body), "the run lock") from None
 
     def __exit__(self, *exc) -> None:
         if self._stop is not None:

@@ -23,9 +23,13 @@ import torch
 import torch.nn as nn
 
 from . import data as data_mod
+from .atomic import atomic_save, atomic_write_json  # noqa: F401  (re-exported)
+from .step import make_step_model, resolve_step
 
 CONFIG_VERSION = 1
-INITS = ("random", "parent", "parent-init")  # bump when the meaning of an existing field changes (old runs then stop matching)
+# bump CONFIG_VERSION when the meaning of an existing field changes (old runs then stop matching)
+INITS = ("random", "parent", "parent-init", "parent-random")
+NORMALIZATIONS = ("cifar", "sfp")  # nbprune.data.NORMS: the paper's CIFAR constants, or Soft Filter Pruning's
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,16 @@ class RunConfig:
     Derived runs name a ``parent`` run (by id) and a ``prune`` spec (a method and its settings, applied to
     the parent's final weights, see :mod:`nbprune.prune`). ``init`` says where the weights come from:
     ``"random"`` (drawn from ``seed``; Scratch-E/B; masks of an unstructured prune are kept),
-    ``"parent"`` (the parent's pruned final weights: fine-tuning) or ``"parent-init"`` (the parent's own
-    random init, pruned the same way: a lottery ticket).
+    ``"parent"`` (the parent's pruned final weights: fine-tuning), ``"parent-init"`` (the parent's own
+    random init, pruned the same way: a lottery ticket) or ``"parent-random"`` (a fresh draw of the
+    parent's unpruned architecture from ``init_seed``, pruned the same way: the lottery ticket's control,
+    which then differs from the ticket in its values only, not in its init scale).
+
+    ``init_seed`` seeds the random init when it differs from ``seed`` (which also orders the data): the
+    from-scratch runs of a chain draw from a stream the large model's init does not use (see
+    :func:`fresh_seed`). ``selections`` fixes which input channels each ``ChannelSelection`` reads, as
+    ``(module name, indices)`` pairs for the selections that differ from "the first k": a pruned
+    PreResNet/DenseNet architecture is its widths *and* its selections.
     """
 
     model: str
@@ -65,6 +77,11 @@ class RunConfig:
     sss_penalty: float = 0.0  # Sparse Structure Selection: L1 penalty on per-block scales (proximal step)
     amp: bool = False  # bf16 autocast of convs/linears (CUDA or CPU); fp32 master weights and loss
     tag: str = ""  # free label (e.g. "scratch-b"); enters the hash so equal recipes can be told apart
+    init_seed: int | None = None  # seed of the random init (None: ``seed``)
+    selections: tuple = ()  # sorted (ChannelSelection module name, kept input-channel indices) pairs
+    warmup_epochs: int = 0  # the first epochs train at ``warmup_lr`` (Soft Filter Pruning's recipe: 1 at 0.01)
+    warmup_lr: float = 0.0
+    normalization: str = "cifar"  # input normalisation constants, one of NORMALIZATIONS
 
     # --------------------------------------------------------------------------------- construction
     @classmethod
@@ -82,7 +99,7 @@ class RunConfig:
         # normalise lists to tuples so configs hash and compare by value
         if self.cfg is not None and not isinstance(self.cfg, tuple):
             object.__setattr__(self, "cfg", _freeze(self.cfg))
-        for name in ("model_kwargs", "prune"):
+        for name in ("model_kwargs", "prune", "selections"):
             v = getattr(self, name)
             if isinstance(v, dict):
                 object.__setattr__(self, name, tuple(sorted((k, _freeze(x)) for k, x in v.items())))
@@ -105,7 +122,7 @@ class RunConfig:
             close = difflib.get_close_matches(str(self.dataset), DATASETS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ValueError(f"dataset: unknown {self.dataset!r}{hint} allowed: {', '.join(DATASETS)}")
-        for name in ("epochs", "seed", "val_size"):
+        for name in ("epochs", "seed", "val_size", "warmup_epochs"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 bad(name, "an integer >= 0")
@@ -115,7 +132,15 @@ class RunConfig:
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 bad(name, "a positive integer or None")
-        for name in ("lr", "momentum", "weight_decay", "gamma", "bn_sparsity", "sss_penalty", "width"):
+        if self.init_seed is not None and (not isinstance(self.init_seed, int) or isinstance(self.init_seed, bool)
+                                           or self.init_seed < 0):
+            bad("init_seed", "None or an integer >= 0")
+        if self.normalization not in NORMALIZATIONS:
+            bad("normalization", f"one of {', '.join(NORMALIZATIONS)}")
+        if self.selections and (not isinstance(self.selections, tuple) or any(
+                len(pair) != 2 or not isinstance(pair[0], str) or not isinstance(pair[1], tuple) for pair in self.selections)):
+            bad("selections", "a mapping module name -> list of kept channel indices")
+        for name in ("lr", "momentum", "weight_decay", "gamma", "bn_sparsity", "sss_penalty", "width", "warmup_lr"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                 bad(name, "a finite number >= 0")
@@ -177,7 +202,17 @@ class RunConfig:
         return (int(0.5 * self.epochs), int(0.75 * self.epochs))
 
     def lr_at(self, epoch: int) -> float:
+        """The lr of ``epoch`` (0-based): ``warmup_lr`` in the warm-up epochs, else the step schedule."""
+        if epoch < self.warmup_epochs:
+            return self.warmup_lr
         return self.lr * self.gamma ** sum(epoch >= m for m in self.lr_milestones())
+
+
+def fresh_seed(seed: int) -> int:
+    """The init seed of a chain's from-scratch runs for data seed ``seed``: a deterministic stream that no
+    large model's init uses (large models draw from ``seed`` itself, a small integer), so a Scratch or
+    control run shares no initial value with the large model it is compared with."""
+    return int(hashlib.sha256(f"nbprune-fresh-init-{seed}".encode()).hexdigest()[:8], 16) | (1 << 31)
 
 
 def _freeze(v):
@@ -193,16 +228,28 @@ def _thaw(v):
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> cuda when available, else cpu; anything else must be a valid torch device."""
+def resolve_device(device: str | torch.device = "auto", param: str = "device") -> torch.device:
+    """"auto" -> cuda when available, else cpu; else "cpu", "cuda" or "cuda:N" of a device this machine has.
+
+    Anything else is a ValueError of one line that names ``param`` and what is allowed on this machine.
+    """
+    has_cuda = torch.cuda.is_available()
+    count = torch.cuda.device_count() if has_cuda else 0
+    allowed = ", ".join(["auto", "cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(count)] if count else []))
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if has_cuda else "cpu")
     try:
         dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device: must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' was asked for but no CUDA device is available; use 'auto' or 'cpu'")
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{param}: unknown {device!r}; allowed: {allowed}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{param}: unknown {device!r}; allowed: {allowed}")
+    if dev.type == "cuda" and not has_cuda:
+        raise ValueError(f"{param}: {str(device)} was asked for but torch.cuda.is_available() is False on this "
+                         f"machine; allowed: {allowed}")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= count:
+        raise ValueError(f"{param}: {str(device)} was asked for but this machine has {count} CUDA device(s); "
+                         f"allowed: {allowed}")
     return dev
 
 
@@ -210,10 +257,14 @@ def build_model(config: RunConfig, num_classes: int) -> nn.Module:
     """The config's architecture with the paper's random init drawn from ``config.seed``."""
     from .models import create_model
 
-    torch.manual_seed(config.seed)
+    from .models import set_selections
+
+    torch.manual_seed(config.seed if config.init_seed is None else config.init_seed)
     cfg = None if config.cfg is None else _thaw(config.cfg)
     model = create_model(config.model, num_classes=num_classes, cfg=cfg, width=config.width,
                          **dict(config.model_kwargs))
+    if config.selections:
+        set_selections(model, {name: list(idx) for name, idx in config.selections})
     if config.sss_penalty:
         from .prune.sss import add_block_scales
 
@@ -221,32 +272,15 @@ def build_model(config: RunConfig, num_classes: int) -> nn.Module:
     return model
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same directory, fsync, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: bool = False) -> tuple[float, float]:
-    """(mean cross-entropy loss, accuracy in %) on uint8 images ``x``, batch 256, eval mode."""
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: bool = False,
+             norm: str = "cifar") -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy in %) on uint8 images ``x``, batch 256, eval mode; ``norm`` names
+    the normalisation (:data:`nbprune.data.NORMS`)."""
     was_training = model.training
     model.eval()
     loss_sum, correct = 0.0, 0
-    for xb, yb in data_mod.eval_batches(x, y, 256):
+    for xb, yb in data_mod.eval_batches(x, y, 256, norm=norm):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
             out = model(xb)
         loss_sum += nn.functional.cross_entropy(out.float(), yb, reduction="sum").item()
@@ -266,14 +300,30 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 # ------------------------------------------------------------------------------------------------- train
+def train_step(step_model: Callable[[torch.Tensor], torch.Tensor], opt: torch.optim.Optimizer, xb: torch.Tensor,
+               yb: torch.Tensor, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step's forward and backward: logits (bf16 autocast when ``amp``), fp32 cross-entropy, gradients
+    zeroed (set to None) and computed. Returns (logits, loss). The caller then runs the methods' gradient
+    hooks and ``opt.step()``. ``step_model`` is the model or its compiled / graphed form
+    (:func:`nbprune.step.make_step_model`); :func:`train` and ``nbprune bench`` both time this function."""
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=amp):
+        out = step_model(xb)
+        loss = nn.functional.cross_entropy(out.float(), yb)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    return out, loss
+
+
 def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: torch.device,
           init_state: dict | None = None, progress: bool | str = "auto",
-          on_epoch: Callable[[int], None] | None = None, compile_model: bool = False) -> dict:
+          on_epoch: Callable[[int], None] | None = None, compile_model: bool = False,
+          step: str | None = None) -> dict:
     """Train ``config`` in ``run_dir`` (resuming from its last checkpoint) and return the final metrics.
 
     ``init_state`` is the state dict the run starts from (fine-tuning / lottery tickets); masks in it
     (buffers named ``*_mask``) are kept by the model. ``on_epoch(epoch)`` is called after each epoch's
-    checkpoint is on disk (tests use it to interrupt runs).
+    checkpoint is on disk (tests use it to interrupt runs). ``step``: how the step's forward and backward
+    run (:data:`nbprune.step.STEP_IMPLS`; None: ``compile`` if ``compile_model``, else the process default).
     """
     from .flops import count_flops
 
@@ -291,8 +341,8 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         _apply_masks(model)
     flops_per_image = count_flops(model, masked=True)
     model = model.to(device).to(memory_format=torch.channels_last)
-    bn_weights = [m.weight for m in model.modules()
-                  if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.weight is not None]
+    # Network Slimming penalises the conv BatchNorms only (a VGG head's BatchNorm1d is not a channel gate)
+    bn_weights = [m.weight for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.weight is not None]
     scales = {id(p) for n, p in model.named_parameters() if n.endswith(".scale")} if config.sss_penalty else set()
     groups = [{"params": [p for p in model.parameters() if id(p) not in scales]}]
     if scales:  # SSS block scales: no weight decay, their sparsity comes from the proximal step
@@ -311,7 +361,8 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         from .prune.sfp import sfp_step
 
         sfp_step(model, config.sfp_rate)
-    step_model = torch.compile(model) if compile_model else model
+    step_model = make_step_model(model, resolve_step(step, device, compile_model),
+                                 (config.batch_size, *data.train_x.shape[1:]), device, config.amp)
     masks = mask_pairs(model)  # the step re-applies these; looked up once, not per step
     x, y = data.train_x.to(device), data.train_y.to(device)
     test_x, test_y = data.test_x.to(device), data.test_y.to(device)
@@ -326,12 +377,9 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = _progress(n_batches, f"{config.model} epoch {epoch + 1}/{config.epochs}", progress)
-        for xb, yb in data_mod.train_batches(x, y, config.batch_size, config.seed, epoch):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                out = step_model(xb)
-                loss = nn.functional.cross_entropy(out.float(), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+        for xb, yb in data_mod.train_batches(x, y, config.batch_size, config.seed, epoch,
+                                                norm=config.normalization):
+            out, loss = train_step(step_model, opt, xb, yb, amp)
             if config.bn_sparsity:
                 for w in bn_weights:
                     w.grad.add_(torch.sign(w.detach()), alpha=config.bn_sparsity)
@@ -354,19 +402,20 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
             from .prune.sfp import sfp_step
 
             sfp_step(model, config.sfp_rate)
-        test_loss, test_acc = evaluate(model, test_x, test_y, amp)
+        test_loss, test_acc = evaluate(model, test_x, test_y, amp, config.normalization)
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss,
                "train_acc": 100.0 * correct.item() / len(y), "test_loss": test_loss, "test_acc": test_acc,
                "train_flops": 3 * flops_per_image * len(y), "time_s": time.time() - t_resume + elapsed_before}
         if data.val_x is not None:
-            row["val_loss"], row["val_acc"] = evaluate(model, data.val_x.to(device), data.val_y.to(device), amp)
+            row["val_loss"], row["val_acc"] = evaluate(model, data.val_x.to(device), data.val_y.to(device), amp,
+                                                          config.normalization)
         history.append(row)
         atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
                      "epoch": epoch + 1, "elapsed": row["time_s"], "resumes": resumes}, run_dir / "checkpoint.pt")
         if on_epoch is not None:
             on_epoch(epoch + 1)
     if not history:  # epochs == 0: evaluate the initial (or inherited) weights once
-        test_loss, test_acc = evaluate(model, test_x, test_y, amp)
+        test_loss, test_acc = evaluate(model, test_x, test_y, amp, config.normalization)
         history = [{"epoch": 0, "lr": config.lr, "train_loss": float("nan"), "train_acc": float("nan"),
                     "test_loss": test_loss, "test_acc": test_acc, "train_flops": 0, "time_s": 0.0}]
     atomic_save(model.state_dict(), run_dir / "final.pt")
@@ -420,7 +469,7 @@ def load_checkpoint(path: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
         if not {"model", "optimizer", "history", "epoch"} <= set(ckpt):
             raise ValueError("missing keys")
         return ckpt

@@ -185,6 +185,13 @@ def set_identity(model: nn.Module, arch: str, cfg: Any, num_classes: int, width:
     model.width = width
 
 
+def check_gamma(bn_gamma: Any) -> float:
+    """The ``bn_gamma`` model kwarg (BatchNorm2d weight init), checked: a finite number > 0."""
+    if isinstance(bn_gamma, bool) or not isinstance(bn_gamma, (int, float)) or not math.isfinite(bn_gamma) or bn_gamma <= 0:
+        raise ValueError(f"bn_gamma: must be a finite number > 0, got {bn_gamma!r}")
+    return float(bn_gamma)
+
+
 def init_weights(model: nn.Module, bn_gamma: float) -> None:
     """He init for (bias-free) convs, std sqrt(2 / (k*k*C_out)); N(0, 0.01) Linear, BatchNorm2d gamma/beta.
 
@@ -211,6 +218,32 @@ class ChannelSelection(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.index_select(1, self.indices)
+
+
+def selections_of(model: nn.Module) -> dict[str, list[int]]:
+    """Module name -> kept input-channel indices of every ``ChannelSelection`` that does not read its first k
+    channels (the ones a model rebuilt from its cfg alone would get wrong)."""
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, ChannelSelection):
+            idx = m.indices.tolist()
+            if idx != list(range(len(idx))):
+                out[name] = idx
+    return out
+
+
+def set_selections(model: nn.Module, selections: dict[str, list[int]]) -> None:
+    """Make each named ``ChannelSelection`` read the given input channels (as many as it keeps, distinct)."""
+    modules = dict(model.named_modules())
+    for name, idx in selections.items():
+        m = modules.get(name)
+        if not isinstance(m, ChannelSelection):
+            raise ValueError(f"selections: {name!r} is not a ChannelSelection of {getattr(model, 'arch', 'the model')}")
+        if len(idx) != m.indices.numel() or len(set(idx)) != len(idx) or any(
+                not isinstance(i, int) or i < 0 for i in idx):
+            raise ValueError(f"selections: {name!r} must list {m.indices.numel()} distinct channel indices >= 0, "
+                             f"got {len(idx)}")
+        m.indices.copy_(torch.tensor(idx, dtype=m.indices.dtype))
 
 
 from nbprune.models import densenet, imagenet, preresnet, resnet, vgg  # noqa: E402,F401  (registers)

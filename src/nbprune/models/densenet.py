@@ -12,7 +12,8 @@ cfg format: ``[block1, block2, block3]``; each block lists one entry per layer, 
 ``[k_in, c_mid]`` (bottleneck), then one closing ``[k_in]`` entry: the transition after the block,
 or, for block 3, the channels kept after the final BN (the Linear's input). Default DenseNet-40:
 ``[[[24], [36], ..., [156], [168]], [[168], ..., [312]], [[312], ..., [456]]]``.
-Growth 12, initial width 24 and bottleneck width 48 scale with ``width``. BN gamma init 0.5.
+Growth 12, initial width 24 and bottleneck width 48 scale with ``width``. BN gamma init 0.5 (the slimming
+code) or the kwarg ``bn_gamma`` (1 in the weight-level code of Table 6).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nbprune.models import ChannelSelection, cfg_error, init_weights, int_list, register_model, scale, set_identity
+from nbprune.models import ChannelSelection, cfg_error, check_gamma, init_weights, int_list, register_model, scale, set_identity
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ def _input_widths(spec: DenseSpec, width: float) -> list[list[int]]:
 class DenseNet(nn.Module):
     """Stem conv3x3, dense1, trans1, dense2, trans2, dense3, BN-select-ReLU, AvgPool2d(8), Linear."""
 
-    def __init__(self, arch: str, cfg: list, num_classes: int, width: float, spec: DenseSpec) -> None:
+    def __init__(self, arch: str, cfg: list, num_classes: int, width: float, spec: DenseSpec,
+                 bn_gamma: float = 0.5) -> None:
         super().__init__()
         growth = scale(GROWTH, width)
         inputs = _input_widths(spec, width)
@@ -112,7 +114,7 @@ class DenseNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AvgPool2d(8)
         self.fc = nn.Linear(k_final, num_classes)
-        init_weights(self, bn_gamma=0.5)
+        init_weights(self, bn_gamma=bn_gamma)
         set_identity(self, arch, cfg, num_classes, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,9 +150,9 @@ def _check_cfg(arch: str, spec: DenseSpec, width: float, cfg: Any) -> list:
 
 
 def _register(arch: str, spec: DenseSpec) -> None:
-    def factory(num_classes: int, cfg: Any, width: float) -> DenseNet:
+    def factory(num_classes: int, cfg: Any, width: float, bn_gamma: float = 0.5) -> DenseNet:
         cfg = densenet_default_cfg(spec, width) if cfg is None else _check_cfg(arch, spec, width, cfg)
-        return DenseNet(arch, cfg, num_classes, width, spec)
+        return DenseNet(arch, cfg, num_classes, width, spec, check_gamma(bn_gamma))
 
     register_model(arch, default_cfg=lambda width: densenet_default_cfg(spec, width))(factory)
 

@@ -1,17 +1,19 @@
-"""CIFAR pre-activation ResNets: PreResNet-110 (basic blocks, n=18) and PreResNet-164 (bottleneck,
-expansion 4, n=18), in the Network Slimming layout.
+"""CIFAR pre-activation ResNets, both bottleneck (expansion 4): PreResNet-164 (n=18 blocks per stage, the
+Network Slimming layout, BN gamma 0.5) and PreResNet-110 of Table 6 (the weight-level reference code:
+n = (110 - 2) // 9 = 12 per stage, BN gamma 1, no channel selection; about 1.15 M parameters).
 
-Each block starts BN(c_in) -> ChannelSelection(k_in) -> ReLU, so slimming can prune a block's input
-channels while the residual stream keeps its full width; the selection's ``indices`` buffer holds the
-kept channels (default: the first k_in). The shortcut is the identity, or a 1x1 conv (stride, no BN)
+In the slimming layout each block starts BN(c_in) -> ChannelSelection(k_in) -> ReLU, so slimming can prune
+a block's input channels while the residual stream keeps its full width; the selection's ``indices``
+buffer holds the kept channels (default: the first k_in). Without selections (PreResNet-110) a block
+reads its whole input: k_in must equal the block's input width. The shortcut is the identity, or a 1x1 conv (stride, no BN)
 on the raw block input where the shape changes.
 
 cfg format: ``[stage1, stage2, stage3, k_final]``; a stage is a list of blocks (1 to 18 of them);
-a block is ``[k_in, c1]`` (basic: conv3x3 k_in->c1, conv3x3 c1->planes) or ``[k_in, c1, c2]``
-(bottleneck: conv1x1 k_in->c1, conv3x3 c1->c2, conv1x1 c2->4*planes); ``k_final`` is the number of
+a block is ``[k_in, c1, c2]`` (bottleneck: conv1x1 k_in->c1, conv3x3 c1->c2, conv1x1 c2->4*planes; the
+basic-block form ``[k_in, c1]`` is kept for registered variants that use it); ``k_final`` is the number of
 channels kept after the final BN (the Linear's input). Default PreResNet-164:
 ``[[[16,16,16]] + [[64,16,16]]*17, [[64,32,32]] + [[128,32,32]]*17, [[128,64,64]] + [[256,64,64]]*17, 256]``.
-Stage planes 16/32/64 scale with ``width``. BatchNorm gamma is initialised to 0.5.
+Stage planes 16/32/64 scale with ``width``.
 """
 
 from __future__ import annotations
@@ -33,17 +35,22 @@ from nbprune.models import (
 )
 
 PLANES = (16, 32, 64)
-ARCHS = {"preresnet110": (False, 18), "preresnet164": (True, 18)}  # arch -> (bottleneck, blocks per stage)
+# arch -> (bottleneck, blocks per stage, BN gamma init, channel selections)
+ARCHS = {"preresnet110": (True, 12, 1.0, False), "preresnet164": (True, 18, 0.5, True)}
+
+
+def _select(k_in: int, selection: bool) -> nn.Module:
+    return ChannelSelection(k_in) if selection else nn.Identity()
 
 
 class PreBasicBlock(nn.Module):
     """BN-select-ReLU-conv3x3(k_in->c1, stride)-BN-ReLU-conv3x3(c1->c_out), + shortcut."""
 
-    def __init__(self, c_in: int, widths: list[int], c_out: int, stride: int) -> None:
+    def __init__(self, c_in: int, widths: list[int], c_out: int, stride: int, selection: bool = True) -> None:
         super().__init__()
         k_in, c1 = widths
         self.bn1 = nn.BatchNorm2d(c_in)
-        self.select = ChannelSelection(k_in)
+        self.select = _select(k_in, selection)
         self.relu = nn.ReLU(inplace=True)
         self.conv1 = nn.Conv2d(k_in, c1, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c1)
@@ -59,11 +66,11 @@ class PreBasicBlock(nn.Module):
 class PreBottleneck(nn.Module):
     """BN-select-ReLU-conv1x1(k_in->c1)-BN-ReLU-conv3x3(c1->c2, stride)-BN-ReLU-conv1x1(c2->c_out), + shortcut."""
 
-    def __init__(self, c_in: int, widths: list[int], c_out: int, stride: int) -> None:
+    def __init__(self, c_in: int, widths: list[int], c_out: int, stride: int, selection: bool = True) -> None:
         super().__init__()
         k_in, c1, c2 = widths
         self.bn1 = nn.BatchNorm2d(c_in)
-        self.select = ChannelSelection(k_in)
+        self.select = _select(k_in, selection)
         self.relu = nn.ReLU(inplace=True)
         self.conv1 = nn.Conv2d(k_in, c1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c1)
@@ -87,7 +94,8 @@ def _shortcut(c_in: int, c_out: int, stride: int) -> nn.Module:
 class PreResNet(nn.Module):
     """Stem conv3x3, three stages of pre-activation blocks, BN-select-ReLU, AvgPool2d(8), Linear."""
 
-    def __init__(self, arch: str, cfg: list, num_classes: int, width: float, bottleneck: bool) -> None:
+    def __init__(self, arch: str, cfg: list, num_classes: int, width: float, bottleneck: bool,
+                 bn_gamma: float = 0.5, selection: bool = True) -> None:
         super().__init__()
         expansion, block = (4, PreBottleneck) if bottleneck else (1, PreBasicBlock)
         planes = [scale(p, width) for p in PLANES]
@@ -97,16 +105,16 @@ class PreResNet(nn.Module):
         for s, (p, blocks_cfg) in enumerate(zip(planes, cfg[:3])):
             blocks = []
             for b, widths in enumerate(blocks_cfg):
-                blocks.append(block(c_in, widths, p * expansion, 2 if s > 0 and b == 0 else 1))
+                blocks.append(block(c_in, widths, p * expansion, 2 if s > 0 and b == 0 else 1, selection))
                 c_in = p * expansion
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
         self.bn = nn.BatchNorm2d(c_in)
-        self.select = ChannelSelection(cfg[3])
+        self.select = _select(cfg[3], selection)
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AvgPool2d(8)
         self.fc = nn.Linear(cfg[3], num_classes)
-        init_weights(self, bn_gamma=0.5)
+        init_weights(self, bn_gamma=bn_gamma)
         set_identity(self, arch, cfg, num_classes, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,37 +142,39 @@ def preresnet_default_cfg(bottleneck: bool, n: int, width: float) -> list:
     return [*stages, planes[2] * expansion]
 
 
-def _check_cfg(arch: str, bottleneck: bool, n: int, width: float, cfg: Any) -> list:
+def _check_cfg(arch: str, bottleneck: bool, n: int, width: float, cfg: Any, selection: bool = True) -> list:
     per_block = 3 if bottleneck else 2
     expansion = 4 if bottleneck else 1
     planes = [scale(p, width) for p in PLANES]
+    rel, final = ("<=", f"1 <= k_final <= {planes[2] * expansion}") if selection else ("==", f"k_final == {planes[2] * expansion}")
     allowed = (
         f"[stage1, stage2, stage3, k_final]: each stage 1 to {n} blocks of {per_block} "
-        f"positive ints [k_in, c1{', c2' if bottleneck else ''}] with k_in <= the block's input width, "
-        f"and 1 <= k_final <= {planes[2] * expansion}"
+        f"positive ints [k_in, c1{', c2' if bottleneck else ''}] with k_in {rel} the block's input width, "
+        f"and {final}"
     )
     ok = isinstance(cfg, (list, tuple)) and len(cfg) == 4 and is_pos_int(cfg[3]) and cfg[3] <= planes[2] * expansion
+    ok = ok and (selection or cfg[3] == planes[2] * expansion)
     ok = ok and all(isinstance(s, (list, tuple)) and 1 <= len(s) <= n for s in cfg[:3])
     if not ok:
         raise cfg_error(arch, allowed, cfg)
     stages = [[int_list(b, per_block, per_block) for b in s] for s in cfg[:3]]
     inputs = _block_inputs(planes, expansion, [len(s) for s in stages])
     for stage, ins in zip(stages, inputs):
-        if any(b is None or b[0] > c for b, c in zip(stage, ins)):
+        if any(b is None or b[0] > c or (not selection and b[0] != c) for b, c in zip(stage, ins)):
             raise cfg_error(arch, allowed, cfg)
     return [*stages, int(cfg[3])]
 
 
-def _register(arch: str, bottleneck: bool, n: int) -> None:
+def _register(arch: str, bottleneck: bool, n: int, bn_gamma: float, selection: bool) -> None:
     def factory(num_classes: int, cfg: Any, width: float) -> PreResNet:
         if cfg is None:
             cfg = preresnet_default_cfg(bottleneck, n, width)
         else:
-            cfg = _check_cfg(arch, bottleneck, n, width, cfg)
-        return PreResNet(arch, cfg, num_classes, width, bottleneck)
+            cfg = _check_cfg(arch, bottleneck, n, width, cfg, selection)
+        return PreResNet(arch, cfg, num_classes, width, bottleneck, bn_gamma, selection)
 
     register_model(arch, default_cfg=lambda width: preresnet_default_cfg(bottleneck, n, width))(factory)
 
 
-for _arch, (_bottleneck, _n) in ARCHS.items():
-    _register(_arch, _bottleneck, _n)
+for _arch, _spec in ARCHS.items():
+    _register(_arch, *_spec)

@@ -6,7 +6,11 @@ BasicBlock in that stage (the only width L1-norm pruning changes), e.g. ResNet-5
 (removed blocks), but at least one. Stage widths 16/32/64 scale with ``width``.
 
 Block: conv3x3-BN-ReLU-conv3x3-BN, + shortcut, ReLU. Option-A shortcut: stride-2 subsampling and
-zero-padded extra channels (no parameters). BatchNorm gamma is initialised to 1.
+zero-padded extra channels (no parameters), as He et al. describe it (kwarg ``shortcut="he"``, the
+default). ``shortcut="reference"`` builds it the way the L1-norm reference code does: AvgPool2d(kernel 1,
+stride 2), then the result concatenated with itself times zero. In current PyTorch the two give the same
+outputs and the same gradients (tests/test_fidelity.py checks it): a 1x1 average pool is a subsampling,
+and the zero half passes no gradient in either. BatchNorm gamma is initialised to 1.
 """
 
 from __future__ import annotations
@@ -17,7 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nbprune.models import cfg_error, init_weights, int_list, register_model, register_target, scale, set_identity
+from nbprune.models import (
+    cfg_error,
+    init_weights,
+    int_list,
+    register_model,
+    register_target,
+    scale,
+    set_identity,
+    unknown_choice,
+)
 
 DEPTHS = (20, 32, 56, 110)
 STAGE_WIDTHS = (16, 32, 64)
@@ -41,17 +54,33 @@ class ShortcutA(nn.Module):
         return F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, 0, self.pad))
 
 
+class ShortcutReference(nn.Module):
+    """The L1-norm reference code's option-A shortcut: AvgPool2d(1, stride), then concatenated zeros."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(kernel_size=1, stride=stride)
+        self.pad = c_out - c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x)
+        return torch.cat((x, x[:, : self.pad].mul(0)), 1)
+
+
+SHORTCUTS = {"he": ShortcutA, "reference": ShortcutReference}
+
+
 class BasicBlock(nn.Module):
     """conv3x3(c_in->mid, stride)-BN-ReLU-conv3x3(mid->c_out)-BN, + shortcut, ReLU."""
 
-    def __init__(self, c_in: int, mid: int, c_out: int, stride: int) -> None:
+    def __init__(self, c_in: int, mid: int, c_out: int, stride: int, shortcut: type[nn.Module] = ShortcutA) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, mid, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid)
         self.conv2 = nn.Conv2d(mid, c_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = ShortcutA(c_in, c_out, stride) if stride != 1 or c_in != c_out else nn.Identity()
+        self.shortcut = shortcut(c_in, c_out, stride) if stride != 1 or c_in != c_out else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
@@ -61,7 +90,7 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """Stem conv3x3-BN-ReLU, three stages of BasicBlocks, AvgPool2d(8), Linear."""
 
-    def __init__(self, arch: str, cfg: list[list[int]], num_classes: int, width: float) -> None:
+    def __init__(self, arch: str, cfg: list[list[int]], num_classes: int, width: float, shortcut: str = "he") -> None:
         super().__init__()
         widths = [scale(c, width) for c in STAGE_WIDTHS]
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
@@ -72,7 +101,7 @@ class ResNet(nn.Module):
         for s, (c_out, mids) in enumerate(zip(widths, cfg)):
             blocks = []
             for b, mid in enumerate(mids):
-                blocks.append(BasicBlock(c_in, mid, c_out, 2 if s > 0 and b == 0 else 1))
+                blocks.append(BasicBlock(c_in, mid, c_out, 2 if s > 0 and b == 0 else 1, SHORTCUTS[shortcut]))
                 c_in = c_out
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
@@ -118,9 +147,14 @@ def l1_target_cfg(depth: int, skip: tuple[int, ...], ratios: tuple[float, ...], 
 def _register(depth: int) -> None:
     arch = f"resnet{depth}"
 
-    def factory(num_classes: int, cfg: Any, width: float) -> ResNet:
+    def factory(num_classes: int, cfg: Any, width: float, shortcut: str = "he") -> ResNet:
+        if shortcut not in SHORTCUTS:
+            raise unknown_choice("shortcut", shortcut, tuple(SHORTCUTS))
         cfg = resnet_default_cfg(depth, width) if cfg is None else _check_cfg(arch, depth, cfg)
-        return ResNet(arch, cfg, num_classes, width)
+        model = ResNet(arch, cfg, num_classes, width, shortcut)
+        if shortcut != "he":
+            model.extra_spec = {"shortcut": shortcut}
+        return model
 
     register_model(arch, default_cfg=lambda width: resnet_default_cfg(depth, width))(factory)
 

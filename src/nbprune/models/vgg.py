@@ -7,7 +7,8 @@ An explicit cfg must have the default's length with ``"M"`` at the same position
 
 Head (kwarg ``head``): ``"mlp"`` = Linear(c, 512)-BN1d-ReLU-Linear(512, classes) (L1-norm code; the
 512 scales with ``width``), ``"linear"`` = Linear(c, classes) (slimming code). Default: ``"mlp"`` for
-vgg16, ``"linear"`` for the others. BatchNorm2d gamma is initialised to 0.5.
+vgg16, ``"linear"`` for the others. BatchNorm2d gamma is initialised to 0.5 (the slimming code) or to the
+kwarg ``bn_gamma`` (1 in the weight-level code of Table 6).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 
 from nbprune.models import (
     cfg_error,
+    check_gamma,
     init_weights,
     is_pos_int,
     register_model,
@@ -64,7 +66,8 @@ def check_vgg_cfg(arch: str, cfg: Any, ref: list[int | str], note: str = "") -> 
 class VGG(nn.Module):
     """VGG feature stack + AvgPool2d(2) + linear or MLP head."""
 
-    def __init__(self, arch: str, cfg: list[int | str], num_classes: int, width: float, head: str) -> None:
+    def __init__(self, arch: str, cfg: list[int | str], num_classes: int, width: float, head: str,
+                 bn_gamma: float = 0.5) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
@@ -83,7 +86,7 @@ class VGG(nn.Module):
             )
         else:
             self.classifier = nn.Sequential(nn.Linear(c_in, num_classes))
-        init_weights(self, bn_gamma=0.5)
+        init_weights(self, bn_gamma=bn_gamma)
         set_identity(self, arch, cfg, num_classes, width)
         self.head = head
         self.extra_spec = {"head": head}
@@ -93,12 +96,12 @@ class VGG(nn.Module):
 
 
 def _register(arch: str) -> None:
-    def factory(num_classes: int, cfg: Any, width: float, head: str | None = None) -> VGG:
+    def factory(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
         head = DEFAULT_HEADS[arch] if head is None else head
         if head not in HEADS:
             raise unknown_choice("head", head, HEADS)
         cfg = vgg_default_cfg(arch, width) if cfg is None else _check_cfg(arch, cfg)
-        return VGG(arch, cfg, num_classes, width, head)
+        return VGG(arch, cfg, num_classes, width, head, check_gamma(bn_gamma))
 
     register_model(arch, default_cfg=lambda width: vgg_default_cfg(arch, width))(factory)
 

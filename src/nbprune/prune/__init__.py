@@ -119,11 +119,15 @@ def derive_state(parent, config) -> dict | None:
         return apply_plan(parent.model("final"), plan).state_dict()
     if config.init == "parent-init":  # refitted weights mean nothing on an init: plain surgery
         return apply_plan(parent.model("init"), plan, reconstruct=False).state_dict()
+    from ..data import DATASETS
+
+    if config.init == "parent-random":  # the ticket's control: a fresh draw of the unpruned model, pruned alike
+        seed = config.seed if config.init_seed is None else config.init_seed
+        fresh_large = build_model(parent.config.replace(init_seed=seed), DATASETS[config.dataset])
+        return apply_plan(fresh_large, plan, reconstruct=False).state_dict()
     if not plan.masks:  # structured scratch training: the architecture is all that carries over
         return None
     from .unstructured import attach_masks, rescale_init
-
-    from ..data import DATASETS
 
     fresh = build_model(config, DATASETS[config.dataset])
     attach_masks(fresh, plan.masks)

@@ -1,18 +1,20 @@
 """Soft Filter Pruning (He et al. 2018): zero filters every epoch, let them recover, remove them at the end.
 
 * :func:`sfp_step` zeroes, in place, the ``int(C_out * fraction)`` filters of smallest L2 norm (over
-  C_in x k x k) of every conv (or of the named ones). The weights stay ordinary trainable parameters:
-  the next optimizer step (gradient, momentum) may make them non-zero again, and the next step may pick
-  other filters. Called once per epoch (at the end of it; the paper also applies it once before training).
+  C_in x k x k) of every conv that the final removal can remove (:func:`sfp_convs`; ResNet: every block's
+  ``conv1``), or of the named convs. The weights stay ordinary trainable parameters: the next optimizer
+  step (gradient, momentum) may make them non-zero again, and the next step may pick other filters.
+  Called once per epoch (at the end of it; the paper also applies it once before training).
 * ``sfp`` (a registered method): the final removal. Each prunable unit of
-  :func:`~nbprune.prune.surgery.channel_units` (ResNet: every block's ``conv1``) keeps its
-  ``C - int(C * fraction)`` filters of largest L2 norm; after a last ``sfp_step`` these are exactly the
-  non-zero ones. Convs that are not units (the stem, the block's second conv tied to the residual) are
-  zeroed during training but cannot be removed physically; they keep their (zero) filters.
+  :func:`~nbprune.prune.surgery.channel_units` keeps its ``C - int(C * fraction)`` filters of largest L2
+  norm; after a last ``sfp_step`` these are exactly the non-zero ones, so what training zeroed and what
+  the plan removes are the same filters, and the pruned model's FLOPs (the Scratch-B budget) count what is
+  kept. Convs that are not units (the stem, a block's second conv tied to the residual) are never zeroed:
+  zeroing filters that stay in the model would make the Scratch runs denser than the pruned model.
   Note the removed channels still had a BN bias feeding the consumer while they were soft-pruned; the
   physical removal drops it (the SFP authors do the same).
-* :data:`SFP_RECIPE`: SFP's own CIFAR training recipe as RunConfig overrides; its normalisation constants
-  (not a RunConfig field) are :data:`SFP_MEAN` / :data:`SFP_STD`.
+* :data:`SFP_RECIPE`: SFP's own CIFAR training recipe as RunConfig overrides, its 1-epoch warm-up at
+  lr 0.01 and its own normalisation (:data:`nbprune.data.NORMS` ``"sfp"``) included.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from nbprune.data import SFP_MEAN, SFP_STD
 from nbprune.prune import PrunePlan, register_method
 from nbprune.prune.surgery import channel_units, pruned_cfg
 
-__all__ = ["SFP_MEAN", "SFP_RECIPE", "SFP_STD", "filter_norms", "sfp", "sfp_step"]
+__all__ = ["SFP_MEAN", "SFP_RECIPE", "SFP_STD", "filter_norms", "sfp", "sfp_convs", "sfp_step"]
 
 SFP_RECIPE: dict[str, object] = {
     "nesterov": True,
@@ -36,9 +39,10 @@ SFP_RECIPE: dict[str, object] = {
     "lr": 0.1,
     "gamma": 0.2,
     "milestones": (60, 120, 160),
+    "warmup_epochs": 1,
+    "warmup_lr": 0.01,
+    "normalization": "sfp",
 }
-SFP_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
-SFP_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
 
 
 def filter_norms(conv: nn.Conv2d) -> torch.Tensor:
@@ -56,9 +60,20 @@ def _check_fraction(fraction: object) -> float:
     return float(fraction)
 
 
+def sfp_convs(model: nn.Module) -> list[str]:
+    """The convs whose filters SFP zeroes and finally removes: the producing conv of every prunable unit."""
+    convs = []
+    for name, unit in channel_units(model).items():
+        if unit.conv is None:
+            raise ValueError(f"sfp: unit {name!r} has no producing conv (SFP prunes conv filters)")
+        convs.append(unit.conv)
+    return convs
+
+
 @torch.no_grad()
 def sfp_step(model: nn.Module, fraction: float, convs: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-    """Zero the ``int(C * fraction)`` lowest-L2-norm filters of every conv (or of ``convs``), in place.
+    """Zero the ``int(C * fraction)`` lowest-L2-norm filters of every removable conv (:func:`sfp_convs`)
+    or of ``convs``, in place.
 
     Ties go to the lower filter index; at least one filter per conv survives. Returns conv name -> the
     zeroed filter indices (sorted). Momentum buffers are left alone (as in the SFP code), so zeroed
@@ -66,7 +81,7 @@ def sfp_step(model: nn.Module, fraction: float, convs: Iterable[str] | None = No
     """
     fraction = _check_fraction(fraction)
     modules = dict(model.named_modules())
-    names = [n for n, m in modules.items() if isinstance(m, nn.Conv2d)] if convs is None else list(convs)
+    names = sfp_convs(model) if convs is None else list(convs)
     zeroed = {}
     for name in names:
         conv = modules.get(name)

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from nbprune.models import create_model, model_spec, unknown_choice
+from nbprune.models import ChannelSelection, create_model, model_spec, unknown_choice
 from nbprune.models.densenet import DenseNet
 from nbprune.models.imagenet import ImageNetResNet, ImageNetVGG
 from nbprune.models.preresnet import PreBottleneck, PreResNet
@@ -100,14 +100,17 @@ def _resnet_units(model: ResNet) -> Iterator[tuple[str, Unit]]:
 
 
 def _preresnet_units(model: PreResNet) -> Iterator[tuple[str, Unit]]:
+    selects = isinstance(model.select, ChannelSelection)  # PreResNet-110 of Table 6 has none
     for s, stage in enumerate((model.layer1, model.layer2, model.layer3)):
         for b, block in enumerate(stage):
             p = f"layer{s + 1}.{b}."
-            yield f"{p}select", _selection(model, p, "bn1", "conv1", (s, b, 0))
+            if selects:
+                yield f"{p}select", _selection(model, p, "bn1", "conv1", (s, b, 0))
             yield f"{p}conv1", _conv(model, p, "conv1", "bn2", "conv2", (s, b, 1))
             if isinstance(block, PreBottleneck):
                 yield f"{p}conv2", _conv(model, p, "conv2", "bn3", "conv3", (s, b, 2))
-    yield "select", _selection(model, "", "bn", "fc", (3,))
+    if selects:
+        yield "select", _selection(model, "", "bn", "fc", (3,))
 
 
 def _densenet_units(model: DenseNet) -> Iterator[tuple[str, Unit]]:
