@@ -36,10 +36,13 @@ def test_quick_bench_json(capsys):
     assert list(result["models"]) == ["vgg11@0.0625", "resnet20@0.25"]
     for name, m in result["models"].items():
         for key in ("nbprune_img_s", "reference_img_s", "ratio", "train_flops_per_s", "peak_flops_per_s",
-                    "fraction_of_peak", "peak_mem_mb", "flops_per_image"):
+                    "fraction_of_peak", "peak_mem_mb", "flops_per_image", "of_target"):
             assert _positive(m[key]), (name, key, m.get(key))
+        assert m["of_target"] == pytest.approx(m["nbprune_img_s"] / bench.TARGET_IMG_S)
+        assert m["step"] == "eager" and m["amp"] is False
         assert len(m["nbprune_samples"]) == len(m["reference_samples"]) == 2
         assert m["ratio"] == pytest.approx(m["nbprune_img_s"] / m["reference_img_s"])
+    assert "concurrency" not in result  # on a CPU only when asked for
 
     assert set(result["pairs"]) == {"vgg16/vgg16-a", "resnet56/resnet56-b"}
     for name, p in result["pairs"].items():
@@ -67,7 +70,8 @@ def test_table_output_and_options(capsys):
 
 
 @pytest.mark.parametrize("bad", [["--models", "vgg17"], ["--models", "vgg16@x"], ["--models", "vgg16@9"],
-                                 ["--repeats", "0"], ["--steps", "-1"], ["--device", "tpu"]])
+                                 ["--repeats", "0"], ["--steps", "-1"], ["--device", "tpu"], ["--step", "warp"],
+                                 ["--concurrency", "0"], ["--concurrency"]])
 def test_bad_arguments_exit_2(bad):
     with pytest.raises(SystemExit) as e:
         _parse(bad)
@@ -108,3 +112,18 @@ def test_explore_workers_measures_one_process_against_one_per_core():
         assert _positive(r["one_process_img_s"]) and _positive(r["per_core_processes_img_s"])
         assert r["ratio"] == pytest.approx(r["per_core_processes_img_s"] / r["one_process_img_s"])
         assert len(r["samples"]["many"]) == 1
+
+
+def test_gpu_options_and_device_defaults():
+    import torch
+
+    args = _parse(["--amp", "--step", "compile", "--concurrency", "1", "2"])
+    s = bench._settings(args)
+    assert s["amp"] is True and s["step"] == "compile" and s["concurrency"] == [1, 2]
+    plain = _parse([])
+    on_cpu = bench._device_settings(bench._settings(plain), torch.device("cpu"), plain)
+    assert on_cpu["concurrency"] == [] and on_cpu["max_steps"] == 8
+    on_cuda = bench._device_settings(bench._settings(plain), torch.device("cuda"), plain)  # no CUDA call made
+    assert on_cuda["concurrency"] == list(bench.CUDA_CONCURRENCY) and on_cuda["max_steps"] == bench.CUDA_MAX_STEPS
+    off = _parse(["--no-concurrency"])
+    assert bench._device_settings(bench._settings(off), torch.device("cuda"), off)["concurrency"] == []

@@ -204,3 +204,85 @@ def test_release_never_removes_someone_elses_lock(tmp_path):
     with RunLock(lock):
         lock.write_text(json.dumps({"pid": 1, "host": "some-other-node", "token": "theirs", "time": time.time()}))
     assert lock.exists()  # it was no longer ours: left alone
+
+
+# ------------------------------------------------------------------------------- placement on devices
+def test_device_slots_are_round_robin():
+    assert executors.device_slots(["cuda:0", "cuda:1"], 4) == ["cuda:0", "cuda:1"] * 4
+    assert executors.device_slots(["cpu"], 3) == ["cpu"] * 3
+
+
+def test_plan_placement_is_longest_first_to_the_first_free_slot():
+    # longest first: 5 -> slot 0, 3 -> slot 1, 2 -> slot 1 (free at 3), 1 -> slot 0 (both free at 5: the lower)
+    plan = executors.plan_placement([1.0, 5.0, 3.0, 2.0], ["cuda:0", "cuda:1"])
+    assert plan == [[1, 0], [2, 3]]
+    assert executors.plan_placement([2.0, 2.0, 2.0], ["a", "b", "c", "d"]) == [[0], [1], [2], []]
+    assert executors.plan_placement([], ["a"]) == [[]]
+
+
+def test_local_executor_devices_are_checked_before_any_work(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    ex = make_executor("local", devices=["cpu", "cpu"], runs_per_device=2)
+    assert ex.slots() == ["cpu"] * 4 and ex.workers_for(10) == 4 and ex.workers_for(3) == 3 and ex.parallel
+    assert not executors.LocalExecutor(devices=["cpu"]).parallel
+    assert executors.LocalExecutor(runs_per_device=3).slots("cpu") == ["cpu"] * 3
+    cases = [
+        (dict(devices=[]), r"^devices: must be a non-empty list of devices such as \['cuda:0', 'cuda:1'\] or "
+                           r"\['cpu'\], got \[\]$"),
+        (dict(devices="cuda:0"), r"^devices: must be a non-empty list"),
+        (dict(devices=["tpu"]), r"^devices: unknown 'tpu'; allowed: auto, cpu$"),
+        (dict(devices=["cuda:0"]), r"^devices: cuda:0 was asked for but torch.cuda.is_available\(\) is False on "
+                                   r"this machine; allowed: auto, cpu$"),
+        (dict(devices=["cpu"], runs_per_device=0), r"^runs_per_device: must be an integer >= 1, got 0$"),
+        (dict(devices=["cpu"], workers=2), r"^workers: give workers or devices, not both"),
+        (dict(devices=["cpu"], step="cuda-graph"), r"^step: 'cuda-graph' needs a CUDA device, this run is on cpu"),
+        (dict(step="warp"), r"^step: unknown 'warp'; allowed: eager, compile, cuda-graph$"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            make_executor("local", **kwargs)
+
+
+def test_a_worker_slot_takes_its_device_from_the_queue():
+    import queue
+
+    q = queue.Queue()
+    for d in ("cpu", "cuda:1"):
+        q.put(d)
+    executors._init_slot(q)
+    assert executors._slot_device == "cpu"
+    executors._init_slot(q)
+    assert executors._slot_device == "cuda:1"
+    executors._slot_device = None
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_runs_placed_on_a_device_list_train_in_the_pool(tmp_path, tiny, capsys):
+    store = RunStore(tmp_path / "store")
+    nodes = grid_graph(store, grids.chapter_grid("predefined", "smoke"), "smoke", [0, 1], data_root=tiny).missing(store)
+    ex = make_executor("local", devices=["cpu"], runs_per_device=2, threads=1)
+    outcomes = ex.run(store, nodes, data_root=tiny, device="cuda")  # the device list wins over device=
+    assert sorted(o["run_id"] for o in outcomes) == sorted(n.run_id for n in nodes)
+    assert all(o["state"] == "finished" and o["device"] == "cpu" for o in outcomes)
+    out = capsys.readouterr().out
+    assert "2 at a time with 1 thread(s) each; cpu x2" in out and "on cpu" in out
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_time_limit_stops_runs_resumable_and_unfailed(tmp_path, tiny):
+    from nbprune.train import RunConfig
+
+    store = RunStore(tmp_path / "store")
+    cfg = RunConfig(model="vgg11", width=0.0625, epochs=2, batch_size=32)
+    late = executors.train_node(store, cfg, tiny, "cpu", stop_at=time.time() - 1)
+    assert late == {"run_id": cfg.run_id, "device": "cpu", "epochs": 2, "state": "stopped", "test_acc": None,
+                    "epochs_done": 0}
+    stopped = executors.train_node(store, cfg, tiny, "cpu", stop_at=time.time() + 0.001, progress=False)
+    assert stopped["state"] == "stopped" and stopped["epochs_done"] == 1
+    assert executors.run_state(store, cfg) == "missing"  # not failed, and its lock is released
+    done = executors.train_node(store, cfg, tiny, "cpu", progress=False)
+    assert done["state"] == "finished" and done["epochs_done"] == 2
+    assert store.get(cfg).metrics["resumed_after_epochs"] == [1]

@@ -1,7 +1,7 @@
 """``nbprune bench``: how fast nbprune trains and infers, measured on this machine in one process.
 
-Four measurements, each repeated and interleaved (so a change in background load hits every contender
-alike) and summarised by the median:
+Four measurements in one process and a fifth in child processes, each repeated and interleaved (so a change
+in background load hits every contender alike) and summarised by the median:
 
 * **Training throughput** (images/s, batch 64) of nbprune's loop -- batches from
   :func:`nbprune.data.train_batches` over random uint8 data (the real batched augmentation), a
@@ -21,8 +21,19 @@ alike) and summarised by the median:
   (sampled from /proc every few ms, after returning freed heap to the OS) over its size before the model
   was built; on CUDA ``torch.cuda.max_memory_allocated`` over the allocation before.
 
+* **Concurrent runs** (``--concurrency N ...``; on CUDA N = 1, 2, 4, 8 by default): the aggregate img/s of
+  N copies of nbprune's loop at once on the device, in child processes that warm up and then start timing
+  together -- what ``LocalExecutor(devices=..., runs_per_device=N)`` gains when one run cannot fill a GPU.
+
+nbprune's loop runs :func:`nbprune.train.train_step`, the step ``train()`` runs, through the step
+implementation of ``--step`` (eager, torch.compile or CUDA graphs, :mod:`nbprune.step`), in fp32 or with
+``--amp`` in bf16 autocast; its img/s is also given against :data:`TARGET_IMG_S`. On CUDA each repeat times up
+to :data:`CUDA_MAX_STEPS` steps (a GPU step takes milliseconds).
+
 ``--explore`` also times variants of nbprune's loop (NCHW instead of channels_last, 1 thread, foreach or
-fused SGD, torch.compile with its compile time measured apart, bf16 autocast), interleaved in the same way,
+fused SGD, torch.compile with its compile time measured apart, bf16 autocast; on CUDA also CUDA graphs,
+fp32 and bf16, and the losses of a few steps from one init with each step implementation), interleaved in the
+same way,
 and -- in child processes, alternating, since it must be set before OpenMP starts -- OpenMP's wait policy
 (``OMP_WAIT_POLICY`` unset vs ``PASSIVE``), and -- also in child processes, fp32 and bf16 -- one loop on every
 core against one one-thread loop per core running at once (what the local executor's ``workers`` gain).
@@ -704,7 +715,12 @@ def _children(specs: list[dict], env: dict) -> list[dict]:
     procs = [subprocess.Popen([sys.executable, "-c", "from nbprune.bench import _child_main; _child_main()"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                               text=True) for _ in specs]
-    outs = [p.communicate(json.dumps(spec)) for p, spec in zip(procs, specs)]
+    # every child gets its spec at once (one thread each): read one after another, a child would only receive
+    # its spec once the one before it had finished, and the children would run in turn, not together
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(procs)) as pool:
+        outs = list(pool.map(lambda ps: ps[0].communicate(json.dumps(ps[1])), zip(procs, specs)))
     for p, (_, err) in zip(procs, outs):
         if p.returncode:
             raise RuntimeError(f"bench child failed: {err.strip().splitlines()[-1] if err.strip() else p.returncode}")
@@ -756,7 +772,7 @@ def bench_concurrency(name: str, width: float, device: torch.device, ns, s: dict
     for n in ns:
         folder = tempfile.mkdtemp(prefix="nbprune-bench-barrier-")
         try:
-            threads = max(1, cpu_cores() // n)
+            threads = s.get("threads") or max(1, cpu_cores() // n)
             outs = _children([{**spec, "threads": threads, "barrier": folder, "parties": n, "index": i}
                               for i in range(n)], env)
         finally:
@@ -940,8 +956,9 @@ def format_table(r: dict) -> str:
                                  f"{p} {val[p]['one_process_img_s']:.1f} vs {val[p]['per_core_processes_img_s']:.1f} "
                                  f"img/s (x{val[p]['ratio']:.2f})" for p in ("fp32", "bf16")))
             elif note == "agreement":
+                diffs = ", ".join(f"{k} {d:.2e}" for k, d in val["max_abs_diff"].items())
                 lines.append(f"  loss over {val['steps']} steps from one init, largest difference from "
-                             f"{val['reference']}: " + ", ".join(f"{k} {d:.2e}" for k, d in val["max_abs_diff"].items()))
+                             f"{val['reference']}: {diffs}")
             elif note not in ("img_s", "relative", "samples"):
                 lines.append(f"  {note}: {val:.1f} s" if isinstance(val, float) else f"  {note}: {val}")
     lines += format_concurrency(r.get("concurrency", {}))
