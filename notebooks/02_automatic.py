@@ -49,6 +49,7 @@ from nbprune import grids, report
 from nbprune.data import load_cifar
 from nbprune.presets import get_preset, resolve_seeds
 from nbprune.executors import make_executor
+from nbprune.params import slurm_options
 from nbprune.runs import RunStore
 from nbprune.train import resolve_device
 
@@ -58,7 +59,7 @@ seeds = resolve_seeds(seeds, P)
 grid = grids.chapter_grid("automatic", P) if fractions is None else grids.slimming_grid(fractions)
 dev = resolve_device(device)
 runs = RunStore(store)
-ex = make_executor(executor, **slurm)
+ex = make_executor(executor, **slurm_options(slurm))
 data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
 print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
 
@@ -66,7 +67,12 @@ print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); s
 # ## This run
 
 # %%
-display(Markdown(report.run_box(P, seeds, data, dev)))
+display(Markdown(report.run_box(P, seeds, data, dev, extra=[
+    "Network Slimming's L1 penalty is added to the gradients of the conv BatchNorms' weights only (not to a "
+    "classifier's BatchNorm1d), as the method and the reference code do",
+    "Sparse Structure Selection (Table 5, ImageNet, shown with the paper's numbers only): nbprune's version uses a "
+    "proximal SGD step instead of the paper's APG optimizer and handles CIFAR basic-block ResNets only; it is not "
+    "run in this chapter"])))
 
 # %% [markdown]
 # ## The architectures at the paper's width
@@ -99,7 +105,8 @@ display(report.paper_wide("4", "5", "13"))
 results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, executor=ex,
                          data_root=data_root, device=device, progress=False)
 refs = grids.paper_refs(grid, dataset)
-table, paired = report.chapter_tables(results.rows, refs, [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")])
+PAIRS = [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]
+table, paired = report.chapter_tables(results.rows, refs, PAIRS, P.margin)
 saved = grids.save_results(results, "automatic", P, dataset)
 
 # %% [markdown]
@@ -113,9 +120,24 @@ display(table.set_index(["model", "target"]))
 
 # %% [markdown]
 # ## Paired by seed: scratch-trained minus fine-tuned
+#
+# The verdicts test equivalence as well as difference (`nbprune.stats`), with a margin fixed before the runs:
+# ±1 accuracy point at the CPU presets, ±0.5 at `paper` (the run box states this run's). A row is *equivalent within the
+# margin* when the 90% t-interval of the mean paired difference lies inside it (two one-sided tests at 5%, TOST),
+# even if the difference is significant; otherwise one side is *better* when the 95% interval excludes 0;
+# otherwise it is *inconclusive*, with about how many seeds would decide it at the observed spread. Pairing by
+# seed is right because both runs of a seed come from the same large model and see the same data order. The
+# last column says whether the verdict supports the paper's claim for the pair. The forest plot shows every
+# comparison with its 90% (thick) and 95% (thin) interval, the margin as a band and the paper's difference as a
+# cross.
 
 # %%
 display(paired.set_index(["model", "target", "comparison"]))
+
+# %%
+report.chapter_forest(results.rows, refs, PAIRS, P.margin,
+                      f"Network Slimming: scratch minus fine-tuned ({P.name}, {len(seeds)} seed(s))")
+plt.show()
 
 # %%
 report.bar_figure(report.results_frame(results.rows), chance=100 / data.num_classes,
