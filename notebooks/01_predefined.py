@@ -53,29 +53,22 @@ slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from nbprune import grids, report
-from nbprune.data import load_cifar
-from nbprune.presets import get_preset, resolve_seeds
-from nbprune.executors import make_executor
-from nbprune.params import slurm_options
-from nbprune.runs import RunStore
-from nbprune.train import resolve_device
+from nbprune import report
+from nbprune.runner import run_chapter
 
-# Check every parameter before any work: a typo fails here with one line naming it.
-P = get_preset(preset)
-seeds = resolve_seeds(seeds, P)
-grid = grids.chapter_grid("predefined", P) if targets is None else grids.l1_grid(targets)
-dev = resolve_device(device)
-runs = RunStore(store)
-ex = make_executor(executor, **slurm_options(slurm))
-data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
-print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
+# One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
+# it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the
+# store and writes results/<preset>/predefined-<dataset>.csv.
+run = run_chapter("predefined", preset, targets, seeds, dataset, device, data_root, store, executor, slurm)
+P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
+PAIRS = list(run.chapter.pairs)
+table, paired = run.tables()
 
 # %% [markdown]
 # ## This run
 
 # %%
-display(Markdown(report.run_box(P, seeds, data, dev, extra=[
+display(Markdown(run.box(extra=[
     "ResNets use He et al.'s option-A shortcut (strided subsampling, zero-padded channels); the reference code's "
     "AvgPool2d(1) + concatenated zeros is the model option `shortcut='reference'` and gives the same outputs and "
     "gradients",
@@ -139,14 +132,6 @@ display(report.paper_wide("10", "11", "14", "16", "17"))
 # accuracy equals the SFP-trained model's, as the removed filters were zero), and the scratch runs are compared
 # with it (Table 10).
 
-# %%
-results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, executor=ex,
-                         data_root=data_root, device=device, progress=False)
-refs = grids.paper_refs(grid, dataset)
-PAIRS = [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned"), ("scratch-e", "pruned"), ("scratch-b", "pruned")]
-table, paired = report.chapter_tables(results.rows, refs, PAIRS, P.margin)
-saved = grids.save_results(results, "predefined", P, dataset)
-
 # %% [markdown]
 # ## Tables 1 and 10, re-run
 #
@@ -182,7 +167,7 @@ report.chapter_forest(results.rows, refs, PAIRS, P.margin,
 plt.show()
 
 # %%
-report.bar_figure(report.results_frame(results.rows), chance=100 / data.num_classes,
+report.bar_figure(report.results_frame(results.rows), chance=100 / run.data.num_classes,
                    title=f"Predefined pruning: pruned vs from scratch ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 

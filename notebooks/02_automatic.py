@@ -45,29 +45,22 @@ slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from nbprune import grids, report
-from nbprune.data import load_cifar
-from nbprune.presets import get_preset, resolve_seeds
-from nbprune.executors import make_executor
-from nbprune.params import slurm_options
-from nbprune.runs import RunStore
-from nbprune.train import resolve_device
+from nbprune import report
+from nbprune.runner import run_chapter
 
-# Check every parameter before any work: a typo fails here with one line naming it.
-P = get_preset(preset)
-seeds = resolve_seeds(seeds, P)
-grid = grids.chapter_grid("automatic", P) if fractions is None else grids.slimming_grid(fractions)
-dev = resolve_device(device)
-runs = RunStore(store)
-ex = make_executor(executor, **slurm_options(slurm))
-data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
-print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
+# One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
+# it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the
+# store and writes results/<preset>/automatic-<dataset>.csv.
+run = run_chapter("automatic", preset, fractions, seeds, dataset, device, data_root, store, executor, slurm)
+P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
+PAIRS = list(run.chapter.pairs)
+table, paired = run.tables()
 
 # %% [markdown]
 # ## This run
 
 # %%
-display(Markdown(report.run_box(P, seeds, data, dev, extra=[
+display(Markdown(run.box(extra=[
     "Network Slimming's L1 penalty is added to the gradients of the conv BatchNorms' weights only (not to a "
     "classifier's BatchNorm1d), as the method and the reference code do",
     "Sparse Structure Selection (Table 5, ImageNet, shown with the paper's numbers only): nbprune's version uses a "
@@ -101,14 +94,6 @@ display(report.paper_wide("4", "5", "13"))
 # requested fraction of all channels (a layer that would lose every channel keeps its largest one); the slimmed
 # model is fine-tuned at lr 0.001, and the same architecture is trained from scratch (Scratch-E, Scratch-B).
 
-# %%
-results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, executor=ex,
-                         data_root=data_root, device=device, progress=False)
-refs = grids.paper_refs(grid, dataset)
-PAIRS = [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]
-table, paired = report.chapter_tables(results.rows, refs, PAIRS, P.margin)
-saved = grids.save_results(results, "automatic", P, dataset)
-
 # %% [markdown]
 # ## Table 4, re-run
 #
@@ -140,7 +125,7 @@ report.chapter_forest(results.rows, refs, PAIRS, P.margin,
 plt.show()
 
 # %%
-report.bar_figure(report.results_frame(results.rows), chance=100 / data.num_classes,
+report.bar_figure(report.results_frame(results.rows), chance=100 / run.data.num_classes,
                    title=f"Network Slimming: fine-tuned vs from scratch ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 

@@ -44,29 +44,22 @@ slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from nbprune import grids, report
-from nbprune.data import load_cifar
-from nbprune.presets import get_preset, resolve_seeds
-from nbprune.executors import make_executor
-from nbprune.params import slurm_options
-from nbprune.runs import RunStore
-from nbprune.train import resolve_device
+from nbprune import report
+from nbprune.runner import run_chapter
 
-# Check every parameter before any work: a typo fails here with one line naming it.
-P = get_preset(preset)
-seeds = resolve_seeds(seeds, P)
-grid = grids.chapter_grid("unstructured", P) if fractions is None else grids.magnitude_grid(fractions)
-dev = resolve_device(device)
-runs = RunStore(store)
-ex = make_executor(executor, **slurm_options(slurm))
-data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
-print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
+# One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
+# it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the
+# store and writes results/<preset>/unstructured-<dataset>.csv.
+run = run_chapter("unstructured", preset, fractions, seeds, dataset, device, data_root, store, executor, slurm)
+P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
+PAIRS = list(run.chapter.pairs)
+table, paired = run.tables()
 
 # %% [markdown]
 # ## This run
 
 # %%
-display(Markdown(report.run_box(P, seeds, data, dev, extra=[
+display(Markdown(run.box(extra=[
     "the models are Table 6's weight-level reference code's: BatchNorm gamma initialised to 1 (VGG-19, "
     "DenseNet-BC-100) and PreResNet-110 with bottleneck blocks, 12 per stage (about 1.15 M parameters)"])))
 
@@ -97,14 +90,6 @@ display(report.paper_wide("6", "15"))
 # (pruned weights stay exactly 0.0 through momentum and weight decay). Scratch-E and Scratch-B train the same
 # mask from a fresh He initialisation whose std is rescaled by each layer's remaining fan-in.
 
-# %%
-results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, executor=ex,
-                         data_root=data_root, device=device, progress=False)
-refs = grids.paper_refs(grid, dataset)
-PAIRS = [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]
-table, paired = report.chapter_tables(results.rows, refs, PAIRS, P.margin)
-saved = grids.save_results(results, "unstructured", P, dataset)
-
 # %% [markdown]
 # ## Table 6, re-run
 
@@ -133,7 +118,7 @@ report.chapter_forest(results.rows, refs, PAIRS, P.margin,
 plt.show()
 
 # %%
-report.bar_figure(report.results_frame(results.rows), chance=100 / data.num_classes,
+report.bar_figure(report.results_frame(results.rows), chance=100 / run.data.num_classes,
                    title=f"Magnitude pruning: fine-tuned vs from scratch ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 

@@ -45,29 +45,20 @@ slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from nbprune import grids, report
-from nbprune.data import load_cifar
-from nbprune.presets import get_preset, resolve_seeds
-from nbprune.executors import make_executor
-from nbprune.params import slurm_options
-from nbprune.runs import RunStore
-from nbprune.train import resolve_device
+from nbprune import report
+from nbprune.runner import run_chapter
 
-# Check every parameter before any work: a typo fails here with one line naming it.
-P = get_preset(preset)
-seeds = resolve_seeds(seeds, P)
-grid = grids.chapter_grid("architecture_search", P) if fractions is None else grids.search_grid(fractions, "vgg16")
-dev = resolve_device(device)
-runs = RunStore(store)
-ex = make_executor(executor, **slurm_options(slurm))
-data = load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
-print(f"preset {P.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}")
+# One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
+# it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the
+# store and writes results/<preset>/architecture_search-<dataset>.csv.
+run = run_chapter("architecture_search", preset, fractions, seeds, dataset, device, data_root, store, executor, slurm)
+P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
 
 # %% [markdown]
 # ## This run
 
 # %%
-display(Markdown(report.run_box(P, seeds, data, dev, extra=[
+display(Markdown(run.box(extra=[
     "VGG-16 is the Network Slimming code's (one Linear classifier, BatchNorm gamma 0.5) with the slimming penalty "
     "s = 1e-4 on its conv BatchNorms, as in Section 5",
     "transferred guided pruning uses VGG-16's patterns on VGG-19 on CIFAR-10: the paper transfers them to VGG-19 "
@@ -112,18 +103,6 @@ display(report.paper_wide("7", "21", "18"))
 # of magnitude-pruned masks; it runs where the grid has the unstructured curve of Figure 3 (the `paper` preset).
 
 # %%
-results = grids.run_grid(runs, grid, P, seeds, dataset, on_job=grids.print_job, executor=ex,
-                         data_root=data_root, device=device, progress=False)
-# Figure 6: the slimmed architectures' mean per-stage widths (over seeds) define new ones, on VGG-16 itself
-# (guided) and on VGG-19 (transferred); magnitude masks' mean stage sparsity likewise (guided sparsification)
-follow = grids.guided_grid(results.chains) + grids.guided_sparsity_grid(results.chains)
-if fractions is None:  # transferred at one fraction on the CPU presets (time), at every fraction on paper
-    follow += grids.guided_grid(results.chains, model="vgg19", fractions={"smoke": [0.4], "quick": [0.5]}.get(P.name))
-guided_results = grids.run_grid(runs, follow, P, seeds, dataset, on_job=grids.print_job, executor=ex,
-                                data_root=data_root, device=device, progress=False)
-results.rows += [r for r in guided_results.rows if r["variant"] != "unpruned"]
-results.chains += guided_results.chains
-saved = grids.save_results(results, "architecture_search", P, dataset)
 df = report.results_frame(results.rows)
 CURVES = {"slimming": "Network Slimming architecture", "uniform-channels": "uniform channel pruning",
           "guided-channels": "guided pruning (slimming's mean stage widths)", "magnitude": "magnitude-pruned mask",
@@ -203,8 +182,11 @@ import pandas as pd
 from nbprune.prune import make_plan
 from nbprune.prune.unstructured import stage_sparsity
 
-large = runs.run(grids.large_for(grids.chapter_grid("unstructured", P)[0], P, seeds[0], dataset),
-                 data_root=data_root, device=device, progress=False)
+from nbprune.chapters import CHAPTERS
+from nbprune.graph import large_for
+
+large = run.store.run(large_for(CHAPTERS["unstructured"].grid(P)[0], P, seeds[0], dataset),
+                      data_root=data_root, device=device, progress=False)
 model = large.model()
 heat = {f"{f:.0%}": stage_sparsity(model, make_plan(model, "magnitude", fraction=f).masks)
         for f in (0.1, 0.3, 0.5, 0.7, 0.9)}

@@ -172,7 +172,7 @@ import tempfile
 from pathlib import Path
 
 from nbprune.cli import main as nbprune_cli
-from nbprune.grids import l1_grid, lottery_grid, slimming_grid
+from nbprune.experiments import l1_grid, lottery_grid, slimming_grid
 from nbprune.params import slurm_options
 from nbprune.presets import resolve_seeds
 from nbprune.prune import make_plan

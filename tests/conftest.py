@@ -1,7 +1,9 @@
-"""Shared fixtures: isolated caches/stores, tiny generated datasets, the real CIFAR-10 when present."""
+"""Shared fixtures: isolated caches/stores, tiny generated datasets, the real CIFAR-10 when present; the masked
+reference model of the surgery tests."""
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import tarfile
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CIFAR = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -79,3 +82,36 @@ def tiny_archive(tmp_path, tiny_folder) -> Path:
     with tarfile.open(out, "w:gz") as tar:
         tar.add(tiny_folder, arcname="cifar10")
     return out
+
+
+@torch.no_grad()
+def masked(model: nn.Module, keep: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of ``model`` whose pruned channels carry exactly 0 after their BN + ReLU: the same function as
+    removing them, the reference the surgery tests compare a pruned model with.
+
+    ``keep`` maps a channel unit (``nbprune.prune.surgery.channel_units``) to the unit channels it keeps; units
+    not listed keep everything. A dropped channel has its BN gamma and beta zeroed (with a ``ChannelSelection``
+    in front, unit channel j is BN channel ``indices[j]``), or, for a unit without BN (plain VGG), its conv
+    filter and bias. Every unit's BN (or conv) is followed by a ReLU and read only by the unit's consumers, so a
+    zeroed channel adds nothing downstream.
+    """
+    from nbprune.prune.surgery import channel_units  # here, so test files without models do not load them
+
+    ref = copy.deepcopy(model)
+    for name, unit in channel_units(ref).items():
+        if name not in keep:
+            continue
+        dropped = torch.ones(unit.size, dtype=torch.bool)
+        dropped[keep[name]] = False
+        positions = torch.nonzero(dropped).flatten()
+        if unit.select is not None:
+            positions = ref.get_submodule(unit.select).indices[positions]
+        if unit.bn is None:
+            conv = ref.get_submodule(unit.conv)
+            conv.weight[positions] = 0.0
+            conv.bias[positions] = 0.0
+        else:
+            bn = ref.get_submodule(unit.bn)
+            bn.weight[positions] = 0.0
+            bn.bias[positions] = 0.0
+    return ref

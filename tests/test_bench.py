@@ -97,12 +97,62 @@ def test_steps_fit_the_budget():
     assert bench.bench_model("vgg11", 0.0625, cpu, {**s, "steps": 3}, reference=False)["steps"] == 3
 
 
+def _bench_explore():
+    """tools/bench_explore.py imported as a module."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "bench_explore.py"
+    spec = importlib.util.spec_from_file_location("bench_explore", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["bench_explore"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_benchmark_step_is_the_training_step(monkeypatch):
+    """NbpruneLoop runs train.train_batch, which calls train.train_step once per step, as train() does."""
+    import torch
+
+    from nbprune import train
+
+    calls = []
+    real = train.train_step
+
+    def counting(*a, **kw):
+        calls.append(1)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(train, "train_step", counting)
+    x, y = bench._random_images(bench.BATCH * 2)
+    loop = bench.NbpruneLoop("vgg11", 0.0625, x, y, torch.device("cpu"))
+    loop.steps(3)
+    assert len(calls) == 3
+    assert bench.train_batch is train.train_batch and loop.hooks == []
+    assert [len(g["params"]) for g in loop.opt.param_groups] == [len(list(loop.model.parameters()))]
+
+
+def test_explore_lives_in_tools_and_run_takes_extra_measurements(capsys):
+    assert not hasattr(bench, "explore") and not hasattr(bench, "step_agreement")
+    with pytest.raises(ValueError, match="explore: .* run python tools/bench_explore.py"):
+        bench.run(_parse(["--quick", "--device", "cpu", "--explore"]))
+    args = _parse(["--quick", "--device", "cpu", "--models", "vgg11@0.0625", "--no-pairs", "--no-reference",
+                   "--repeats", "1", "--steps", "1"])
+    seen = []
+    result = bench.run(args, extra=lambda s, device: seen.append(device.type) or {"extra": 1}, show=False)
+    assert result["extra"] == 1 and seen == ["cpu"] and capsys.readouterr().out == ""
+    tool = _bench_explore()
+    assert tool.format_explore({}) == [] and set(tool.VARIANTS) >= {"torch.compile", "foreach SGD"}
+
+
 def test_explore_workers_measures_one_process_against_one_per_core():
-    """The --explore comparison behind the local executor's workers: both sides measured, fp32 and bf16."""
+    """The comparison behind the local executor's workers (tools/bench_explore.py): both sides measured, fp32
+    and bf16."""
     from nbprune.executors import cpu_cores
 
     s = {**bench._settings(_parse(["--quick"])), "repeats": 1, "steps": 1}
-    out = bench.explore_workers("vgg11", 0.0625, s)
+    out = _bench_explore().explore_workers("vgg11", 0.0625, s)
     if cpu_cores() < 2:
         assert out == {}
         return

@@ -6,6 +6,7 @@ No chapter is executed here (that is `make nbval`); the one kernel start below r
 from __future__ import annotations
 
 import ast
+import re
 import os
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def test_one_parameters_cell_with_the_required_names(path):
 
 @pytest.mark.parametrize("preset", ["smoke", "quick", "paper"])
 def test_every_chapter_grid_names_registered_models_and_methods(preset):
-    from nbprune.grids import CHAPTERS, chapter_grid
+    from nbprune.chapters import CHAPTERS, chapter_grid
     from nbprune.models import list_models
     from nbprune.prune import list_methods
 
@@ -194,3 +195,17 @@ def test_execute_notebooks_rejects_unknown_names():
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode != 0 and "unknown notebook(s) nope" in proc.stderr
+
+
+def test_every_chapter_record_has_its_notebook_and_toc_entry_and_one_runner_call():
+    from nbprune.chapters import CHAPTERS
+
+    toc = [e["file"].removeprefix("book/") for e in yaml.safe_load((ROOT / "_toc.yml").read_text())["chapters"]]
+    pages = [c.page for c in CHAPTERS.values()]
+    assert [p for p in toc if p in pages] == pages  # in the records' order
+    for c in CHAPTERS.values():
+        text = (ROOT / "notebooks" / f"{c.page}.py").read_text()
+        calls = re.findall(r"run_chapter\(\"(\w+)\", preset, (\w+),", text)
+        assert calls == [(c.name, c.parameter)], (c.page, calls)
+        params = assigned_names(tagged(jupytext.read(ROOT / "notebooks" / f"{c.page}.py"), "parameters")[0].source)
+        assert c.parameter in params, (c.page, c.parameter)

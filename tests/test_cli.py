@@ -137,15 +137,16 @@ def test_train_applies_every_field_the_preset_sets(preset):
 
 @pytest.mark.parametrize("preset", ["smoke", "quick", "paper"])
 def test_the_cli_config_of_every_chapters_large_model_has_the_chapters_run_id(preset):
-    from nbprune import grids
+    from nbprune.chapters import CHAPTERS
+    from nbprune.graph import large_for
 
     seen = 0
-    for chapter in grids.CHAPTERS:
-        for exp in grids.chapter_grid(chapter, preset):
+    for chapter in CHAPTERS.values():
+        for exp in chapter.experiments(preset):
             if getattr(exp, "previous", None) is not None:
                 continue  # a later round of iterative pruning starts from a ticket, not from a large model
             for seed in (0, 3):
-                want = grids._large_for(exp, preset, seed)
+                want = large_for(exp, preset, seed)
                 got = _train_config("--model", exp.model, "--preset", preset, "--seed", str(seed),
                                     *_flags(dict(exp.large)))
                 assert got.run_id == want.run_id, (chapter, exp.label, got.non_default(), want.non_default())

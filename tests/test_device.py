@@ -19,6 +19,15 @@ from nbprune.data import ImageData
 from nbprune.train import RunConfig, resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _tool(name: str):
+    """A script of tools/ imported as a module (registered in sys.modules: its dataclasses look it up there)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 TINY = dict(model="vgg11", width=0.0625, epochs=1, batch_size=32)
 
 
@@ -116,7 +125,7 @@ def test_train_and_the_benchmark_time_the_same_step(tmp_path, monkeypatch):
 
 @pytest.mark.usefixtures("one_thread")
 def test_step_agreement_of_one_implementation_with_itself_is_exact():
-    out = bench.step_agreement("vgg11", 0.0625, torch.device("cpu"), ["eager", "eager"], steps=3)
+    out = _tool("bench_explore").step_agreement("vgg11", 0.0625, torch.device("cpu"), ["eager", "eager"], steps=3)
     assert len(out["losses"]["eager"]) == 3 and out["max_abs_diff"] == {"eager": 0.0}
     assert all(v > 0 for v in out["losses"]["eager"])
 
@@ -128,11 +137,7 @@ def test_copy_bandwidth_on_the_cpu():
 
 # ------------------------------------------------------------------------------------- device check
 def _device_check():
-    spec = importlib.util.spec_from_file_location("device_check", REPO / "tools" / "device_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["device_check"] = mod  # its dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return _tool("device_check")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")

@@ -13,9 +13,14 @@ import warnings
 import pytest
 
 from conftest import make_imagefolder
-from nbprune import executors, grids, runs
+from nbprune import executors, graph, runs
+from nbprune import experiments as grids
+from nbprune.chapters import chapter_grid
+from nbprune.runner import run_grid
 from nbprune.cli import main
-from nbprune.executors import complete_grid, grid_graph, make_executor
+from nbprune.executors import make_executor
+from nbprune.graph import grid_graph
+from nbprune.runner import complete_grid
 from nbprune.runs import RunLock, RunStore
 
 
@@ -52,7 +57,7 @@ def test_graph_is_named_in_stages_and_local_completion_fills_it(tmp_path, tiny):
     assert roles.count("large") == 2 and "fine-tuned" in roles and "scratch-e" in roles
     # the graph names exactly the runs run_grid reads back, and run_grid trains nothing more
     before = set(store.run_ids())
-    res = grids.run_grid(store, grid, "smoke", [0, 1], data_root=tiny, device="cpu", progress=False)
+    res = run_grid(store, grid, "smoke", [0, 1], data_root=tiny, device="cpu", progress=False)
     assert set(store.run_ids()) == before
     assert {r["run_id"] for r in res.rows} == {n.run_id for n in done.nodes}
 
@@ -66,8 +71,8 @@ def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny
     grid = grids.l1_grid(["vgg16-a"])
     seq, par = RunStore(tmp_path / "seq"), RunStore(tmp_path / "par")
     kw = dict(data_root=tiny, device="cpu", progress=False)
-    a = grids.run_grid(seq, grid, "smoke", [0, 1], **kw)
-    b = grids.run_grid(par, grid, "smoke", [0, 1], executor=make_executor("local", workers=2, threads=1), **kw)
+    a = run_grid(seq, grid, "smoke", [0, 1], **kw)
+    b = run_grid(par, grid, "smoke", [0, 1], executor=make_executor("local", workers=2, threads=1), **kw)
     assert [r["run_id"] for r in a.rows] == [r["run_id"] for r in b.rows]
     out = capsys.readouterr().out
     assert "2 at a time with 1 thread(s) each" in out and "[2/2]" in out
@@ -125,7 +130,7 @@ def test_slurm_options_are_checked_before_submitting(fake_slurm, tmp_path):
     ex = make_executor("slurm", partition="gpu", time_min=1, folder=tmp_path / "logs")
     # a 5-epoch VGG-16 at the quick preset is far longer than a minute at the assumed CPU rate
     store = RunStore(tmp_path / "store")
-    graph = grid_graph(store, grids.chapter_grid("predefined", "quick"), "quick", [0])
+    graph = grid_graph(store, chapter_grid("predefined", "quick"), "quick", [0])
     with pytest.raises(ValueError, match="time_min: 1 min is shorter than the longest run's projection"):
         ex.run(store, graph.missing(store), device="cpu")
     assert not fake_slurm.exists(), "nothing may be submitted when the time limit is too short"
@@ -133,15 +138,15 @@ def test_slurm_options_are_checked_before_submitting(fake_slurm, tmp_path):
 
 def test_projection_uses_the_rate_the_store_measured(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
-    rate, how = executors.measured_rate(store, "cpu")
-    assert rate == executors.DEFAULT_FLOPS_PER_S["cpu"] and how.startswith("assumed")
+    rate, how = graph.measured_rate(store, "cpu")
+    assert rate == graph.DEFAULT_FLOPS_PER_S["cpu"] and how.startswith("assumed")
     grid = grids.l1_grid(["vgg16-a"])
     complete_grid(store, grid, "smoke", [0], data_root=tiny, device="cpu", progress=False)
-    rate, how = executors.measured_rate(store, "cpu")
+    rate, how = graph.measured_rate(store, "cpu")
     metrics = [json.loads((store.path / r / "metrics.json").read_text()) for r in store.run_ids()]
     assert how == f"measured over {len(metrics)} finished run(s) in {store.path}"
     assert rate == pytest.approx(sum(m["train_flops"] for m in metrics) / sum(m["wall_time_s"] for m in metrics))
-    assert executors.measured_rate(store, "cuda")[1].startswith("assumed")  # those runs were on the CPU
+    assert graph.measured_rate(store, "cuda")[1].startswith("assumed")  # those runs were on the CPU
 
 
 def test_cli_grid_status_lists_missing_runs(tmp_path, capsys):
@@ -262,7 +267,7 @@ def test_a_worker_slot_takes_its_device_from_the_queue():
 @pytest.mark.usefixtures("one_thread")
 def test_runs_placed_on_a_device_list_train_in_the_pool(tmp_path, tiny, capsys):
     store = RunStore(tmp_path / "store")
-    nodes = grid_graph(store, grids.chapter_grid("predefined", "smoke"), "smoke", [0, 1], data_root=tiny).missing(store)
+    nodes = grid_graph(store, chapter_grid("predefined", "smoke"), "smoke", [0, 1], data_root=tiny).missing(store)
     ex = make_executor("local", devices=["cpu"], runs_per_device=2, threads=1)
     outcomes = ex.run(store, nodes, data_root=tiny, device="cuda")  # the device list wins over device=
     assert sorted(o["run_id"] for o in outcomes) == sorted(n.run_id for n in nodes)
@@ -282,7 +287,7 @@ def test_a_time_limit_stops_runs_resumable_and_unfailed(tmp_path, tiny):
                     "epochs_done": 0}
     stopped = executors.train_node(store, cfg, tiny, "cpu", stop_at=time.time() + 0.001, progress=False)
     assert stopped["state"] == "stopped" and stopped["epochs_done"] == 1
-    assert executors.run_state(store, cfg) == "missing"  # not failed, and its lock is released
+    assert graph.run_state(store, cfg) == "missing"  # not failed, and its lock is released
     done = executors.train_node(store, cfg, tiny, "cpu", progress=False)
     assert done["state"] == "finished" and done["epochs_done"] == 2
     assert store.get(cfg).metrics["resumed_after_epochs"] == [1]

@@ -16,8 +16,8 @@ from torch import nn
 
 from nbprune.flops import count_flops, count_params
 from nbprune.models import ChannelSelection, create_model, selections_of
-from nbprune.pipeline import plan_chain, prune_chain
-from nbprune.prune import make_plan
+from nbprune.runner import run_chain as prune_chain
+from nbprune.prune import hooks_for, make_plan
 from nbprune.runs import RunStore
 from nbprune.train import RunConfig, build_model, fresh_seed
 
@@ -76,7 +76,7 @@ def test_table6_preresnet110_is_the_weight_level_bottleneck_network():
 
 
 def test_unstructured_paper_grid_has_table6_models_at_gamma_one():
-    from nbprune.grids import chapter_grid
+    from nbprune.chapters import chapter_grid
 
     grid = chapter_grid("unstructured", "paper")
     assert {(e.model, dict(e.settings)["fraction"]) for e in grid} == {
@@ -183,8 +183,13 @@ def test_sfp_chain_scratch_runs_follow_the_recipe_and_are_as_dense_as_the_pruned
                       weight_decay=5e-4, milestones=(5, 8), gamma=0.2, normalization="sfp", warmup_epochs=1,
                       warmup_lr=0.01)
     large_res = store.run(large, data=_synthetic(), progress=False)
-    chain, configs = plan_chain(large_res, "sfp", {"fraction": 0.4}, "smoke",
-                                variants=("pruned", "scratch-e", "scratch-b"))
+    from nbprune.experiments import experiment
+    from nbprune.graph import variant_configs
+    from nbprune.plans import plan_for
+
+    exp = experiment("SFP 40%", "resnet20", "sfp", {"fraction": 0.4}, variants=("pruned", "scratch-e", "scratch-b"))
+    configs = variant_configs(large_res, exp, "smoke")
+    chain = plan_for(large_res, "sfp", {"fraction": 0.4})  # plan and FLOPs, as stored beside the large run
     trained = large_res.model()
     pruned = apply_plan(trained, chain.plan)
     live = sum(int((m.weight.flatten(1).abs().sum(1) > 0).sum()) for m in trained.modules() if isinstance(m, nn.Conv2d))
@@ -225,13 +230,13 @@ def test_slimming_penalty_gradient_skips_batchnorm1d(tmp_path, monkeypatch):
         config = RunConfig(model="vgg16", width=0.125, epochs=1, batch_size=32, bn_sparsity=s)
         model_box = {}
 
-        def build(config, n, _box=model_box):
-            m = real_build(config, n)
+        def build(config, n, *args, _box=model_box, **kw):
+            m = real_build(config, n, *args, **kw)
             _box["m"] = m
             return m
 
         monkeypatch.setattr(train_mod, "build_model", build)
-        train_mod.train(config, tmp_path / f"g{s}", data, torch.device("cpu"), progress=False)
+        train_mod.train(config, tmp_path / f"g{s}", data, torch.device("cpu"), progress=False, hooks=hooks_for(config))
         m = model_box["m"]
         grads[s] = {"bn2d": seen[id(m.features[1].weight)], "bn1d": seen[id(m.classifier[1].weight)]}
     assert not torch.allclose(grads[0.0]["bn2d"], grads[0.5]["bn2d"])
@@ -240,7 +245,10 @@ def test_slimming_penalty_gradient_skips_batchnorm1d(tmp_path, monkeypatch):
 
 # ---- 8. iterative pruning (Figure 7) ---------------------------------------------------------------------
 def test_iterative_rounds_are_in_the_grids_and_chain_through_tickets(tmp_path):
-    from nbprune.grids import _large_for, chapter_grid, iterative_grid, run_grid
+    from nbprune.chapters import chapter_grid
+    from nbprune.experiments import iterative_grid
+    from nbprune.graph import large_for as _large_for
+    from nbprune.runner import run_grid
 
     quick = chapter_grid("lottery_ticket", "quick")
     it = [e for e in quick if e.previous is not None]
@@ -287,8 +295,9 @@ def test_reference_shortcut_matches_he_in_outputs_and_gradients():
 
 def test_iterative_rounds_run_stage_by_stage_through_an_executor(tmp_path):
     """The parallel path (complete_grid) names a round's runs only once the ticket it prunes can be trained."""
-    from nbprune.executors import LocalExecutor, complete_grid
-    from nbprune.grids import iterative_grid
+    from nbprune.executors import LocalExecutor
+    from nbprune.experiments import iterative_grid
+    from nbprune.runner import complete_grid
 
     store = RunStore(tmp_path / "store")
     grid = iterative_grid("vgg16", 0.5, [1, 2, 3])
@@ -306,7 +315,7 @@ def test_iterative_rounds_run_stage_by_stage_through_an_executor(tmp_path):
     ("lottery_ticket", {"vgg16", "resnet56", "resnet110"}, {"8a", "8b", "9a", "9b"}),
 ])
 def test_paper_grids_run_the_papers_models(chapter, models, tables):
-    from nbprune.grids import chapter_grid
+    from nbprune.chapters import chapter_grid
 
     grid = chapter_grid(chapter, "paper")
     assert {e.model for e in grid} == models

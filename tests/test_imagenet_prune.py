@@ -7,14 +7,13 @@ models (named targets, FLOPs at 224x224) run on the meta device. All single-thre
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
 import torchvision
 from torch import nn
 
+from conftest import masked
 from nbprune.flops import count_flops, count_params, default_input_size, macs
 from nbprune.models import create_model, default_cfg, model_spec, named_target_cfg
 from nbprune.models.imagenet import ImageNetResNet, ImageNetVGG
@@ -48,27 +47,6 @@ IDS = ["vgg11-bn", "vgg16-bn", "vgg16-plain", "resnet34", "resnet50"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
-
-
-@torch.no_grad()
-def masked(model: nn.Module, keep: dict[str, torch.Tensor]) -> nn.Module:
-    """A copy whose pruned channels are exactly 0 after their BN + ReLU (BN gamma/beta zeroed; without BN the
-    conv's filter and bias zeroed): the same function as removing them."""
-    ref = copy.deepcopy(model)
-    for name, unit in channel_units(ref).items():
-        if name not in keep:
-            continue
-        dropped = torch.ones(unit.size, dtype=torch.bool)
-        dropped[keep[name]] = False
-        if unit.bn is None:
-            conv = ref.get_submodule(unit.conv)
-            conv.weight[dropped] = 0.0
-            conv.bias[dropped] = 0.0
-        else:
-            bn = ref.get_submodule(unit.bn)
-            bn.weight[dropped] = 0.0
-            bn.bias[dropped] = 0.0
-    return ref
 
 
 def output(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

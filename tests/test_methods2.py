@@ -255,14 +255,14 @@ def _synthetic():
 
 
 def test_sfp_training_leaves_the_weakest_filters_zero_and_prunes_them(tmp_path):
-    from nbprune.pipeline import prune_chain
+    from nbprune.runner import run_chain
     from nbprune.runs import RunStore
     from nbprune.train import RunConfig
 
     torch.set_num_threads(1)
     store = RunStore(tmp_path / "store")
     large = RunConfig(model="resnet20", width=0.25, epochs=2, batch_size=16, sfp_rate=0.3)
-    chain = prune_chain(store, large, "sfp", {"fraction": 0.3}, "smoke", variants=("fine-tuned",), data=_synthetic(),
+    chain = run_chain(store, large, "sfp", {"fraction": 0.3}, "smoke", variants=("fine-tuned",), data=_synthetic(),
                         progress=False)
     final = chain.large.state_dict()
     conv = final["layer1.0.conv1.weight"]
@@ -273,7 +273,7 @@ def test_sfp_training_leaves_the_weakest_filters_zero_and_prunes_them(tmp_path):
 
 
 def test_sss_training_learns_block_scales_and_removes_blocks(tmp_path):
-    from nbprune.pipeline import prune_chain
+    from nbprune.runner import run_chain
     from nbprune.runs import RunStore
     from nbprune.train import RunConfig
 
@@ -283,14 +283,14 @@ def test_sss_training_learns_block_scales_and_removes_blocks(tmp_path):
     res = store.run(large, data=_synthetic(), progress=False)
     scales = {k: float(v) for k, v in res.state_dict().items() if k.endswith(".scale")}
     assert len(scales) == 9 and any(v == 0.0 for v in scales.values())  # the proximal step zeroes some
-    chain = prune_chain(store, large, "sss", {}, "smoke", variants=("fine-tuned", "scratch-e"), data=_synthetic(),
+    chain = run_chain(store, large, "sss", {}, "smoke", variants=("fine-tuned", "scratch-e"), data=_synthetic(),
                         progress=False)
     blocks = sum(len(stage) for stage in chain.plan.cfg)
     assert blocks < 9 and chain.runs["fine-tuned"].config.cfg == chain.runs["scratch-e"].config.cfg
 
 
 def test_thinet_chain_fine_tunes_the_reconstructed_model(tmp_path, tiny_archive, monkeypatch):
-    from nbprune.pipeline import prune_chain
+    from nbprune.runner import run_chain
     from nbprune.runs import RunStore
     from nbprune.train import RunConfig
 
@@ -298,6 +298,6 @@ def test_thinet_chain_fine_tunes_the_reconstructed_model(tmp_path, tiny_archive,
     monkeypatch.setenv("NBPRUNE_DATA", str(tiny_archive))
     store = RunStore(tmp_path / "store")
     large = RunConfig(model="vgg11", width=0.125, epochs=1, batch_size=16)
-    chain = prune_chain(store, large, "thinet", {"fraction": 0.5}, "smoke", variants=("fine-tuned",), progress=False)
+    chain = run_chain(store, large, "thinet", {"fraction": 0.5}, "smoke", variants=("fine-tuned",), progress=False)
     assert chain.flops_pruned < chain.flops_large
     assert chain.runs["fine-tuned"].metrics["status"] == "finished"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nbprune import grids
+from nbprune import experiments as grids
 from nbprune.params import parse_param, slurm_options
 from nbprune.presets import resolve_seeds
 

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from conftest import REPO, make_imagefolder
-from nbprune import grids
-from nbprune.executors import Node, SlurmExecutor, make_executor, wait
+from nbprune import experiments, runner
+from nbprune.executors import SlurmExecutor, make_executor, wait
+from nbprune.graph import Node
 from nbprune.runs import RunStore
 from nbprune.train import RunConfig
 
@@ -62,21 +63,21 @@ def _same_runs(store_a: RunStore, store_b: RunStore, run_ids):
 
 
 def test_smoke_grid_on_slurm_equals_local(cluster, tmp_path, data, capsys):
-    grid = grids.l1_grid(["vgg16-a"])
+    grid = experiments.l1_grid(["vgg16-a"])
     seeds = [0, 1]
     local_store, slurm_store = RunStore(tmp_path / "local"), RunStore(tmp_path / "slurm")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the jobs run with --cpus-per-task 1 and one torch thread: same arithmetic
     try:
         t0 = time.time()
-        local = grids.run_grid(local_store, grid, "smoke", seeds, data_root=data, device="cpu", progress=False)
+        local = runner.run_grid(local_store, grid, "smoke", seeds, data_root=data, device="cpu", progress=False)
         t_local = time.time() - t0
     finally:
         torch.set_num_threads(threads)
     ex = make_executor("slurm", cpus=1, mem_gb=2, time_min=10, max_jobs=4, folder=tmp_path / "logs", poll_s=0.5,
                        progress=False)
     t0 = time.time()
-    remote = grids.run_grid(slurm_store, grid, "smoke", seeds, data_root=data, device="cpu", executor=ex,
+    remote = runner.run_grid(slurm_store, grid, "smoke", seeds, data_root=data, device="cpu", executor=ex,
                             progress=False)
     t_slurm = time.time() - t0
     with capsys.disabled():
@@ -89,7 +90,7 @@ def test_smoke_grid_on_slurm_equals_local(cluster, tmp_path, data, capsys):
     assert len(logs) == len(set(ids)), "one job (and one log) per run"
     # a second pass finds everything in the store: nothing is submitted
     before = len(list((tmp_path / "logs").iterdir()))
-    grids.run_grid(slurm_store, grid, "smoke", seeds, data_root=data, device="cpu", executor=ex, progress=False)
+    runner.run_grid(slurm_store, grid, "smoke", seeds, data_root=data, device="cpu", executor=ex, progress=False)
     assert len(list((tmp_path / "logs").iterdir())) == before
 
 

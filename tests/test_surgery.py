@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 
 import pytest
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from conftest import masked
 from nbprune.flops import count_flops, count_params
 from nbprune.models import create_model, model_spec
 from nbprune.prune import PrunePlan, apply_plan
@@ -52,28 +52,6 @@ def randomised(name: str, width: float = 1.0, seed: int = 0, **kwargs) -> nn.Mod
         elif isinstance(m, nn.Conv2d) and m.bias is not None:
             m.bias.normal_(0.0, 0.1)
     return model.eval()
-
-
-@torch.no_grad()
-def masked(model: nn.Module, keep: dict[str, torch.Tensor]) -> nn.Module:
-    """A copy of ``model`` whose pruned channels carry exactly 0 after their BN (gamma and beta zeroed).
-
-    Every unit's BN is followed by a ReLU and read only by the unit's consumers, so a zeroed channel adds
-    nothing downstream: the same function as removing it.
-    """
-    ref = copy.deepcopy(model)
-    for name, unit in channel_units(ref).items():
-        if name not in keep:
-            continue
-        dropped = torch.ones(unit.size, dtype=torch.bool)
-        dropped[keep[name]] = False
-        positions = torch.nonzero(dropped).flatten()
-        if unit.select is not None:  # unit channel j is BN channel indices[j]
-            positions = ref.get_submodule(unit.select).indices[positions]
-        bn = ref.get_submodule(unit.bn)
-        bn.weight[positions] = 0.0
-        bn.bias[positions] = 0.0
-    return ref
 
 
 def random_keep(units: dict[str, Unit], gen: torch.Generator, single: str) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ import torch
 from nbprune.data import ImageData
 from nbprune.flops import count_flops
 from nbprune.presets import get_preset
+from nbprune.prune import hooks_for
 from nbprune.train import NonFiniteLoss, RunConfig, build_model, train
 
 
@@ -135,7 +136,7 @@ def test_bn_sparsity_shrinks_the_bn_scales(tmp_path):
     gammas = {}
     for s in (0.0, 0.5):
         cfg = RunConfig(**{**TINY, "epochs": 2, "bn_sparsity": s})
-        train(cfg, tmp_path / str(s), data, torch.device("cpu"), progress=False)
+        train(cfg, tmp_path / str(s), data, torch.device("cpu"), progress=False, hooks=hooks_for(cfg))
         state = torch.load(tmp_path / str(s) / "final.pt")
         gammas[s] = torch.cat([v.abs() for k, v in state.items() if k.endswith("bn1.weight")]).mean().item()
     assert gammas[0.5] < 0.8 * gammas[0.0]

@@ -54,6 +54,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "src") not in sys.path:  # run from a checkout without installing nbprune (the device machine)
     sys.path.insert(0, str(ROOT / "src"))
+if str(ROOT / "tools") not in sys.path:  # bench_explore.py, the loop variants, lives next to this script
+    sys.path.insert(0, str(ROOT / "tools"))
 
 STAGES = ("ceilings", "bench", "variants", "concurrency", "train", "export", "summary")
 ALWAYS = ("export", "summary")  # cheap, and they reflect the latest state: never skipped
@@ -150,13 +152,15 @@ def _loop_settings(ctx: Context) -> dict:
 def stage_variants(ctx: Context) -> dict:
     """Each step implementation of nbprune's loop, interleaved, for the row's model (VGG-16); no torch.compile
     in the dry run (a cold compile takes half a minute on a CPU)."""
+    import bench_explore
+
     from nbprune import bench
 
     s = _loop_settings(ctx)
     out = {}
     for spec in _models(ctx)[:1]:  # the paper row's model; the others' variants would cost training time
         name, width = bench._model_spec(spec)
-        out[spec] = bench.explore(name, width, ctx.device, {**s, "no_compile": ctx.dry_run}, env_ab=False)
+        out[spec] = bench_explore.explore(name, width, ctx.device, {**s, "no_compile": ctx.dry_run}, env_ab=False)
         print(f"{spec}: " + ", ".join(f"{k} x{v:.2f}" for k, v in out[spec]["relative"].items()), flush=True)
     return out
 
@@ -179,24 +183,29 @@ def row_configs(preset: str, seed: int) -> tuple[Any, dict]:
     """Table 1's VGG-16 -> VGG-16-A experiment and the configs of its row: the unpruned model from the grid,
     and its derived runs from the L1-norm plan made on the untrained model (the target fixes the pruned
     architecture, so the plan of the trained model has the same cfg; the train stage checks it)."""
+    from nbprune.chapters import chapter_grid
     from nbprune.data import DATASETS
-    from nbprune.grids import _large_for, chapter_grid
-    from nbprune.pipeline import plan_variants
+    from nbprune.graph import large_for
+    from nbprune.pipeline import derived_configs
+    from nbprune.plans import compute_plan
+    from nbprune.prune import hooks_for
     from nbprune.train import build_model
 
     exp = next(e for e in chapter_grid("predefined", preset)
                if e.method == "l1" and dict(e.settings).get("target") == "vgg16-a")
-    large = _large_for(exp, preset, seed)
-    _, _, _, configs = plan_variants(build_model(large, DATASETS[large.dataset]).eval(), large, exp.method,
-                                     dict(exp.settings), preset, exp.variants, exp.lr)
+    large = large_for(exp, preset, seed)
+    spec = dict(exp.settings)
+    sp = compute_plan(build_model(large, DATASETS[large.dataset], hooks_for(large)).eval(), exp.method, spec)
+    configs = derived_configs(large, sp.plan, {"method": exp.method, **spec}, sp.flops_large, sp.flops_pruned,
+                              preset, exp.variants, exp.lr, sp.selections)
     return exp, {"unpruned": large, **configs}
 
 
 def stage_train(ctx: Context) -> dict:
     """The paper-protocol row, the runs that can run at once placed together on the device."""
     from nbprune.data import load_cifar
-    from nbprune.executors import LocalExecutor, Node
-    from nbprune.pipeline import plan_chain
+    from nbprune.executors import LocalExecutor
+    from nbprune.graph import Node, variant_configs
     from nbprune.runs import RunStore
 
     root = ctx.data_root if ctx.data_root is not None else (make_toy_data(ctx.work / "toy-data") if ctx.dry_run
@@ -217,8 +226,7 @@ def stage_train(ctx: Context) -> dict:
     outcomes = ex.run(store, first, data_root=root, stop_at=stop_at)
     check = {}
     if store.get(large) is not None and time.time() < stop_at:
-        _, after = plan_chain(store.get(large), exp.method, dict(exp.settings), ctx.preset, exp.variants, exp.lr,
-                              root)
+        after = variant_configs(store.get(large), exp, ctx.preset, root)
         check = {v: after[v].run_id == configs[v].run_id for v in after}
         if not all(check.values()):
             print(f"warning: the trained model's plan names other runs than the untrained one's: {check}")
@@ -335,7 +343,7 @@ def run_progress(store, config) -> dict:
 def paper_row(exp) -> dict:
     """The paper's (mean, std) for the row's variants, where the project's reference data has them."""
     try:
-        from nbprune.grids import paper_refs
+        from nbprune.experiments import paper_refs
 
         refs = paper_refs([exp])
     except Exception:  # noqa: BLE001 - the reference data is a nicety here, never a reason to fail

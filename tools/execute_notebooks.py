@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         total += wall
         print(f" {wall:7.1f} s -> {out_dir.name}/{src.stem}.ipynb", flush=True)
     print(f"done: {len(todo)} notebook(s) in {total:.1f} s", flush=True)
-    from nbprune.report import verdict_markdown
+    from nbprune.runner import verdict_markdown
 
     verdicts = out_dir / "_verdicts.md"  # the intro page includes it: the claims with this preset's verdicts
     tmp = verdicts.with_suffix(".tmp")

@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.gpu_tflops <= 0:
         ap.error(f"--gpu-tflops: must be > 0, got {args.gpu_tflops}")
 
-    from nbprune import grids
-    from nbprune.executors import measured_rate, project_grid
+    from nbprune.chapters import CHAPTERS
+    from nbprune.graph import measured_rate, project_grid
     from nbprune.presets import PRESETS
     from nbprune.runs import RunStore
 
@@ -42,13 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| preset | chapter | runs | seeds | training PFLOP | CPU hours (this machine) | GPU hours (assumed rate) |",
              "|---|---|---|---|---|---|---|"]
     for name, preset in PRESETS.items():
-        for chapter in grids.CHAPTERS:
-            df = project_grid(grids.chapter_grid(chapter, preset), preset, list(preset.seeds))
+        for chapter in CHAPTERS.values():
+            df = project_grid(chapter.grid(preset), preset, list(preset.seeds))
             flops = df.train_flops.sum()
             est = " (est.)" if df.estimate.any() else ""
-            lines.append(f"| {name} | {{doc}}`{_page(chapter)}` | {len(df)} | {len(preset.seeds)} | "
+            lines.append(f"| {name} | {{doc}}`{chapter.page}` | {len(df)} | {len(preset.seeds)} | "
                          f"{_num(flops / 1e15)}{est} | {_num(flops / cpu_rate / 3600)} | {_num(flops / gpu_rate / 3600)} |")
-            print(f"{name:6s} {chapter:20s} {len(df):4d} runs {flops / 1e15:10.4f} PFLOP", flush=True)
+            print(f"{name:6s} {chapter.name:20s} {len(df):4d} runs {flops / 1e15:10.4f} PFLOP", flush=True)
     text = (f"CPU rate: {cpu_rate / 1e9:.1f} GFLOP/s, {how} (2-core CPU, the quick preset's 1/4-width models). "
             f"GPU rate: {args.gpu_tflops:g} TFLOP/s, assumed (no GPU was measured). \"(est.)\": the chapter has "
             "runs whose pruned architecture depends on trained weights (Network Slimming); their size was taken "
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             "are designed from its results, are not counted. Projected in "
             f"{time.time() - t0:.0f} s by `python tools/project_budget.py`.\n\n" + "\n".join(lines) + "\n")
     out = Path(args.out)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
+    from nbprune.atomic import atomic_write_text
+
+    atomic_write_text(text, out)
     print(f"-> {out}")
     return 0
 
@@ -73,12 +73,6 @@ def _num(x: float) -> str:
     if x >= 0.01:
         return f"{x:.2f}"
     return f"{x:.1e}"
-
-
-def _page(chapter: str) -> str:
-    from nbprune import grids
-
-    return f"{grids.CHAPTERS.index(chapter) + 1:02d}_{chapter}"
 
 
 if __name__ == "__main__":

@@ -1,14 +1,25 @@
 """nbprune: "Rethinking the Value of Network Pruning" (Liu et al., ICLR 2019) on modern PyTorch.
 
-Modules:
-    models    -- CIFAR VGG/ResNet/PreResNet/DenseNet with explicit channel cfgs; one registry.
-    data      -- CIFAR as uint8 tensors with batched on-device augmentation; ImageNet loaders.
-    flops     -- FLOPs and parameter counts (dense and masked) in the paper's convention.
-    train     -- the paper's training protocol (fine-tune, Scratch-E, Scratch-B) for one run.
-    runs      -- the content-addressed run store: one directory per config hash.
-    presets   -- smoke / quick / paper.
-    provenance-- versions, git commit, device and data checksum recorded with every result.
-    cli       -- the ``nbprune`` command.
+Modules, from the leaves up (a module imports only modules listed before it; ``tests/test_layout.py`` checks
+that the import graph has no cycle):
+
+    atomic, params, choices, stats   -- atomic writes, parameter parsing, "did you mean" errors, TOST verdicts
+    paper      -- the paper's reference numbers (its tables as tidy data)
+    presets    -- smoke / quick / paper: how much of the protocol a run of the book does
+    models     -- CIFAR VGG/ResNet/PreResNet/DenseNet with explicit channel cfgs; one leaf registry
+    data, flops, step, hooks -- CIFAR as uint8 tensors; FLOPs in the paper's convention; the training step;
+                  the training hooks a pruning method may add (its regulariser)
+    config, train -- RunConfig and the trainer of one run (it knows no pruning method by name)
+    prune      -- the pruning methods: scores, plans, surgery, masks, and each method's training hooks
+    plans      -- a chain's pruning plan, computed once and stored beside the run it prunes
+    runs, store_io, provenance -- the content-addressed run store, its export/import, where a result came from
+    pipeline   -- the configs of the runs derived from a large model (fine-tuned, Scratch-E/B, tickets)
+    experiments, chapters -- the book's rows and chapters as data (grids per preset, claims, comparisons)
+    graph      -- a grid's run graph (configs named from stored plans) and its cost projection
+    executors  -- where runs train: locally (processes, devices) or on Slurm
+    report     -- pure functions of result rows: tables, verdicts, figures
+    runner     -- the chapter runner that the notebooks and ``nbprune grid`` both call
+    cli, bench -- the ``nbprune`` command and its benchmark
 """
 
 __version__ = "0.1.0"

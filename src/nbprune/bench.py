@@ -5,9 +5,10 @@ in background load hits every contender alike) and summarised by the median:
 
 * **Training throughput** (images/s, batch 64) of nbprune's loop -- batches from
   :func:`nbprune.data.train_batches` over random uint8 data (the real batched augmentation), a
-  channels_last model from :func:`nbprune.train.build_model`, SGD(momentum 0.9, weight decay 1e-4) and the
-  same step body as :func:`nbprune.train.train` -- against a loop in the original authors' style: a
-  ``Dataset`` that makes a PIL image of every uint8 HWC image and applies torchvision's
+  channels_last model from :func:`nbprune.train.build_model`, the optimiser of
+  :func:`nbprune.train.make_optimizer` and :func:`nbprune.train.train_batch`, the very step function
+  :func:`nbprune.train.train` runs -- against a loop in the original authors' style: a ``Dataset`` that
+  makes a PIL image of every uint8 HWC image and applies torchvision's
   Pad(4)/RandomCrop(32)/RandomHorizontalFlip/ToTensor/Normalize, a ``DataLoader(shuffle=True,
   num_workers=1, batch_size=64)`` and an fp32 NCHW model. Warm-up steps are not timed; unless ``--steps``
   is given, the timed steps per repeat (2 to 8) are chosen from the warm-up step times so that all models
@@ -30,14 +31,9 @@ implementation of ``--step`` (eager, torch.compile or CUDA graphs, :mod:`nbprune
 ``--amp`` in bf16 autocast; its img/s is also given against :data:`TARGET_IMG_S`. On CUDA each repeat times up
 to :data:`CUDA_MAX_STEPS` steps (a GPU step takes milliseconds).
 
-``--explore`` also times variants of nbprune's loop (NCHW instead of channels_last, 1 thread, foreach or
-fused SGD, torch.compile with its compile time measured apart, bf16 autocast; on CUDA also CUDA graphs,
-fp32 and bf16, and the losses of a few steps from one init with each step implementation), interleaved in the
-same way,
-and -- in child processes, alternating, since it must be set before OpenMP starts -- OpenMP's wait policy
-(``OMP_WAIT_POLICY`` unset vs ``PASSIVE``), and -- also in child processes, fp32 and bf16 -- one loop on every
-core against one one-thread loop per core running at once (what the local executor's ``workers`` gain).
-Expect several minutes (torch.compile alone takes ~2).
+The exploratory variants of nbprune's loop (layout, threads, SGD flavour, torch.compile, bf16, CUDA graphs,
+OpenMP's wait policy, one process per core, step agreement) are not part of the package: run
+``python tools/bench_explore.py`` with the same options (it imports this module). ``--explore`` here says so.
 
 Timings on a shared machine are noisy; the per-repeat samples are in the JSON next to the medians.
 """
@@ -62,6 +58,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from .choices import unknown_choice
+from .data import CIFAR_MEAN, CIFAR_STD, train_batches
+from .flops import count_flops, count_params
+from .models import list_models
+from .params import int_arg, width_arg
+from .prune import hooks_for
+from .step import STEP_IMPLS, make_step_model, resolve_step
+from .train import RunConfig, build_model, make_optimizer, mask_pairs, resolve_device, train_batch
+
 DEFAULT_MODELS = ("vgg16@0.25", "resnet20@1")
 TARGET_IMG_S = 45_000  # a 160-epoch CIFAR-10 run (50,000 images x 160) in about 3 minutes (issue 19)
 CUDA_CONCURRENCY = (1, 2, 4, 8)  # concurrent runs per GPU measured by default on CUDA
@@ -79,8 +84,6 @@ QUICK = dict(models=["vgg11@0.0625", "resnet20@0.25"], repeats=2, steps=2, warmu
 # ------------------------------------------------------------------------------------------- arguments
 def _model_spec(s: str) -> tuple[str, float]:
     """``name`` or ``name@width`` -> (name, width), checked against the registry."""
-    from .models import list_models, unknown_choice
-
     name, _, w = s.partition("@")
     try:
         width = float(w) if w else 1.0
@@ -93,72 +96,44 @@ def _model_spec(s: str) -> tuple[str, float]:
     return name, width
 
 
-def _count(name: str, minimum: int):
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {v}")
-        return v
-    return parse
-
-
-def _width(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"pair-width must be a number in (0, 4], got {s!r}") from None
-    if not 0 < v <= 4:
-        raise argparse.ArgumentTypeError(f"pair-width must be a number in (0, 4], got {v}")
-    return v
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``bench`` options (see the module docstring)."""
     parser.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"],
                         help="where to measure (default: auto, cuda when available)")
     parser.add_argument("--models", nargs="+", type=_model_spec, default=None, metavar="NAME[@WIDTH]",
                         help=f"models for the training benchmark (default: {' '.join(DEFAULT_MODELS)})")
-    parser.add_argument("--repeats", type=_count("repeats", 1), default=None,
+    parser.add_argument("--repeats", type=int_arg("repeats", 1), default=None,
                         help="timed repeats, interleaved; the median is reported (default 3)")
-    parser.add_argument("--steps", type=_count("steps", 1), default=None,
+    parser.add_argument("--steps", type=int_arg("steps", 1), default=None,
                         help="timed training steps per repeat (default: as many as fit --budget, 2 to 8)")
-    parser.add_argument("--budget", type=_count("budget", 1), default=None,
+    parser.add_argument("--budget", type=int_arg("budget", 1), default=None,
                         help="seconds the timed training steps of all models may take when --steps is not "
                              "given (default 150), so a loaded machine still finishes in minutes")
-    parser.add_argument("--warmup", type=_count("warmup", 0), default=None,
+    parser.add_argument("--warmup", type=int_arg("warmup", 0), default=None,
                         help="untimed training steps before timing (default 2)")
-    parser.add_argument("--pair-width", type=_width, default=None,
+    parser.add_argument("--pair-width", type=width_arg("pair-width"), default=None,
                         help="width of the pruned/unpruned inference pairs (default 1.0)")
-    parser.add_argument("--pair-batch", type=_count("pair-batch", 1), default=None,
+    parser.add_argument("--pair-batch", type=int_arg("pair-batch", 1), default=None,
                         help="batch size of the inference latency (default 256)")
-    parser.add_argument("--threads", type=_count("threads", 1), default=None,
+    parser.add_argument("--threads", type=int_arg("threads", 1), default=None,
                         help="torch.set_num_threads for the whole benchmark (default: torch's own choice; "
                              "1 with --quick)")
     parser.add_argument("--no-pairs", action="store_true", help="skip the inference latency pairs")
     parser.add_argument("--amp", action="store_true", help="nbprune's loop in bf16 autocast (the reference stays "
                                                          "fp32, as the authors trained)")
-    parser.add_argument("--step", default=None, choices=list(_step_impls()),
+    parser.add_argument("--step", default=None, choices=list(STEP_IMPLS),
                         help="step implementation of nbprune's loop (default eager; cuda-graph needs CUDA)")
-    parser.add_argument("--concurrency", nargs="+", type=_count("concurrency", 1), default=None, metavar="N",
+    parser.add_argument("--concurrency", nargs="+", type=int_arg("concurrency", 1), default=None, metavar="N",
                         help="aggregate img/s of N copies of nbprune's loop at once on the device, child "
                              f"processes (default on CUDA: {' '.join(map(str, CUDA_CONCURRENCY))}; on CPU: none)")
     parser.add_argument("--no-concurrency", action="store_true", help="skip the concurrent-runs measurement")
     parser.add_argument("--no-reference", action="store_true", help="time nbprune's loop only")
     parser.add_argument("--explore", action="store_true",
-                        help="also time variants of nbprune's loop (layout, threads, SGD, compile, bf16)")
+                        help="moved out of the package: run python tools/bench_explore.py with the same options")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings (tests): small models, 2 steps, 1 thread; seconds, not minutes")
     return parser
-
-
-def _step_impls() -> tuple[str, ...]:
-    from .step import STEP_IMPLS
-
-    return STEP_IMPLS
 
 
 def _settings(args) -> dict:
@@ -328,8 +303,6 @@ class _MemoryProbe:
 
 # ----------------------------------------------------------------------------------------- the loops
 def _build(name: str, width: float, seed: int = 0) -> nn.Module:
-    from .train import RunConfig, build_model
-
     return build_model(RunConfig(model=name, width=width, seed=seed), NUM_CLASSES)
 
 
@@ -342,33 +315,33 @@ def _random_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 class NbpruneLoop:
     """nbprune's training loop, as :func:`nbprune.train.train` runs it: batches from ``train_batches``, the
-    step model of :func:`nbprune.step.make_step_model`, :func:`nbprune.train.train_step`, ``opt.step()`` and
-    the masks re-applied.
+    step model of :func:`nbprune.step.make_step_model`, the optimiser of :func:`nbprune.train.make_optimizer`
+    and :func:`nbprune.train.train_batch` (train_step, the config's hooks, ``opt.step()``, the masks).
 
-    The keyword options are the variants ``--explore`` compares; the defaults are what train.py does.
-    ``step`` is the step implementation (:data:`nbprune.step.STEP_IMPLS`; ``compile_model`` means
-    ``compile``); ``seed`` the model's init.
+    The keyword options are the variants ``tools/bench_explore.py`` compares; the defaults are what train.py
+    does. ``step`` is the step implementation (:data:`nbprune.step.STEP_IMPLS`; ``compile_model`` means
+    ``compile``); ``seed`` the model's init; ``optimizer`` "foreach" or "fused" selects that SGD flavour.
     """
 
     def __init__(self, name: str, width: float, x: torch.Tensor, y: torch.Tensor, device: torch.device, *,
                  channels_last: bool = True, optimizer: str = "default", compile_model: bool = False,
                  autocast_bf16: bool = False, threads: int | None = None, step: str = "eager",
                  seed: int = 0) -> None:
-        from .step import make_step_model, resolve_step
-        from .train import RunConfig, mask_pairs
-
-        cfg = RunConfig(model=name, width=width)
+        self.config = RunConfig(model=name, width=width, seed=seed)
         self.device, self.threads = device, threads
+        self.hooks = hooks_for(self.config)
         impl = resolve_step("compile" if compile_model else step, device)
-        model = _build(name, width, seed).to(device)
+        model = build_model(self.config, NUM_CLASSES, self.hooks).to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        opt_kw = {"foreach": True} if optimizer == "foreach" else {"fused": True} if optimizer == "fused" else {}
-        self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                   weight_decay=cfg.weight_decay, nesterov=cfg.nesterov, **opt_kw)
-        self.amp = autocast_bf16 or cfg.amp
+        sgd = {"foreach": {"foreach": True}, "fused": {"fused": True}}.get(optimizer, {})
+        self.opt = make_optimizer(model, self.config, self.hooks, **sgd)
+        self.amp = autocast_bf16 or self.config.amp
+        self.lr = self.config.lr_at(0)
         self.masks = mask_pairs(model)
+        for hook in self.hooks:
+            hook.on_train_start(model, 0)
         self.step_model = make_step_model(model, impl, (BATCH, *x.shape[1:]), device, self.amp)
         self.losses: list[torch.Tensor] = []  # per-step losses, kept only when ``keep_losses`` is set
         self.keep_losses = False
@@ -379,14 +352,11 @@ class NbpruneLoop:
         self.model.train()
 
     def _stream(self, channels_last: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        from .data import train_batches
-
         for epoch in itertools.count():
             yield from train_batches(self.x, self.y, BATCH, 0, epoch, channels_last=channels_last)
 
     def steps(self, n: int) -> None:
-        from .train import _apply_masks, train_step
-
+        """Run ``n`` training steps (each :func:`nbprune.train.train_batch`), then wait for the device."""
         old_threads = torch.get_num_threads()
         switch = bool(self.threads) and self.threads != old_threads
         if switch:
@@ -394,10 +364,8 @@ class NbpruneLoop:
         try:
             for _ in range(n):
                 xb, yb = next(self.batches)
-                out, loss = train_step(self.step_model, self.opt, xb, yb, self.amp)
-                self.opt.step()
-                if self.masks:
-                    _apply_masks(self.model, self.masks)
+                out, loss = train_batch(self.step_model, self.model, self.opt, xb, yb, self.amp, self.lr,
+                                        self.hooks, self.masks)
                 if self.keep_losses:
                     self.losses.append(loss.detach())
                 self.loss_sum += loss.detach() * len(yb)
@@ -413,8 +381,6 @@ class _PILCifar(torch.utils.data.Dataset):
 
     def __init__(self, x_hwc, labels) -> None:
         import torchvision.transforms as T
-
-        from .data import CIFAR_MEAN, CIFAR_STD
 
         self.x, self.labels = x_hwc, labels
         self.transform = T.Compose([T.Pad(4), T.RandomCrop(32), T.RandomHorizontalFlip(), T.ToTensor(),
@@ -506,8 +472,6 @@ def bench_model(name: str, width: float, device: torch.device, s: dict, referenc
     With ``s["steps"]`` None, the steps per repeat are chosen from the warm-up step times so that the timed
     steps take about ``budget_s`` seconds (within ``s["min_steps"]``..``s["max_steps"]``).
     """
-    from .flops import count_flops
-
     max_steps = s["steps"] or s["max_steps"]
     n_images = BATCH * (s["warmup"] + s["repeats"] * max_steps + 4)  # one epoch covers the whole benchmark
     x, y = _random_images(n_images)
@@ -551,8 +515,6 @@ def bench_model(name: str, width: float, device: torch.device, s: dict, referenc
 
 def bench_pair(full: str, pruned: str, width: float, batch: int, repeats: int, device: torch.device) -> dict:
     """Inference latency (batch ``batch``, eval, no_grad, channels_last) of an unpruned/pruned pair."""
-    from .flops import count_flops, count_params
-
     models = {}
     for n in (full, pruned):
         m = _build(n, width)
@@ -577,94 +539,13 @@ def bench_pair(full: str, pruned: str, width: float, batch: int, repeats: int, d
             "latency_over_flops_speedup": latency_speedup / flops_speedup}
 
 
-# ------------------------------------------------------------------------------------------- explore
-VARIANTS = {
-    "default (channels_last, for-loop SGD)": {},
-    "NCHW (contiguous)": {"channels_last": False},
-    "1 thread": {"threads": 1},
-    "foreach SGD": {"optimizer": "foreach"},
-    "fused SGD": {"optimizer": "fused"},
-    "torch.compile": {"compile_model": True},
-    "bf16 autocast (changes math)": {"autocast_bf16": True},
-    "CUDA graphs": {"step": "cuda-graph"},
-    "bf16 autocast + CUDA graphs": {"autocast_bf16": True, "step": "cuda-graph"},
-}
-CUDA_ONLY = {"CUDA graphs", "bf16 autocast + CUDA graphs"}
-
-
-def explore(name: str, width: float, device: torch.device, s: dict, env_ab: bool = True) -> dict:
-    """Images/s of each variant of nbprune's loop, interleaved; compile time measured apart."""
-    s = {**s, "steps": s["steps"] or s["max_steps"]}
-    n_images = BATCH * (s["warmup"] + s["repeats"] * s["steps"] + 4)
-    x, y = _random_images(n_images)
-    loops, notes = {}, {}
-    for label, kw in VARIANTS.items():
-        if kw.get("autocast_bf16") and device.type == "cpu" and not torch.backends.mkldnn.is_available():
-            continue
-        if label in CUDA_ONLY and device.type != "cuda":
-            continue
-        if kw.get("compile_model") and s.get("no_compile"):
-            notes[label] = "skipped (no_compile)"
-            continue
-        try:
-            loop = NbpruneLoop(name, width, x, y, device, **kw)
-            if kw.get("compile_model"):
-                t = time.perf_counter()
-                loop.steps(1)  # compiles the forward and backward graphs (inductor's on-disk cache as found)
-                notes["compile_s"] = time.perf_counter() - t
-                if device.type == "cpu":
-                    try:
-                        notes["compile_cold_s"] = _cold_compile_seconds(name, width)
-                    except Exception as e:  # noqa: BLE001 - reported, the in-process timing stands
-                        notes["compile_cold_s"] = f"failed: {type(e).__name__}"
-            loop.steps(max(s["warmup"], 1))
-        except Exception as e:  # noqa: BLE001 - an unsupported variant is reported, not fatal
-            notes[label] = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-            continue
-        loops[label] = loop
-    secs = _interleave({k: (lambda lp=lp: lp.steps(s["steps"])) for k, lp in loops.items()}, s["repeats"], device)
-    img_s = {k: [BATCH * s["steps"] / t for t in v] for k, v in secs.items()}
-    base = _median(next(iter(img_s.values())))
-    out = {"img_s": {k: _median(v) for k, v in img_s.items()},
-           "relative": {k: _median(v) / base for k, v in img_s.items()},
-           "samples": img_s, **notes}
-    if env_ab and device.type == "cpu":
-        out["omp_wait_policy"] = explore_wait_policy(name, width, s)
-        out["workers"] = explore_workers(name, width, s)
-    if device.type == "cuda":
-        impls = ["eager", "cuda-graph"] + ([] if s.get("no_compile") else ["compile"])
-        out["agreement"] = step_agreement(name, width, device, impls)
-    return out
-
-
-def step_agreement(name: str, width: float, device: torch.device, impls: list[str], steps: int = 8,
-                   amp: bool = False) -> dict:
-    """The loss of every step of nbprune's loop with each step implementation in ``impls``, from the same init
-    and the same batches, and each one's largest departure from the first implementation's losses: whether a
-    faster step still trains the same way (equal up to kernel nondeterminism, never bit for bit)."""
-    x, y = _random_images(BATCH * (steps + 1))
-    losses: dict[str, list[float]] = {}
-    for impl in impls:
-        loop = NbpruneLoop(name, width, x, y, device, step=impl, autocast_bf16=amp)
-        loop.keep_losses = True
-        loop.steps(steps)
-        losses[impl] = [float(v) for v in torch.stack(loop.losses).cpu()]
-    base = losses[impls[0]]
-    return {"steps": steps, "amp": amp, "losses": losses, "reference": impls[0],
-            "max_abs_diff": {k: max(abs(a - b) for a, b in zip(v, base)) for k, v in losses.items()}}
-
-
+# ------------------------------------------------------------------------------------ child processes
 def _child_main() -> None:
-    """Child process of :func:`explore_wait_policy`: nbprune's loop img/s (median of segments) as JSON;
-    with ``compile``, the seconds of the first compiled step instead."""
+    """A child process of :func:`bench_concurrency` (and of ``tools/bench_explore.py``): reads a spec (JSON) on
+    stdin and prints nbprune's loop img/s (median of segments) and its timing window as JSON."""
     spec = json.loads(sys.stdin.read())
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
-    if spec.get("compile"):
-        x, y = _random_images(BATCH * 4)
-        loop = NbpruneLoop(spec["name"], spec["width"], x, y, torch.device("cpu"), compile_model=True)
-        print(json.dumps({"compile_s": _timed(lambda: loop.steps(1), torch.device("cpu"))}))
-        return
     device = torch.device(spec.get("device", "cpu"))
     if device.type == "cuda" and device.index is not None:
         torch.cuda.set_device(device)
@@ -727,31 +608,6 @@ def _children(specs: list[dict], env: dict) -> list[dict]:
     return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
 
 
-def explore_workers(name: str, width: float, s: dict) -> dict:
-    """Images/s of one loop using every core vs one one-thread loop per core running at once (summed), in
-    child processes, fp32 and bf16 autocast: what the local executor's workers gain on this CPU."""
-    from .executors import cpu_cores
-
-    cores = cpu_cores()
-    if cores < 2:
-        return {}
-    steps = 3 * (s["steps"] or s["max_steps"])  # long enough that the concurrent children overlap
-    spec = {"name": name, "width": width, "warmup": max(s["warmup"], 1), "steps": steps, "segments": 3}
-    env = _child_env()
-    out = {"cores": cores}
-    for amp in (False, True):
-        one, many = [], []
-        for r in range(s["repeats"]):
-            runs = [lambda: one.append(_child({**spec, "threads": cores, "amp": amp}, env)["img_s"]),
-                    lambda: many.append(sum(c["img_s"] for c in _children(
-                        [{**spec, "threads": 1, "amp": amp, "start_at": time.time() + 6}] * cores, env)))]
-            for run_ in (runs if r % 2 == 0 else runs[::-1]):
-                run_()
-        out["bf16" if amp else "fp32"] = {"one_process_img_s": _median(one), "per_core_processes_img_s": _median(many),
-                                          "ratio": _median(many) / _median(one), "samples": {"one": one, "many": many}}
-    return out
-
-
 def bench_concurrency(name: str, width: float, device: torch.device, ns, s: dict) -> dict:
     """Aggregate training img/s of N copies of nbprune's loop running at once on ``device`` (N child
     processes, each warmed up before all start timing together), for each N in ``ns``: what placing N runs
@@ -789,63 +645,17 @@ def bench_concurrency(name: str, width: float, device: torch.device, ns, s: dict
             "step": spec["step"], "n": rows}
 
 
-def _cold_compile_seconds(name: str, width: float) -> float:
-    """torch.compile time of nbprune's first training step in a fresh process with an empty inductor cache."""
-    import shutil
-    import tempfile
-
-    cache = tempfile.mkdtemp(prefix="nbprune-bench-inductor-")
-    try:
-        env = {**_child_env(), "TORCHINDUCTOR_CACHE_DIR": cache}
-        return _child({"name": name, "width": width, "compile": True, "threads": torch.get_num_threads()},
-                      env)["compile_s"]
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-
-
-def explore_wait_policy(name: str, width: float, s: dict) -> dict:
-    """nbprune's loop with OpenMP's wait policy unset vs PASSIVE, in alternating child processes."""
-    spec = {"name": name, "width": width, "warmup": max(s["warmup"], 1), "steps": s["steps"] or s["max_steps"],
-            "segments": 2,
-            "threads": torch.get_num_threads()}
-    base_env = {k: v for k, v in _child_env().items() if k != "OMP_WAIT_POLICY"}
-    envs = {"unset": base_env, "PASSIVE": {**base_env, "OMP_WAIT_POLICY": "PASSIVE"}}
-    samples: dict[str, list[float]] = {k: [] for k in envs}
-    for r in range(s["repeats"]):
-        order = list(envs) if r % 2 == 0 else list(envs)[::-1]
-        for k in order:
-            samples[k].append(_child(spec, envs[k])["img_s"])
-    return {"img_s": {k: _median(v) for k, v in samples.items()}, "samples": samples,
-            "passive_over_unset": _median(samples["PASSIVE"]) / _median(samples["unset"])}
-
-
-def augment_cost(device: torch.device, batches: int = 50) -> dict:
-    """Milliseconds per batch of 64 of nbprune's data path alone, and of the authors' PIL path."""
-    from .data import train_batches
-
-    x, y = _random_images(BATCH * batches)
-    x = x.to(device)
-    it = train_batches(x, y.to(device), BATCH, 0, 0)
-    t = time.perf_counter()
-    for _ in it:
-        pass
-    _sync(device)
-    nb = (time.perf_counter() - t) / batches
-    ds = _PILCifar(x.cpu().permute(0, 2, 3, 1).contiguous().numpy(), y.numpy())
-    t = time.perf_counter()
-    for i in range(BATCH * 5):
-        ds[i]
-    pil = (time.perf_counter() - t) / 5
-    return {"nbprune_ms_per_batch": 1e3 * nb, "pil_ms_per_batch": 1e3 * pil}
-
-
 # ----------------------------------------------------------------------------------------------- run
-def run(args) -> dict:
-    """Run the benchmark described by ``args`` (see :func:`add_arguments`); print and return the result."""
-    from .train import resolve_device
+Extra = Callable[[dict, torch.device], dict]  # (settings, device) -> more result keys
 
-    from .step import resolve_step
 
+def run(args, extra: Extra | None = None, show: bool = True) -> dict:
+    """Run the benchmark described by ``args`` (see :func:`add_arguments`); print (unless not ``show``) and return
+    the result. ``extra(settings, device)``, if given, runs after the inference pairs (under the same thread
+    count) and its keys join the result: how ``tools/bench_explore.py`` adds the loop variants."""
+    if getattr(args, "explore", False) and extra is None:
+        raise ValueError("explore: the loop variants are no longer part of nbprune bench; run "
+                         "python tools/bench_explore.py with the same options")
     t0 = time.perf_counter()
     device = resolve_device(getattr(args, "device", "auto"))
     s = _device_settings(_settings(args), device, args)
@@ -854,13 +664,11 @@ def run(args) -> dict:
     if s["threads"]:
         torch.set_num_threads(s["threads"])
     try:
-        result = _run(args, s, device, t0)
+        result = _run(args, s, device, t0, extra)
     finally:
         torch.set_num_threads(threads_before)
-    if getattr(args, "json", False):
-        print(json.dumps(result, indent=1))
-    else:
-        print(format_table(result))
+    if show:
+        print(json.dumps(result, indent=1) if getattr(args, "json", False) else format_table(result))
     return result
 
 
@@ -877,7 +685,7 @@ def _device_settings(s: dict, device: torch.device, args) -> dict:
     return s
 
 
-def _run(args, s: dict, device: torch.device, t0: float) -> dict:
+def _run(args, s: dict, device: torch.device, t0: float, extra: Extra | None = None) -> dict:
     result: dict[str, Any] = {"machine": machine_info(device),
                               "settings": {**{k: v for k, v in s.items() if k != "models"},
                                            "models": [_key(*m) for m in s["models"]], "batch_size": BATCH},
@@ -900,9 +708,8 @@ def _run(args, s: dict, device: torch.device, t0: float) -> dict:
         for full, pruned in PAIRS:
             result["pairs"][f"{full}/{pruned}"] = bench_pair(full, pruned, s["pair_width"], s["pair_batch"],
                                                              s["repeats"], device)
-    if getattr(args, "explore", False):
-        result["augmentation"] = augment_cost(device)
-        result["explore"] = {_key(n, w): explore(n, w, device, s) for n, w in s["models"]}
+    if extra is not None:
+        result.update(extra(s, device))
     if s["concurrency"]:
         result["concurrency"] = {_key(n, w): bench_concurrency(n, w, device, s["concurrency"], s)
                                  for n, w in s["models"]}
@@ -937,30 +744,6 @@ def format_table(r: dict) -> str:
             lat = "/".join(f"{t:.1f}" for t in v["latency_ms"].values())
             lines.append(f"{k:<22}{v['width']:6g}{v['batch_size']:6d}{lat:>20}{v['latency_speedup']:10.2f}"
                          f"{v['flops_speedup']:9.2f}{v['latency_over_flops_speedup']:7.2f}")
-    if "augmentation" in r:
-        a = r["augmentation"]
-        lines += ["", f"data path per batch of 64: nbprune {a['nbprune_ms_per_batch']:.2f} ms, "
-                      f"PIL/torchvision {a['pil_ms_per_batch']:.1f} ms (one process)"]
-    for k, v in r.get("explore", {}).items():
-        lines += ["", f"variants of nbprune's loop, {k}:"]
-        for label, ips in v["img_s"].items():
-            lines.append(f"  {label:<40}{ips:9.1f} img/s  x{v['relative'][label]:.2f}")
-        for note, val in v.items():
-            if note == "omp_wait_policy":
-                lines.append("  OMP_WAIT_POLICY (child processes): " + ", ".join(
-                    f"{p} {ips:.1f} img/s" for p, ips in val["img_s"].items())
-                    + f"; PASSIVE/unset x{val['passive_over_unset']:.2f}")
-            elif note == "workers" and val:
-                lines.append(f"  one process on {val['cores']} threads vs {val['cores']} one-thread processes at once "
-                             "(summed): " + ", ".join(
-                                 f"{p} {val[p]['one_process_img_s']:.1f} vs {val[p]['per_core_processes_img_s']:.1f} "
-                                 f"img/s (x{val[p]['ratio']:.2f})" for p in ("fp32", "bf16")))
-            elif note == "agreement":
-                diffs = ", ".join(f"{k} {d:.2e}" for k, d in val["max_abs_diff"].items())
-                lines.append(f"  loss over {val['steps']} steps from one init, largest difference from "
-                             f"{val['reference']}: {diffs}")
-            elif note not in ("img_s", "relative", "samples"):
-                lines.append(f"  {note}: {val:.1f} s" if isinstance(val, float) else f"  {note}: {val}")
     lines += format_concurrency(r.get("concurrency", {}))
     lines += ["", f"wall time {r['wall_s']:.0f} s"]
     return "\n".join(lines)

@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+from .params import int_arg, width_arg
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
@@ -29,25 +31,11 @@ def _workers(s: str):
 
 
 def _positive_int(name: str):
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {v}")
-        return v
-    return parse
+    """An integer option >= 0 (:func:`nbprune.params.int_arg`, shared with the benchmark's options)."""
+    return int_arg(name, 0)
 
 
-def _width(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"width must be a number in (0, 4], got {s!r}") from None
-    if not 0 < v <= 4:
-        raise argparse.ArgumentTypeError(f"width must be a number in (0, 4], got {v}")
-    return v
+_width = width_arg("width")
 
 
 def _setting(s: str) -> tuple[str, object]:
@@ -142,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-jobs", type=_positive_int("max-jobs"), default=16, help="jobs running at once (slurm)")
     g.add_argument("--log-dir", default="slurm_logs", help="submitit's logs, one folder per job (slurm)")
     g.add_argument("--json", action="store_true", help="with --status: one JSON object per run")
+    g.add_argument("--value", default=None,
+                   help="the chapter's grid parameter as YAML/JSON, as the notebook's (predefined: targets, e.g. "
+                        "'[resnet56-b]'; automatic, unstructured: fractions, e.g. '{vgg19: [0.5]}'; "
+                        "architecture_search: fractions, e.g. '[0.3, 0.6]'; lottery_ticket: lrs, e.g. '[0.01]'); "
+                        "default: the preset's grid")
+    g.add_argument("--results", default=None, help="results folder (default: $NBPRUNE_RESULTS, else results)")
     from . import bench
 
     bench.add_arguments(sub.add_parser("bench", help="training throughput vs the original pipeline, FLOP/s, "
@@ -268,41 +262,36 @@ def cmd_data(args) -> int:
 
 
 def cmd_grid(args) -> int:
-    from . import grids
-    from .executors import grid_graph, make_executor
+    from .chapters import get_chapter
+    from .graph import grid_graph
     from .presets import get_preset, resolve_seeds
+    from .runner import run_chapter
     from .runs import RunStore
 
-    if args.chapter not in grids.CHAPTERS:
-        raise ValueError(f"chapter: unknown {args.chapter!r}; allowed: {', '.join(grids.CHAPTERS)}")
+    chapter = get_chapter(args.chapter)
     preset = get_preset(args.preset)
     seeds = resolve_seeds(args.seeds, preset)
-    grid = grids.chapter_grid(args.chapter, preset)
-    store = RunStore(args.store)
     if args.status:
-        graph = grid_graph(store, grid, preset, seeds, args.dataset, args.data)
+        store = RunStore(args.store)
+        graph = grid_graph(store, chapter.experiments(preset, args.value), preset, seeds, args.dataset, args.data)
         df = graph.summary(store)
         if args.json:
             for row in df.to_dict("records"):
                 print(json.dumps(row, default=str))
             return 0
         counts = df["state"].value_counts().to_dict()
-        print(f"{args.chapter} at {preset.name}, seeds {list(seeds)}, store {store.path}: "
+        follow = " (and its follow-up stage, designed from these results)" if chapter.followups else ""
+        print(f"{chapter.name} at {preset.name}, seeds {list(seeds)}, store {store.path}{follow}: "
               + ", ".join(f"{v} {k}" for k, v in counts.items()))
         print(df.to_string(index=False))
         return 0
-    slurm = {"workers": args.workers} if args.executor == "local" else {}
+    options = {"workers": args.workers} if args.executor == "local" else {}
     if args.executor == "slurm":
-        slurm = dict(partition=args.partition, gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem_gb,
-                     time_min=args.time_min, max_jobs=args.max_jobs, folder=args.log_dir)
-    executor = make_executor(args.executor, **slurm)
-    from .data import load_cifar
-
-    load_cifar(args.dataset, args.data, train_subset=preset.train_subset, test_subset=preset.test_subset)  # fail early
-    results = grids.run_grid(store, grid, preset, seeds, args.dataset, on_job=grids.print_job, executor=executor,
-                             data_root=args.data, device=args.device, progress=False)
-    path = grids.save_results(results, args.chapter, preset, args.dataset)
-    print(f"{len(results.rows)} result rows -> {path}")
+        options = dict(partition=args.partition, gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem_gb,
+                       time_min=args.time_min, max_jobs=args.max_jobs, folder=args.log_dir)
+    run = run_chapter(chapter, preset, args.value, seeds, args.dataset, args.device, args.data, args.store,
+                      args.executor, options, args.results)
+    print(f"{len(run.rows)} result rows -> {run.saved}")
     return 0
 
 

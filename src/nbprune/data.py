@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from .choices import unknown_choice
+
 # The paper's normalisation, used for both CIFAR datasets (PROTOCOL.md).
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
@@ -54,13 +56,6 @@ class ImageData:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
-
-    def to(self, device: torch.device | str) -> "ImageData":
-        """The same data with every tensor on ``device`` (still uint8)."""
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return ImageData(self.name, move(self.train_x), move(self.train_y), move(self.test_x),
-                         move(self.test_y), move(self.val_x), move(self.val_y), self.classes,
-                         self.source, self.sha256)
 
     def describe(self) -> dict:
         """Sizes and provenance as plain JSON."""
@@ -232,11 +227,7 @@ def load_cifar(dataset: str = "cifar10", root: str | os.PathLike | None = None, 
     The split and the subsets are drawn with one fixed seed, so every run sees the same images.
     """
     if dataset not in DATASETS:
-        import difflib
-
-        close = difflib.get_close_matches(str(dataset), DATASETS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ValueError(f"dataset: unknown {dataset!r}{hint} allowed: {', '.join(DATASETS)}")
+        raise unknown_choice("dataset", dataset, DATASETS)
     for name, value in (("val_size", val_size), ("train_subset", train_subset), ("test_subset", test_subset)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0
                                   or (value == 0 and name != "val_size")):

@@ -1,12 +1,8 @@
-"""Where a chapter's runs are trained: in this process (``local``, the default) or on a Slurm cluster through
-submitit (``slurm``). The grid is the same either way, and so are the run ids and the results.
-
-A chapter's grid is a graph of runs keyed by the run store's hashes: every large model, and from each
-finished large model the runs derived from it (fine-tuned, Scratch-E, Scratch-B, lottery tickets). A derived
-run's config depends on the pruned architecture, which depends on the large model's trained weights, so the
-graph is known in stages: :func:`grid_graph` names every run that can be named now and counts the chains
-still waiting on a large model. :func:`complete_grid` trains what is missing stage by stage (large models,
-then everything derived from them), each stage through an executor:
+"""Where runs are trained: in this process (``local``, the default) or on a Slurm cluster through submitit
+(``slurm``). An executor takes a list of runs (:class:`nbprune.graph.Node`: a config with its role, row and
+seed) and trains the ones that are missing; the run ids and results are the same whichever trains them.
+The chapter runner (:func:`nbprune.runner.complete_grid`) hands it one stage of a grid's run graph at a
+time (large models, then everything derived from them):
 
 * :class:`LocalExecutor` trains the runs on this machine: one after another in this process, or several at
   once in worker processes (one per core on a CPU by default; a small CPU is used better that way).
@@ -20,223 +16,24 @@ The store must sit on a filesystem every node sees (NFS and the like); its lock 
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .runs import RunStore, _read_json
-from .train import RunConfig
+from .graph import Node, measured_rate, projected_seconds, run_state, training_flops
+from .runs import RunStore
+from .step import check_step, default_step, resolve_step
+from .train import RunConfig, resolve_device
 
 EXECUTORS = ("local", "slurm")
 
 
 class SlurmError(RuntimeError):
     """Slurm cannot be used (not installed, not answering) or jobs failed; the message says which."""
-DEFAULT_FLOPS_PER_S = {"cpu": 3e10, "cuda": 1e13}  # assumed training throughput when the store has no runs yet
-
-
-# ------------------------------------------------------------------------------------------------- graph
-@dataclass(frozen=True)
-class Node:
-    """One run of a chapter's graph."""
-
-    config: RunConfig
-    role: str  # "large" or a variant ("fine-tuned", "scratch-e", ...)
-    label: str  # the experiment's row label (empty for a large model)
-    seed: int
-
-    @property
-    def run_id(self) -> str:
-        return self.config.run_id
-
-
-@dataclass
-class GridGraph:
-    """The runs of a grid that can be named now, and the chains that wait on an unfinished large model."""
-
-    nodes: list[Node] = field(default_factory=list)
-    waiting: list[tuple[str, int]] = field(default_factory=list)  # (experiment label, seed)
-
-    def states(self, store: RunStore) -> dict[str, str]:
-        """run id -> finished | running | failed | missing."""
-        return {n.run_id: run_state(store, n.config) for n in self.nodes}
-
-    def missing(self, store: RunStore) -> list[Node]:
-        """Nodes not finished in the store, in graph order."""
-        return [n for n in self.nodes if run_state(store, n.config) != "finished"]
-
-    def summary(self, store: RunStore):
-        """One row per run: role, label, seed, run id, state (a pandas DataFrame), plus waiting chains."""
-        import pandas as pd
-
-        rows = [{"role": n.role, "label": n.label, "seed": n.seed, "model": n.config.model, "epochs": n.config.epochs,
-                 "run_id": n.run_id, "state": run_state(store, n.config)} for n in self.nodes]
-        rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "run_id": "",
-                  "state": "waiting on its large model"} for label, seed in self.waiting]
-        return pd.DataFrame(rows)
-
-
-MAX_STAGES = 32  # a safety bound: iterative pruning at the paper preset needs 15 stages
-
-
-def _finished(store: RunStore, run_id: str) -> bool:
-    """Whether the run ``run_id`` (a parent the graph names) has finished in ``store``."""
-    metrics = _read_json(store.path / run_id / "metrics.json")
-    return bool(metrics) and metrics.get("status") == "finished"
-
-
-def run_state(store: RunStore, config: RunConfig) -> str:
-    d = store.run_dir(config)
-    metrics = _read_json(d / "metrics.json")
-    if metrics and metrics.get("status") == "finished":
-        return "finished"
-    if metrics and metrics.get("status") == "failed":
-        return "failed"
-    if (d / "lock").exists():
-        return "running"
-    return "missing"
-
-
-def grid_graph(store: RunStore, grid, preset, seeds, dataset: str = "cifar10", data_root=None) -> GridGraph:
-    """Every run of ``grid`` x ``seeds`` nameable now (see the module's docstring)."""
-    from .grids import _large_for
-    from .pipeline import plan_chain
-
-    graph, seen = GridGraph(), set()
-
-    def add(node: Node):
-        if node.run_id not in seen:
-            seen.add(node.run_id)
-            graph.nodes.append(node)
-
-    for exp in grid:
-        for seed in seeds:
-            large = _large_for(exp, preset, seed, dataset)
-            # an iterative round prunes the previous round's ticket: nameable once that ticket's parent finished
-            if large.parent is None or _finished(store, large.parent):
-                add(Node(large, "large", "", seed))
-    for exp in grid:
-        for seed in seeds:
-            large = _large_for(exp, preset, seed, dataset)
-            res = store.get(large)
-            if res is None:
-                graph.waiting.append((exp.label, seed))
-                continue
-            _, configs = plan_chain(res, exp.method, dict(exp.settings), preset, exp.variants, exp.lr, data_root)
-            for variant, cfg in configs.items():
-                add(Node(cfg, variant, exp.label, seed))
-    return graph
-
-
-def complete_grid(store: RunStore, grid, preset, seeds, dataset: str = "cifar10", executor=None,
-                  data_root=None, device: str = "auto", **run_kw) -> GridGraph:
-    """Train every missing run of the grid through ``executor`` (None: local), stage by stage."""
-    executor = executor or LocalExecutor(workers=1)
-    for _stage in range(MAX_STAGES):  # large models, derived runs, and one more per round of iterative pruning
-        graph = grid_graph(store, grid, preset, seeds, dataset, data_root)
-        todo = graph.missing(store)
-        if not todo:
-            if graph.waiting:
-                raise RuntimeError(f"{len(graph.waiting)} chain(s) wait on large models that did not finish")
-            return graph
-        executor.run(store, todo, data_root=data_root, device=device, **run_kw)
-    raise RuntimeError(f"complete_grid: the grid did not converge in {MAX_STAGES} stages")
-
-
-# --------------------------------------------------------------------------------------------- projection
-def training_flops(config: RunConfig) -> float:
-    """Forward+backward FLOPs of a whole run (3 x forward per training image, plus one test pass per epoch)."""
-    flops = _forward_flops(config.model, config.cfg, config.width, config.model_kwargs, config.dataset,
-                           bool(config.sss_penalty))
-    n_train = config.train_subset or 50000 - config.val_size
-    n_test = config.test_subset or 10000
-    return float(flops) * config.epochs * (3 * n_train + n_test)
-
-
-@functools.lru_cache(maxsize=512)
-def _forward_flops(model: str, cfg, width: float, model_kwargs, dataset: str, sss: bool) -> int:
-    from .data import DATASETS
-    from .flops import count_flops
-    from .train import build_model
-
-    config = RunConfig(model=model, cfg=cfg, width=width, model_kwargs=model_kwargs, dataset=dataset,
-                       sss_penalty=1e-4 if sss else 0.0)
-    return count_flops(build_model(config, DATASETS[dataset]))
-
-
-def measured_rate(store: RunStore, device: str = "cpu") -> tuple[float, str]:
-    """Training FLOP/s measured from the store's finished runs on ``device``'s kind, or an assumed default."""
-    kind = "cuda" if str(device).startswith("cuda") else "cpu"
-    flops = seconds = 0.0
-    n = 0
-    for run_id in store.run_ids():
-        d = store.path / run_id
-        m = _read_json(d / "metrics.json") or {}
-        prov = _read_json(d / "provenance.json") or {}
-        if m.get("status") != "finished" or not m.get("wall_time_s"):
-            continue
-        ran_on = "cpu" if str(prov.get("device", "cpu")).startswith("cpu") else "cuda"
-        if ran_on != kind:
-            continue
-        flops += m.get("train_flops", 0)
-        seconds += m["wall_time_s"]
-        n += 1
-    if n and flops and seconds:
-        return flops / seconds, f"measured over {n} finished run(s) in {store.path}"
-    return DEFAULT_FLOPS_PER_S[kind], "assumed (no finished runs on this device kind in the store)"
-
-
-def projected_seconds(config: RunConfig, flops_per_s: float) -> float:
-    return training_flops(config) / flops_per_s
-
-
-def project_grid(grid, preset, seeds, dataset: str = "cifar10"):
-    """Every run of a grid with its training FLOPs, without training anything (a pandas DataFrame).
-
-    Derived runs need a pruned architecture; here each large model is pruned at its random init instead of
-    its trained weights (once per experiment: the sizes do not depend on the seed). For predefined targets,
-    fixed fractions and magnitude pruning this gives the same sizes as after training; for data-driven
-    choices (Network Slimming's global threshold) the architecture, and so its FLOPs, will differ from the
-    one training finds, so those rows are marked as estimates.
-    """
-    import pandas as pd
-    import torch
-
-    from .data import DATASETS
-    from .grids import _large_for
-    from .pipeline import derived_configs, plan_variants
-    from .train import build_model
-
-    rows, seen = [], set()
-
-    def add(cfg: RunConfig, role: str, label: str, estimate: bool) -> None:
-        if cfg.run_id in seen:
-            return
-        seen.add(cfg.run_id)
-        rows.append({"role": role, "label": label, "model": cfg.model, "epochs": cfg.epochs, "seed": cfg.seed,
-                     "train_flops": training_flops(cfg), "estimate": estimate, "run_id": cfg.run_id})
-
-    calibration = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    for exp in grid:
-        first = _large_for(exp, preset, seeds[0], dataset)
-        plan, flops_large, flops_pruned, _ = plan_variants(build_model(first, DATASETS[dataset]).eval(), first,
-                                                           exp.method, dict(exp.settings), preset, exp.variants,
-                                                           exp.lr, calibration)
-        data_driven = exp.method not in ("l1", "magnitude", "uniform-channels", "uniform-sparsity")
-        for seed in seeds:
-            large = _large_for(exp, preset, seed, dataset)
-            add(large, "large", "", False)
-            configs = derived_configs(large, plan, {"method": exp.method, **dict(exp.settings)}, flops_large,
-                                      flops_pruned, preset, exp.variants, exp.lr)
-            for variant, cfg in configs.items():
-                add(cfg, variant, exp.label, data_driven)
-    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------- executors
@@ -278,8 +75,6 @@ def check_devices(devices: Sequence[str]) -> list[str]:
     if isinstance(devices, (str, bytes)) or not isinstance(devices, (list, tuple)) or not devices:
         raise ValueError(f"devices: must be a non-empty list of devices such as ['cuda:0', 'cuda:1'] or ['cpu'], "
                          f"got {devices!r}")
-    from .train import resolve_device
-
     return [str(resolve_device(d, param="devices")) for d in devices]
 
 
@@ -369,8 +164,6 @@ class LocalExecutor:
         if devices is not None and workers != "auto":
             raise ValueError(f"workers: give workers or devices, not both (with devices, len(devices) x "
                              f"runs_per_device runs train at once), got workers={workers!r}")
-        from .step import check_step
-
         self.workers, self.threads = workers, threads
         self.devices = None if devices is None else check_devices(devices)
         self.runs_per_device = runs_per_device
@@ -379,9 +172,6 @@ class LocalExecutor:
             self._check_step(self.devices)
 
     def _check_step(self, devices: Sequence[str]) -> None:
-        from .step import resolve_step
-        from .train import resolve_device
-
         if self.step is not None:
             for d in devices:
                 resolve_step(self.step, resolve_device(d))
@@ -391,8 +181,6 @@ class LocalExecutor:
         if self.devices is not None:
             return device_slots(self.devices, self.runs_per_device)
         if self.runs_per_device > 1:
-            from .train import resolve_device
-
             return device_slots([str(resolve_device(device))], self.runs_per_device)
         return None
 
@@ -403,8 +191,6 @@ class LocalExecutor:
             return max(1, min(len(slots), n_runs))
         if self.workers != "auto":
             return max(1, min(self.workers, n_runs))
-        from .train import resolve_device
-
         if resolve_device(device).type != "cpu":
             return 1
         return max(1, min(cpu_cores(), 4, n_runs))
@@ -420,8 +206,6 @@ class LocalExecutor:
             stop_at: float | None = None, **run_kw) -> list[dict]:
         """Train ``nodes``; with ``stop_at`` (a ``time.time()``) every run stops, resumable, after the first
         epoch that ends past it. Returns each run's outcome (:func:`train_node`), in the order they ended."""
-        from .step import default_step
-
         slots = self.slots(device)
         self._check_step(slots or [device])
         workers = self.workers_for(len(nodes), device)
@@ -497,8 +281,6 @@ class TrainJob:
 
     def __call__(self) -> dict:
         import torch
-
-        from .step import default_step
 
         device = _slot_device if self.device == SLOT_DEVICE else self.device
         if self.threads:

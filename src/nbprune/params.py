@@ -1,14 +1,19 @@
-"""Notebook parameters that users type: a list or mapping given as a string.
+"""Parameters that users type: notebook parameters given as strings, and command-line numbers.
 
 ``papermill -p targets '["resnet56-b"]'`` hands a chapter the *string* ``'["resnet56-b"]'``. Every list or
 mapping parameter's validator first passes its value through :func:`parse_param`: a string that parses as
 JSON (or YAML, when PyYAML is installed) into the expected kind is accepted; any other string gets one line
 that says how to pass the value with papermill's ``-y`` (YAML) option instead.
+
+:func:`int_arg` and :func:`width_arg` are the argparse ``type=`` validators that the ``nbprune`` command and
+``nbprune bench`` share: a bad value is one line naming the option and what it allows (argparse exits 2).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 KINDS = {list: "list", dict: "mapping"}
@@ -52,3 +57,29 @@ def slurm_options(value: Any) -> dict:
         raise ValueError(f"slurm: must be a mapping of executor options, got {value!r}; give a mapping such as "
                          "{partition: gpu, gpus: 1} (with papermill: -y 'slurm: {partition: gpu, gpus: 1}')")
     return value
+
+
+def int_arg(name: str, minimum: int = 0) -> Callable[[str], int]:
+    """An argparse ``type=``: the text as an int >= ``minimum``; else one line naming option ``name``."""
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {s!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {v}")
+        return v
+    return parse
+
+
+def width_arg(name: str = "width") -> Callable[[str], float]:
+    """An argparse ``type=``: the text as a width multiplier in (0, 4]; else one line naming option ``name``."""
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 4], got {s!r}") from None
+        if not 0 < v <= 4:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 4], got {v}")
+        return v
+    return parse

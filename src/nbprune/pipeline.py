@@ -1,8 +1,9 @@
-"""The paper's pipelines as chains of cached runs: train large -> prune -> fine-tune / Scratch-E / Scratch-B.
+"""The paper's pipelines as configs: train large -> prune -> fine-tune / Scratch-E / Scratch-B.
 
-Every step is a :class:`~nbprune.train.RunConfig` in the run store, so a chain that was run before costs
-nothing, and a chain that was interrupted continues where it stopped. The configs are built here and
-nowhere else, so the notebooks, the CLI and the tests share one definition of each variant:
+Every step is a :class:`~nbprune.train.RunConfig` of the run store, so a chain that was run before costs
+nothing, and a chain that was interrupted continues where it stopped. The configs of the runs derived from a
+large model by a pruning plan are built here (:func:`derived_configs`) and nowhere else, so the notebooks,
+the CLI and the tests share one definition of each variant:
 
 * ``fine-tuned``: the pruned large model trained ``finetune_epochs`` at the lowest lr (0.001), constant.
 * ``scratch-e``: the pruned architecture from random init, as many epochs as the large model.
@@ -21,12 +22,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .flops import count_flops, scratch_b_epochs
+from typing import TYPE_CHECKING
+
+from .flops import scratch_b_epochs
 from .presets import Preset, get_preset
-from .models import selections_of
-from .prune import NEEDS_DATA, PrunePlan, apply_plan, make_plan
-from .runs import RunResult, RunStore
+from .prune import PrunePlan
 from .train import RunConfig, fresh_seed
+
+if TYPE_CHECKING:  # a type only: pipeline names configs, the run store trains them
+    from .runs import RunResult
 
 VARIANTS = ("fine-tuned", "scratch-e", "scratch-b")
 FINETUNE_LR = 0.001  # the lowest lr of large-model training (0.1 x 0.1 x 0.1)
@@ -41,10 +45,6 @@ class Chain:
     flops_large: int
     flops_pruned: int
     runs: dict[str, RunResult] = field(default_factory=dict)
-
-    @property
-    def flops_saved(self) -> float:
-        return 1 - self.flops_pruned / self.flops_large
 
 
 def large_config(preset: Preset | str, model: str, seed: int, dataset: str = "cifar10", **overrides) -> RunConfig:
@@ -109,40 +109,3 @@ def _scaled(large: RunConfig, epochs: int) -> tuple[int, ...] | None:
     if large.milestones is None:
         return None
     return tuple(int(m * epochs / large.epochs) for m in large.milestones)
-
-
-def plan_variants(model, large: RunConfig, method: str, settings: dict, preset: Preset | str, variants=VARIANTS,
-                  lr: float | None = None, data=None) -> tuple[PrunePlan, int, int, dict[str, RunConfig]]:
-    """Prune ``model`` (``large``'s architecture) with ``method(**settings)``: the plan, the FLOPs before and
-    after, and the config of every variant. ``data``: calibration images for the methods that need them."""
-    extra = {"data": data} if method in NEEDS_DATA else {}
-    plan = make_plan(model, method, **settings, **extra)
-    pruned = apply_plan(model, plan)
-    flops_large, flops_pruned = count_flops(model, masked=True), count_flops(pruned, masked=True)
-    configs = derived_configs(large, plan, {"method": method, **settings}, flops_large, flops_pruned, preset,
-                              variants, lr, selections_of(pruned))
-    return plan, flops_large, flops_pruned, configs
-
-
-def plan_chain(large_res: RunResult, method: str, settings: dict, preset: Preset | str, variants=VARIANTS,
-               lr: float | None = None, data_root=None) -> tuple[Chain, dict[str, RunConfig]]:
-    """Prune a finished large run with ``method(**settings)``: the chain (no variant trained yet) and the
-    config of every variant. Cheap (no training), so executors call it to name the runs of the next stage."""
-    data = None
-    if method in NEEDS_DATA:
-        from .data import calibration_images
-
-        data = calibration_images(large_res.config, data_root=data_root)
-    plan, flops_large, flops_pruned, configs = plan_variants(large_res.model("final"), large_res.config, method,
-                                                             settings, preset, variants, lr, data)
-    return Chain(large_res, plan, flops_large, flops_pruned), configs
-
-
-def prune_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset: Preset | str,
-                variants=VARIANTS, lr: float | None = None, **run_kw) -> Chain:
-    """Train (or fetch) ``large``, prune it with ``method(**settings)``, then train each variant."""
-    large_res = store.run(large, **run_kw)
-    chain, configs = plan_chain(large_res, method, settings, preset, variants, lr, run_kw.get("data_root"))
-    for name, cfg in configs.items():
-        chain.runs[name] = store.run(cfg, **run_kw)
-    return chain

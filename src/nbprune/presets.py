@@ -6,8 +6,9 @@ an hour on a 2-core CPU. ``smoke`` only checks that everything runs (numbers mea
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import asdict, dataclass, field
+
+from .choices import unknown_choice
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,7 @@ def get_preset(name: str) -> Preset:
     if isinstance(name, Preset):
         return name
     if name not in PRESETS:
-        close = difflib.get_close_matches(str(name), PRESETS, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ValueError(f"preset: unknown {name!r}{hint} allowed: {', '.join(PRESETS)}")
+        raise unknown_choice("preset", name, PRESETS)
     return PRESETS[name]
 
 

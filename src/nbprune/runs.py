@@ -34,7 +34,12 @@ from typing import Any
 import torch
 
 from .atomic import StoreError, atomic_write_json, remove_temp_files, write_error
-from .train import RunConfig, resolve_device, train
+from .data import DATASETS, load_cifar
+from .config import _thaw
+from .plans import plan_for
+from .provenance import provenance
+from .prune import derive_state, hooks_for
+from .train import RunConfig, build_model, register_masks, resolve_device, train
 
 __all__ = ["RunResult", "RunStore", "RunLock", "StoreError", "config_differences"]
 
@@ -52,13 +57,6 @@ class RunResult:
     metrics: dict[str, Any]
 
     @property
-    def history(self):
-        """Per-epoch metrics as a pandas DataFrame."""
-        import pandas as pd
-
-        return pd.DataFrame(self.metrics["history"])
-
-    @property
     def imported(self) -> dict | None:
         """Where the run was imported from (``imported.json``), None for a run trained in this store."""
         return _read_json(self.dir / "imported.json")
@@ -72,10 +70,7 @@ class RunResult:
 
     def model(self, which: str = "final"):
         """The run's architecture with its ``final`` (or ``init``) weights loaded, in eval mode."""
-        from .data import DATASETS
-        from .train import build_model, register_masks
-
-        m = build_model(self.config, DATASETS[self.config.dataset])
+        m = build_model(self.config, DATASETS[self.config.dataset], hooks_for(self.config))
         state = self.state_dict(which)
         register_masks(m, state)
         m.load_state_dict(state)
@@ -145,9 +140,8 @@ class RunStore:
             if config.init == "random":
                 return None
             return parent.state_dict("final" if config.init == "parent" else "init")
-        from .prune import derive_state
-
-        return derive_state(parent, config)
+        settings = {k: _thaw(v) for k, v in config.prune if k != "method"}
+        return derive_state(parent, config, plan_for(parent, dict(config.prune)["method"], settings).plan)
 
     # -------------------------------------------------------------------------------------------- run
     def run(self, config: RunConfig, data_root: str | os.PathLike | None = None, device: str = "auto",
@@ -164,8 +158,6 @@ class RunStore:
         init_state = self.init_state(config)
         self._check_writable()
         if data is None:
-            from .data import load_cifar
-
             data = load_cifar(config.dataset, data_root, val_size=config.val_size,
                               train_subset=config.train_subset, test_subset=config.test_subset)
         d = self.run_dir(config)
@@ -177,8 +169,6 @@ class RunStore:
             remove_temp_files(d)  # left by a process killed mid-write: they only take space
             (d / "imported.json").unlink(missing_ok=True)  # an unfinished import is trained here after all
             atomic_write_json(config.to_dict(), d / "config.json")
-            from .provenance import provenance
-
             atomic_write_json(provenance(data=data, device=dev), d / "provenance.json")
             metrics = self._train(config, d, data, dev, init_state, progress=progress, on_epoch=on_epoch,
                                   compile_model=compile_model)
@@ -187,10 +177,10 @@ class RunStore:
 
     @staticmethod
     def _train(config: RunConfig, d: Path, data, dev, init_state, **kw) -> dict:
-        """:func:`train` in ``d``; a storage failure leaves the run resumable (no "failed" status), any other
-        failure marks it failed."""
+        """:func:`train` in ``d`` with the config's training hooks (:func:`nbprune.prune.hooks_for`); a storage
+        failure leaves the run resumable (no "failed" status), any other failure marks it failed."""
         try:
-            return train(config, d, data, dev, init_state=init_state, **kw)
+            return train(config, d, data, dev, init_state=init_state, hooks=hooks_for(config), **kw)
         except StoreError:
             raise  # the checkpoint before it is intact: the same call resumes once there is space
         except OSError as e:  # a write that did not go through nbprune.atomic

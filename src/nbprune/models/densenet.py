@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
-from nbprune.models import ChannelSelection, cfg_error, check_gamma, init_weights, int_list, register_model, scale, set_identity
+from nbprune.models.layers import ChannelSelection, check_gamma, init_weights, set_identity
+from nbprune.models.registry import register_model
+from nbprune.models.widths import cfg_error, int_list, scale
 
 
 @dataclass(frozen=True)
@@ -149,13 +152,20 @@ def _check_cfg(arch: str, spec: DenseSpec, width: float, cfg: Any) -> list:
     return blocks
 
 
-def _register(arch: str, spec: DenseSpec) -> None:
-    def factory(num_classes: int, cfg: Any, width: float, bn_gamma: float = 0.5) -> DenseNet:
-        cfg = densenet_default_cfg(spec, width) if cfg is None else _check_cfg(arch, spec, width, cfg)
-        return DenseNet(arch, cfg, num_classes, width, spec, check_gamma(bn_gamma))
+def build_densenet(arch: str, num_classes: int, cfg: Any, width: float, bn_gamma: float) -> DenseNet:
+    """The DenseNet ``arch`` (a key of ``ARCHS``) with the factory arguments checked."""
+    spec = ARCHS[arch]
+    cfg = densenet_default_cfg(spec, width) if cfg is None else _check_cfg(arch, spec, width, cfg)
+    return DenseNet(arch, cfg, num_classes, width, spec, check_gamma(bn_gamma))
 
-    register_model(arch, default_cfg=lambda width: densenet_default_cfg(spec, width))(factory)
+
+@register_model("densenet40", default_cfg=partial(densenet_default_cfg, ARCHS["densenet40"]))
+def densenet40(num_classes: int, cfg: Any, width: float, bn_gamma: float = 0.5) -> DenseNet:
+    """DenseNet-40 (growth 12, 12 basic layers per block, compression 1)."""
+    return build_densenet("densenet40", num_classes, cfg, width, bn_gamma)
 
 
-for _arch, _spec in ARCHS.items():
-    _register(_arch, _spec)
+@register_model("densenet-bc-100", default_cfg=partial(densenet_default_cfg, ARCHS["densenet-bc-100"]))
+def densenet_bc_100(num_classes: int, cfg: Any, width: float, bn_gamma: float = 0.5) -> DenseNet:
+    """DenseNet-BC-100 (growth 12, 16 bottleneck layers per block, compression 0.5)."""
+    return build_densenet("densenet-bc-100", num_classes, cfg, width, bn_gamma)

@@ -48,6 +48,8 @@ parameters by 100x" is given for Tiny) and the regression-based ResNet-50-2x.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
@@ -55,8 +57,10 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from nbprune.models import cfg_error, int_list, register_model, register_target, set_identity
+from nbprune.models.layers import set_identity
+from nbprune.models.registry import CfgFn, register_model, register_target
 from nbprune.models.vgg import check_vgg_cfg
+from nbprune.models.widths import cfg_error, int_list
 
 __all__ = [
     "IMAGENET_TARGETS",
@@ -246,36 +250,56 @@ def _check_width(arch: str, width: float) -> None:
         raise ValueError(f"width: {arch} supports only width 1.0; got {width!r}")
 
 
-def _register_vgg(arch: str) -> None:
-    def factory(num_classes: int, cfg: Any, width: float, batch_norm: bool = True) -> ImageNetVGG:
-        _check_width(arch, width)
-        if not isinstance(batch_norm, bool):
-            raise ValueError(f"batch_norm: must be True or False, got {batch_norm!r}")
-        cfg = imagenet_default_cfg(arch) if cfg is None else _check_vgg_cfg(arch, cfg)
-        return ImageNetVGG(arch, cfg, num_classes, batch_norm)
-
-    register_model(arch, default_cfg=lambda width: _fixed(arch, width, imagenet_default_cfg(arch)))(factory)
-
-
-def _register_resnet(arch: str) -> None:
-    def factory(num_classes: int, cfg: Any, width: float) -> ImageNetResNet:
-        _check_width(arch, width)
-        cfg = imagenet_default_cfg(arch) if cfg is None else _check_resnet_cfg(arch, cfg)
-        return ImageNetResNet(arch, cfg, num_classes)
-
-    register_model(arch, default_cfg=lambda width: _fixed(arch, width, imagenet_default_cfg(arch)))(factory)
-
-
 def _fixed(name: str, width: float, cfg: Any) -> Any:
     """``cfg`` for width 1 (ImageNet models and targets have no width multiplier)."""
     _check_width(name, width)
     return cfg
 
 
-for _arch in VGG_CFGS:
-    _register_vgg(_arch)
-for _arch in RESNET_BLOCKS:
-    _register_resnet(_arch)
+def _default_cfg_at(arch: str, width: float) -> Any:
+    """The default cfg of ``arch``, which exists for width 1 only."""
+    return _fixed(arch, width, imagenet_default_cfg(arch))
+
+
+def build_imagenet_vgg(arch: str, num_classes: int, cfg: Any, width: float, batch_norm: bool) -> ImageNetVGG:
+    """The ImageNet VGG ``arch`` (a key of ``VGG_CFGS``) with the factory arguments checked."""
+    _check_width(arch, width)
+    if not isinstance(batch_norm, bool):
+        raise ValueError(f"batch_norm: must be True or False, got {batch_norm!r}")
+    cfg = imagenet_default_cfg(arch) if cfg is None else _check_vgg_cfg(arch, cfg)
+    return ImageNetVGG(arch, cfg, num_classes, batch_norm)
+
+
+def build_imagenet_resnet(arch: str, num_classes: int, cfg: Any, width: float) -> ImageNetResNet:
+    """The ImageNet ResNet ``arch`` (a key of ``RESNET_BLOCKS``) with the factory arguments checked."""
+    _check_width(arch, width)
+    cfg = imagenet_default_cfg(arch) if cfg is None else _check_resnet_cfg(arch, cfg)
+    return ImageNetResNet(arch, cfg, num_classes)
+
+
+@register_model("imagenet-vgg11", default_cfg=partial(_default_cfg_at, "imagenet-vgg11"))
+def imagenet_vgg11(num_classes: int, cfg: Any, width: float, batch_norm: bool = True) -> ImageNetVGG:
+    """torchvision's VGG-11 (``vgg11_bn`` with ``batch_norm``)."""
+    return build_imagenet_vgg("imagenet-vgg11", num_classes, cfg, width, batch_norm)
+
+
+@register_model("imagenet-vgg16", default_cfg=partial(_default_cfg_at, "imagenet-vgg16"))
+def imagenet_vgg16(num_classes: int, cfg: Any, width: float, batch_norm: bool = True) -> ImageNetVGG:
+    """torchvision's VGG-16 (``vgg16_bn`` with ``batch_norm``)."""
+    return build_imagenet_vgg("imagenet-vgg16", num_classes, cfg, width, batch_norm)
+
+
+@register_model("imagenet-resnet34", default_cfg=partial(_default_cfg_at, "imagenet-resnet34"))
+def imagenet_resnet34(num_classes: int, cfg: Any, width: float) -> ImageNetResNet:
+    """torchvision's ResNet-34 with each BasicBlock's conv1 width from the cfg."""
+    return build_imagenet_resnet("imagenet-resnet34", num_classes, cfg, width)
+
+
+@register_model("imagenet-resnet50", default_cfg=partial(_default_cfg_at, "imagenet-resnet50"))
+def imagenet_resnet50(num_classes: int, cfg: Any, width: float) -> ImageNetResNet:
+    """torchvision's ResNet-50 with each Bottleneck's conv1 / conv2 widths from the cfg."""
+    return build_imagenet_resnet("imagenet-resnet50", num_classes, cfg, width)
+
 
 IMAGENET_TARGETS: dict[str, tuple[str, Any, dict[str, Any]]] = {  # name -> (base, cfg, default kwargs)
     **{name: ("imagenet-resnet34", resnet34_l1_cfg(*spec), {}) for name, spec in RESNET34_L1.items()},
@@ -285,15 +309,59 @@ IMAGENET_TARGETS: dict[str, tuple[str, Any, dict[str, Any]]] = {  # name -> (bas
 }
 
 
-def _register_target(name: str) -> None:
-    base, cfg, defaults = IMAGENET_TARGETS[name]
-    register_target(name, base=base, **defaults)(lambda width: _fixed(name, width, _copy(cfg)))
-
-
 def _copy(cfg: Any) -> Any:
     """A deep copy of a nested list cfg (callers may edit what they get)."""
     return [_copy(v) for v in cfg] if isinstance(cfg, list) else cfg
 
 
-for _name in IMAGENET_TARGETS:
-    _register_target(_name)
+def _target_cfg(name: str, width: float) -> Any:
+    """A fresh copy of the fixed cfg of the target ``name`` (a key of ``IMAGENET_TARGETS``), width 1 only."""
+    return _fixed(name, width, _copy(IMAGENET_TARGETS[name][1]))
+
+
+def _register_target(name: str) -> Callable[[CfgFn], CfgFn]:
+    """``register_target`` for ``name`` with the base model and default kwargs of ``IMAGENET_TARGETS``."""
+    base, _, defaults = IMAGENET_TARGETS[name]
+    return register_target(name, base=base, **defaults)
+
+
+@_register_target("imagenet-resnet34-a")
+def imagenet_resnet34_a(width: float) -> list[list[int]]:
+    """L1-norm ResNet-34-A (Li et al. 2017)."""
+    return _target_cfg("imagenet-resnet34-a", width)
+
+
+@_register_target("imagenet-resnet34-b")
+def imagenet_resnet34_b(width: float) -> list[list[int]]:
+    """L1-norm ResNet-34-B (Li et al. 2017)."""
+    return _target_cfg("imagenet-resnet34-b", width)
+
+
+@_register_target("imagenet-vgg16-conv")
+def imagenet_vgg16_conv(width: float) -> list[int | str]:
+    """ThiNet VGG-Conv (Luo et al. 2017); plain VGG-16 by default."""
+    return _target_cfg("imagenet-vgg16-conv", width)
+
+
+@_register_target("imagenet-resnet50-30")
+def imagenet_resnet50_30(width: float) -> list[list[list[int]]]:
+    """ThiNet ResNet50-30% (Luo et al. 2017)."""
+    return _target_cfg("imagenet-resnet50-30", width)
+
+
+@_register_target("imagenet-resnet50-50")
+def imagenet_resnet50_50(width: float) -> list[list[list[int]]]:
+    """ThiNet ResNet50-50% (Luo et al. 2017)."""
+    return _target_cfg("imagenet-resnet50-50", width)
+
+
+@_register_target("imagenet-resnet50-70")
+def imagenet_resnet50_70(width: float) -> list[list[list[int]]]:
+    """ThiNet ResNet50-70% (Luo et al. 2017)."""
+    return _target_cfg("imagenet-resnet50-70", width)
+
+
+@_register_target("imagenet-vgg16-5x")
+def imagenet_vgg16_5x(width: float) -> list[int | str]:
+    """Regression-based VGG-16-5x (He et al. 2017); plain VGG-16 by default."""
+    return _target_cfg("imagenet-vgg16-5x", width)

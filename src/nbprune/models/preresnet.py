@@ -18,21 +18,15 @@ Stage planes 16/32/64 scale with ``width``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
-from nbprune.models import (
-    ChannelSelection,
-    cfg_error,
-    init_weights,
-    int_list,
-    is_pos_int,
-    register_model,
-    scale,
-    set_identity,
-)
+from nbprune.models.layers import ChannelSelection, init_weights, set_identity
+from nbprune.models.registry import register_model
+from nbprune.models.widths import cfg_error, int_list, is_pos_int, scale
 
 PLANES = (16, 32, 64)
 # arch -> (bottleneck, blocks per stage, BN gamma init, channel selections)
@@ -165,16 +159,29 @@ def _check_cfg(arch: str, bottleneck: bool, n: int, width: float, cfg: Any, sele
     return [*stages, int(cfg[3])]
 
 
-def _register(arch: str, bottleneck: bool, n: int, bn_gamma: float, selection: bool) -> None:
-    def factory(num_classes: int, cfg: Any, width: float) -> PreResNet:
-        if cfg is None:
-            cfg = preresnet_default_cfg(bottleneck, n, width)
-        else:
-            cfg = _check_cfg(arch, bottleneck, n, width, cfg, selection)
-        return PreResNet(arch, cfg, num_classes, width, bottleneck, bn_gamma, selection)
-
-    register_model(arch, default_cfg=lambda width: preresnet_default_cfg(bottleneck, n, width))(factory)
+def _arch_default_cfg(arch: str, width: float) -> list:
+    """The unpruned cfg of the PreResNet ``arch`` (a key of ``ARCHS``)."""
+    bottleneck, n, _, _ = ARCHS[arch]
+    return preresnet_default_cfg(bottleneck, n, width)
 
 
-for _arch, _spec in ARCHS.items():
-    _register(_arch, *_spec)
+def build_preresnet(arch: str, num_classes: int, cfg: Any, width: float) -> PreResNet:
+    """The PreResNet ``arch`` (a key of ``ARCHS``) with its cfg checked (None: the default)."""
+    bottleneck, n, bn_gamma, selection = ARCHS[arch]
+    if cfg is None:
+        cfg = preresnet_default_cfg(bottleneck, n, width)
+    else:
+        cfg = _check_cfg(arch, bottleneck, n, width, cfg, selection)
+    return PreResNet(arch, cfg, num_classes, width, bottleneck, bn_gamma, selection)
+
+
+@register_model("preresnet110", default_cfg=partial(_arch_default_cfg, "preresnet110"))
+def preresnet110(num_classes: int, cfg: Any, width: float) -> PreResNet:
+    """PreResNet-110 of Table 6 (12 bottlenecks per stage, BN gamma 1, no channel selection)."""
+    return build_preresnet("preresnet110", num_classes, cfg, width)
+
+
+@register_model("preresnet164", default_cfg=partial(_arch_default_cfg, "preresnet164"))
+def preresnet164(num_classes: int, cfg: Any, width: float) -> PreResNet:
+    """PreResNet-164, the Network Slimming layout (18 bottlenecks per stage, BN gamma 0.5, selections)."""
+    return build_preresnet("preresnet164", num_classes, cfg, width)

@@ -15,22 +15,17 @@ and the zero half passes no gradient in either. BatchNorm gamma is initialised t
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nbprune.models import (
-    cfg_error,
-    init_weights,
-    int_list,
-    register_model,
-    register_target,
-    scale,
-    set_identity,
-    unknown_choice,
-)
+from nbprune.choices import unknown_choice
+from nbprune.models.layers import init_weights, set_identity
+from nbprune.models.registry import register_model, register_target
+from nbprune.models.widths import cfg_error, int_list, scale
 
 DEPTHS = (20, 32, 56, 110)
 STAGE_WIDTHS = (16, 32, 64)
@@ -144,27 +139,67 @@ def l1_target_cfg(depth: int, skip: tuple[int, ...], ratios: tuple[float, ...], 
     return cfg
 
 
-def _register(depth: int) -> None:
+def build_resnet(depth: int, num_classes: int, cfg: Any, width: float, shortcut: str) -> ResNet:
+    """The CIFAR ResNet of ``depth`` (one of ``DEPTHS``) with the factory arguments checked."""
     arch = f"resnet{depth}"
-
-    def factory(num_classes: int, cfg: Any, width: float, shortcut: str = "he") -> ResNet:
-        if shortcut not in SHORTCUTS:
-            raise unknown_choice("shortcut", shortcut, tuple(SHORTCUTS))
-        cfg = resnet_default_cfg(depth, width) if cfg is None else _check_cfg(arch, depth, cfg)
-        model = ResNet(arch, cfg, num_classes, width, shortcut)
-        if shortcut != "he":
-            model.extra_spec = {"shortcut": shortcut}
-        return model
-
-    register_model(arch, default_cfg=lambda width: resnet_default_cfg(depth, width))(factory)
+    if shortcut not in SHORTCUTS:
+        raise unknown_choice("shortcut", shortcut, tuple(SHORTCUTS))
+    cfg = resnet_default_cfg(depth, width) if cfg is None else _check_cfg(arch, depth, cfg)
+    model = ResNet(arch, cfg, num_classes, width, shortcut)
+    if shortcut != "he":
+        model.extra_spec = {"shortcut": shortcut}
+    return model
 
 
-def _register_target(name: str) -> None:
+@register_model("resnet20", default_cfg=partial(resnet_default_cfg, 20))
+def resnet20(num_classes: int, cfg: Any, width: float, shortcut: str = "he") -> ResNet:
+    """CIFAR ResNet-20 (3 blocks per stage)."""
+    return build_resnet(20, num_classes, cfg, width, shortcut)
+
+
+@register_model("resnet32", default_cfg=partial(resnet_default_cfg, 32))
+def resnet32(num_classes: int, cfg: Any, width: float, shortcut: str = "he") -> ResNet:
+    """CIFAR ResNet-32 (5 blocks per stage)."""
+    return build_resnet(32, num_classes, cfg, width, shortcut)
+
+
+@register_model("resnet56", default_cfg=partial(resnet_default_cfg, 56))
+def resnet56(num_classes: int, cfg: Any, width: float, shortcut: str = "he") -> ResNet:
+    """CIFAR ResNet-56 (9 blocks per stage)."""
+    return build_resnet(56, num_classes, cfg, width, shortcut)
+
+
+@register_model("resnet110", default_cfg=partial(resnet_default_cfg, 110))
+def resnet110(num_classes: int, cfg: Any, width: float, shortcut: str = "he") -> ResNet:
+    """CIFAR ResNet-110 (18 blocks per stage)."""
+    return build_resnet(110, num_classes, cfg, width, shortcut)
+
+
+def _l1_target(name: str, width: float) -> list[list[int]]:
+    """The cfg of the L1-norm target ``name`` (a key of ``L1_TARGETS``)."""
     depth, skip, ratios = L1_TARGETS[name]
-    register_target(name, base=f"resnet{depth}")(lambda width: l1_target_cfg(depth, skip, ratios, width))
+    return l1_target_cfg(depth, skip, ratios, width)
 
 
-for _depth in DEPTHS:
-    _register(_depth)
-for _name in L1_TARGETS:
-    _register_target(_name)
+@register_target("resnet56-a", base="resnet56")
+def resnet56_a(width: float) -> list[list[int]]:
+    """L1-norm ResNet-56-A (Li et al. 2017), widths scaled by ``width``."""
+    return _l1_target("resnet56-a", width)
+
+
+@register_target("resnet56-b", base="resnet56")
+def resnet56_b(width: float) -> list[list[int]]:
+    """L1-norm ResNet-56-B (Li et al. 2017), widths scaled by ``width``."""
+    return _l1_target("resnet56-b", width)
+
+
+@register_target("resnet110-a", base="resnet110")
+def resnet110_a(width: float) -> list[list[int]]:
+    """L1-norm ResNet-110-A (Li et al. 2017), widths scaled by ``width``."""
+    return _l1_target("resnet110-a", width)
+
+
+@register_target("resnet110-b", base="resnet110")
+def resnet110_b(width: float) -> list[list[int]]:
+    """L1-norm ResNet-110-B (Li et al. 2017), widths scaled by ``width``."""
+    return _l1_target("resnet110-b", width)

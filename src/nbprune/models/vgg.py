@@ -13,22 +13,16 @@ kwarg ``bn_gamma`` (1 in the weight-level code of Table 6).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
-from nbprune.models import (
-    cfg_error,
-    check_gamma,
-    init_weights,
-    is_pos_int,
-    register_model,
-    register_target,
-    scale,
-    set_identity,
-    unknown_choice,
-)
+from nbprune.choices import unknown_choice
+from nbprune.models.layers import check_gamma, init_weights, set_identity
+from nbprune.models.registry import register_model, register_target
+from nbprune.models.widths import cfg_error, is_pos_int, scale
 
 VGG_CFGS: dict[str, list[int | str]] = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
@@ -95,19 +89,37 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def _register(arch: str) -> None:
-    def factory(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
-        head = DEFAULT_HEADS[arch] if head is None else head
-        if head not in HEADS:
-            raise unknown_choice("head", head, HEADS)
-        cfg = vgg_default_cfg(arch, width) if cfg is None else _check_cfg(arch, cfg)
-        return VGG(arch, cfg, num_classes, width, head, check_gamma(bn_gamma))
-
-    register_model(arch, default_cfg=lambda width: vgg_default_cfg(arch, width))(factory)
+def build_vgg(arch: str, num_classes: int, cfg: Any, width: float, head: str | None, bn_gamma: float) -> VGG:
+    """The CIFAR VGG ``arch`` (a key of ``VGG_CFGS``) with the factory arguments checked."""
+    head = DEFAULT_HEADS[arch] if head is None else head
+    if head not in HEADS:
+        raise unknown_choice("head", head, HEADS)
+    cfg = vgg_default_cfg(arch, width) if cfg is None else _check_cfg(arch, cfg)
+    return VGG(arch, cfg, num_classes, width, head, check_gamma(bn_gamma))
 
 
-for _arch in VGG_CFGS:
-    _register(_arch)
+@register_model("vgg11", default_cfg=partial(vgg_default_cfg, "vgg11"))
+def vgg11(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
+    """CIFAR VGG-11 (default head ``"linear"``)."""
+    return build_vgg("vgg11", num_classes, cfg, width, head, bn_gamma)
+
+
+@register_model("vgg13", default_cfg=partial(vgg_default_cfg, "vgg13"))
+def vgg13(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
+    """CIFAR VGG-13 (default head ``"linear"``)."""
+    return build_vgg("vgg13", num_classes, cfg, width, head, bn_gamma)
+
+
+@register_model("vgg16", default_cfg=partial(vgg_default_cfg, "vgg16"))
+def vgg16(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
+    """CIFAR VGG-16 (default head ``"mlp"``, as in the L1-norm code)."""
+    return build_vgg("vgg16", num_classes, cfg, width, head, bn_gamma)
+
+
+@register_model("vgg19", default_cfg=partial(vgg_default_cfg, "vgg19"))
+def vgg19(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
+    """CIFAR VGG-19 (default head ``"linear"``, as in the slimming code)."""
+    return build_vgg("vgg19", num_classes, cfg, width, head, bn_gamma)
 
 
 @register_target("vgg16-a", base="vgg16")

@@ -57,7 +57,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from nbprune.models import create_model, model_spec, named_target_cfg
-from nbprune.prune import PrunePlan, register_method
+from nbprune.prune._checks import check_fraction
+from nbprune.prune.plan import PrunePlan, register_method
+from nbprune.prune.structured import _target_widths
 from nbprune.prune.surgery import Unit, channel_units, prune_channels, pruned_cfg
 
 __all__ = [
@@ -278,12 +280,9 @@ def _widths(model: nn.Module, units: dict[str, Unit], fraction: Any, widths: Any
     if len(given) != 1:
         raise ValueError(f"fraction, widths, target, cfg: give exactly one of them; got {given or 'none'}")
     if fraction is not None:
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
-            raise ValueError(f"fraction: must be a number in [0, 1), got {fraction!r}")
+        fraction = check_fraction(fraction)
         return {n: max(1, int(u.size * (1 - fraction))) for n, u in units.items()}
     if target is not None:
-        from nbprune.prune.structured import _target_widths
-
         return _target_widths(model, units, target)
     if cfg is not None:
         with torch.device("meta"):

@@ -15,6 +15,8 @@
   physical removal drops it (the SFP authors do the same).
 * :data:`SFP_RECIPE`: SFP's own CIFAR training recipe as RunConfig overrides, its 1-epoch warm-up at
   lr 0.01 and its own normalisation (:data:`nbprune.data.NORMS` ``"sfp"``) included.
+* :class:`SFPHook`: the training hook of runs with ``sfp_rate`` > 0: an ``sfp_step`` before the first epoch
+  of a fresh run and after every epoch (before the epoch's evaluation and checkpoint).
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import torch
 from torch import nn
 
 from nbprune.data import SFP_MEAN, SFP_STD
-from nbprune.prune import PrunePlan, register_method
+from nbprune.hooks import TrainHook
+from nbprune.prune._checks import check_fraction
+from nbprune.prune.plan import PrunePlan, register_hook, register_method
 from nbprune.prune.surgery import channel_units, pruned_cfg
 
-__all__ = ["SFP_MEAN", "SFP_RECIPE", "SFP_STD", "filter_norms", "sfp", "sfp_convs", "sfp_step"]
+__all__ = ["SFPHook", "SFP_MEAN", "SFP_RECIPE", "SFP_STD", "filter_norms", "sfp", "sfp_convs", "sfp_step"]
 
 SFP_RECIPE: dict[str, object] = {
     "nesterov": True,
@@ -54,12 +58,6 @@ def _n_pruned(channels: int, fraction: float) -> int:
     return min(channels - 1, int(channels * fraction))
 
 
-def _check_fraction(fraction: object) -> float:
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
-        raise ValueError(f"fraction: must be a number in [0, 1), got {fraction!r}")
-    return float(fraction)
-
-
 def sfp_convs(model: nn.Module) -> list[str]:
     """The convs whose filters SFP zeroes and finally removes: the producing conv of every prunable unit."""
     convs = []
@@ -79,7 +77,7 @@ def sfp_step(model: nn.Module, fraction: float, convs: Iterable[str] | None = No
     zeroed filter indices (sorted). Momentum buffers are left alone (as in the SFP code), so zeroed
     filters can recover on the next optimizer step.
     """
-    fraction = _check_fraction(fraction)
+    fraction = check_fraction(fraction)
     modules = dict(model.named_modules())
     names = sfp_convs(model) if convs is None else list(convs)
     zeroed = {}
@@ -95,6 +93,21 @@ def sfp_step(model: nn.Module, fraction: float, convs: Iterable[str] | None = No
     return zeroed
 
 
+@register_hook
+class SFPHook(TrainHook):
+    """``sfp_rate``: zero that fraction of every removable conv's filters before a fresh run's first epoch and
+    after every epoch; the zeroed filters may recover during the next epoch."""
+
+    field = "sfp_rate"
+
+    def on_train_start(self, model: nn.Module, start_epoch: int) -> None:
+        if start_epoch == 0:  # a resumed run already had its initial step
+            sfp_step(model, self.value)
+
+    def on_epoch_end(self, model: nn.Module, epoch: int) -> None:
+        sfp_step(model, self.value)
+
+
 @register_method("sfp")
 def sfp(model: nn.Module, fraction: float) -> PrunePlan:
     """Remove the soft-pruned filters: every unit keeps its ``C - int(C * fraction)`` largest-L2 filters.
@@ -102,7 +115,7 @@ def sfp(model: nn.Module, fraction: float) -> PrunePlan:
     ``info["zero_kept"]`` counts, per unit, kept filters that are exactly zero (non-zero when the model
     did not end with an ``sfp_step`` at this fraction).
     """
-    fraction = _check_fraction(fraction)
+    fraction = check_fraction(fraction)
     keep, zero_kept = {}, {}
     for name, unit in channel_units(model).items():
         if unit.conv is None:

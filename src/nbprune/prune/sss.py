@@ -15,6 +15,8 @@
   The plan has no ``keep`` (no channel surgery); ``info["blocks"]`` lists each stage's kept block indices
   and :func:`apply_block_removal` builds the shallower model, with the scales folded into each kept
   block's last BN (gamma and beta times the scale) by :func:`fold_block_scales`.
+* :class:`SSSHook`: the training hook of runs with ``sss_penalty`` > 0: scales added as the model is built,
+  no weight decay on them, and the proximal step after every optimizer step.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import torch
 from torch import nn
 
 from nbprune.models import create_model, model_spec
+from nbprune.hooks import TrainHook
 from nbprune.models.resnet import BasicBlock, ResNet
-from nbprune.prune import PrunePlan, register_method
+from nbprune.prune.plan import PrunePlan, register_hook, register_method
 
 __all__ = [
+    "SSSHook",
     "ScaledBasicBlock",
     "add_block_scales",
     "apply_block_removal",
@@ -96,6 +100,23 @@ def sss_prox_step(model: nn.Module, lr: float, penalty: float) -> int:
         scale.copy_(torch.sign(scale) * (scale.abs() - thr).clamp_min(0))
         zeros += int(scale == 0)
     return zeros
+
+
+@register_hook
+class SSSHook(TrainHook):
+    """``sss_penalty``: block scales added at build (:func:`add_block_scales`), exempt from weight decay, and
+    soft-thresholded by ``lr * penalty`` after every optimizer step (:func:`sss_prox_step`)."""
+
+    field = "sss_penalty"
+
+    def on_build(self, model: nn.Module) -> None:
+        add_block_scales(model)
+
+    def no_decay(self, model: nn.Module) -> list[nn.Parameter]:
+        return list(block_scales(model).values())
+
+    def after_step(self, model: nn.Module, lr: float) -> None:
+        sss_prox_step(model, lr, self.value)
 
 
 @torch.no_grad()

@@ -13,7 +13,6 @@ the lower channel index. Units named as in :func:`~nbprune.prune.surgery.channel
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -21,10 +20,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from nbprune.models import create_model, list_targets, unknown_choice
+from nbprune.choices import unknown_choice
+from nbprune.models import create_model, list_targets
 from nbprune.models.imagenet import ImageNetResNet
 from nbprune.models.resnet import ResNet
-from nbprune.prune import PrunePlan, register_method, resolution_stages
+from nbprune.prune._checks import check_fraction, is_ratio
+from nbprune.prune.plan import PrunePlan, register_method
+from nbprune.prune.stages import resolution_stages
 from nbprune.prune.surgery import Unit, channel_units, pruned_cfg, unit_gamma
 
 __all__ = ["l1", "l1_scores", "slimming", "top_k", "uniform_channels"]
@@ -53,17 +55,6 @@ def _plan(method: str, model: nn.Module, keep: dict[str, torch.Tensor], **info: 
     widths = {name: int(idx.numel()) for name, idx in keep.items()}
     return PrunePlan(method=method, arch=model.arch, cfg=pruned_cfg(model, keep), keep=keep,
                      info={"widths": widths, **info})
-
-
-def _is_ratio(value: object) -> bool:
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value) and 0 <= value < 1)
-
-
-def _check_fraction(fraction: object) -> float:
-    if not _is_ratio(fraction):
-        raise ValueError(f"fraction: must be a number in [0, 1), got {fraction!r}")
-    return float(fraction)
 
 
 def _keep_ratio(size: int, p: float) -> int:
@@ -105,7 +96,7 @@ def _ratio_widths(model: nn.Module, units: dict[str, Unit], ratios: object, skip
             raise ValueError(f"ratios: {model.arch} needs {allowed}; got a list of {len(ratios)}")
     else:
         per_unit = [ratios] * len(units)
-    if not all(_is_ratio(p) for p in per_unit):
+    if not all(is_ratio(p) for p in per_unit):
         raise ValueError(f"ratios: {model.arch} needs {allowed}, each in [0, 1); got {ratios!r}")
     if skip is None:
         skip = ()
@@ -158,7 +149,7 @@ def slimming(model: nn.Module, fraction: float) -> PrunePlan:
     lists those units. ``info["threshold"]`` is the |gamma| at the global cut, the largest one the ranking
     removes before the keep-one rule (None when nothing is removed).
     """
-    fraction = _check_fraction(fraction)
+    fraction = check_fraction(fraction)
     units = channel_units(model)
     gammas = {name: unit_gamma(model, unit).abs().float().cpu() for name, unit in units.items()}
     flat = torch.cat(list(gammas.values()))
@@ -185,7 +176,7 @@ def uniform_channels(model: nn.Module, fraction: float) -> PrunePlan:
     The kept channels are the largest-L1 ones (as ``l1``), but the baseline is trained from scratch,
     which uses only the plan's ``cfg``.
     """
-    fraction = _check_fraction(fraction)
+    fraction = check_fraction(fraction)
     units = channel_units(model)
     widths = {name: _keep_ratio(unit.size, fraction) for name, unit in units.items()}
     return _plan("uniform-channels", model, _l1_keep(model, units, widths))

@@ -42,7 +42,8 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck
 
-from nbprune.models import ChannelSelection, create_model, model_spec, unknown_choice
+from nbprune.choices import unknown_choice
+from nbprune.models import ChannelSelection, create_model, model_spec
 from nbprune.models.densenet import DenseNet
 from nbprune.models.imagenet import ImageNetResNet, ImageNetVGG
 from nbprune.models.preresnet import PreBottleneck, PreResNet

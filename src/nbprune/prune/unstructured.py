@@ -20,7 +20,9 @@ import math
 import torch
 import torch.nn as nn
 
-from . import PrunePlan, register_method, resolution_stages
+from nbprune.prune._checks import check_fraction
+from nbprune.prune.plan import PrunePlan, register_method
+from nbprune.prune.stages import resolution_stages
 
 ITERATIVE_RATE = 0.2  # each round of iterative pruning removes 20% of the remaining weights
 
@@ -28,12 +30,6 @@ ITERATIVE_RATE = 0.2  # each round of iterative pruning removes 20% of the remai
 def conv_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """Every conv weight of ``model`` by parameter name (the weights unstructured pruning touches)."""
     return {f"{name}.weight": m.weight for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
-
-
-def _check_fraction(fraction) -> float:
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
-        raise ValueError(f"fraction: must be a number in [0, 1), got {fraction!r}")
-    return float(fraction)
 
 
 def current_masks(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -70,7 +66,7 @@ def magnitude(model: nn.Module, fraction: float) -> PrunePlan:
     Weights the model already masks stay pruned, so iterative pruning is a chain of runs: prune the
     parent to the next of :func:`iterative_fractions`, retrain, prune that run further, and so on.
     """
-    fraction = _check_fraction(fraction)
+    fraction = check_fraction(fraction)
     weights = conv_weights(model)
     masks = current_masks(model)
     total = sum(w.numel() for w in weights.values())
@@ -85,7 +81,7 @@ def magnitude(model: nn.Module, fraction: float) -> PrunePlan:
 
 def iterative_fractions(fraction: float, rate: float = ITERATIVE_RATE) -> list[float]:
     """Cumulative pruned fractions of iterative pruning: 0.2, 0.36, 0.488, ... up to ``fraction``."""
-    fraction = _check_fraction(fraction)
+    fraction = check_fraction(fraction)
     out, kept = [], 1.0
     while not out or out[-1] < fraction - 1e-9:
         kept *= 1 - rate
@@ -96,7 +92,7 @@ def iterative_fractions(fraction: float, rate: float = ITERATIVE_RATE) -> list[f
 @register_method("uniform-sparsity")
 def uniform_sparsity(model: nn.Module, fraction: float, seed: int = 0) -> PrunePlan:
     """Every conv layer keeps the same fraction of its weights, chosen at random."""
-    fraction = _check_fraction(fraction)
+    fraction = check_fraction(fraction)
     weights = conv_weights(model)
     return _plan("uniform-sparsity", model, _random_masks(weights, {k: fraction for k in weights}, seed),
                  {"fraction": fraction, "seed": seed})
@@ -111,7 +107,7 @@ def guided_sparsity(model: nn.Module, stage_sparsity: list[float], seed: int = 0
     if not isinstance(stage_sparsity, (list, tuple)) or len(stage_sparsity) != n_stages:
         raise ValueError(f"stage_sparsity: must list {n_stages} fractions (one per stage of {model.arch}), "
                          f"got {stage_sparsity!r}")
-    fractions = {k: _check_fraction(stage_sparsity[stages[k]]) for k in weights}
+    fractions = {k: check_fraction(stage_sparsity[stages[k]]) for k in weights}
     return _plan("guided-sparsity", model, _random_masks(weights, fractions, seed),
                  {"stage_sparsity": list(stage_sparsity), "seed": seed})
 

@@ -1,23 +1,24 @@
-"""Each chapter's experiments at each preset, and running them through the run store.
+"""The book's experiments as data: one :class:`Experiment` per row of a paper table, and the grids of rows.
 
-An :class:`Experiment` is one row of a paper table: a base model, a pruning method with its settings, the
-variants to train from it, and where the paper's numbers for that row are. ``chapter_grid(chapter,
-preset)`` lists a chapter's experiments; the ``paper`` preset has the paper's CIFAR grid, ``quick`` a
-representative part of it that fits an hour on a 2-core CPU, ``smoke`` the smallest thing that runs every
-code path. Notebooks may pass their own list instead.
+An experiment names a base model, a pruning method with its settings, the variants trained from it and
+where the paper's numbers for that row are. The grid builders here are pure functions of their arguments (a
+preset, a list of fractions or targets); nothing in this module trains, reads the run store or imports a
+module that does. :mod:`nbprune.chapters` assembles them into chapter records; :mod:`nbprune.graph` turns
+an experiment and a seed into run configs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .atomic import atomic_write_text
-from .pipeline import Chain, derived_configs, large_config, prune_chain
-from .prune import PrunePlan
+from .choices import unknown_choice
+from .models import list_models, list_targets
+from .paper import paper_value
+from .params import parse_param
 from .presets import get_preset
-from .runs import RunStore
+from .prune.sfp import SFP_RECIPE
+from .prune.unstructured import iterative_fractions
 
-CHAPTERS = ("predefined", "automatic", "unstructured", "architecture_search", "lottery_ticket")
 BN_SPARSITY = {"vgg": 1e-4, "preresnet": 1e-5, "densenet": 1e-5}  # Network Slimming's s per family
 PAPER_NAMES = {"vgg16": "VGG-16", "vgg19": "VGG-19", "resnet56": "ResNet-56", "resnet110": "ResNet-110",
                "preresnet164": "PreResNet-164", "preresnet110": "PreResNet-110", "densenet40": "DenseNet-40",
@@ -90,8 +91,6 @@ def _sfp(model: str, fraction: float, preset: str) -> Experiment:
     """A Table 10 row: Soft Filter Pruning during training, then the pruned model as it is, Scratch-E and -B.
     At ``paper`` the large model follows SFP's own recipe (Nesterov, wd 5e-4, batch 128, 200 epochs, its
     warm-up and normalisation); at the CPU presets only the soft pruning itself (the preset's budget)."""
-    from .prune.sfp import SFP_RECIPE
-
     recipe = {**SFP_RECIPE} if preset == "paper" else {}
     large = tuple(sorted({**recipe, "sfp_rate": fraction}.items()))
     return experiment(f"SFP {fraction:.0%}", model, "sfp", {"fraction": fraction},
@@ -99,37 +98,47 @@ def _sfp(model: str, fraction: float, preset: str) -> Experiment:
                       paper_target=f"{fraction:.0%}", large_variant="sfp-trained")
 
 
-def chapter_grid(chapter: str, preset) -> list[Experiment]:
-    """The experiments of ``chapter`` at ``preset``."""
+def predefined_grid(preset) -> list[Experiment]:
+    """Chapter 1: Table 1's L1-norm targets and Table 10's Soft Filter Pruning rows (``paper``); VGG-16-A and one
+    SFP row (ResNet-56, 40% of each block's first-conv filters, at the preset's budget) on the CPU presets."""
     p = get_preset(preset).name
-    if chapter not in CHAPTERS:
-        raise ValueError(f"chapter: unknown {chapter!r}; allowed: {', '.join(CHAPTERS)}")
-    if chapter == "predefined":
-        if p == "paper":
-            l1 = [_l1(t, t.split("-")[0]) for t in ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")]
-            return l1 + [_sfp(m, f, p) for m, fs in SFP_TABLE10.items() for f in fs]
-        # Table 10 at the CPU presets: one Soft Filter Pruning row (ResNet-56, 40% of each block's first-conv
-        # filters), trained with SFP at the preset's budget
-        return [_l1("vgg16-a", "vgg16"), _sfp("resnet56", 0.4, p)]
-    if chapter == "automatic":
-        if p == "paper":
-            return [_slim("vgg19", 0.7), _slim("preresnet164", 0.4), _slim("preresnet164", 0.6),
-                    _slim("densenet40", 0.4), _slim("densenet40", 0.6)]
-        return [_slim("vgg19", 0.7)]
-    if chapter == "unstructured":
-        if p == "paper":
-            return [_magnitude(m, f) for m in ("vgg19", "preresnet110", "densenet-bc-100") for f in (0.3, 0.8, 0.95)]
-        return [_magnitude("vgg19", 0.3)]
-    if chapter == "architecture_search":
-        # Figure 3 (left) / Table 21: VGG-16's Network Slimming architectures vs uniformly pruned channels,
-        # Figure 5 / Table 18: PreResNet-164's; all Scratch-E
-        # and (paper only) Figure 3's unstructured curve, the source of guided sparsification
-        if p == "paper":
-            return (search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], model="vgg16")
-                    + search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], model="preresnet164")
-                    + sparsity_search_grid([0.3, 0.5, 0.7, 0.9, 0.95]))
-        return search_grid([0.4, 0.5, 0.6, 0.7] if p == "quick" else [0.4, 0.7], model="vgg16")
-    # lottery_ticket: Table 8 (structured, L1-norm) and Table 9 (unstructured one-shot), lr 0.1 (and 0.01 on paper)
+    if p == "paper":
+        l1 = [_l1(t, t.split("-")[0]) for t in ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")]
+        return l1 + [_sfp(m, f, p) for m, fs in SFP_TABLE10.items() for f in fs]
+    return [_l1("vgg16-a", "vgg16"), _sfp("resnet56", 0.4, p)]
+
+
+def automatic_grid(preset) -> list[Experiment]:
+    """Chapter 2: Table 4's Network Slimming rows (``paper``); VGG-19 at 70% on the CPU presets."""
+    if get_preset(preset).name == "paper":
+        return [_slim("vgg19", 0.7), _slim("preresnet164", 0.4), _slim("preresnet164", 0.6),
+                _slim("densenet40", 0.4), _slim("densenet40", 0.6)]
+    return [_slim("vgg19", 0.7)]
+
+
+def unstructured_grid(preset) -> list[Experiment]:
+    """Chapter 3: Table 6's CIFAR-10 models at 30/80/95% (``paper``); VGG-19 at 30% on the CPU presets."""
+    if get_preset(preset).name == "paper":
+        return [_magnitude(m, f) for m in ("vgg19", "preresnet110", "densenet-bc-100") for f in (0.3, 0.8, 0.95)]
+    return [_magnitude("vgg19", 0.3)]
+
+
+def architecture_search_grid(preset) -> list[Experiment]:
+    """Chapter 4: Figure 3 (left) / Table 21 (VGG-16's Network Slimming architectures vs uniformly pruned
+    channels) and Figure 5 / Table 18 (PreResNet-164's), all Scratch-E, and (``paper`` only) Figure 3's
+    unstructured curve, the source of guided sparsification; VGG-16 only on the CPU presets."""
+    p = get_preset(preset).name
+    if p == "paper":
+        return (search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], model="vgg16")
+                + search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], model="preresnet164")
+                + sparsity_search_grid([0.3, 0.5, 0.7, 0.9, 0.95]))
+    return search_grid([0.4, 0.5, 0.6, 0.7] if p == "quick" else [0.4, 0.7], model="vgg16")
+
+
+def lottery_ticket_grid(preset) -> list[Experiment]:
+    """Chapter 5: Table 8 (structured, L1-norm), Table 9 (unstructured one-shot) and Figure 7 (iterative), at
+    lr 0.1 (and 0.01 on ``paper``)."""
+    p = get_preset(preset).name
     return [e for lr in ((0.1, 0.01) if p == "paper" else (0.1,)) for e in lottery_rows(p, lr)]
 
 
@@ -153,24 +162,6 @@ def lottery_rows(preset, lr: float) -> list[Experiment]:
     return grid
 
 
-def _large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10"):
-    """The config of the model ``exp`` prunes, for ``seed``: the large model, or (iterative pruning) the
-    previous round's winning ticket. An unstructured ticket's config does not depend on its plan's result,
-    so every round is nameable before anything has trained."""
-    if exp.previous is None:
-        return large_config(preset, exp.model, seed, dataset, **dict(exp.large))
-    prev = exp.previous
-    parent = _large_for(prev, preset, seed, dataset)
-    plan = PrunePlan(method=prev.method, arch=parent.model, cfg=None)  # unstructured: masks only
-    return derived_configs(parent, plan, {"method": prev.method, **dict(prev.settings)}, 1, 1, preset,
-                           ("winning-ticket",), prev.lr)["winning-ticket"]
-
-
-def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10"):
-    """The config of the model ``exp`` prunes for ``seed`` (public: chapters reuse another chapter's large model)."""
-    return _large_for(exp, preset, seed, dataset)
-
-
 def iterative_grid(model: str, per_round: float, rounds: list[int], lr: float = 0.1,
                    paper_table: str = "") -> list[Experiment]:
     """Iterative magnitude pruning (Frankle & Carbin; the paper's Figure 7): each round removes ``per_round``
@@ -181,8 +172,6 @@ def iterative_grid(model: str, per_round: float, rounds: list[int], lr: float = 
         raise ValueError(f"per_round: must be a number in (0, 1), got {per_round!r}")
     if not rounds or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in rounds):
         raise ValueError(f"rounds: must be a non-empty list of integers >= 1, got {rounds!r}")
-    from .prune.unstructured import iterative_fractions
-
     tag = "" if lr == 0.1 else f" (lr {lr:g})"
     chain, prev = [], None
     for k, pruned in enumerate(iterative_fractions(round(1 - (1 - per_round) ** max(rounds), 10), per_round), 1):
@@ -195,66 +184,9 @@ def iterative_grid(model: str, per_round: float, rounds: list[int], lr: float = 
     return [e for e in chain if e.round in rounds]
 
 
-def run_experiment(store: RunStore, exp: Experiment, preset, seed: int, dataset: str = "cifar10",
-                   **run_kw) -> Chain:
-    """Train (or read back) one experiment's chain for one seed."""
-    large = _large_for(exp, preset, seed, dataset)
-    return prune_chain(store, large, exp.method, dict(exp.settings), preset, exp.variants, exp.lr, **run_kw)
-
-
-@dataclass
-class ChapterResults:
-    """Tidy rows (one per run) and the chains they came from."""
-
-    rows: list[dict] = field(default_factory=list)
-    chains: list[tuple[Experiment, Chain]] = field(default_factory=list)
-
-
-def run_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
-             on_job=None, executor=None, **run_kw) -> ChapterResults:
-    """Run every experiment of ``grid`` for every seed; one row per run (the large model once per seed).
-
-    ``on_job(i, n, experiment, seed)`` is called before each chain (for progress displays). ``executor``
-    (see :mod:`nbprune.executors`): None or a one-worker local executor trains here, chain by chain; a
-    parallel local executor or a Slurm executor first trains every missing run, stage by stage (several runs
-    at once), and this function then only reads them.
-    """
-    if executor is not None and getattr(executor, "parallel", True):
-        from .executors import complete_grid
-
-        complete_grid(store, grid, preset, seeds, dataset, executor, data_root=run_kw.get("data_root"),
-                      device=run_kw.get("device", "auto"))
-    out = ChapterResults()
-    seen_large = set()
-    jobs = [(exp, seed) for exp in grid for seed in seeds]
-    for i, (exp, seed) in enumerate(jobs):
-        if on_job is not None:
-            on_job(i, len(jobs), exp, seed)
-        chain = run_experiment(store, exp, preset, seed, dataset, **run_kw)
-        out.chains.append((exp, chain))
-        base = dict(model=exp.paper_model, target=exp.label, seed=seed, method=exp.method)
-        if exp.large_variant != "unpruned":  # e.g. the SFP-trained model before removal: a row of its target
-            out.rows.append({**base, "variant": exp.large_variant, **_metrics(chain.large)})
-        elif exp.previous is None and (chain.large.run_id, exp.model) not in seen_large:
-            seen_large.add((chain.large.run_id, exp.model))
-            out.rows.append({**base, "target": "", "variant": "unpruned", **_metrics(chain.large)})
-        for variant, res in chain.runs.items():
-            out.rows.append({**base, "variant": variant, **_metrics(res)})
-    return out
-
-
-def _metrics(res) -> dict:
-    m = res.metrics
-    return {"final": m["test_acc"], "best": m["best_test_acc"], "params": m["params"], "flops": m["flops"],
-            "epochs": m["epochs"], "train_flops": m["train_flops"], "wall_time_s": m["wall_time_s"],
-            "run_id": res.run_id}
-
-
 def paper_refs(grid: list[Experiment], dataset: str = "cifar10") -> dict[tuple[str, str, str], tuple[float, float]]:
     """The paper's (mean, std) for every (model, row label, variant) of ``grid`` that the paper reports,
     the unpruned model included (under an empty label)."""
-    from .report import paper_value
-
     refs = {}
     for exp in grid:
         if not exp.paper_table:
@@ -270,10 +202,6 @@ def paper_refs(grid: list[Experiment], dataset: str = "cifar10") -> dict[tuple[s
 
 def l1_grid(targets: list[str]) -> list[Experiment]:
     """L1-norm experiments for named targets (chapter 1's ``targets`` parameter)."""
-    from .models import list_targets
-
-    from .params import parse_param
-
     targets = parse_param("targets", targets, list, "[resnet56-b]")
     allowed = [t for t in list_targets() if t.startswith(("vgg16-", "resnet56-", "resnet110-"))]
     if isinstance(targets, str) or not isinstance(targets, (list, tuple)) or not targets:
@@ -281,40 +209,12 @@ def l1_grid(targets: list[str]) -> list[Experiment]:
                          f"got {targets!r}")
     for t in targets:
         if t not in allowed:
-            import difflib
-
-            close = difflib.get_close_matches(str(t), allowed, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"targets: unknown {t!r}{hint} allowed: {', '.join(allowed)}")
+            raise unknown_choice("targets", t, allowed)
     return [_l1(t, t.split("-")[0]) for t in targets]
-
-
-def save_results(results: ChapterResults, chapter: str, preset, dataset: str = "cifar10",
-                 root: str | None = None) -> str:
-    """Write a chapter's result rows (configs' ids and metrics, no weights) to
-    ``results/<preset>/<chapter>-<dataset>.csv`` so the book's numbers are versioned with the code."""
-    import os
-    from pathlib import Path
-
-    import pandas as pd
-
-    out = Path(root or os.environ.get("NBPRUNE_RESULTS") or "results") / get_preset(preset).name
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{chapter}-{dataset}.csv"
-    atomic_write_text(pd.DataFrame(results.rows).to_csv(index=False), path)
-    return str(path)
-
-
-def print_job(i: int, n: int, exp: Experiment, seed: int) -> None:
-    """A one-line progress report per chain (the ``on_job`` of :func:`run_grid` in the notebooks)."""
-    what = exp.label if exp.method in exp.label else f"{exp.method} {exp.label}"
-    print(f"[{i + 1}/{n}] {exp.model} -> {what}, seed {seed}", flush=True)
 
 
 def slimming_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
     """Network Slimming experiments from ``{model: [fraction, ...]}`` (chapter 2's ``fractions`` parameter)."""
-    from .params import parse_param
-
     fractions = parse_param("fractions", fractions, dict, "{vgg19: [0.7]}")
     allowed = ("vgg11", "vgg13", "vgg16", "vgg19", "preresnet110", "preresnet164", "densenet40", "densenet-bc-100")
     if not isinstance(fractions, dict) or not fractions:
@@ -334,16 +234,13 @@ def slimming_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
 
 def magnitude_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
     """Magnitude-pruning experiments from ``{model: [fraction, ...]}`` (chapter 3's ``fractions`` parameter)."""
-    from .models import list_models
-    from .params import parse_param
-
     fractions = parse_param("fractions", fractions, dict, "{vgg19: [0.3, 0.8]}")
     if not isinstance(fractions, dict) or not fractions:
         raise ValueError(f"fractions: must be None or a mapping model -> list of fractions, got {fractions!r}")
     out = []
     for model, fs in fractions.items():
         if model not in list_models() or model.startswith("imagenet"):
-            raise ValueError(f"fractions: unknown CIFAR model {model!r}")
+            raise unknown_choice("fractions", model, [m for m in list_models() if not m.startswith("imagenet")])
         if isinstance(fs, (str, dict)) or not isinstance(fs, (list, tuple)):
             raise ValueError(f"fractions: {fs!r} for {model} must be a list of fractions, e.g. {{{model}: [0.3]}}")
         for f in fs:
@@ -360,8 +257,6 @@ SEARCH_TABLES = {"vgg16": "21", "preresnet164": "18"}  # the tables of Figure 3 
 def search_grid(fractions: list[float], model: str = "vgg16") -> list[Experiment]:
     """Chapter 4's slimming-vs-uniform experiments at the given channel fractions (Scratch-E). VGG-16 uses the
     slimming code's single-Linear head; the Network Slimming penalty is the family's."""
-    from .params import parse_param
-
     fractions = parse_param("fractions", fractions, list, "[0.2, 0.5, 0.8]")
     if isinstance(fractions, (str, dict)) or not isinstance(fractions, (list, tuple)) or not fractions:
         raise ValueError(f"fractions: must be None or a non-empty list of fractions in (0, 1), got {fractions!r}")
@@ -378,31 +273,6 @@ def search_grid(fractions: list[float], model: str = "vgg16") -> list[Experiment
     return out
 
 
-def guided_grid(chains, model: str | None = None, fractions: list[float] | None = None) -> list[Experiment]:
-    """Chapter 4's guided pruning (Figure 6): for each Network Slimming fraction among ``chains`` (the
-    ``(experiment, chain)`` pairs of a finished :func:`run_grid`), the per-stage fractions of channels its
-    pruned architectures keep, averaged over seeds (3 decimals), define a new architecture that keeps that
-    fraction in every layer of the stage; it is trained from scratch (Scratch-E). ``model`` None: the model
-    the patterns come from (guided pruning); another model: *transferred* guided pruning (the paper moves
-    VGG-16's patterns to VGG-19). ``fractions``: only these slimming fractions (None: all)."""
-    from .prune.structured import stage_keep_fractions
-
-    by_fraction: dict[tuple[str, float], list[list[float]]] = {}
-    for exp, chain in chains:
-        f = dict(exp.settings).get("fraction")
-        if exp.method == "slimming" and (fractions is None or f in fractions):
-            keep = stage_keep_fractions(chain.large.model(), chain.plan)
-            by_fraction.setdefault((exp.model, f), []).append(keep)
-    out = []
-    for (source, fraction), keeps in by_fraction.items():
-        target = source if model is None else model
-        mean = tuple(round(sum(k[i] for k in keeps) / len(keeps), 3) for i in range(len(keeps[0])))
-        label = f"guided {fraction:.0%}" if target == source else f"transferred {fraction:.0%}"
-        out.append(experiment(label, target, "guided-channels", {"stage_keep": mean}, variants=("scratch-e",),
-                              large=_sparse(target) + SEARCH_MODELS.get(target, ())))
-    return out
-
-
 def sparsity_search_grid(fractions: list[float], model: str = "vgg16") -> list[Experiment]:
     """Figure 3's unstructured curve (and guided sparsification's source): magnitude-pruned masks vs uniformly
     sparse ones at the same fraction of conv weights, both trained from scratch (Scratch-E)."""
@@ -415,16 +285,38 @@ def sparsity_search_grid(fractions: list[float], model: str = "vgg16") -> list[E
     return out
 
 
-def guided_sparsity_grid(chains) -> list[Experiment]:
-    """Guided sparsification (Figure 6): for each magnitude fraction among ``chains``, the per-stage sparsity of
-    its masks, averaged over seeds (3 decimals), applied at random within each stage; Scratch-E."""
-    from .prune.unstructured import stage_sparsity
+def guided_grid(patterns: list[tuple[Experiment, list[float]]], model: str | None = None,
+                fractions: list[float] | None = None) -> list[Experiment]:
+    """Chapter 4's guided pruning (Figure 6). ``patterns`` pairs each Network Slimming experiment with the
+    per-stage fractions of channels one seed's pruned architecture keeps (see
+    :func:`nbprune.runner.stage_patterns`); their mean over seeds (3 decimals) defines a new architecture that
+    keeps that fraction in every layer of the stage, trained from scratch (Scratch-E). ``model`` None: the
+    model the patterns come from (guided pruning); another model: *transferred* guided pruning (the paper
+    moves VGG-16's patterns to VGG-19). ``fractions``: only these slimming fractions (None: all)."""
+    by_fraction: dict[tuple[str, float], list[list[float]]] = {}
+    for exp, keep in patterns:
+        f = dict(exp.settings).get("fraction")
+        if exp.method == "slimming" and (fractions is None or f in fractions):
+            by_fraction.setdefault((exp.model, f), []).append(keep)
+    out = []
+    for (source, fraction), keeps in by_fraction.items():
+        target = source if model is None else model
+        mean = tuple(round(sum(k[i] for k in keeps) / len(keeps), 3) for i in range(len(keeps[0])))
+        label = f"guided {fraction:.0%}" if target == source else f"transferred {fraction:.0%}"
+        out.append(experiment(label, target, "guided-channels", {"stage_keep": mean}, variants=("scratch-e",),
+                              large=_sparse(target) + SEARCH_MODELS.get(target, ())))
+    return out
 
+
+def guided_sparsity_grid(patterns: list[tuple[Experiment, list[float]]]) -> list[Experiment]:
+    """Guided sparsification (Figure 6): ``patterns`` pairs each one-shot magnitude experiment with one seed's
+    per-stage sparsity of its mask; their mean over seeds (3 decimals), applied at random within each stage,
+    is trained from scratch (Scratch-E)."""
     by_fraction: dict[tuple[str, float, tuple], list[list[float]]] = {}
-    for exp, chain in chains:
+    for exp, sparsity in patterns:
         if exp.method == "magnitude" and exp.previous is None:
             key = (exp.model, dict(exp.settings)["fraction"], exp.large)
-            by_fraction.setdefault(key, []).append(stage_sparsity(chain.large.model(), chain.plan.masks))
+            by_fraction.setdefault(key, []).append(sparsity)
     out = []
     for (model, fraction, large), sparsities in by_fraction.items():
         mean = tuple(round(sum(s[i] for s in sparsities) / len(sparsities), 3) for i in range(len(sparsities[0])))
@@ -435,11 +327,9 @@ def guided_sparsity_grid(chains) -> list[Experiment]:
 
 def lottery_grid(preset, lrs: list[float] | None = None) -> list[Experiment]:
     """Chapter 5's experiments at ``preset``, at the preset's learning rates or the given ones."""
-    from .params import parse_param
-
     lrs = parse_param("lrs", lrs, list, "[0.1, 0.01]")
     if lrs is None:
-        return chapter_grid("lottery_ticket", preset)
+        return lottery_ticket_grid(preset)
     if isinstance(lrs, (str, dict)) or not isinstance(lrs, (list, tuple)) or not lrs:
         raise ValueError(f"lrs: must be None or a non-empty list of learning rates, got {lrs!r}")
     for lr in lrs:

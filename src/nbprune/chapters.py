@@ -1,0 +1,103 @@
+"""One record per chapter of the book: its page, the paper's claim it tests, its comparisons and its grids.
+
+The notebooks, ``nbprune grid``, the budget projection and the intro's verdict table all read a chapter from
+here (:data:`CHAPTERS`, :func:`get_chapter`), so a chapter's rows, comparisons and follow-up stages are
+defined once. A record is data: it names grid builders of :mod:`nbprune.experiments` and trains nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import experiments as ex
+from .choices import unknown_choice
+from .experiments import Experiment
+from .presets import Preset, get_preset
+
+Pair = tuple[str, str]
+SCRATCH_VS_FINETUNED: tuple[Pair, ...] = (("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned"))
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter: where it is, what it claims, what it runs.
+
+    ``grid(preset)`` is the chapter's experiments at a preset; ``custom(value, preset)`` builds them from the
+    notebook's grid parameter ``parameter`` instead (``targets``, ``fractions``, ``lrs``). ``followups``, when
+    set, designs a second stage from the first stage's results (chapter 4's guided pruning): it is called
+    with the per-seed stage patterns of the finished chains (see :func:`nbprune.runner.stage_patterns`), the
+    preset and whether the grid was custom. ``pairs`` are the paired comparisons (a, b) of its verdicts;
+    ``verdicts`` says how the intro's table reads its results: ``"paired"`` (``pairs`` per row) or
+    ``"search"`` (architectures compared at the same fraction, :func:`nbprune.report.search_pairs`).
+    """
+
+    name: str
+    number: int
+    title: str
+    claim: str
+    grid: Callable[[Preset], list[Experiment]]
+    parameter: str
+    custom: Callable[[object, Preset], list[Experiment]]
+    pairs: tuple[Pair, ...] = SCRATCH_VS_FINETUNED
+    verdicts: str = "paired"
+    followups: Callable[..., list[Experiment]] | None = None
+
+    @property
+    def page(self) -> str:
+        """The notebook's stem, e.g. ``01_predefined`` (``notebooks/<page>.py``, ``book/<page>.ipynb``)."""
+        return f"{self.number:02d}_{self.name}"
+
+    def experiments(self, preset, value=None) -> list[Experiment]:
+        """The first stage's experiments: the preset's grid, or the one ``value`` of :attr:`parameter` names."""
+        p = get_preset(preset)
+        return self.grid(p) if value is None else self.custom(value, p)
+
+
+def _search_followups(keep: list, sparsity: list, preset: Preset, custom: bool) -> list[Experiment]:
+    """Chapter 4's second stage: guided pruning and guided sparsification from the first stage's patterns,
+    and (preset grids only) transferred guided pruning to VGG-19 at one fraction on the CPU presets (time),
+    at every fraction on ``paper``."""
+    out = ex.guided_grid(keep) + ex.guided_sparsity_grid(sparsity)
+    if not custom:
+        out += ex.guided_grid(keep, model="vgg19", fractions={"smoke": [0.4], "quick": [0.5]}.get(preset.name))
+    return out
+
+
+CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
+    Chapter("predefined", 1, "Predefined pruning",
+            "Predefined pruning: training the pruned architecture from scratch is as good as fine-tuning the pruned "
+            "model (L1-norm), or as Soft Filter Pruning's result",
+            ex.predefined_grid, "targets", lambda v, p: ex.l1_grid(v),
+            pairs=(*SCRATCH_VS_FINETUNED, ("scratch-e", "pruned"), ("scratch-b", "pruned"))),
+    Chapter("automatic", 2, "Automatic pruning",
+            "Automatic pruning (Network Slimming): the found architecture trained from scratch is as good as the "
+            "fine-tuned one",
+            ex.automatic_grid, "fractions", lambda v, p: ex.slimming_grid(v)),
+    Chapter("unstructured", 3, "Unstructured magnitude pruning",
+            "Unstructured pruning at moderate sparsity on CIFAR: scratch training keeps up with fine-tuning",
+            ex.unstructured_grid, "fractions", lambda v, p: ex.magnitude_grid(v)),
+    Chapter("architecture_search", 4, "Pruning as architecture search",
+            "Pruning as architecture search: on VGG, the architectures automatic pruning finds (and guided ones "
+            "built from their per-stage widths) beat uniform pruning when trained from scratch",
+            ex.architecture_search_grid, "fractions",
+            lambda v, p: ex.search_grid(v, "vgg16"), pairs=(), verdicts="search", followups=_search_followups),
+    Chapter("lottery_ticket", 5, "The lottery ticket hypothesis",
+            "At lr 0.1 a winning ticket is no better than a random initialisation",
+            ex.lottery_ticket_grid, "lrs", lambda v, p: ex.lottery_grid(p, v),
+            pairs=(("winning-ticket", "random-init"),)),
+)}
+
+
+def chapter_grid(chapter: str, preset) -> list[Experiment]:
+    """The experiments of ``chapter`` at ``preset`` (its first stage)."""
+    return get_chapter(chapter).grid(get_preset(preset))
+
+
+def get_chapter(name: str | Chapter) -> Chapter:
+    """The chapter record called ``name``; a ValueError names the allowed ones otherwise."""
+    if isinstance(name, Chapter):
+        return name
+    if name not in CHAPTERS:
+        raise unknown_choice("chapter", name, list(CHAPTERS))
+    return CHAPTERS[name]

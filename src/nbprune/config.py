@@ -1,0 +1,230 @@
+"""The description of one training run, :class:`RunConfig`, and the identity (hash) that names its directory.
+
+A leaf of the package below :mod:`nbprune.train`: it needs the dataset list (:mod:`nbprune.data`), the presets
+(:mod:`nbprune.presets`) and the paper's lr-milestone rule (:mod:`nbprune.flops`), nothing that trains.
+The fields of the pruning methods that act during training (marked ``hook`` in their metadata) are listed by
+:meth:`RunConfig.regularizer_fields`: a run that sets one must be given the training hook that consumes it
+(:mod:`nbprune.hooks`, :func:`nbprune.prune.hooks_for`), so the knob cannot be dropped silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .choices import unknown_choice
+from .data import DATASETS
+from .flops import scratch_b_milestones
+from .presets import get_preset
+
+__all__ = ["CONFIG_VERSION", "INITS", "NORMALIZATIONS", "RunConfig", "fresh_seed"]
+
+CONFIG_VERSION = 1
+# bump CONFIG_VERSION when the meaning of an existing field changes (old runs then stop matching)
+INITS = ("random", "parent", "parent-init", "parent-random")
+NORMALIZATIONS = ("cifar", "sfp")  # nbprune.data.NORMS: the paper's CIFAR constants, or Soft Filter Pruning's
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a training run's result. Defaults are the paper's CIFAR recipe.
+
+    Fields left at their default do not enter the run's hash, so adding a field later keeps old runs valid.
+    Derived runs name a ``parent`` run (by id) and a ``prune`` spec (a method and its settings, applied to
+    the parent's final weights, see :mod:`nbprune.prune`). ``init`` says where the weights come from:
+    ``"random"`` (drawn from ``seed``; Scratch-E/B; masks of an unstructured prune are kept),
+    ``"parent"`` (the parent's pruned final weights: fine-tuning), ``"parent-init"`` (the parent's own
+    random init, pruned the same way: a lottery ticket) or ``"parent-random"`` (a fresh draw of the
+    parent's unpruned architecture from ``init_seed``, pruned the same way: the lottery ticket's control,
+    which then differs from the ticket in its values only, not in its init scale).
+
+    ``init_seed`` seeds the random init when it differs from ``seed`` (which also orders the data): the
+    from-scratch runs of a chain draw from a stream the large model's init does not use (see
+    :func:`fresh_seed`). ``selections`` fixes which input channels each ``ChannelSelection`` reads, as
+    ``(module name, indices)`` pairs for the selections that differ from "the first k": a pruned
+    PreResNet/DenseNet architecture is its widths *and* its selections.
+    """
+
+    model: str
+    dataset: str = "cifar10"
+    cfg: tuple | None = None  # explicit per-layer channel configuration (None: the model's default)
+    width: float = 1.0
+    model_kwargs: tuple = ()  # extra create_model keyword arguments as sorted (key, value) pairs
+    epochs: int = 160
+    lr: float = 0.1
+    milestones: tuple[int, ...] | None = None  # epochs where lr is multiplied by gamma (None: 50% and 75%)
+    gamma: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    nesterov: bool = False
+    batch_size: int = 64
+    seed: int = 0
+    train_subset: int | None = None
+    test_subset: int | None = None
+    val_size: int = 0
+    parent: str | None = None
+    prune: tuple = ()  # sorted (key, value) pairs, e.g. (("method", "l1"), ("target", "vgg16-a"))
+    init: str = "random"
+    # Network Slimming: s in s*sign(gamma) added to every BN weight's gradient
+    bn_sparsity: float = field(default=0.0, metadata={"hook": "train"})
+    # Soft Filter Pruning: zero this fraction of every conv's filters after each epoch
+    sfp_rate: float = field(default=0.0, metadata={"hook": "train"})
+    # Sparse Structure Selection: L1 penalty on per-block scales (proximal step); the scales are added at build
+    sss_penalty: float = field(default=0.0, metadata={"hook": "build"})
+    amp: bool = False  # bf16 autocast of convs/linears (CUDA or CPU); fp32 master weights and loss
+    tag: str = ""  # free label (e.g. "scratch-b"); enters the hash so equal recipes can be told apart
+    init_seed: int | None = None  # seed of the random init (None: ``seed``)
+    selections: tuple = ()  # sorted (ChannelSelection module name, kept input-channel indices) pairs
+    warmup_epochs: int = 0  # the first epochs train at ``warmup_lr`` (Soft Filter Pruning's recipe: 1 at 0.01)
+    warmup_lr: float = 0.0
+    normalization: str = "cifar"  # input normalisation constants, one of NORMALIZATIONS
+
+    # --------------------------------------------------------------------------------- construction
+    @classmethod
+    def from_preset(cls, preset, model: str, **overrides) -> "RunConfig":
+        """A large-model run at a preset's budget (epochs, width, subsets); ``overrides`` win."""
+        p = get_preset(preset)
+        kw = dict(model=model, epochs=p.epochs, width=p.width, batch_size=p.batch_size,
+                  train_subset=p.train_subset, test_subset=p.test_subset, amp=p.amp)
+        kw.update(overrides)
+        return cls(**kw)
+
+    def __post_init__(self) -> None:
+        # normalise lists to tuples so configs hash and compare by value
+        if self.cfg is not None and not isinstance(self.cfg, tuple):
+            object.__setattr__(self, "cfg", _freeze(self.cfg))
+        for name in ("model_kwargs", "prune", "selections"):
+            v = getattr(self, name)
+            if isinstance(v, dict):
+                object.__setattr__(self, name, tuple(sorted((k, _freeze(x)) for k, x in v.items())))
+            elif isinstance(v, list):
+                object.__setattr__(self, name, tuple(tuple(_freeze(x)) for x in v))
+        if self.milestones is not None and not isinstance(self.milestones, tuple):
+            object.__setattr__(self, "milestones", tuple(self.milestones))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field; no work has started yet."""
+        def bad(name: str, allowed: str) -> None:
+            raise ValueError(f"{name}: must be {allowed}, got {getattr(self, name)!r}")
+
+        if self.dataset not in DATASETS:
+            raise unknown_choice("dataset", self.dataset, DATASETS)
+        for name in ("epochs", "seed", "val_size", "warmup_epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                bad(name, "an integer >= 0")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            bad("batch_size", "an integer >= 1")
+        for name in ("train_subset", "test_subset"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                bad(name, "a positive integer or None")
+        if self.init_seed is not None and (not isinstance(self.init_seed, int) or isinstance(self.init_seed, bool)
+                                           or self.init_seed < 0):
+            bad("init_seed", "None or an integer >= 0")
+        if self.normalization not in NORMALIZATIONS:
+            bad("normalization", f"one of {', '.join(NORMALIZATIONS)}")
+        if self.selections and (not isinstance(self.selections, tuple) or any(
+                len(pair) != 2 or not isinstance(pair[0], str) or not isinstance(pair[1], tuple) for pair in self.selections)):
+            bad("selections", "a mapping module name -> list of kept channel indices")
+        for name in ("lr", "momentum", "weight_decay", "gamma", "bn_sparsity", "sss_penalty", "width", "warmup_lr"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
+                bad(name, "a finite number >= 0")
+        if self.width <= 0:
+            bad("width", "a number > 0")
+        if isinstance(self.sfp_rate, bool) or not isinstance(self.sfp_rate, (int, float)) or not 0 <= self.sfp_rate < 1:
+            bad("sfp_rate", "a number in [0, 1)")
+        if self.milestones is not None and any(not isinstance(m, int) or m < 0 for m in self.milestones):
+            bad("milestones", "a list of epoch numbers >= 0")
+        if self.init not in INITS:
+            bad("init", f"one of {', '.join(INITS)}")
+        if self.init != "random" and self.parent is None:
+            raise ValueError(f"init: {self.init!r} needs a parent run (parent=<run_id>)")
+        if self.prune and self.parent is None:
+            raise ValueError("prune: a pruning spec needs a parent run to prune (parent=<run_id>)")
+        if self.prune and "method" not in dict(self.prune):
+            bad("prune", "a mapping with at least a 'method' key")
+
+    # --------------------------------------------------------------------------------- method hooks
+    def regularizer_fields(self, at_build: bool = False) -> dict[str, Any]:
+        """The fields set away from their default that a training hook must consume, with their values
+        (field order). ``at_build``: only those whose hook changes the model as it is built (its parameters)."""
+        stages = ("build",) if at_build else ("build", "train")
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.metadata.get("hook") in stages and getattr(self, f.name) != f.default}
+
+    # ------------------------------------------------------------------------------------- identity
+    def non_default(self) -> dict[str, Any]:
+        """The fields that differ from their defaults, as JSON-ready values."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.default is dataclasses.MISSING or v != f.default:
+                out[f.name] = _thaw(v)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field (defaults included), as JSON-ready values."""
+        return {f.name: _thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @staticmethod
+    def to_dict_value(value: Any) -> Any:
+        """A field value as it appears in :meth:`to_dict`."""
+        return _thaw(value)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"config: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
+        return cls(**d)
+
+    @property
+    def run_id(self) -> str:
+        """Content hash of the non-default fields: the run's directory name."""
+        payload = json.dumps({"v": CONFIG_VERSION, **self.non_default()}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def lr_milestones(self) -> tuple[int, ...]:
+        """The epochs where lr steps down: given, or the paper's rule of :func:`nbprune.flops.scratch_b_milestones`
+        (CIFAR: E // 2 and 3E // 4); (0, 0) for a run of no epochs."""
+        if self.milestones is not None:
+            return self.milestones
+        if self.epochs == 0:
+            return (0, 0)
+        return tuple(scratch_b_milestones(self.epochs, self.dataset))
+
+    def lr_at(self, epoch: int) -> float:
+        """The lr of ``epoch`` (0-based): ``warmup_lr`` in the warm-up epochs, else the step schedule."""
+        if epoch < self.warmup_epochs:
+            return self.warmup_lr
+        return self.lr * self.gamma ** sum(epoch >= m for m in self.lr_milestones())
+
+
+def fresh_seed(seed: int) -> int:
+    """The init seed of a chain's from-scratch runs for data seed ``seed``: a deterministic stream that no
+    large model's init uses (large models draw from ``seed`` itself, a small integer), so a Scratch or
+    control run shares no initial value with the large model it is compared with."""
+    return int(hashlib.sha256(f"nbprune-fresh-init-{seed}".encode()).hexdigest()[:8], 16) | (1 << 31)
+
+
+def _freeze(v):
+    if isinstance(v, (list, tuple)):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+def _thaw(v):
+    if isinstance(v, tuple):
+        return [_thaw(x) for x in v]
+    return v

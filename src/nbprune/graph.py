@@ -1,0 +1,215 @@
+"""The run graph of a grid: every run's config, named from its experiment, its seed and its parent's stored plan.
+
+A large model's config follows from the preset alone (:func:`large_for`); a derived run's config needs its
+parent's pruning plan (a slimmed architecture depends on trained weights), so the graph names derived runs
+once their parent has finished, from the plan :func:`nbprune.plans.plan_for` computes once and stores
+beside the parent. :func:`grid_graph` lists the runs nameable now; the chapter runner trains the missing
+ones stage by stage (:func:`nbprune.runner.complete_grid`) until the graph is complete. Projections of a
+grid's cost (:func:`project_grid`) need no training at all.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from .data import DATASETS
+from .experiments import Experiment
+from .flops import count_flops
+from .pipeline import derived_configs, large_config
+from .plans import compute_plan, plan_for
+from .prune import PrunePlan, hooks_for
+from .runs import RunStore, _read_json
+from .train import RunConfig, build_model
+
+MAX_STAGES = 32  # a safety bound: iterative pruning at the paper preset needs 15 stages
+DEFAULT_FLOPS_PER_S = {"cpu": 3e10, "cuda": 1e13}  # assumed training throughput when the store has no runs yet
+
+
+def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10") -> RunConfig:
+    """The config of the model ``exp`` prunes, for ``seed``: the large model, or (iterative pruning) the
+    previous round's winning ticket. An unstructured ticket's config does not depend on its plan's result,
+    so every round is nameable before anything has trained."""
+    if exp.previous is None:
+        return large_config(preset, exp.model, seed, dataset, **dict(exp.large))
+    prev = exp.previous
+    parent = large_for(prev, preset, seed, dataset)
+    plan = PrunePlan(method=prev.method, arch=parent.model, cfg=None)  # unstructured: masks only
+    return derived_configs(parent, plan, {"method": prev.method, **dict(prev.settings)}, 1, 1, preset,
+                           ("winning-ticket",), prev.lr)["winning-ticket"]
+
+
+def variant_configs(parent, exp: Experiment, preset, data_root=None) -> dict[str, RunConfig]:
+    """The config of every variant of ``exp`` derived from the finished run ``parent`` (by its stored plan)."""
+    spec = dict(exp.settings)
+    sp = plan_for(parent, exp.method, spec, data_root)
+    return derived_configs(parent.config, sp.plan, {"method": exp.method, **spec}, sp.flops_large, sp.flops_pruned,
+                           preset, exp.variants, exp.lr, sp.selections)
+
+
+# ------------------------------------------------------------------------------------------------- graph
+@dataclass(frozen=True)
+class Node:
+    """One run of a chapter's graph."""
+
+    config: RunConfig
+    role: str  # "large" or a variant ("fine-tuned", "scratch-e", ...)
+    label: str  # the experiment's row label (empty for a large model)
+    seed: int
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id
+
+
+def run_state(store: RunStore, config: RunConfig) -> str:
+    """finished | failed | running | missing."""
+    d = store.run_dir(config)
+    metrics = _read_json(d / "metrics.json")
+    if metrics and metrics.get("status") == "finished":
+        return "finished"
+    if metrics and metrics.get("status") == "failed":
+        return "failed"
+    if (d / "lock").exists():
+        return "running"
+    return "missing"
+
+
+def _finished(store: RunStore, run_id: str) -> bool:
+    """Whether the run ``run_id`` (a parent the graph names) has finished in ``store``."""
+    metrics = _read_json(store.path / run_id / "metrics.json")
+    return bool(metrics) and metrics.get("status") == "finished"
+
+
+@dataclass
+class GridGraph:
+    """The runs of a grid that can be named now, and the chains that wait on an unfinished large model."""
+
+    nodes: list[Node] = field(default_factory=list)
+    waiting: list[tuple[str, int]] = field(default_factory=list)  # (experiment label, seed)
+
+    def states(self, store: RunStore) -> dict[str, str]:
+        """run id -> finished | running | failed | missing."""
+        return {n.run_id: run_state(store, n.config) for n in self.nodes}
+
+    def missing(self, store: RunStore) -> list[Node]:
+        """Nodes not finished in the store, in graph order."""
+        return [n for n in self.nodes if run_state(store, n.config) != "finished"]
+
+    def summary(self, store: RunStore):
+        """One row per run: role, label, seed, run id, state (a pandas DataFrame), plus waiting chains."""
+        import pandas as pd
+
+        rows = [{"role": n.role, "label": n.label, "seed": n.seed, "model": n.config.model, "epochs": n.config.epochs,
+                 "run_id": n.run_id, "state": run_state(store, n.config)} for n in self.nodes]
+        rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "run_id": "",
+                  "state": "waiting on its large model"} for label, seed in self.waiting]
+        return pd.DataFrame(rows)
+
+
+def grid_graph(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
+               data_root=None) -> GridGraph:
+    """Every run of ``grid`` x ``seeds`` nameable now: each large model (an iterative round's once the round
+    before it has a finished parent), and each derived run whose parent has finished."""
+    graph, seen = GridGraph(), set()
+
+    def add(node: Node) -> None:
+        if node.run_id not in seen:
+            seen.add(node.run_id)
+            graph.nodes.append(node)
+
+    for exp in grid:
+        for seed in seeds:
+            large = large_for(exp, preset, seed, dataset)
+            if large.parent is None or _finished(store, large.parent):
+                add(Node(large, "large", "", seed))
+    for exp in grid:
+        for seed in seeds:
+            res = store.get(large_for(exp, preset, seed, dataset))
+            if res is None:
+                graph.waiting.append((exp.label, seed))
+                continue
+            for variant, cfg in variant_configs(res, exp, preset, data_root).items():
+                add(Node(cfg, variant, exp.label, seed))
+    return graph
+
+
+# --------------------------------------------------------------------------------------------- projection
+def training_flops(config: RunConfig) -> float:
+    """Forward+backward FLOPs of a whole run (3 x forward per training image, plus one test pass per epoch)."""
+    flops = _forward_flops(config.model, config.cfg, config.width, config.model_kwargs, config.dataset,
+                           bool(config.sss_penalty))
+    n_train = config.train_subset or 50000 - config.val_size
+    n_test = config.test_subset or 10000
+    return float(flops) * config.epochs * (3 * n_train + n_test)
+
+
+@functools.lru_cache(maxsize=512)
+def _forward_flops(model: str, cfg, width: float, model_kwargs, dataset: str, sss: bool) -> int:
+    config = RunConfig(model=model, cfg=cfg, width=width, model_kwargs=model_kwargs, dataset=dataset,
+                       sss_penalty=1e-4 if sss else 0.0)
+    return count_flops(build_model(config, DATASETS[dataset], hooks_for(config)))
+
+
+def measured_rate(store: RunStore, device: str = "cpu") -> tuple[float, str]:
+    """Training FLOP/s measured from the store's finished runs on ``device``'s kind, or an assumed default."""
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    flops = seconds = 0.0
+    n = 0
+    for run_id in store.run_ids():
+        d = store.path / run_id
+        m = _read_json(d / "metrics.json") or {}
+        prov = _read_json(d / "provenance.json") or {}
+        if m.get("status") != "finished" or not m.get("wall_time_s"):
+            continue
+        ran_on = "cpu" if str(prov.get("device", "cpu")).startswith("cpu") else "cuda"
+        if ran_on != kind:
+            continue
+        flops += m.get("train_flops", 0)
+        seconds += m["wall_time_s"]
+        n += 1
+    if n and flops and seconds:
+        return flops / seconds, f"measured over {n} finished run(s) in {store.path}"
+    return DEFAULT_FLOPS_PER_S[kind], "assumed (no finished runs on this device kind in the store)"
+
+
+def projected_seconds(config: RunConfig, flops_per_s: float) -> float:
+    """How long ``config`` trains at ``flops_per_s``."""
+    return training_flops(config) / flops_per_s
+
+
+def project_grid(grid: list[Experiment], preset, seeds, dataset: str = "cifar10"):
+    """Every run of a grid with its training FLOPs, without training anything (a pandas DataFrame).
+
+    Derived runs need a pruned architecture; here each large model is pruned at its random init instead of
+    its trained weights (once per experiment: the sizes do not depend on the seed). For predefined targets,
+    fixed fractions and magnitude pruning this gives the same sizes as after training; for data-driven
+    choices (Network Slimming's global threshold) the architecture, and so its FLOPs, will differ from the
+    one training finds, so those rows are marked as estimates.
+    """
+    import pandas as pd
+    import torch
+
+    rows, seen = [], set()
+
+    def add(cfg: RunConfig, role: str, label: str, estimate: bool) -> None:
+        if cfg.run_id in seen:
+            return
+        seen.add(cfg.run_id)
+        rows.append({"role": role, "label": label, "model": cfg.model, "epochs": cfg.epochs, "seed": cfg.seed,
+                     "train_flops": training_flops(cfg), "estimate": estimate, "run_id": cfg.run_id})
+
+    calibration = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for exp in grid:
+        first = large_for(exp, preset, seeds[0], dataset)
+        model = build_model(first, DATASETS[dataset], hooks_for(first)).eval()
+        sp = compute_plan(model, exp.method, dict(exp.settings), calibration)
+        data_driven = exp.method not in ("l1", "magnitude", "uniform-channels", "uniform-sparsity")
+        for seed in seeds:
+            large = large_for(exp, preset, seed, dataset)
+            add(large, "large", "", False)
+            configs = derived_configs(large, sp.plan, {"method": exp.method, **dict(exp.settings)}, sp.flops_large,
+                                      sp.flops_pruned, preset, exp.variants, exp.lr)
+            for variant, cfg in configs.items():
+                add(cfg, variant, exp.label, data_driven)
+    return pd.DataFrame(rows)

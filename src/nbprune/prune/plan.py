@@ -1,0 +1,52 @@
+"""What a pruning method returns (:class:`PrunePlan`) and the registries that name the methods and their
+training hooks. A leaf of :mod:`nbprune.prune`: every method module imports it, and it imports none of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from nbprune.hooks import TrainHook
+
+__all__ = ["HOOKS", "METHODS", "PrunePlan", "register_hook", "register_method"]
+
+
+@dataclass
+class PrunePlan:
+    """The outcome of a pruning method on one model."""
+
+    method: str
+    arch: str
+    cfg: Any  # the cfg of the pruned architecture (the parent's cfg for unstructured plans)
+    keep: dict[str, torch.Tensor] = field(default_factory=dict)  # unit name -> kept channel indices
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)  # parameter name -> 0/1 float mask
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def structured(self) -> bool:
+        """Whether the plan changes the architecture (channels kept, or blocks removed)."""
+        return bool(self.keep) or "blocks" in self.info
+
+
+METHODS: dict[str, Callable[..., PrunePlan]] = {}  # method name -> fn(model, **settings) -> PrunePlan
+HOOKS: dict[str, type[TrainHook]] = {}  # RunConfig field -> the hook class that consumes it
+
+
+def register_method(name: str) -> Callable[[Callable[..., PrunePlan]], Callable[..., PrunePlan]]:
+    """Decorator: ``fn(model, **settings) -> PrunePlan`` becomes method ``name``."""
+    def deco(fn):
+        METHODS[name] = fn
+        return fn
+    return deco
+
+
+def register_hook(cls: type[TrainHook]) -> type[TrainHook]:
+    """Class decorator: ``cls`` (a :class:`~nbprune.hooks.TrainHook` with a ``field``) is the hook of runs
+    that set that RunConfig field (:func:`nbprune.prune.hooks_for`)."""
+    if not (isinstance(cls, type) and issubclass(cls, TrainHook)) or not cls.field:
+        raise ValueError(f"hook: must be a TrainHook subclass naming the config field it consumes, got {cls!r}")
+    HOOKS[cls.field] = cls
+    return cls

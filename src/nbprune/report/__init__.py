@@ -1,0 +1,38 @@
+"""Report helpers for the notebooks: seed summaries, paired statistics, tables and figures.
+
+Conventions: accuracies are in %; "final" is the last epoch's test accuracy (this project's primary
+number) and "best" the best test accuracy over epochs (the paper's selection). Paired statistics compare
+runs that share a seed and a pruned architecture (e.g. Scratch-B - Fine-tuned per seed), with a 95%
+t-interval over seeds.
+
+Modules, lowest first (each imports only those before it, and :mod:`nbprune.paper`, :mod:`nbprune.stats`,
+:mod:`nbprune.presets` and, inside functions, :mod:`nbprune.flops`, :mod:`nbprune.models`,
+:mod:`nbprune.prune.surgery` and :mod:`nbprune.provenance`):
+
+    tables    -- the tidy results frame, paper-shaped tables, the budget ledger, architectures, widths, run box.
+    verdicts  -- paired statistics, verdicts against the paper's claims, the tables of a chapter.
+    figures   -- forest plots, accuracy bars, weight histograms, accuracy vs parameters, per-stage sparsity.
+    summary   -- the paper's claims and the verdict on each from the saved results (the book's summary).
+
+The paper's own numbers live in :mod:`nbprune.paper`; ``paper_table``, ``paper_value`` and ``paper_wide``
+are re-exported here.
+"""
+
+from __future__ import annotations
+
+from ..paper import paper_table, paper_value, paper_wide
+from .figures import (FIGSIZE, HISTOGRAM_BINS, bar_figure, chapter_forest, conv_weight_names, forest_figure,
+                      params_curve_figure, stage_sparsity_figure, weight_distribution_figure, weight_histogram)
+from .tables import (PIPELINES, VARIANT_LABELS, VARIANT_ORDER, architecture_table, ledger_table, mean_std,
+                     paper_shaped_table, results_frame, row_label, run_box, widths_table)
+from .verdicts import (CLAIM_WORDS, PAIR_CLAIMS, SEARCH_COMPARISONS, chapter_tables, paired_stats, paired_table,
+                       search_pairs, search_stats, t_interval)
+
+__all__ = [
+    "CLAIM_WORDS", "FIGSIZE", "HISTOGRAM_BINS", "PAIR_CLAIMS", "PIPELINES", "SEARCH_COMPARISONS",
+    "VARIANT_LABELS", "VARIANT_ORDER", "architecture_table", "bar_figure", "chapter_forest", "chapter_tables",
+    "conv_weight_names", "forest_figure", "ledger_table", "mean_std", "paired_stats", "paired_table",
+    "paper_shaped_table", "paper_table", "paper_value", "paper_wide", "params_curve_figure", "results_frame",
+    "row_label", "run_box", "search_pairs", "search_stats", "stage_sparsity_figure", "t_interval",
+    "weight_distribution_figure", "weight_histogram", "widths_table",
+]

@@ -1,0 +1,214 @@
+"""Figures for the notebooks: forest plots of paired verdicts, accuracy bars, weight histograms, accuracy vs
+parameters and per-stage sparsity. Every figure function draws on ``ax`` (a new figure when None) and
+returns it; matplotlib and seaborn are imported only when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .tables import VARIANT_LABELS, results_frame, row_label
+from .verdicts import paired_stats
+
+FIGSIZE = (6.4, 3.8)
+HISTOGRAM_BINS = 80  # bins of weight_histogram, over [-limit, +limit]
+
+
+def _style() -> None:
+    """The book's font sizes and resolution, set on matplotlib's rcParams."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update({"font.size": 11, "axes.titlesize": 11, "axes.labelsize": 11, "legend.fontsize": 10,
+                         "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.dpi": 110})
+
+
+def forest_figure(stats_rows: list[dict], margin: float, title: str, ax=None):
+    """Each comparison's mean paired difference with its 95% (thin) and 90% (thick) intervals, the ±margin
+    band of the equivalence test, and the paper's difference (a cross) where it has one.
+
+    ``stats_rows`` are the rows of :func:`nbprune.report.verdicts.paired_stats` or ``search_stats``.
+    """
+    import matplotlib.pyplot as plt
+
+    _style()
+    n = len(stats_rows)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.4, max(2.2, 0.45 * n + 1.4)))
+    ax.axvspan(-margin, margin, color="tab:green", alpha=0.12, label=f"equivalence margin ±{margin:g}")
+    ax.axvline(0, color="0.4", lw=0.8)
+    labels, paper_shown = [], False
+    for i, r in enumerate(stats_rows):
+        c, y = r["cmp"], n - 1 - i
+        if not math.isnan(c.low95):
+            ax.plot([c.low95, c.high95], [y, y], color="tab:blue", lw=1.2)
+            ax.plot([c.low90, c.high90], [y, y], color="tab:blue", lw=3.5)
+        ax.plot([c.mean], [y], "o", color="tab:blue", label="ours: mean, 90% and 95% interval" if i == 0 else None)
+        if r.get("paper") is not None:
+            ax.plot([r["paper"]], [y], "x", color="tab:red", ms=8, label=None if paper_shown else "paper")
+            paper_shown = True
+        keys = " ".join(str(v) for v in r["keys"].values())
+        labels.append(f"{keys}: {VARIANT_LABELS.get(r['a'], r['a'])} - {VARIANT_LABELS.get(r['b'], r['b'])}")
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(reversed(labels))
+    ax.set_xlabel("difference in test accuracy (points, final epoch)")
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if n > 2 else -0.45), ncol=2, frameon=False)
+    ax.grid(axis="x", alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
+
+
+def chapter_forest(rows: list[dict], refs: dict, pairs: list[tuple[str, str]], margin: float, title: str, ax=None):
+    """The forest plot of a chapter's paired comparisons (:func:`forest_figure`)."""
+    df = results_frame(rows)
+    return forest_figure(paired_stats(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs, margin),
+                         margin, title, ax)
+
+
+def bar_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str = "final", chance: float | None = 10.0,
+               ax=None):
+    """Bars of mean accuracy with std error bars over seeds, one group per result row, one bar per ``hue``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    _style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    plot = df.copy()
+    plot["row"] = row_label(plot)
+    plot[hue] = plot[hue].map(lambda v: VARIANT_LABELS.get(v, v))
+    sns.barplot(data=plot, x="row", y=value, hue=hue, errorbar="sd", ax=ax, capsize=0.1, err_kws={"linewidth": 1},
+                dodge=True)
+    if chance is not None:
+        ax.axhline(chance, color="gray", linestyle=":", linewidth=1, label="chance")
+    ax.set_ylim(0, min(100.0, plot[value].max() + 8))
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlabel("")
+    ax.set_title(title)
+    ax.legend(title=None, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    ax.figure.tight_layout()
+    return ax
+
+
+def conv_weight_names(state_dict: Mapping) -> list[str]:
+    """The conv weights of a state dict (4-dimensional ``...weight`` entries), in its order."""
+    return [k for k, v in state_dict.items() if k.endswith("weight") and v.dim() == 4]
+
+
+def _nonzero_weights(weights, layer: str | None) -> np.ndarray:
+    """The non-zero values of a tensor, or of ``layer`` of a state dict (default: its middle conv), flat."""
+    if isinstance(weights, Mapping):
+        convs = conv_weight_names(weights)
+        if layer is None:
+            if not convs:
+                raise ValueError("weights: the state dict has no conv weights (4-d '...weight' entries)")
+            layer = convs[len(convs) // 2]
+        if layer not in weights:
+            raise ValueError(f"layer: {layer!r} is not in the state dict; conv weights: {', '.join(convs)}")
+        weights = weights[layer]
+    elif layer is not None:
+        raise ValueError("layer: give a layer name only with a state dict, not with a single tensor")
+    values = weights.detach().cpu().flatten().numpy() if hasattr(weights, "detach") else np.ravel(weights)
+    return values[values != 0]
+
+
+def weight_histogram(weights, layer: str | None = None, bins: int = HISTOGRAM_BINS,
+                     limit: float | None = None) -> dict[str, np.ndarray]:
+    """The density histogram of the non-zero weights of one conv layer; pure, so it can be stored with a run.
+
+    ``weights`` is a state dict (then ``layer`` names the entry, by default the middle conv of
+    :func:`conv_weight_names`) or a single tensor / array. The ``bins`` equal bins span ``[-limit, +limit]``
+    (default: the largest absolute non-zero weight). Returns ``edges`` (bins + 1 values), ``density``
+    (1 / unit weight, integrating to 1; zeros when no weight is non-zero) and ``nonzero`` (0-d: the count).
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins: must be an integer >= 1, got {bins!r}")
+    values = _nonzero_weights(weights, layer)
+    if limit is None:
+        limit = float(np.abs(values).max()) if values.size else 1.0
+    elif not limit > 0:
+        raise ValueError(f"limit: must be a number > 0 (the histogram spans [-limit, +limit]), got {limit!r}")
+    edges = np.linspace(-limit, limit, bins + 1)
+    if values.size:
+        density, _ = np.histogram(values, bins=edges, density=True)
+    else:
+        density = np.zeros(bins)
+    return {"edges": edges, "density": density, "nonzero": np.array(values.size)}
+
+
+def weight_distribution_figure(chain, title: str, layer: str | None = None, ax=None):
+    """Histogram of the non-zero weights of one conv layer: unpruned, fine-tuned, and trained from scratch
+    (Scratch-E) with the same mask. The default layer is the middle conv of the network.
+
+    The data of each curve comes from :func:`weight_histogram`, on bins shared by all curves.
+    """
+    import matplotlib.pyplot as plt
+
+    states = {"unpruned": chain.large.state_dict()}
+    for variant in ("fine-tuned", "scratch-e"):
+        if variant in chain.runs:
+            states[VARIANT_LABELS[variant]] = chain.runs[variant].state_dict()
+    convs = conv_weight_names(states["unpruned"])
+    layer = layer or convs[len(convs) // 2]
+    _style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    values = {name: _nonzero_weights(s, layer) for name, s in states.items()}
+    lim = max(float(np.abs(v).max()) for v in values.values() if v.size)
+    for name, v in values.items():
+        h = weight_histogram(v, limit=lim)
+        # the precomputed densities as weights of one point per bin: the same step curve as hist(values)
+        ax.hist(h["edges"][:-1], bins=h["edges"], weights=h["density"], histtype="step", linewidth=1.5,
+                label=f"{name} ({int(h['nonzero']):,} non-zero)")
+    ax.set_yscale("log")
+    position = convs.index(layer) + 1
+    ax.set_xlabel(f"weight value (conv layer {position} of {len(convs)})")
+    ax.set_ylabel("density (1 / unit weight)")
+    ax.set_title(title)
+    ax.legend()
+    ax.figure.tight_layout()
+    return ax
+
+
+def params_curve_figure(df: pd.DataFrame, title: str, ax=None):
+    """Accuracy vs parameter count, mean ± std over seeds, one line per ``curve`` (Figure 3 style)."""
+    import matplotlib.pyplot as plt
+
+    _style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    for curve, g in df.groupby("curve", sort=False):
+        # one point per row of the grid (its target), averaged over seeds: architectures found per seed
+        # (Network Slimming) differ a little in size, so parameters are averaged too (horizontal bars: std)
+        key = "target" if "target" in g else "params"
+        s = g.groupby(key, observed=True).agg(params=("params", "mean"), params_std=("params", "std"),
+                                              mean=("final", "mean"), std=("final", "std")).sort_values("params")
+        ax.errorbar(s["params"] / 1e3, s["mean"], yerr=s["std"].fillna(0), xerr=s["params_std"].fillna(0) / 1e3,
+                    marker="o", capsize=3, label=curve)
+    ax.set_xlabel("parameters (thousands)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    ax.figure.tight_layout()
+    return ax
+
+
+def stage_sparsity_figure(table: pd.DataFrame, title: str, ax=None):
+    """Heatmap of the fraction of conv weights pruned per stage (columns) at each overall fraction (rows)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    _style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    sns.heatmap(100 * table, annot=True, fmt=".0f", cmap="viridis", cbar_kws={"label": "weights pruned (%)"}, ax=ax)
+    ax.set_xlabel("stage (feature-map size, largest first)")
+    ax.set_ylabel("weights pruned overall")
+    ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax

@@ -1,0 +1,174 @@
+"""Paired statistics and verdicts: per-seed differences between two variants, their intervals, the verdict
+of :func:`nbprune.stats.compare` and whether it supports the paper's claim (:func:`nbprune.stats.agreement`).
+
+Paired statistics compare runs that share a seed and a pruned architecture (e.g. Scratch-B - Fine-tuned per
+seed). The decision rules, for the mean paired difference ``a - b`` at an equivalence ``margin`` fixed before
+the runs (see :mod:`nbprune.stats`):
+
+- **equivalent within ±margin** when the 90% t-interval lies inside ``(-margin, +margin)`` (TOST at 5%);
+- otherwise **a better** / **b better** when the 95% t-interval lies above / below 0;
+- otherwise **inconclusive**, with about how many seeds would decide it ("one seed" when there is one).
+
+A verdict *agrees* with the paper's claim when it is one the claim predicts, *disagrees* when it is one the
+claim rules out, and is *undecided* otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..stats import agreement, compare
+from .tables import VARIANT_LABELS, paper_shaped_table, results_frame
+
+PAIR_CLAIMS = {("scratch-e", "fine-tuned"): "a >= b", ("scratch-b", "fine-tuned"): "a >= b",
+               ("scratch-e", "pruned"): "a >= b", ("scratch-b", "pruned"): "a >= b",
+               ("winning-ticket", "random-init"): "a <= b"}  # at lr 0.1 a winning ticket is no better
+"""The paper's claim about each pair (a, b), in the terms of :func:`nbprune.stats.agreement`.
+
+"a >= b" (training from scratch is as good as fine-tuning or as the pruned model) agrees with the verdicts
+"a better" and "equivalent" and disagrees with "b better"; "a <= b" (a winning ticket is no better than a
+random init) agrees with "b better" and "equivalent" and disagrees with "a better"; an inconclusive verdict
+is undecided."""
+
+SEARCH_COMPARISONS = [("slimming", "uniform-channels", "a > b"),
+                      ("guided-channels", "uniform-channels", "a > b"),
+                      ("guided-channels", "slimming", "a = b"),
+                      ("magnitude", "uniform-sparsity", None),  # Figure 3's unstructured curve: no claim tabulated
+                      ("guided-sparsity", "uniform-sparsity", None)]
+"""Section 5's comparisons of architectures at the same fraction of channels (all Scratch-E): (a, b, the
+paper's finding in the terms of :func:`nbprune.stats.agreement`, or None where it tabulates none).
+
+"a > b" agrees only with "a better" and disagrees with "b better" and "equivalent"; "a = b" (about as good)
+agrees only with "equivalent" and disagrees with either side being better."""
+
+CLAIM_WORDS = {"a > b": "{a} better", "b > a": "{b} better", "a = b": "about equal", "a >= b": "{a} as good or better",
+               "a <= b": "{a} no better"}
+"""A claim of :func:`nbprune.stats.agreement` in words, with ``{a}`` and ``{b}`` the names of the two sides."""
+
+
+def t_interval(diffs, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the t-interval of the mean of paired differences (nan bounds for n < 2)."""
+    from scipy import stats
+
+    s = pd.Series(list(diffs), dtype=float)
+    n = len(s)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    m = float(s.mean())
+    if n < 2:
+        return m, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * s.std(ddof=1) / math.sqrt(n))
+    return m, m - half, m + half
+
+
+def _side(variant: str) -> str:
+    """A side's name in a verdict: 'scratch' for Scratch-E/B, else the variant's label in lower case."""
+    return "scratch" if variant.startswith("scratch") else VARIANT_LABELS.get(variant, variant).lower()
+
+
+def _interval(lo: float, hi: float) -> str:
+    """'[lo, hi]' to two decimals, 'n/a' for an interval of one seed."""
+    return "n/a" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]"
+
+
+def _verdict_row(keys: dict, label: str, c, verdict: str, paper: str, agrees: str) -> dict:
+    """One row of a verdict table from a :class:`nbprune.stats.Comparison` ``c``."""
+    return {**keys, "comparison": label, "seeds": c.n, "mean diff": round(c.mean, 2),
+            "95% CI": _interval(c.low95, c.high95), "90% CI": _interval(c.low90, c.high90),
+            "paper": paper, "verdict": verdict, "paper's claim": agrees}
+
+
+def paired_stats(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]], paper: dict | None = None,
+                 margin: float = 1.0, value: str = "final") -> list[dict]:
+    """Per group and pair (a, b): the per-seed differences a - b compared by :func:`nbprune.stats.compare`
+    against ``margin`` (accuracy points), with the paper's difference for the row; numbers, not text.
+
+    Only seeds that have both variants count. The comparison's outcome is "equivalent" when the 90% interval
+    lies inside ±margin, else "a better" / "b better" when the 95% interval excludes 0, else "inconclusive"
+    ("one seed" for a single pair). Each row: ``keys`` (the group's values), ``a``, ``b``, ``cmp`` (the
+    :class:`nbprune.stats.Comparison`) and ``paper`` (the paper's mean a - mean b, or None).
+    """
+    out = []
+    for keys, g in df.groupby(group, observed=True, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        for a, b in pairs:
+            wide = g[g["variant"].isin([a, b])].pivot_table(index="seed", columns="variant", values=value,
+                                                               observed=True)
+            if a not in wide or b not in wide:
+                continue
+            diffs = (wide[a] - wide[b]).dropna()
+            if diffs.empty:
+                continue
+            pa, pb = (paper or {}).get((*keys, a)), (paper or {}).get((*keys, b))
+            out.append({"keys": dict(zip(group, keys)), "a": a, "b": b, "cmp": compare(diffs, margin),
+                        "paper": None if pa is None or pb is None else pa[0] - pb[0]})
+    return out
+
+
+def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]],
+                 paper: dict | None = None, margin: float = 1.0, value: str = "final") -> pd.DataFrame:
+    """Per group and pair (a, b): the mean per-seed difference a - b, its 95% and 90% intervals, the verdict
+    of :func:`nbprune.stats.compare` at ``margin`` and whether it supports the paper's claim about the pair.
+
+    The verdict is "equivalent within ±margin" (90% interval inside the margin), else "<side> better" (95%
+    interval excludes 0), else "inconclusive" with the seeds that would probably decide it. "paper's claim"
+    applies :func:`nbprune.stats.agreement` to the claim :data:`PAIR_CLAIMS` records for the pair ("agrees",
+    "disagrees", "undecided"; "-" for a pair without one).
+    """
+    rows = []
+    for r in paired_stats(df, group, pairs, paper, margin, value):
+        a, b, c = r["a"], r["b"], r["cmp"]
+        claim = PAIR_CLAIMS.get((a, b))
+        paper_diff = "-" if r["paper"] is None else f"{r['paper']:+.2f}"
+        rows.append(_verdict_row(r["keys"], f"{VARIANT_LABELS.get(a, a)} - {VARIANT_LABELS.get(b, b)}", c,
+                                 c.text(_side(a), _side(b)), paper_diff,
+                                 "-" if claim is None else agreement(c.outcome, claim)))
+    return pd.DataFrame(rows)
+
+
+def search_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
+    """Section 5's comparisons of architectures at the same fraction pruned (all Scratch-E), paired by seed.
+
+    For each model, fraction (the last word of ``target``) and pair of :data:`SEARCH_COMPARISONS`, the
+    per-seed differences a - b are compared by :func:`nbprune.stats.compare` at ``margin`` (same rules as
+    :func:`paired_stats`); each row also carries the pair's ``claim``.
+    """
+    points = df[df["variant"] == "scratch-e"]
+    pairs = points.assign(fraction=points["target"].str.split().str[-1]).pivot_table(
+        index=["model", "fraction", "seed"], columns="method", values="final", observed=True)
+    out = []
+    for (model, fraction), g in pairs.groupby(level=["model", "fraction"], sort=False):
+        for a, b, claim in SEARCH_COMPARISONS:
+            if a not in g or b not in g:
+                continue
+            d = (g[a] - g[b]).dropna()
+            if not d.empty:
+                out.append({"keys": {"model": model, "pruned": fraction}, "a": a, "b": b, "claim": claim,
+                            "cmp": compare(d, margin), "paper": None})
+    return out
+
+
+def search_pairs(df: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
+    """:func:`search_stats` as a table: interval, verdict and whether it supports the paper's finding.
+
+    "paper" is the finding in words (:data:`CLAIM_WORDS`) and "paper's claim" the verdict of
+    :func:`nbprune.stats.agreement` against it ("-" where the paper tabulates none).
+    """
+    rows = []
+    for r in search_stats(df, margin):
+        a, b, claim, c = r["a"], r["b"], r["claim"], r["cmp"]
+        words = "-" if claim is None else CLAIM_WORDS[claim].format(a=a, b=b)
+        agrees = "-" if claim is None else agreement(c.outcome, claim)
+        rows.append(_verdict_row(r["keys"], f"{a} - {b}", c, c.text(a, b), words, agrees))
+    return pd.DataFrame(rows)
+
+
+def chapter_tables(rows: list[dict], refs: dict, pairs: list[tuple[str, str]],
+                   margin: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the paper-shaped table, the paired-statistics table at equivalence ``margin``) of a chapter's rows."""
+    df = results_frame(rows)
+    shaped = paper_shaped_table(df, ["model", "target"], refs)
+    paired = paired_table(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs, margin)
+    return shaped, paired

@@ -1,0 +1,290 @@
+"""The chapter runner: one call that the notebooks and ``nbprune grid`` both make.
+
+:func:`run_chapter` checks every parameter (one line naming a bad one, before any work), trains whatever
+of the chapter's run graph is missing through an executor, stage by stage (:func:`complete_grid`), runs the
+chapter's follow-up stage when it has one (chapter 4's guided pruning), reads every row back from the run
+store (:func:`collect`) and writes the chapter's results file. There is one execution path: a grid is always
+completed stage by stage, by a one-worker local executor in this process when nothing else is asked for,
+and its rows are always read back from the store afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import report
+from .atomic import atomic_write_text
+from .chapters import CHAPTERS, Chapter, get_chapter
+from .data import DATASETS, ImageData, load_cifar
+from .executors import LocalExecutor, make_executor
+from .experiments import Experiment, paper_refs
+from .graph import MAX_STAGES, GridGraph, Node, grid_graph, large_for, variant_configs
+from .params import slurm_options
+from .pipeline import VARIANTS, Chain, derived_configs
+from .plans import plan_for
+from .presets import Preset, get_preset, resolve_seeds
+from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance
+from .prune import hooks_for
+from .prune.structured import stage_keep_fractions
+from .prune.unstructured import stage_sparsity
+from .runs import RunResult, RunStore
+from .train import RunConfig, build_model, resolve_device
+
+
+# ------------------------------------------------------------------------------------------ execution
+def print_run(i: int, n: int, node: Node) -> None:
+    """A one-line progress report per run trained in this process (the executors' ``on_run``)."""
+    what = " ".join(x for x in (node.config.model, node.label, node.role, f"seed {node.seed}") if x)
+    print(f"[{i + 1}/{n}] {what}", flush=True)
+
+
+def complete_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
+                  executor=None, data_root=None, device: str = "auto", on_run=None, **run_kw) -> GridGraph:
+    """Train every missing run of the grid through ``executor`` (None: one worker, in this process), stage by
+    stage: the runs nameable now, then those their results make nameable, until none is missing."""
+    executor = executor or LocalExecutor(workers=1)
+    if on_run is not None:
+        run_kw["on_run"] = on_run
+    for _stage in range(MAX_STAGES):  # large models, derived runs, and one more per round of iterative pruning
+        graph = grid_graph(store, grid, preset, seeds, dataset, data_root)
+        todo = graph.missing(store)
+        if not todo:
+            if graph.waiting:
+                raise RuntimeError(f"{len(graph.waiting)} chain(s) wait on large models that did not finish")
+            return graph
+        executor.run(store, todo, data_root=data_root, device=device, **run_kw)
+    raise RuntimeError(f"complete_grid: the grid did not converge in {MAX_STAGES} stages")
+
+
+@dataclass
+class ChapterResults:
+    """Tidy rows (one per run) and the chains they came from."""
+
+    rows: list[dict] = field(default_factory=list)
+    chains: list[tuple[Experiment, Chain]] = field(default_factory=list)
+
+
+def _metrics(res: RunResult) -> dict:
+    m = res.metrics
+    return {"final": m["test_acc"], "best": m["best_test_acc"], "params": m["params"], "flops": m["flops"],
+            "epochs": m["epochs"], "train_flops": m["train_flops"], "wall_time_s": m["wall_time_s"],
+            "run_id": res.run_id}
+
+
+def _must(store: RunStore, config: RunConfig) -> RunResult:
+    res = store.get(config)
+    if res is None:
+        raise RuntimeError(f"run {config.run_id} ({config.model}, seed {config.seed}) is not finished in {store.path}")
+    return res
+
+
+def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
+            data_root=None) -> ChapterResults:
+    """Every finished run of ``grid`` x ``seeds`` read back from the store (nothing is trained): one row per
+    run (each large model once per seed), and each experiment's chain with its stored plan."""
+    out = ChapterResults()
+    seen_large = set()
+    for exp in grid:
+        for seed in seeds:
+            large = _must(store, large_for(exp, preset, seed, dataset))
+            spec = dict(exp.settings)
+            sp = plan_for(large, exp.method, spec, data_root)
+            configs = derived_configs(large.config, sp.plan, {"method": exp.method, **spec}, sp.flops_large,
+                                      sp.flops_pruned, preset, exp.variants, exp.lr, sp.selections)
+            chain = Chain(large, sp.plan, sp.flops_large, sp.flops_pruned,
+                          {v: _must(store, cfg) for v, cfg in configs.items()})
+            out.chains.append((exp, chain))
+            base = dict(model=exp.paper_model, target=exp.label, seed=seed, method=exp.method)
+            if exp.large_variant != "unpruned":  # e.g. the SFP-trained model before removal: a row of its target
+                out.rows.append({**base, "variant": exp.large_variant, **_metrics(large)})
+            elif exp.previous is None and (large.run_id, exp.model) not in seen_large:
+                seen_large.add((large.run_id, exp.model))
+                out.rows.append({**base, "target": "", "variant": "unpruned", **_metrics(large)})
+            for variant, res in chain.runs.items():
+                out.rows.append({**base, "variant": variant, **_metrics(res)})
+    return out
+
+
+def run_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10", executor=None,
+             data_root=None, device: str = "auto", on_run=None, **run_kw) -> ChapterResults:
+    """Train what is missing of ``grid`` x ``seeds`` (:func:`complete_grid`), then read every row back
+    (:func:`collect`). ``run_kw`` goes to :meth:`nbprune.runs.RunStore.run` (e.g. ``progress``, ``data``)."""
+    complete_grid(store, grid, preset, seeds, dataset, executor, data_root, device, on_run, **run_kw)
+    return collect(store, grid, preset, seeds, dataset, data_root)
+
+
+def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset, variants=VARIANTS,
+              lr: float | None = None, **run_kw) -> Chain:
+    """Train (or read back) ``large``, prune it with ``method(**settings)`` (its plan computed once and stored),
+    then train each variant, in this process: the primitives a grid's stages use, for a chain outside any
+    chapter (the tests', a user's own large model)."""
+    large_res = store.run(large, **run_kw)
+    sp = plan_for(large_res, method, settings, run_kw.get("data_root"))
+    configs = derived_configs(large, sp.plan, {"method": method, **settings}, sp.flops_large, sp.flops_pruned,
+                              preset, variants, lr, sp.selections)
+    return Chain(large_res, sp.plan, sp.flops_large, sp.flops_pruned,
+                 {name: store.run(cfg, **run_kw) for name, cfg in configs.items()})
+
+
+def stage_patterns(chains: list[tuple[Experiment, Chain]]) -> tuple[list, list]:
+    """Per chain, the pattern a guided follow-up copies: the fraction of channels a Network Slimming plan keeps
+    per stage (:func:`~nbprune.prune.structured.stage_keep_fractions`), and the sparsity a one-shot magnitude
+    plan has per stage (:func:`~nbprune.prune.unstructured.stage_sparsity`). Read from the stored plans and
+    the architecture alone (no weights)."""
+    keep, sparsity = [], []
+    for exp, chain in chains:
+        if exp.method not in ("slimming", "magnitude") or exp.previous is not None:
+            continue
+        cfg = chain.large.config
+        model = build_model(cfg, DATASETS[cfg.dataset], hooks_for(cfg))
+        if exp.method == "slimming":
+            keep.append((exp, stage_keep_fractions(model, chain.plan)))
+        else:
+            sparsity.append((exp, stage_sparsity(model, chain.plan.masks)))
+    return keep, sparsity
+
+
+def save_results(results: ChapterResults, chapter: str, preset, dataset: str = "cifar10",
+                 root: str | os.PathLike | None = None) -> str:
+    """Write a chapter's result rows (run ids and metrics, no weights) to
+    ``<root>/<preset>/<chapter>-<dataset>.csv`` (root: ``$NBPRUNE_RESULTS``, else ``results``), atomically."""
+    import pandas as pd
+
+    path = results_path(chapter, preset, dataset, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(pd.DataFrame(results.rows).to_csv(index=False), path)
+    return str(path)
+
+
+def results_path(chapter: str, preset, dataset: str = "cifar10", root: str | os.PathLike | None = None) -> Path:
+    """Where a chapter's results file is (see :func:`save_results`)."""
+    root = Path(root or os.environ.get("NBPRUNE_RESULTS") or "results")
+    return root / get_preset(preset).name / f"{chapter}-{dataset}.csv"
+
+
+# -------------------------------------------------------------------------------------------- chapters
+@dataclass
+class ChapterRun:
+    """A chapter after :func:`run_chapter`: its setting, its rows and chains, the paper's numbers for them."""
+
+    chapter: Chapter
+    preset: Preset
+    seeds: list[int]
+    dataset: str
+    grid: list[Experiment]
+    followups: list[Experiment]
+    store: RunStore
+    device: torch.device
+    data: ImageData
+    results: ChapterResults
+    refs: dict
+    saved: str
+    seconds: float = 0.0
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.results.rows
+
+    @property
+    def chains(self) -> list[tuple[Experiment, Chain]]:
+        return self.results.chains
+
+    def frame(self):
+        """The rows as a DataFrame (:func:`nbprune.report.results_frame`)."""
+        return report.results_frame(self.rows)
+
+    def tables(self, pairs=None):
+        """The paper-shaped table and the paired verdicts of ``pairs`` (None: the chapter's)."""
+        return report.chapter_tables(self.rows, self.refs, list(self.chapter.pairs if pairs is None else pairs),
+                                     self.preset.margin)
+
+    def provenance(self) -> ProvenanceDiff:
+        """How many of the chapter's runs were made by other code or libraries, from other data, or on another
+        device or thread count than this process would make them (:func:`nbprune.provenance.compare_provenance`)."""
+        ids = dict.fromkeys(r["run_id"] for r in self.rows)
+        return compare_provenance([self.store.path / i for i in ids], provenance(data=self.data, device=self.device))
+
+    def box(self, extra: list[str] | None = None) -> str:
+        """The run box: what this run did and how it differs from the paper (markdown), with the provenance of
+        the runs it shows."""
+        line = f"provenance of the runs shown: {describe_differences(self.provenance())}"
+        return report.run_box(self.preset, self.seeds, self.data, self.device, extra=[*(extra or []), line])
+
+
+def run_chapter(chapter: str | Chapter, preset="quick", value=None, seeds=None, dataset: str = "cifar10",
+                device: str = "auto", data_root=None, store=None, executor="local", executor_options=None,
+                results_root=None, progress: bool = False) -> ChapterRun:
+    """Run one chapter: check every parameter, train what is missing, read the rows back, save them.
+
+    ``value`` is the chapter's grid parameter (``targets``, ``fractions`` or ``lrs``: see
+    :attr:`nbprune.chapters.Chapter.parameter`; None: the preset's grid). ``executor`` is ``"local"``,
+    ``"slurm"`` or an executor; ``executor_options`` its options (a mapping, or its YAML/JSON text: the
+    notebooks' ``slurm`` parameter).
+    """
+    t0 = time.time()
+    ch = get_chapter(chapter)
+    p = get_preset(preset)
+    seeds = resolve_seeds(seeds, p)
+    grid = ch.experiments(p, value)
+    dev = resolve_device(device)
+    runs = store if isinstance(store, RunStore) else RunStore(store)
+    ex = make_executor(executor, **slurm_options(executor_options or {}))
+    data = load_cifar(dataset, data_root, train_subset=p.train_subset, test_subset=p.test_subset)
+    print(f"{ch.name} at preset {p.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}",
+          flush=True)
+    kw = dict(executor=ex, data_root=data_root, device=device, on_run=print_run, progress=progress)
+    results = run_grid(runs, grid, p, seeds, dataset, **kw)
+    follow: list[Experiment] = []
+    if ch.followups is not None:
+        keep, sparsity = stage_patterns(results.chains)
+        follow = ch.followups(keep, sparsity, p, value is not None)
+        if follow:
+            more = run_grid(runs, follow, p, seeds, dataset, **kw)
+            results.rows += [r for r in more.rows if r["variant"] != "unpruned"]
+            results.chains += more.chains
+    saved = save_results(results, ch.name, p, dataset, results_root)
+    return ChapterRun(ch, p, seeds, dataset, grid, follow, runs, dev, data, results, paper_refs(grid, dataset), saved,
+                      time.time() - t0)
+
+
+# -------------------------------------------------------------------------------------------- verdicts
+def verdict_summary(preset, results_dir: str | None = None, dataset: str = "cifar10"):
+    """The paper's claims, one row per measured comparison, with our verdict, from the chapters' saved results
+    (:func:`results_path`; chapters without results are listed as not run)."""
+    import pandas as pd
+
+    p = get_preset(preset)
+    out = []
+    for ch in CHAPTERS.values():
+        path = results_path(ch.name, p, dataset, results_dir)
+        link = f"{{doc}}`{ch.page}`"
+        if not path.exists():
+            out.append({"claim": ch.claim, "chapter": link, "row": "-", "comparison": "-", "ours": "not run",
+                        "paper": "-", "verdict": "-", "paper's claim": "-"})
+            continue
+        df = report.results_frame(pd.read_csv(path, keep_default_na=False).to_dict("records"))
+        if ch.verdicts == "search":
+            table = report.search_pairs(df, p.margin)
+            rows = [(f"{r['model']}, {r['pruned']} pruned", r) for _, r in table.iterrows()]
+        else:
+            table = report.paired_table(df[df["variant"] != "unpruned"], ["model", "target"], list(ch.pairs),
+                                        paper_refs(ch.grid(p), dataset), p.margin)
+            rows = [(f"{r['model']} {r['target']}", r) for _, r in table.iterrows()]
+        for row, r in rows:
+            out.append({"claim": ch.claim, "chapter": link, "row": row, "comparison": r["comparison"],
+                        "ours": f"{r['mean diff']:+.2f} {r['95% CI']}", "paper": r["paper"], "verdict": r["verdict"],
+                        "paper's claim": r["paper's claim"]})
+    return pd.DataFrame(out)
+
+
+def verdict_markdown(preset, results_dir: str | None = None, dataset: str = "cifar10") -> str:
+    """:func:`verdict_summary` as a MyST markdown table (differences in accuracy points, ours over seeds with
+    its 95% interval)."""
+    df = verdict_summary(preset, results_dir, dataset)
+    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
+    return head + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False))
