@@ -1,5 +1,7 @@
 # nbprune: two commands set everything up on a fresh machine (Python 3.11, pip, make):
-#   make book   -- venv + data + execute every chapter at PRESET (default quick) + build the HTML book
+#   make book   -- venv + data + execute every chapter at PRESET (default quick) against the committed results
+#                  (results/PRESET/store: runs without weights; only missing runs train) + build the HTML book;
+#                  make book FRESH=1 re-trains every run from an empty store and re-exports the results
 #   make test   -- venv + unit tests + nbval on every chapter at the smoke preset + the smoke book built and
 #                  checked in headless Chromium, then the committed book's HTML checked the same way
 # Other targets: make html (re-render book/ without running experiments), make venv, make data, make clean.
@@ -32,8 +34,22 @@ $(STAMP): requirements.txt pyproject.toml
 data: venv
 	$(VENV)/bin/nbprune data
 
+# the run store the chapters use (NBPRUNE_STORE, default ./store); FRESH=1: an empty one, nothing imported
+RESULTS_STORE := results/$(PRESET)/store
+ifeq ($(FRESH),1)
+STORE := build/fresh-store
+FRESH_FLAG := --fresh
+else
+STORE ?= $(or $(NBPRUNE_STORE),store)
+FRESH_FLAG :=
+endif
+
 notebooks: venv
-	$(PY) tools/execute_notebooks.py --preset $(PRESET) --kernel $(KERNEL) --out book
+ifeq ($(FRESH),1)
+	rm -rf $(STORE)
+endif
+	NBPRUNE_STORE=$(abspath $(STORE)) $(PY) tools/execute_notebooks.py --preset $(PRESET) --kernel $(KERNEL) --out book \
+		--results-store $(RESULTS_STORE) $(FRESH_FLAG)
 
 html: venv
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .

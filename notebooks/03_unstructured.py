@@ -127,11 +127,13 @@ plt.show()
 #
 # The paper observes that a fine-tuned sparse model keeps the unpruned model's weight distribution minus its
 # middle, while the same mask trained from scratch ends with a different, more concentrated distribution. The
-# histogram shows one conv layer of the first seed's chain (non-zero weights only).
+# histogram shows one conv layer of the first seed's chain (non-zero weights only); its data is stored with that
+# chain's large model, so a re-execution against results without weights draws it again.
 
 # %%
 exp0, chain0 = results.chains[0]
-report.weight_distribution_figure(chain0, f"{exp0.paper_model} {exp0.label} pruned: non-zero weights of one conv layer")
+report.weight_distribution_figure(run.weight_histograms(0),
+                                  f"{exp0.paper_model} {exp0.label} pruned: non-zero weights of one conv layer")
 plt.show()
 
 # %% [markdown]

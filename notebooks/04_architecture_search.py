@@ -174,22 +174,19 @@ display(report.widths_table([(e, c) for e, c in results.chains if e.method == "s
 # Global magnitude pruning of the first seed's unpruned VGG-19 (the large model of chapter 3) at increasing
 # overall fractions: the fraction of weights removed in each stage. The paper finds a consistent pattern: later
 # stages, whose layers are wider and more redundant, are pruned much harder. Computing the masks needs no
-# training beyond the large model.
+# training beyond the large model; what the figure plots is stored with that run, so a re-execution against
+# results without weights draws it again.
 
 # %%
 import pandas as pd
 
-from nbprune.prune import make_plan
-from nbprune.prune.unstructured import stage_sparsity
-
 from nbprune.chapters import CHAPTERS
 from nbprune.graph import large_for
+from nbprune.runner import sparsity_heat
 
 large = run.store.run(large_for(CHAPTERS["unstructured"].grid(P)[0], P, seeds[0], dataset),
                       data_root=data_root, device=device, progress=False)
-model = large.model()
-heat = {f"{f:.0%}": stage_sparsity(model, make_plan(model, "magnitude", fraction=f).masks)
-        for f in (0.1, 0.3, 0.5, 0.7, 0.9)}
+heat = sparsity_heat(large, [0.1, 0.3, 0.5, 0.7, 0.9])
 heat = pd.DataFrame(heat, index=[f"stage {i + 1}" for i in range(len(next(iter(heat.values()))))]).T
 report.stage_sparsity_figure(heat, f"VGG-19: weights pruned per stage ({P.name} preset, seed {seeds[0]})")
 plt.show()

@@ -60,15 +60,20 @@ def test_a_stored_plan_round_trips_exactly(tmp_path, tiny_archive):
     assert plans.load_plan(chain.large.dir, "magnitude", {"fraction": 0.6}) is None  # another spec: not this file
 
 
-def test_an_unreadable_plan_is_recomputed(tmp_path, tiny_archive, monkeypatch):
+def test_a_torn_plan_is_recomputed_and_its_summary_serves_reading(tmp_path, tiny_archive, monkeypatch):
     store = RunStore(tmp_path / "store")
     grid = l1_grid(["vgg16-a"])
     res = run_grid(store, grid, "smoke", [0], data_root=tiny_archive, device="cpu", progress=False)
-    path = next((res.chains[0][1].large.dir / "plans").glob("*.pt"))
-    path.write_bytes(b"torn")
+    large_dir = res.chains[0][1].large.dir
+    full, summary = next((large_dir / "plans").glob("*.pt")), next(large_dir.glob("plan-*.json"))
+    full.write_bytes(b"torn")
     calls = _count_make_plan(monkeypatch)
     again = run_grid(store, grid, "smoke", [0], data_root=tiny_archive, device="cpu", progress=False)
-    assert len(calls) == 1 and again.rows == res.rows
+    assert len(calls) == 0 and again.rows == res.rows  # reading back needs only the JSON summary
+    summary.write_text("{")
+    again = run_grid(store, grid, "smoke", [0], data_root=tiny_archive, device="cpu", progress=False)
+    assert len(calls) == 1 and again.rows == res.rows  # both torn: computed once more, and stored again
+    assert plans.load_plan(large_dir, "l1", {"target": "vgg16-a"}) is not None
 
 
 def test_every_chapter_record_is_complete():
@@ -93,6 +98,9 @@ def test_the_cli_and_the_notebooks_runner_make_the_same_results_file(tmp_path, t
     assert set(RunStore(store).run_ids()) == trained  # the CLI trained nothing more: the same runs
     name = f"{chapter}-cifar10.csv"
     assert (tmp_path / "cli" / "smoke" / name).read_bytes() == (tmp_path / "notebook" / "smoke" / name).read_bytes()
+    if chapter == "predefined":  # and so does the budget curve, into its own file
+        budget = f"{chapter}-budget-cifar10.csv"
+        assert (tmp_path / "cli" / "smoke" / budget).read_bytes() == (tmp_path / "notebook" / "smoke" / budget).read_bytes()
     if chapter == "architecture_search":  # the follow-up stage runs from the CLI too
         assert any(r["target"].startswith(("guided", "transferred")) for r in run.rows)
 
@@ -110,3 +118,75 @@ def test_the_box_counts_the_runs_made_by_other_code(tmp_path, tiny_archive):
     prov_path.write_text(json.dumps(prov))
     box = run.box()
     assert f"of {n} runs, 1 by other code or libraries (differing: torch (1))" in box
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", ["unstructured", "architecture_search"])
+def test_a_chapter_re_executed_against_exported_results_trains_nothing_and_makes_the_same_rows(
+        tmp_path, tiny_archive, chapter):
+    from nbprune.store_io import export_runs, import_runs
+
+    first = run_chapter(chapter, "smoke", data_root=tiny_archive, store=tmp_path / "a",
+                        executor=LocalExecutor(workers=1), device="cpu", results_root=tmp_path / "r1")
+    figure = first.weight_histograms(0) if chapter == "unstructured" else None
+    export = export_runs(RunStore(tmp_path / "a"), tmp_path / "export", [r["run_id"] for r in first.rows])
+    assert not list((tmp_path / "export").rglob("*.pt"))  # no weights travel
+    import_runs(tmp_path / "export", RunStore(tmp_path / "b"))
+    again = run_chapter(chapter, "smoke", data_root=tiny_archive, store=tmp_path / "b",
+                        executor=LocalExecutor(workers=1), device="cpu", results_root=tmp_path / "r2")
+    assert set(RunStore(tmp_path / "b").run_ids()) == set(export.run_ids)  # nothing trained
+    assert not list((tmp_path / "b").rglob("final.pt"))
+    name = f"smoke/{chapter}-cifar10.csv"
+    assert (tmp_path / "r1" / name).read_bytes() == (tmp_path / "r2" / name).read_bytes()
+    if figure is not None:  # drawn from what is stored with the run, without weights
+        assert again.weight_histograms(0) == figure
+    assert "imported from other stores" in again.box()
+
+
+def test_a_budget_point_scales_fine_tuning_and_the_presets_own_budget_is_the_preset():
+    from nbprune.presets import at_budget, get_preset
+
+    p = at_budget("paper", 40)
+    assert (p.epochs, p.finetune_epochs, p.name) == (40, 10, "paper")
+    assert at_budget("paper", 160) is get_preset("paper")
+    assert at_budget("quick", 16).finetune_epochs == 4 and at_budget("quick", 1).finetune_epochs == 1
+    with pytest.raises(ValueError, match="budget: must be an integer number of epochs >= 1"):
+        at_budget("paper", 0)
+
+
+def test_the_budget_curve_spans_16x_and_its_160_epoch_point_is_chapter_1s_row():
+    from nbprune.experiments import budget_grid, predefined_grid
+    from nbprune.graph import project_grid
+
+    grid = budget_grid("paper")
+    budgets = [e.budget for e in grid if e.variants]
+    assert max(budgets) / min(budgets) >= 16 and len(budgets) >= 5
+    assert grid[-1].variants == () and grid[-1].budget == 2 * max(budgets)  # the doubled unpruned reference
+    assert budget_grid("quick") == []
+    curve = project_grid([e for e in grid if e.budget == 160], "paper", [0])
+    main = project_grid([e for e in predefined_grid("paper") if e.label == "VGG-16-A"], "paper", [0])
+    assert set(curve["run_id"]) == set(main["run_id"])  # the same runs: trained once
+    top = project_grid(grid[-1:], "paper", [0, 1])
+    assert list(top["role"]) == ["large", "large"] and set(top["epochs"]) == {320}
+
+
+def test_budget_stats_pairs_by_seed_and_measures_the_doubling_gain():
+    import pandas as pd
+
+    from nbprune.report import budget_stats
+
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 1.0), (2, -1.0)):
+        for budget, acc in ((4, 60.0), (8, 66.0), (16, 70.0)):
+            rows.append(dict(model="VGG-16", target="", seed=seed, variant="unpruned", budget=budget,
+                             final=acc + shift))
+        for budget, base in ((4, 58.0), (8, 64.0)):
+            rows += [dict(model="VGG-16", target=f"VGG-16-A, {budget} epochs", seed=seed, variant=v, budget=budget,
+                          final=base + d + shift) for v, d in (("fine-tuned", 0.0), ("scratch-e", 0.5 * seed),
+                                                               ("scratch-b", 2.0))]
+    stats = budget_stats(pd.DataFrame(rows), margin=1.0).set_index("budget")
+    assert list(stats.index) == [4, 8]
+    assert stats.loc[4, "doubling gain"] == pytest.approx(6.0) and stats.loc[8, "doubling gain"] == pytest.approx(4.0)
+    assert stats.loc[4, "Scratch-B - Fine-tuned"] == pytest.approx(2.0)
+    assert stats.loc[4, "Scratch-E - Fine-tuned"] == pytest.approx(0.5)  # (0 + 0.5 + 1) / 3, paired by seed
+    assert stats.loc[4, "unpruned"] == pytest.approx(60.0)

@@ -332,7 +332,7 @@ def run_progress(store, config) -> dict:
     history = []
     if (d / "checkpoint.pt").exists():
         try:
-            history = torch.load(d / "checkpoint.pt", map_location="cpu", weights_only=False)["history"]
+            history = torch.load(d / "checkpoint.pt", map_location="cpu", weights_only=True)["history"]
         except Exception:  # noqa: BLE001 - an unreadable checkpoint: reported as no progress
             history = []
     last = history[-1] if history else {}

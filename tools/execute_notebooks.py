@@ -11,6 +11,12 @@ names the chapter and the error; the book's copy of that chapter is left as it w
     python tools/execute_notebooks.py --preset quick --kernel nbprune --out book [--only 01_predefined]
         [-p seeds "[0, 1]"] [-p device cpu]
 
+With ``--results-store results/<preset>/store`` (what ``make book`` passes) the committed results (an export
+of the run store without weights, :mod:`nbprune.store_io`) are imported into the run store first, so the
+chapters train only the runs that are missing; after every chapter ran, the runs the chapters' result
+files name are exported there again (replacing the earlier export). ``--fresh`` skips the import (``make book
+FRESH=1`` also starts from an empty store): everything is trained.
+
 ``-p`` values are read as Python literals when they parse as one (``None``, ``3``, ``[0, 1]``,
 ``'cifar100'``), else kept as strings. The kernel's working directory is the repository root.
 """
@@ -108,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--notebooks", default=str(ROOT / "notebooks"), help=argparse.SUPPRESS)
     ap.add_argument("--build", default=str(ROOT / "build"), help=argparse.SUPPRESS)
     ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
+    ap.add_argument("--results-store", default=None, metavar="DIR",
+                    help="committed results (an export without weights): imported first, exported after")
+    ap.add_argument("--fresh", action="store_true", help="with --results-store: do not import, only export")
     args = ap.parse_args(argv)
 
     try:  # a typo in the preset fails before any kernel starts
@@ -127,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     if not todo:
         print(f"execute_notebooks: no notebooks in {args.notebooks}", file=sys.stderr)
         return 1
+    if args.results_store and not args.fresh:
+        try:
+            import_results(Path(args.results_store))
+        except Exception as exc:  # noqa: BLE001 - one line, nothing executed
+            print(f"execute_notebooks: {error_line(exc)}", file=sys.stderr)
+            return 2
     shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
     print(f"executing {len(todo)} notebook(s) with kernel {args.kernel!r}, parameters {shown}", flush=True)
     total = 0.0
@@ -153,7 +168,45 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(f"Preset `{args.preset}`; differences in accuracy points (final epoch), ours as the mean over "
                    "seeds with its 95% interval.\n\n" + verdict_markdown(args.preset) + "\n")
     os.replace(tmp, verdicts)
+    if args.results_store:
+        export_results(Path(args.results_store), args.preset)
     return 0
+
+
+def import_results(source: Path) -> None:
+    """Import the committed results at ``source`` (if there are any) into the run store the chapters use."""
+    from nbprune.runs import RunStore
+    from nbprune.store_io import describe_import, import_runs
+
+    store = RunStore(None)
+    if not (source / "manifest.json").exists():
+        print(f"no committed results in {source}: every run is trained", flush=True)
+        return
+    from nbprune.data import load_cifar
+
+    t0 = time.time()
+    sha = load_cifar("cifar10").describe()["sha256"]  # a result made from other data is refused
+    res = import_runs(source, store, data_sha256={"cifar10": sha})
+    print(f"committed results {source} -> store {store.path}: {describe_import(res)[0]} ({time.time() - t0:.1f} s); "
+          "the chapters train only what is missing", flush=True)
+
+
+def export_results(out: Path, preset: str) -> None:
+    """Export the runs the chapters' result files name (run ids of ``results/<preset>/*.csv``) to ``out``."""
+    import csv
+
+    from nbprune.presets import get_preset
+    from nbprune.runs import RunStore
+    from nbprune.runner import results_path
+    from nbprune.store_io import export_runs
+
+    folder = results_path("x", get_preset(preset)).parent
+    ids: dict[str, None] = {}
+    for path in sorted(folder.glob("*.csv")):
+        with path.open() as f:
+            ids.update((row["run_id"], None) for row in csv.DictReader(f) if row.get("run_id"))
+    res = export_runs(RunStore(None), out, list(ids))
+    print(f"exported {len(res.run_ids)} run(s) to {out} ({res.bytes / 1e6:.2f} MB, no weights)", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ an assumed GPU rate (``--gpu-tflops``; not a measurement). Nothing is trained.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path

@@ -30,6 +30,8 @@ class Chapter:
     preset and whether the grid was custom. ``pairs`` are the paired comparisons (a, b) of its verdicts;
     ``verdicts`` says how the intro's table reads its results: ``"paired"`` (``pairs`` per row) or
     ``"search"`` (architectures compared at the same fraction, :func:`nbprune.report.search_pairs`).
+    ``curve(preset)``, when set, is a second grid run after the first (chapter 1's budget curve,
+    :func:`nbprune.experiments.budget_grid`), saved to its own results file and kept out of the verdicts.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Chapter:
     pairs: tuple[Pair, ...] = SCRATCH_VS_FINETUNED
     verdicts: str = "paired"
     followups: Callable[..., list[Experiment]] | None = None
+    curve: Callable[[Preset], list[Experiment]] | None = None  # a budget curve, run after the grid, saved apart
 
     @property
     def page(self) -> str:
@@ -69,7 +72,7 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
             "Predefined pruning: training the pruned architecture from scratch is as good as fine-tuning the pruned "
             "model (L1-norm), or as Soft Filter Pruning's result",
             ex.predefined_grid, "targets", lambda v, p: ex.l1_grid(v),
-            pairs=(*SCRATCH_VS_FINETUNED, ("scratch-e", "pruned"), ("scratch-b", "pruned"))),
+            pairs=(*SCRATCH_VS_FINETUNED, ("scratch-e", "pruned"), ("scratch-b", "pruned")), curve=ex.budget_grid),
     Chapter("automatic", 2, "Automatic pruning",
             "Automatic pruning (Network Slimming): the found architecture trained from scratch is as good as the "
             "fine-tuned one",

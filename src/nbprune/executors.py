@@ -112,7 +112,7 @@ def _epochs_done(store: RunStore, config: RunConfig) -> int:
     import torch
 
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
     except Exception:  # noqa: BLE001 - an unreadable checkpoint counts as none; training will say more
         return 0
 

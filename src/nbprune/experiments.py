@@ -15,7 +15,7 @@ from .choices import unknown_choice
 from .models import list_models, list_targets
 from .paper import paper_value
 from .params import parse_param
-from .presets import get_preset
+from .presets import Preset, at_budget, get_preset
 from .prune.sfp import SFP_RECIPE
 from .prune.unstructured import iterative_fractions
 
@@ -44,6 +44,7 @@ class Experiment:
     paper_note: str | None = None
     previous: "Experiment | None" = None  # iterative pruning: this round prunes the previous round's ticket
     large_variant: str = "unpruned"  # the large model's row; "sfp-trained": a Soft Filter Pruning run, its own row
+    budget: int | None = None  # the large model's epochs at a point of a budget curve (None: the preset's)
 
     @property
     def paper_model(self) -> str:
@@ -56,7 +57,30 @@ class Experiment:
 
 
 def experiment(label: str, model: str, method: str, settings: dict, **kw) -> Experiment:
+    """An :class:`Experiment` with ``settings`` given as a mapping."""
     return Experiment(label, model, method, tuple(sorted(settings.items())), **kw)
+
+
+def preset_for(exp: Experiment, preset) -> Preset:
+    """The preset an experiment's runs are made at: the preset itself, or its point of the budget curve."""
+    return get_preset(preset) if exp.budget is None else at_budget(preset, exp.budget)
+
+
+def budget_grid(preset, target: str = "vgg16-a") -> list[Experiment]:
+    """Chapter 1's budget curve: the L1-norm row ``target`` at each of the preset's budgets (large-model epochs;
+    fine-tuning scaled alike, see :func:`nbprune.presets.at_budget`), plus the unpruned model alone at twice the
+    largest budget, so that at every point the gain of doubling the unpruned model's epochs is measured (with
+    budgets that double, the next point's unpruned model is the doubled one). Empty when the preset has none."""
+    p = get_preset(preset)
+    if not p.budgets:
+        return []
+    model = target.split("-")[0]
+    out = [experiment(f"{_paper_target(target)}, {e} epochs", model, "l1", {"target": target}, budget=e)
+           for e in p.budgets]
+    top = 2 * max(p.budgets)
+    if top not in p.budgets:
+        out.append(experiment(f"unpruned, {top} epochs", model, "", {}, variants=(), budget=top))
+    return out
 
 
 def _sparse(model: str) -> tuple:

@@ -14,7 +14,7 @@ import functools
 from dataclasses import dataclass, field
 
 from .data import DATASETS
-from .experiments import Experiment
+from .experiments import Experiment, preset_for
 from .flops import count_flops
 from .pipeline import derived_configs, large_config
 from .plans import compute_plan, plan_for
@@ -31,7 +31,7 @@ def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10") -> R
     previous round's winning ticket. An unstructured ticket's config does not depend on its plan's result,
     so every round is nameable before anything has trained."""
     if exp.previous is None:
-        return large_config(preset, exp.model, seed, dataset, **dict(exp.large))
+        return large_config(preset_for(exp, preset), exp.model, seed, dataset, **dict(exp.large))
     prev = exp.previous
     parent = large_for(prev, preset, seed, dataset)
     plan = PrunePlan(method=prev.method, arch=parent.model, cfg=None)  # unstructured: masks only
@@ -41,8 +41,11 @@ def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10") -> R
 
 def variant_configs(parent, exp: Experiment, preset, data_root=None) -> dict[str, RunConfig]:
     """The config of every variant of ``exp`` derived from the finished run ``parent`` (by its stored plan)."""
+    if not exp.variants:  # the large model alone (a budget curve's doubled reference)
+        return {}
+    preset = preset_for(exp, preset)
     spec = dict(exp.settings)
-    sp = plan_for(parent, exp.method, spec, data_root)
+    sp = plan_for(parent, exp.method, spec, data_root, complete=False)
     return derived_configs(parent.config, sp.plan, {"method": exp.method, **spec}, sp.flops_large, sp.flops_pruned,
                            preset, exp.variants, exp.lr, sp.selections)
 
@@ -202,6 +205,10 @@ def project_grid(grid: list[Experiment], preset, seeds, dataset: str = "cifar10"
     calibration = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     for exp in grid:
         first = large_for(exp, preset, seeds[0], dataset)
+        if not exp.variants:
+            for seed in seeds:
+                add(large_for(exp, preset, seed, dataset), "large", "", False)
+            continue
         model = build_model(first, DATASETS[dataset], hooks_for(first)).eval()
         sp = compute_plan(model, exp.method, dict(exp.settings), calibration)
         data_driven = exp.method not in ("l1", "magnitude", "uniform-channels", "uniform-sparsity")
@@ -209,7 +216,7 @@ def project_grid(grid: list[Experiment], preset, seeds, dataset: str = "cifar10"
             large = large_for(exp, preset, seed, dataset)
             add(large, "large", "", False)
             configs = derived_configs(large, sp.plan, {"method": exp.method, **dict(exp.settings)}, sp.flops_large,
-                                      sp.flops_pruned, preset, exp.variants, exp.lr)
+                                      sp.flops_pruned, preset_for(exp, preset), exp.variants, exp.lr)
             for variant, cfg in configs.items():
                 add(cfg, variant, exp.label, data_driven)
     return pd.DataFrame(rows)

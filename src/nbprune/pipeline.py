@@ -45,6 +45,7 @@ class Chain:
     flops_large: int
     flops_pruned: int
     runs: dict[str, RunResult] = field(default_factory=dict)
+    stage_sparsity: list[float] | None = None  # a masked plan's pruned fraction per stage (guided sparsification)
 
 
 def large_config(preset: Preset | str, model: str, seed: int, dataset: str = "cifar10", **overrides) -> RunConfig:

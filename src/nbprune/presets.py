@@ -6,9 +6,10 @@ an hour on a 2-core CPU. ``smoke`` only checks that everything runs (numbers mea
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .choices import unknown_choice
+from .params import parse_param
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,15 @@ class Preset:
     # a few tenths; 1 point on the CPU presets, where one run's accuracy on 5,000 test images already has a
     # binomial standard error of about 0.7 points
     margin: float = 1.0
+    # chapter 1's budget curve: the large model's epochs at each point (the fine-tuning epochs scale with them,
+    # as finetune_epochs / epochs); empty: no curve at this preset
+    budgets: tuple[int, ...] = ()
 
     def as_dict(self) -> dict:
         """Plain-JSON view, for tables and provenance."""
         d = asdict(self)
         d["seeds"] = list(self.seeds)
+        d["budgets"] = list(self.budgets)
         return d
 
 
@@ -48,6 +53,7 @@ PRESETS: dict[str, Preset] = {
         train_subset=512,
         test_subset=512,
         seeds=(0,),
+        budgets=(1, 2),
     ),
     "quick": Preset(
         name="quick",
@@ -71,8 +77,21 @@ PRESETS: dict[str, Preset] = {
         test_subset=None,
         seeds=(0, 1, 2, 3, 4),
         margin=0.5,
+        budgets=(10, 20, 40, 80, 160),
     ),
 }
+
+
+def at_budget(preset, epochs: int) -> Preset:
+    """``preset`` with its large models trained ``epochs`` epochs and fine-tuning scaled alike (the preset's
+    ratio finetune_epochs / epochs, at least 1): one point of the budget curve. At the preset's own epochs it
+    is the preset itself, so the point's runs are the preset's."""
+    p = get_preset(preset)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"budget: must be an integer number of epochs >= 1, got {epochs!r}")
+    if epochs == p.epochs:
+        return p
+    return replace(p, epochs=epochs, finetune_epochs=max(1, round(epochs * p.finetune_epochs / p.epochs)))
 
 
 def get_preset(name: str) -> Preset:
@@ -93,8 +112,6 @@ def preset_table():
 
 def resolve_seeds(seeds, preset) -> list[int]:
     """``seeds`` as a list of ints (None: the preset's); a ValueError names the parameter otherwise."""
-    from .params import parse_param
-
     seeds = parse_param("seeds", seeds, list, "[0, 1, 2]")
     if seeds is None:
         return list(get_preset(preset).seeds)

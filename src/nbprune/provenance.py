@@ -20,6 +20,9 @@ from typing import Any
 
 import torch
 
+from . import __version__
+from .config import CONFIG_VERSION
+
 PACKAGES = ("torch", "torchvision", "numpy", "pandas", "pillow", "matplotlib", "seaborn", "jupyter-book",
             "papermill", "jupytext", "nbval")
 
@@ -59,8 +62,6 @@ def device_name(device: torch.device | str | None = None) -> str:
 
 def provenance(data=None, device: torch.device | str | None = None) -> dict:
     """Everything needed to tell where a result came from. ``data`` is an ImageData (or None)."""
-    from . import __version__
-
     return {
         "nbprune": __version__,
         "git_commit": git_commit(),
@@ -77,8 +78,6 @@ def provenance(data=None, device: torch.device | str | None = None) -> dict:
 
 
 def _config_version() -> int:
-    from .train import CONFIG_VERSION
-
     return CONFIG_VERSION
 
 

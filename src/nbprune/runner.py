@@ -10,6 +10,7 @@ and its rows are always read back from the store afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,20 +19,20 @@ from pathlib import Path
 import torch
 
 from . import report
-from .atomic import atomic_write_text
+from .atomic import StoreError, atomic_write_json, atomic_write_text
 from .chapters import CHAPTERS, Chapter, get_chapter
 from .data import DATASETS, ImageData, load_cifar
 from .executors import LocalExecutor, make_executor
-from .experiments import Experiment, paper_refs
-from .graph import MAX_STAGES, GridGraph, Node, grid_graph, large_for, variant_configs
+from .experiments import Experiment, paper_refs, preset_for
+from .graph import MAX_STAGES, GridGraph, Node, _finished, grid_graph, large_for
 from .params import slurm_options
 from .pipeline import VARIANTS, Chain, derived_configs
-from .plans import plan_for
+from .plans import plan_for, plan_key
 from .presets import Preset, get_preset, resolve_seeds
 from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance
-from .prune import hooks_for
-from .prune.structured import stage_keep_fractions
+from .prune import hooks_for, make_plan
 from .prune.unstructured import stage_sparsity
+from .prune.structured import stage_keep_fractions
 from .runs import RunResult, RunStore
 from .train import RunConfig, build_model, resolve_device
 
@@ -92,14 +93,20 @@ def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str
     for exp in grid:
         for seed in seeds:
             large = _must(store, large_for(exp, preset, seed, dataset))
+            p = preset_for(exp, preset)
+            base = dict(model=exp.paper_model, target=exp.label, seed=seed, method=exp.method, budget=p.epochs)
+            if not exp.variants:  # the large model alone: one row
+                if (large.run_id, exp.model) not in seen_large:
+                    seen_large.add((large.run_id, exp.model))
+                    out.rows.append({**base, "target": "", "variant": "unpruned", **_metrics(large)})
+                continue
             spec = dict(exp.settings)
-            sp = plan_for(large, exp.method, spec, data_root)
+            sp = plan_for(large, exp.method, spec, data_root, complete=False)
             configs = derived_configs(large.config, sp.plan, {"method": exp.method, **spec}, sp.flops_large,
-                                      sp.flops_pruned, preset, exp.variants, exp.lr, sp.selections)
+                                      sp.flops_pruned, p, exp.variants, exp.lr, sp.selections)
             chain = Chain(large, sp.plan, sp.flops_large, sp.flops_pruned,
-                          {v: _must(store, cfg) for v, cfg in configs.items()})
+                          {v: _must(store, cfg) for v, cfg in configs.items()}, sp.stage_sparsity)
             out.chains.append((exp, chain))
-            base = dict(model=exp.paper_model, target=exp.label, seed=seed, method=exp.method)
             if exp.large_variant != "unpruned":  # e.g. the SFP-trained model before removal: a row of its target
                 out.rows.append({**base, "variant": exp.large_variant, **_metrics(large)})
             elif exp.previous is None and (large.run_id, exp.model) not in seen_large:
@@ -128,7 +135,7 @@ def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, pr
     configs = derived_configs(large, sp.plan, {"method": method, **settings}, sp.flops_large, sp.flops_pruned,
                               preset, variants, lr, sp.selections)
     return Chain(large_res, sp.plan, sp.flops_large, sp.flops_pruned,
-                 {name: store.run(cfg, **run_kw) for name, cfg in configs.items()})
+                 {name: store.run(cfg, **run_kw) for name, cfg in configs.items()}, sp.stage_sparsity)
 
 
 def stage_patterns(chains: list[tuple[Experiment, Chain]]) -> tuple[list, list]:
@@ -138,14 +145,14 @@ def stage_patterns(chains: list[tuple[Experiment, Chain]]) -> tuple[list, list]:
     the architecture alone (no weights)."""
     keep, sparsity = [], []
     for exp, chain in chains:
-        if exp.method not in ("slimming", "magnitude") or exp.previous is not None:
+        if exp.previous is not None:
             continue
-        cfg = chain.large.config
-        model = build_model(cfg, DATASETS[cfg.dataset], hooks_for(cfg))
         if exp.method == "slimming":
+            cfg = chain.large.config
+            model = build_model(cfg, DATASETS[cfg.dataset], hooks_for(cfg))
             keep.append((exp, stage_keep_fractions(model, chain.plan)))
-        else:
-            sparsity.append((exp, stage_sparsity(model, chain.plan.masks)))
+        elif exp.method == "magnitude":
+            sparsity.append((exp, chain.stage_sparsity))
     return keep, sparsity
 
 
@@ -167,6 +174,42 @@ def results_path(chapter: str, preset, dataset: str = "cifar10", root: str | os.
     return root / get_preset(preset).name / f"{chapter}-{dataset}.csv"
 
 
+# ------------------------------------------------------------------------------------------ figure data
+def figure_data(run: RunResult, name: str, compute) -> dict:
+    """What a figure plots, stored with the run it is drawn from as ``figure-<name>.json`` (an export of the
+    run carries it): computed from weights the first time, read back afterwards, so a chapter re-executed
+    against results without weights draws the same figure. A store that cannot be written to still gets the
+    data, computed again next time."""
+    path = run.dir / f"figure-{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    data = compute()
+    try:
+        atomic_write_json(data, path)
+    except (StoreError, OSError):
+        pass
+    return data
+
+
+def chain_weight_histograms(chain: Chain, exp: Experiment, layer: str | None = None) -> dict:
+    """:func:`nbprune.report.weight_histograms` of a chain (unpruned, fine-tuned, Scratch-E), stored with its
+    large model's run."""
+    name = f"weights-{plan_key(exp.method, dict(exp.settings))}" + (f"-{layer}" if layer else "")
+    return figure_data(chain.large, name, lambda: report.weight_histograms(report.chain_states(chain), layer))
+
+
+def sparsity_heat(large: RunResult, fractions: list[float]) -> dict[str, list[float]]:
+    """Per fraction (label ``"30%"``), the fraction of conv weights one-shot magnitude pruning of ``large``
+    removes per stage (Figure 4's heat map), stored with the run."""
+    def compute() -> dict[str, list[float]]:
+        model = large.model()
+        return {f"{f:.0%}": stage_sparsity(model, make_plan(model, "magnitude", fraction=f).masks) for f in fractions}
+
+    return figure_data(large, "stage-sparsity-" + "-".join(f"{f:g}" for f in fractions), compute)
+
+
 # -------------------------------------------------------------------------------------------- chapters
 @dataclass
 class ChapterRun:
@@ -185,6 +228,8 @@ class ChapterRun:
     refs: dict
     saved: str
     seconds: float = 0.0
+    curve: ChapterResults | None = None  # the budget curve's rows (chapter 1), saved apart
+    curve_saved: str | None = None
 
     @property
     def rows(self) -> list[dict]:
@@ -209,11 +254,20 @@ class ChapterRun:
         ids = dict.fromkeys(r["run_id"] for r in self.rows)
         return compare_provenance([self.store.path / i for i in ids], provenance(data=self.data, device=self.device))
 
+    def weight_histograms(self, index: int = 0, layer: str | None = None) -> dict:
+        """The weight histograms of the ``index``-th chain (stored with its large model's run)."""
+        exp, chain = self.chains[index]
+        return chain_weight_histograms(chain, exp, layer)
+
     def box(self, extra: list[str] | None = None) -> str:
         """The run box: what this run did and how it differs from the paper (markdown), with the provenance of
         the runs it shows."""
         line = f"provenance of the runs shown: {describe_differences(self.provenance())}"
         return report.run_box(self.preset, self.seeds, self.data, self.device, extra=[*(extra or []), line])
+
+
+def _finished_ids(store: RunStore) -> set[str]:
+    return {r for r in store.run_ids() if _finished(store, r)}
 
 
 def run_chapter(chapter: str | Chapter, preset="quick", value=None, seeds=None, dataset: str = "cifar10",
@@ -238,6 +292,7 @@ def run_chapter(chapter: str | Chapter, preset="quick", value=None, seeds=None, 
     print(f"{ch.name} at preset {p.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}",
           flush=True)
     kw = dict(executor=ex, data_root=data_root, device=device, on_run=print_run, progress=progress)
+    had = _finished_ids(runs)
     results = run_grid(runs, grid, p, seeds, dataset, **kw)
     follow: list[Experiment] = []
     if ch.followups is not None:
@@ -245,11 +300,20 @@ def run_chapter(chapter: str | Chapter, preset="quick", value=None, seeds=None, 
         follow = ch.followups(keep, sparsity, p, value is not None)
         if follow:
             more = run_grid(runs, follow, p, seeds, dataset, **kw)
-            results.rows += [r for r in more.rows if r["variant"] != "unpruned"]
+            seen = {r["run_id"] for r in results.rows}  # a large model both stages share is one row
+            results.rows += [r for r in more.rows if r["variant"] != "unpruned" or r["run_id"] not in seen]
             results.chains += more.chains
     saved = save_results(results, ch.name, p, dataset, results_root)
+    curve, curve_saved = None, None
+    if ch.curve is not None and (curve_grid := ch.curve(p)):
+        curve = run_grid(runs, curve_grid, p, seeds, dataset, **kw)
+        curve_saved = save_results(curve, f"{ch.name}-budget", p, dataset, results_root)
+    used = {r["run_id"] for r in results.rows + (curve.rows if curve else [])}
+    trained = len(used - had)
+    print(f"{len(used)} runs: " + (f"{trained} trained now, {len(used) - trained} read from the store" if trained
+                                   else "all read from the store, nothing trained"), flush=True)
     return ChapterRun(ch, p, seeds, dataset, grid, follow, runs, dev, data, results, paper_refs(grid, dataset), saved,
-                      time.time() - t0)
+                      time.time() - t0, curve, curve_saved)
 
 
 # -------------------------------------------------------------------------------------------- verdicts

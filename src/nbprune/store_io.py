@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from . import __version__
 from .atomic import StoreError, atomic_write_bytes, atomic_write_json, json_bytes, write_error
 from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance_line
 from .runs import RunLock, RunStore, _read_json
@@ -107,8 +108,6 @@ def _check_destination(out: Path) -> None:
 
 def _write_export(store: RunStore, ids: list[str], tmp: Path) -> int:
     """Copy every run's JSON files into ``tmp`` and write the manifest last; the bytes written."""
-    from . import __version__
-
     runs, total = {}, 0
     for run_id in ids:
         _mkdir(tmp / run_id)

@@ -140,33 +140,51 @@ def weight_histogram(weights, layer: str | None = None, bins: int = HISTOGRAM_BI
     return {"edges": edges, "density": density, "nonzero": np.array(values.size)}
 
 
-def weight_distribution_figure(chain, title: str, layer: str | None = None, ax=None):
-    """Histogram of the non-zero weights of one conv layer: unpruned, fine-tuned, and trained from scratch
-    (Scratch-E) with the same mask. The default layer is the middle conv of the network.
+def weight_histograms(states: Mapping[str, Mapping], layer: str | None = None, bins: int = HISTOGRAM_BINS) -> dict:
+    """The data of :func:`weight_distribution_figure` as plain JSON values (so it can be stored with a run):
+    for each labelled state dict, the :func:`weight_histogram` of one conv layer's non-zero weights on bins
+    shared by all of them. ``layer`` defaults to the middle conv of the first state dict."""
+    if not states:
+        raise ValueError("states: give at least one labelled state dict")
+    convs = conv_weight_names(next(iter(states.values())))
+    layer = layer or convs[len(convs) // 2]
+    values = {name: _nonzero_weights(s, layer) for name, s in states.items()}
+    lim = max((float(np.abs(v).max()) for v in values.values() if v.size), default=1.0)
+    curves = {}
+    for name, v in values.items():
+        h = weight_histogram(v, limit=lim, bins=bins)
+        curves[name] = {"edges": h["edges"].tolist(), "density": h["density"].tolist(), "nonzero": int(h["nonzero"])}
+    return {"layer": layer, "position": convs.index(layer) + 1, "convs": len(convs), "curves": curves}
 
-    The data of each curve comes from :func:`weight_histogram`, on bins shared by all curves.
-    """
-    import matplotlib.pyplot as plt
 
+def chain_states(chain) -> dict[str, Mapping]:
+    """The state dicts :func:`weight_distribution_figure` compares for a chain: unpruned, fine-tuned and
+    trained from scratch (Scratch-E) with the same mask."""
     states = {"unpruned": chain.large.state_dict()}
     for variant in ("fine-tuned", "scratch-e"):
         if variant in chain.runs:
             states[VARIANT_LABELS[variant]] = chain.runs[variant].state_dict()
-    convs = conv_weight_names(states["unpruned"])
-    layer = layer or convs[len(convs) // 2]
+    return states
+
+
+def weight_distribution_figure(data, title: str, layer: str | None = None, ax=None):
+    """Histogram of the non-zero weights of one conv layer: unpruned, fine-tuned, and trained from scratch
+    (Scratch-E) with the same mask. ``data`` is what :func:`weight_histograms` returns (as stored with a run),
+    or a chain, whose states it reads (:func:`chain_states`; then ``layer`` picks the conv, default the middle)."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(data, Mapping):
+        data = weight_histograms(chain_states(data), layer)
     _style()
     if ax is None:
         _, ax = plt.subplots(figsize=FIGSIZE)
-    values = {name: _nonzero_weights(s, layer) for name, s in states.items()}
-    lim = max(float(np.abs(v).max()) for v in values.values() if v.size)
-    for name, v in values.items():
-        h = weight_histogram(v, limit=lim)
+    for name, h in data["curves"].items():
+        edges, density = np.asarray(h["edges"]), np.asarray(h["density"])
         # the precomputed densities as weights of one point per bin: the same step curve as hist(values)
-        ax.hist(h["edges"][:-1], bins=h["edges"], weights=h["density"], histtype="step", linewidth=1.5,
+        ax.hist(edges[:-1], bins=edges, weights=density, histtype="step", linewidth=1.5,
                 label=f"{name} ({int(h['nonzero']):,} non-zero)")
     ax.set_yscale("log")
-    position = convs.index(layer) + 1
-    ax.set_xlabel(f"weight value (conv layer {position} of {len(convs)})")
+    ax.set_xlabel(f"weight value (conv layer {data['position']} of {data['convs']})")
     ax.set_ylabel("density (1 / unit weight)")
     ax.set_title(title)
     ax.legend()
@@ -212,3 +230,53 @@ def stage_sparsity_figure(table: pd.DataFrame, title: str, ax=None):
     ax.set_title(title)
     ax.figure.tight_layout()
     return ax
+
+
+def budget_figure(stats: pd.DataFrame, margin: float, title: str, paper: Mapping[str, float] | None = None,
+                  paper_budget: int = 160):
+    """The budget curve (:func:`nbprune.report.budget_stats`): left, mean final accuracy of the unpruned model
+    and each variant against the large model's epochs (log scale), with the paper's values at
+    ``paper_budget`` epochs (``paper``: label -> accuracy) drawn at the right; right, each paired difference
+    and the gain of doubling the unpruned model's epochs, with their 95% intervals and the ±margin band."""
+    import matplotlib.pyplot as plt
+
+    _style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(FIGSIZE[0] * 2, FIGSIZE[1]))
+    x = stats["budget"].to_numpy()
+    for label in ("unpruned", "Fine-tuned", "Scratch-E", "Scratch-B"):
+        if label in stats:
+            line = left.plot(x, stats[label], marker="o", label=label.capitalize() if label == "unpruned" else label)
+            if paper and label in paper:
+                left.plot([paper_budget], [paper[label]], marker="*", markersize=11, linestyle="none",
+                          color=line[0].get_color())
+    if paper:
+        left.annotate(f"paper, {paper_budget} epochs (*)", (paper_budget, min(paper.values())), fontsize=8,
+                      ha="right", va="top")
+    left.set_xscale("log", base=2)
+    ticks = sorted({*map(int, x), *([paper_budget] if paper else [])})
+    left.set_xticks(ticks, [str(t) for t in ticks])
+    left.minorticks_off()
+    left.set_xlabel("large model's epochs (fine-tuning and Scratch-B scaled alike)")
+    left.set_ylabel("final test accuracy (%)")
+    left.legend(fontsize=8)
+    right.axhspan(-margin, margin, color="0.9", label=f"±{margin:g} margin")
+    right.axhline(0, color="0.5", linewidth=0.8)
+    names = [c[1:] for c in stats.columns if c.startswith("_")]
+    for k, name in enumerate(names):
+        col = stats[f"_{name}"].dropna()
+        if col.empty:
+            continue
+        xs = stats.loc[col.index, "budget"].to_numpy() * (1 + 0.04 * (k - (len(names) - 1) / 2))  # side by side
+        mean = np.array([t[0] for t in col])
+        lo, hi = np.array([t[1] for t in col]), np.array([t[2] for t in col])
+        right.errorbar(xs, mean, yerr=[mean - lo, hi - mean], marker="o", capsize=3, label=name,
+                       linestyle="--" if name == "doubling gain" else "-")
+    right.set_xscale("log", base=2)
+    right.set_xticks(sorted(map(int, x)), [str(int(t)) for t in sorted(x)])
+    right.minorticks_off()
+    right.set_xlabel("large model's epochs")
+    right.set_ylabel("difference (accuracy points), 95% CI")
+    right.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

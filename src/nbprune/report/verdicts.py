@@ -172,3 +172,44 @@ def chapter_tables(rows: list[dict], refs: dict, pairs: list[tuple[str, str]],
     shaped = paper_shaped_table(df, ["model", "target"], refs)
     paired = paired_table(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs, margin)
     return shaped, paired
+
+
+BUDGET_PAIRS = (("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned"))
+
+
+def budget_stats(df: pd.DataFrame, margin: float = 1.0, pairs=BUDGET_PAIRS) -> pd.DataFrame:
+    """The budget curve in numbers, one row per budget (the large model's epochs): mean final accuracy of the
+    unpruned model and of each pruned variant over seeds, each pair's paired difference (a - b, by seed) with
+    its 95% interval and verdict (:func:`nbprune.stats.compare` at ``margin``), and the gain of doubling the
+    unpruned model's epochs (its accuracy at twice the budget minus at the budget, by seed): the scale on which
+    a Scratch-B gain, which comes from more epochs, is read. Pure: a function of the result rows."""
+    df = results_frame(df.to_dict("records")) if not isinstance(df, pd.DataFrame) else df
+    unpruned = df[df["variant"] == "unpruned"].groupby(["budget", "seed"])["final"].first()
+    out = []
+    for budget in sorted(int(b) for b in df.loc[df["variant"] != "unpruned", "budget"].unique()):
+        at = df[(df["budget"] == budget) & (df["variant"] != "unpruned")]
+        by = {v: g.set_index("seed")["final"] for v, g in at.groupby("variant", observed=True)}
+        row = {"budget": budget, "seeds": int(at["seed"].nunique())}
+        if budget in unpruned.index.get_level_values(0):
+            row["unpruned"] = float(unpruned.loc[budget].mean())
+        for v in ("fine-tuned", "scratch-e", "scratch-b"):
+            if v in by:
+                row[VARIANT_LABELS[v]] = float(by[v].mean())
+        for a, b in pairs:
+            if a in by and b in by:
+                diffs = (by[a] - by[b]).dropna()
+                c = compare(diffs.tolist(), margin)
+                name = f"{VARIANT_LABELS[a]} - {VARIANT_LABELS[b]}"
+                row[name] = c.mean
+                row[f"{name} 95% CI"] = _interval(c.low95, c.high95)
+                row[f"{name} verdict"] = c.text(_side(a), _side(b))
+                row[f"_{name}"] = (c.mean, c.low95, c.high95)
+        if 2 * budget in unpruned.index.get_level_values(0) and budget in unpruned.index.get_level_values(0):
+            gain = (unpruned.loc[2 * budget] - unpruned.loc[budget]).dropna()
+            if len(gain):
+                c = compare(gain.tolist(), margin)
+                row["doubling gain"] = c.mean
+                row["doubling gain 95% CI"] = _interval(c.low95, c.high95)
+                row["_doubling gain"] = (c.mean, c.low95, c.high95)
+        out.append(row)
+    return pd.DataFrame(out)
