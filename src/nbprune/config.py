@@ -25,7 +25,10 @@ __all__ = ["CONFIG_VERSION", "INITS", "NORMALIZATIONS", "RunConfig", "fresh_seed
 
 CONFIG_VERSION = 1
 # bump CONFIG_VERSION when the meaning of an existing field changes (old runs then stop matching)
-INITS = ("random", "parent", "parent-init", "parent-random")
+INITS = ("random", "parent", "parent-init", "parent-random", "parent-rewind")
+REWIND_FRACTIONS = (0.01, 0.02)  # a large model keeps its weights after these fractions of its steps (rewinding)
+TRAIN_IMAGES = 50000  # CIFAR-10/100 training images
+SCHEDULES = ("step", "cosine")  # the named lr schedules of RunConfig.schedule
 NORMALIZATIONS = ("cifar", "sfp")  # nbprune.data.NORMS: the paper's CIFAR constants, or Soft Filter Pruning's
 
 
@@ -82,6 +85,10 @@ class RunConfig:
     warmup_epochs: int = 0  # the first epochs train at ``warmup_lr`` (Soft Filter Pruning's recipe: 1 at 0.01)
     warmup_lr: float = 0.0
     normalization: str = "cifar"  # input normalisation constants, one of NORMALIZATIONS
+    # a named lr schedule with its parameters as sorted (key, value) pairs, e.g. (("name", "cosine"),
+    # ("warmup", 0.1)); () is the paper's step schedule, set once per epoch (see :meth:`lr_at`)
+    schedule: tuple = ()
+    rewind_step: int | None = None  # init "parent-rewind": the parent's step whose weights the run starts from
 
     # --------------------------------------------------------------------------------- construction
     @classmethod
@@ -97,7 +104,7 @@ class RunConfig:
         # normalise lists to tuples so configs hash and compare by value
         if self.cfg is not None and not isinstance(self.cfg, tuple):
             object.__setattr__(self, "cfg", _freeze(self.cfg))
-        for name in ("model_kwargs", "prune", "selections"):
+        for name in ("model_kwargs", "prune", "selections", "schedule"):
             v = getattr(self, name)
             if isinstance(v, dict):
                 object.__setattr__(self, name, tuple(sorted((k, _freeze(x)) for k, x in v.items())))
@@ -127,6 +134,15 @@ class RunConfig:
         if self.init_seed is not None and (not isinstance(self.init_seed, int) or isinstance(self.init_seed, bool)
                                            or self.init_seed < 0):
             bad("init_seed", "None or an integer >= 0")
+        if self.schedule:
+            spec = dict(self.schedule)
+            unknown = sorted(set(spec) - {"name", "warmup"})
+            if unknown or spec.get("name") not in SCHEDULES:
+                raise ValueError(f"schedule: must be () or pairs with a 'name' in {', '.join(SCHEDULES)} and an "
+                                 f"optional 'warmup' fraction, got {self.schedule!r}")
+            w = spec.get("warmup", 0.0)
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < 1:
+                raise ValueError(f"schedule: warmup must be a fraction of the run in [0, 1), got {w!r}")
         if self.normalization not in NORMALIZATIONS:
             bad("normalization", f"one of {', '.join(NORMALIZATIONS)}")
         if self.selections and (not isinstance(self.selections, tuple) or any(
@@ -144,6 +160,12 @@ class RunConfig:
             bad("milestones", "a list of epoch numbers >= 0")
         if self.init not in INITS:
             bad("init", f"one of {', '.join(INITS)}")
+        if self.rewind_step is not None and (isinstance(self.rewind_step, bool) or not isinstance(self.rewind_step, int)
+                                             or self.rewind_step < 1):
+            bad("rewind_step", "None or an integer >= 1")
+        if (self.init == "parent-rewind") != (self.rewind_step is not None):
+            raise ValueError(f"rewind_step: give it exactly with init 'parent-rewind' (the parent's step to rewind "
+                             f"to), got init {self.init!r} and rewind_step {self.rewind_step!r}")
         if self.init != "random" and self.parent is None:
             raise ValueError(f"init: {self.init!r} needs a parent run (parent=<run_id>)")
         if self.prune and self.parent is None:
@@ -204,11 +226,47 @@ class RunConfig:
             return (0, 0)
         return tuple(scratch_b_milestones(self.epochs, self.dataset))
 
-    def lr_at(self, epoch: int) -> float:
-        """The lr of ``epoch`` (0-based): ``warmup_lr`` in the warm-up epochs, else the step schedule."""
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps in one epoch (the last batch may be short)."""
+        return math.ceil(((self.train_subset or TRAIN_IMAGES) - self.val_size) / self.batch_size)
+
+    def rewind_steps(self) -> tuple[int, ...]:
+        """The steps after which a large model (no parent) keeps its weights as ``rewind-<step>.pt``: about 1%
+        and 2% of its training (:data:`REWIND_FRACTIONS`), the points a rewound lottery ticket restarts from
+        (Frankle et al., 2019/2020). Empty for derived runs."""
+        if self.parent is not None or self.epochs == 0:
+            return ()
+        total = self.epochs * self.steps_per_epoch()
+        return tuple(sorted({max(1, round(f * total)) for f in REWIND_FRACTIONS}))
+
+    @property
+    def per_step_lr(self) -> bool:
+        """Whether the lr changes within an epoch (a named :attr:`schedule`), not only at its start."""
+        return bool(self.schedule)
+
+    def lr_at(self, epoch: int, progress: float = 0.0) -> float:
+        """The lr of a step of ``epoch`` (0-based); ``progress`` is the fraction of that epoch done once the step
+        is taken (only a named schedule reads it). ``warmup_lr`` in the (constant) warm-up epochs; else
+
+        * the step schedule (``schedule=()``, or ``name`` ``"step"``): ``lr`` times ``gamma`` per milestone passed;
+        * ``"cosine"``: ``lr`` decayed to 0 along half a cosine over the run;
+
+        and with a named schedule's ``warmup`` fraction w, the first w of the run's steps ramp linearly from 0 to
+        the schedule's value (Le & Hua's learning-rate restarting; the cosine starts after the ramp).
+        """
         if epoch < self.warmup_epochs:
             return self.warmup_lr
-        return self.lr * self.gamma ** sum(epoch >= m for m in self.lr_milestones())
+        step_lr = self.lr * self.gamma ** sum(epoch >= m for m in self.lr_milestones())
+        if not self.schedule:
+            return step_lr
+        spec = dict(self.schedule)
+        t = (epoch + progress) / max(self.epochs, 1)  # the fraction of the run done after this step
+        w = float(spec.get("warmup", 0.0))
+        if spec["name"] == "cosine":
+            base = self.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, (t - w) / (1 - w)))))
+        else:
+            base = step_lr
+        return base * min(1.0, t / w) if w > 0 and t < w else base
 
 
 def fresh_seed(seed: int) -> int:

@@ -84,6 +84,9 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
         if v == "fine-tuned":
             out[v] = RunConfig(**{**common, **_no_warmup}, cfg=cfg, **lineage, init="parent",
                                epochs=p.finetune_epochs, lr=FINETUNE_LR, milestones=())
+        elif v in RETRAINING:  # chapter 6: the pruned model retrained for the fine-tuning budget, another lr
+            out[v] = RunConfig(**{**common, **_no_warmup, **retraining_schedule(v, large, p.finetune_epochs)}, cfg=cfg,
+                               **lineage, init="parent", epochs=p.finetune_epochs)
         elif v == "pruned":  # the pruned model as it is (Soft Filter Pruning's result): evaluated, not trained
             out[v] = RunConfig(**{**common, **_no_warmup}, cfg=cfg, **lineage, init="parent", epochs=0)
         elif v == "scratch-e":
@@ -93,6 +96,9 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
             out[v] = RunConfig(**common, **scratch, epochs=epochs, milestones=_scaled(large, epochs), **lr_kw)
         elif v == "winning-ticket":
             out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent-init", epochs=large.epochs, **lr_kw)
+        elif v == "rewound-ticket":  # the ticket restarted from the large model's weights after ~2% of training
+            out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent-rewind", rewind_step=large.rewind_steps()[-1],
+                               epochs=large.epochs, **lr_kw)
         elif v == "random-init":
             out[v] = RunConfig(**common, cfg=cfg, **lineage, **fresh, init="parent-random", epochs=large.epochs,
                                **lr_kw)
@@ -101,7 +107,36 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     return out
 
 
-ALL_VARIANTS = (*VARIANTS, "pruned", "winning-ticket", "random-init")
+# chapter 6's retraining schedules (Le & Hua 2021; Renda et al. 2020): same budget as fine-tuning, another lr
+RETRAINING = ("lr-rewinding", "slr", "clr")
+RESTART_WARMUP = 0.1  # the learning-rate restarts ramp up linearly over the first 10% of the retraining steps
+
+
+def retraining_schedule(variant: str, large: RunConfig, epochs: int) -> dict:
+    """The lr fields of a retraining run of ``epochs`` after ``large``:
+
+    * ``lr-rewinding``: the large model's own schedule, its last ``epochs`` epochs replayed (its lr there, its
+      later milestones shifted; Renda et al.). Where those epochs all sit in the last lr phase, this is
+      fine-tuning at that lr (and then the same run as fine-tuning when that lr is the fine-tuning lr).
+    * ``slr`` (scaled learning-rate restarting): the large model's initial lr, x``gamma`` at 50% and 75% of
+      ``epochs``, after a linear warm-up over the first 10% of the steps.
+    * ``clr`` (cyclic learning-rate restarting): the large model's initial lr after the same warm-up, then a
+      cosine decay to 0 over the run.
+    """
+    if variant == "lr-rewinding":
+        start = max(large.epochs - epochs, 0)
+        lr = round(large.lr_at(start), 12)  # 0.1 x 0.1 x 0.1 is 0.001, as fine-tuning's literal
+        milestones = tuple(m - start for m in large.lr_milestones() if m > start)
+        return {"lr": lr, "milestones": milestones, "gamma": large.gamma}
+    if variant == "slr":
+        return {"lr": large.lr, "milestones": (epochs // 2, 3 * epochs // 4), "gamma": large.gamma,
+                "schedule": (("name", "step"), ("warmup", RESTART_WARMUP))}
+    if variant == "clr":
+        return {"lr": large.lr, "milestones": (), "schedule": (("name", "cosine"), ("warmup", RESTART_WARMUP))}
+    raise ValueError(f"variant: {variant!r} is not a retraining schedule; allowed: {', '.join(RETRAINING)}")
+
+
+ALL_VARIANTS = (*VARIANTS, "pruned", "winning-ticket", "rewound-ticket", "random-init", *RETRAINING)
 _no_warmup = {"warmup_epochs": 0, "warmup_lr": 0.0}  # warm-up belongs to training from the start
 
 

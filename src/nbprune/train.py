@@ -197,6 +197,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
     x, y = data.train_x.to(device), data.train_y.to(device)
     test_x, test_y = data.test_x.to(device), data.test_y.to(device)
     n_batches = math.ceil(len(y) / config.batch_size)
+    rewind = set(config.rewind_steps()) if n_batches == config.steps_per_epoch() else set()
     amp = config.amp  # bf16 autocast: tensor cores on CUDA, AVX-512 BF16 / AMX through oneDNN on CPUs
     t_resume = time.time()
     for epoch in range(start_epoch, config.epochs):
@@ -207,9 +208,15 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = _progress(n_batches, f"{config.model} epoch {epoch + 1}/{config.epochs}", progress)
-        for xb, yb in data_mod.train_batches(x, y, config.batch_size, config.seed, epoch,
-                                                norm=config.normalization):
+        for i, (xb, yb) in enumerate(data_mod.train_batches(x, y, config.batch_size, config.seed, epoch,
+                                                            norm=config.normalization)):
+            if config.per_step_lr:  # a named schedule: the lr of every step (the step schedule: once an epoch)
+                lr = config.lr_at(epoch, (i + 1) / n_batches)
+                for group in opt.param_groups:
+                    group["lr"] = lr
             out, loss = train_batch(step_model, model, opt, xb, yb, amp, lr, hooks, masks)
+            if epoch * n_batches + i + 1 in rewind:  # the weights a rewound ticket restarts from
+                atomic_save(model.state_dict(), run_dir / f"rewind-{epoch * n_batches + i + 1}.pt")
             loss_sum += loss.detach() * len(yb)
             correct += (out.detach().argmax(1) == yb).sum()
             bar.update(1)
@@ -221,7 +228,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         for hook in hooks:
             hook.on_epoch_end(model, epoch)
         test_loss, test_acc = evaluate(model, test_x, test_y, amp, config.normalization)
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss,
+        row = {"epoch": epoch + 1, "lr": config.lr_at(epoch, 1 / n_batches), "train_loss": train_loss,
                "train_acc": 100.0 * correct.item() / len(y), "test_loss": test_loss, "test_acc": test_acc,
                "train_flops": 3 * flops_per_image * len(y), "time_s": time.time() - t_resume + elapsed_before}
         if data.val_x is not None:

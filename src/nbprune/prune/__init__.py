@@ -99,6 +99,8 @@ def derive_state(parent, config: RunConfig, plan: PrunePlan | None = None) -> di
         return apply_plan(parent.model("final"), plan).state_dict()
     if config.init == "parent-init":  # refitted weights mean nothing on an init: plain surgery
         return apply_plan(parent.model("init"), plan, reconstruct=False).state_dict()
+    if config.init == "parent-rewind":  # a rewound ticket: the parent's weights early in its training, pruned alike
+        return apply_plan(parent.model(f"rewind-{config.rewind_step}"), plan, reconstruct=False).state_dict()
     if config.init == "parent-random":  # the ticket's control: a fresh draw of the unpruned model, pruned alike
         seed = config.seed if config.init_seed is None else config.init_seed
         large = parent.config.replace(init_seed=seed)
