@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import time
@@ -93,6 +94,8 @@ def provenance_fields(prov: dict | None) -> dict[str, Any]:
     packages = prov.get("packages") or {}
     data = prov.get("data") or {}
     out = {k: prov.get(k) for k in ("nbprune", "git_commit", "python", "config_version", *MACHINE_FIELDS)}
+    if isinstance(out["device"], str):  # the device itself; its thread count is the field "threads"
+        out["device"] = re.sub(r", \d+ threads$", "", out["device"])
     out.update({k: packages.get(k) for k in ("torch", "torchvision", "numpy")})
     out["data"] = data.get("sha256")
     return out

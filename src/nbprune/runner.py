@@ -29,7 +29,7 @@ from .params import slurm_options
 from .pipeline import VARIANTS, Chain, derived_configs
 from .plans import plan_for, plan_key
 from .presets import Preset, get_preset, resolve_seeds
-from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance
+from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance, run_provenance
 from .prune import hooks_for, make_plan
 from .prune.unstructured import stage_sparsity
 from .prune.structured import stage_keep_fractions
@@ -252,7 +252,15 @@ class ChapterRun:
         """How many of the chapter's runs were made by other code or libraries, from other data, or on another
         device or thread count than this process would make them (:func:`nbprune.provenance.compare_provenance`)."""
         ids = dict.fromkeys(r["run_id"] for r in self.rows)
-        return compare_provenance([self.store.path / i for i in ids], provenance(data=self.data, device=self.device))
+        # threads are not compared: runs train in worker processes with their own thread count (see threads())
+        now = {**provenance(data=self.data, device=self.device), "threads": None}
+        return compare_provenance([self.store.path / i for i in ids], now)
+
+    def threads(self) -> list[int]:
+        """The torch thread counts the chapter's runs were trained with (bf16 sums depend on it: a run retrained
+        with another count is not bit-identical)."""
+        counts = {(run_provenance(self.store.path / r["run_id"]) or {}).get("threads") for r in self.rows}
+        return sorted(c for c in counts if isinstance(c, int))
 
     def weight_histograms(self, index: int = 0, layer: str | None = None) -> dict:
         """The weight histograms of the ``index``-th chain (stored with its large model's run)."""
@@ -262,7 +270,9 @@ class ChapterRun:
     def box(self, extra: list[str] | None = None) -> str:
         """The run box: what this run did and how it differs from the paper (markdown), with the provenance of
         the runs it shows."""
-        line = f"provenance of the runs shown: {describe_differences(self.provenance())}"
+        threads = ", ".join(map(str, self.threads())) or "?"
+        line = (f"provenance of the runs shown: {describe_differences(self.provenance())}; trained with {threads} "
+                "torch thread(s) per run")
         return report.run_box(self.preset, self.seeds, self.data, self.device, extra=[*(extra or []), line])
 
 
