@@ -121,7 +121,7 @@ def test_the_box_counts_the_runs_made_by_other_code(tmp_path, tiny_archive):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chapter", ["unstructured", "architecture_search"])
+@pytest.mark.parametrize("chapter", ["automatic", "unstructured", "architecture_search"])
 def test_a_chapter_re_executed_against_exported_results_trains_nothing_and_makes_the_same_rows(
         tmp_path, tiny_archive, chapter):
     from nbprune.store_io import export_runs, import_runs
@@ -140,6 +140,9 @@ def test_a_chapter_re_executed_against_exported_results_trains_nothing_and_makes
     assert (tmp_path / "r1" / name).read_bytes() == (tmp_path / "r2" / name).read_bytes()
     if figure is not None:  # drawn from what is stored with the run, without weights
         assert again.weight_histograms(0) == figure
+    from nbprune import report
+
+    assert report.widths_table(again.chains).equals(report.widths_table(first.chains))  # no weights needed
     assert "imported from other stores" in again.box()
 
 

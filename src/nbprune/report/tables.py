@@ -141,6 +141,17 @@ def architecture_table(names: list[str], num_classes: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
+def _architecture(config):
+    """The architecture of a run's config, without its weights (a run imported from results has none)."""
+    from ..config import _thaw
+    from ..data import DATASETS
+    from ..models import create_model
+
+    cfg = None if config.cfg is None else _thaw(config.cfg)
+    return create_model(config.model, num_classes=DATASETS[config.dataset], cfg=cfg, width=config.width,
+                        **dict(config.model_kwargs))
+
+
 def widths_table(chains) -> pd.DataFrame:
     """Kept channels per pruned unit, mean ± std over the chains (seeds) of each experiment (Table 7 style).
 
@@ -154,8 +165,8 @@ def widths_table(chains) -> pd.DataFrame:
             continue
         from ..prune.surgery import channel_units  # imports torchvision: only for plans with widths
 
-        sizes = {name: u.size for name, u in channel_units(chain.large.model()).items()}
-        for unit, w in widths.items():
+        sizes = {name: u.size for name, u in channel_units(_architecture(chain.large.config)).items()}
+        for unit, w in sorted(widths.items(), key=lambda kv: list(sizes).index(kv[0]) if kv[0] in sizes else len(sizes)):
             rows.setdefault((exp.paper_model, exp.label, unit), {"size": sizes.get(unit), "kept": []})["kept"].append(w)
     out = [{"model": m, "pruned": label, "layer": unit, "width": v["size"], "kept": mean_std(v["kept"]),
             "kept %": f"{100 * pd.Series(v['kept']).mean() / v['size']:.0f}%" if v["size"] else "-"}
