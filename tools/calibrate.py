@@ -8,7 +8,7 @@ seconds of training, seconds per epoch, training PFLOP) is written to ``results/
 provenance line per run, and the appendix shows it. Finished runs are read back, so a second call costs
 nothing and an interrupted one resumes.
 
-    python tools/calibrate.py [--store ~/nbprune-store] [--out results/calibration.csv] [--workers 2]
+    python tools/calibrate.py [--store ~/nbprune-store] [--out results/calibration.csv] [--workers 2] [--minutes M]
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "results" / "calibration.csv"))
     ap.add_argument("--workers", type=int, default=2, help="runs trained at once, one thread each (default 2)")
     ap.add_argument("--data-root", default=None, help="CIFAR-10 archive or folder (default: $NBPRUNE_DATA)")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="stop training after this long (runs stop resumable after an epoch); the table then "
+                         "holds the settings that finished")
     args = ap.parse_args(argv)
     if args.workers < 1:
         ap.error(f"--workers: must be an integer >= 1, got {args.workers}")
@@ -59,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     todo = [n for n in nodes if store.get(n.config) is None]
     print(f"calibration: {len(nodes)} settings, {len(todo)} to train in {store.path}", flush=True)
     if todo:
-        LocalExecutor(workers=args.workers, threads=1).run(store, todo, data_root=args.data_root, device="cpu")
+        import time
+
+        stop_at = None if args.minutes is None else time.time() + 60 * args.minutes
+        LocalExecutor(workers=args.workers, threads=1).run(store, todo, data_root=args.data_root, device="cpu",
+                                                           stop_at=stop_at)
     rows = []
     for n in nodes:
         res = store.get(n.config)
