@@ -198,6 +198,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
     test_x, test_y = data.test_x.to(device), data.test_y.to(device)
     n_batches = math.ceil(len(y) / config.batch_size)
     rewind = set(config.rewind_steps()) if n_batches == config.steps_per_epoch() else set()
+    per_step_lr = config.per_step_lr  # looked up once: the step loop only tests a local
     amp = config.amp  # bf16 autocast: tensor cores on CUDA, AVX-512 BF16 / AMX through oneDNN on CPUs
     t_resume = time.time()
     for epoch in range(start_epoch, config.epochs):
@@ -210,12 +211,12 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         bar = _progress(n_batches, f"{config.model} epoch {epoch + 1}/{config.epochs}", progress)
         for i, (xb, yb) in enumerate(data_mod.train_batches(x, y, config.batch_size, config.seed, epoch,
                                                             norm=config.normalization)):
-            if config.per_step_lr:  # a named schedule: the lr of every step (the step schedule: once an epoch)
+            if per_step_lr:  # a named schedule: the lr of every step (the step schedule: once an epoch)
                 lr = config.lr_at(epoch, (i + 1) / n_batches)
                 for group in opt.param_groups:
                     group["lr"] = lr
             out, loss = train_batch(step_model, model, opt, xb, yb, amp, lr, hooks, masks)
-            if epoch * n_batches + i + 1 in rewind:  # the weights a rewound ticket restarts from
+            if rewind and epoch * n_batches + i + 1 in rewind:  # the weights a rewound ticket restarts from
                 atomic_save(model.state_dict(), run_dir / f"rewind-{epoch * n_batches + i + 1}.pt")
             loss_sum += loss.detach() * len(yb)
             correct += (out.detach().argmax(1) == yb).sum()
