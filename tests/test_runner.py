@@ -157,6 +157,20 @@ def test_a_budget_point_scales_fine_tuning_and_the_presets_own_budget_is_the_pre
         at_budget("paper", 0)
 
 
+def test_a_curve_on_its_own_images_shares_no_point_with_the_preset_and_trains_its_first_seeds():
+    from nbprune.experiments import budget_grid, preset_for
+    from nbprune.presets import at_budget, budget_seeds, get_preset
+
+    cpu = get_preset("cpu")
+    point = at_budget(cpu, cpu.epochs)  # the preset's epochs, but on the curve's 20,000 images
+    assert point is not cpu and (point.epochs, point.train_subset, cpu.train_subset) == (cpu.epochs, 20000, None)
+    assert at_budget(cpu, 32).finetune_epochs == 8 and at_budget(cpu, 2).finetune_epochs == 1
+    assert budget_seeds(cpu, [0, 1, 2, 3, 4]) == [0, 1, 2] and budget_seeds("paper", [0, 1, 2, 3, 4]) == [0, 1, 2, 3, 4]
+    budgets = {e.budget: preset_for(e, cpu) for e in budget_grid(cpu)}
+    assert max(budgets) == 2 * max(cpu.budgets) and max(cpu.budgets) >= 16 * min(cpu.budgets)
+    assert {p.train_subset for p in budgets.values()} == {20000}
+
+
 def test_the_budget_curve_spans_16x_and_its_160_epoch_point_is_chapter_1s_row():
     from nbprune.experiments import budget_grid, predefined_grid
     from nbprune.graph import project_grid

@@ -63,7 +63,7 @@ def _search_followups(keep: list, sparsity: list, preset: Preset, custom: bool) 
     at every fraction on ``paper``."""
     out = ex.guided_grid(keep) + ex.guided_sparsity_grid(sparsity)
     if not custom:
-        out += ex.guided_grid(keep, model="vgg19", fractions={"smoke": [0.4], "quick": [0.5]}.get(preset.name))
+        out += ex.guided_grid(keep, model="vgg19", fractions={"smoke": [0.4], "quick": [0.5], "cpu": [0.5]}.get(preset.name))
     return out
 
 

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--train-subset", type=_positive_int("train-subset"), default=None)
     tr.add_argument("--test-subset", type=_positive_int("test-subset"), default=None)
     tr.add_argument("--val-size", type=_positive_int("val-size"), default=0)
-    tr.add_argument("--preset", default="paper", help="smoke, quick or paper (default: paper, the paper's recipe)")
+    tr.add_argument("--preset", default="paper", help="smoke, quick, cpu or paper (default: paper, the paper's recipe)")
     tr.add_argument("--store", default=None, help="run store directory (default: $NBPRUNE_STORE or ./store)")
     tr.add_argument("--data", default=None, help="data source (default: $NBPRUNE_DATA or torchvision download)")
     tr.add_argument("--device", default="auto")
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grid", help="a chapter's runs at a preset: what is missing (--status), or train it "
                                     "locally or on Slurm")
     g.add_argument("chapter", help="predefined, automatic, unstructured, architecture_search or lottery_ticket")
-    g.add_argument("--preset", default="quick", help="smoke, quick or paper (default: quick)")
+    g.add_argument("--preset", default="quick", help="smoke, quick, cpu or paper (default: quick)")
     g.add_argument("--seeds", type=_positive_int("seeds"), nargs="+", default=None, help="default: the preset's")
     g.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
     g.add_argument("--store", default=None)

@@ -156,7 +156,7 @@ def architecture_search_grid(preset) -> list[Experiment]:
         return (search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], model="vgg16")
                 + search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], model="preresnet164")
                 + sparsity_search_grid([0.3, 0.5, 0.7, 0.9, 0.95]))
-    return search_grid([0.4, 0.5, 0.6, 0.7] if p == "quick" else [0.4, 0.7], model="vgg16")
+    return search_grid([0.4, 0.5, 0.6, 0.7] if p in ("quick", "cpu") else [0.4, 0.7], model="vgg16")
 
 
 def lottery_ticket_grid(preset) -> list[Experiment]:

@@ -1,7 +1,9 @@
 """Presets: how much of the paper's protocol a run of the book does, in one place.
 
-``paper`` is the paper's protocol exactly (for GPUs). ``quick`` is a small-scale replication that fits in
-an hour on a 2-core CPU. ``smoke`` only checks that everything runs (numbers meaningless).
+``paper`` is the paper's protocol exactly (for GPUs). ``cpu`` is the book's default: a small-scale replication
+chosen from the calibration table (``results/calibration.csv``, the appendix) so that the whole book, 5 seeds
+and chapter 1's budget curve included, trains in at most 5 hours on a 2-core CPU. ``quick`` is a one-hour
+preview (3 seeds, 5,000 test images). ``smoke`` only checks that everything runs (numbers meaningless).
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ class Preset:
     amp: bool = False  # bf16 autocast of convs/linears (faster on CUDA and on CPUs with AVX-512 BF16/AMX)
     # equivalence margin of the verdicts (accuracy points, fixed before any run; see nbprune.stats): 0.5 at
     # `paper`, about twice the seed std (0.1-0.3) of the paper's CIFAR tables, whose "comparable" rows differ by
-    # a few tenths; 1 point on the CPU presets, where one run's accuracy on 5,000 test images already has a
-    # binomial standard error of about 0.7 points
+    # a few tenths; 1 point on the CPU presets, where one run's accuracy on 10,000 test images has a binomial
+    # standard error of about 0.5 points (0.7 on 5,000) and the seed-to-seed spread of a short run is larger
     margin: float = 1.0
     # chapter 1's budget curve: the large model's epochs at each point (the fine-tuning epochs scale with them,
     # as finetune_epochs / epochs); empty: no curve at this preset
     budgets: tuple[int, ...] = ()
+    # training images of the curve's runs (None: the preset's train_subset) and how many of the chapter's seeds
+    # it trains (None: all); a curve on fewer images reaches longer budgets at the same cost
+    budget_subset: int | None = None
+    budget_seeds: int | None = None
 
     def as_dict(self) -> dict:
         """Plain-JSON view, for tables and provenance."""
@@ -55,9 +61,25 @@ PRESETS: dict[str, Preset] = {
         seeds=(0,),
         budgets=(1, 2),
     ),
+    "cpu": Preset(
+        name="cpu",
+        description="The book's default, calibrated for a 2-core CPU (at most 5 h): 1/8 width, 4 epochs "
+                    "(fine-tune 1) on all 50,000 training images, all 10,000 test images, bf16 autocast, 5 "
+                    "seeds; budget curve at 2-32 epochs on 20,000 training images, 3 seeds.",
+        epochs=4,
+        finetune_epochs=1,
+        width=0.125,
+        train_subset=None,
+        test_subset=None,
+        seeds=(0, 1, 2, 3, 4),
+        amp=True,
+        budgets=(2, 4, 8, 16, 32),
+        budget_subset=20000,
+        budget_seeds=3,
+    ),
     "quick": Preset(
         name="quick",
-        description="Small-scale replication on a 2-core CPU: 1/4 width, 4 epochs (fine-tune 1) on 28,000 "
+        description="One-hour preview on a 2-core CPU: 1/4 width, 4 epochs (fine-tune 1) on 28,000 "
                     "training images, 5,000 test images, bf16 autocast, 3 seeds.",
         epochs=4,
         finetune_epochs=1,
@@ -84,14 +106,23 @@ PRESETS: dict[str, Preset] = {
 
 def at_budget(preset, epochs: int) -> Preset:
     """``preset`` with its large models trained ``epochs`` epochs and fine-tuning scaled alike (the preset's
-    ratio finetune_epochs / epochs, at least 1): one point of the budget curve. At the preset's own epochs it
-    is the preset itself, so the point's runs are the preset's."""
+    ratio finetune_epochs / epochs, at least 1), on the curve's training images (``budget_subset``): one point
+    of the budget curve. Where that is the preset's own budget on its own images it is the preset itself, so
+    the point's runs are the preset's."""
     p = get_preset(preset)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"budget: must be an integer number of epochs >= 1, got {epochs!r}")
-    if epochs == p.epochs:
+    subset = p.train_subset if p.budget_subset is None else p.budget_subset
+    if epochs == p.epochs and subset == p.train_subset:
         return p
-    return replace(p, epochs=epochs, finetune_epochs=max(1, round(epochs * p.finetune_epochs / p.epochs)))
+    return replace(p, epochs=epochs, finetune_epochs=max(1, round(epochs * p.finetune_epochs / p.epochs)),
+                   train_subset=subset)
+
+
+def budget_seeds(preset, seeds: list[int]) -> list[int]:
+    """The seeds of ``seeds`` the budget curve trains: the first ``budget_seeds`` of them (all when None)."""
+    n = get_preset(preset).budget_seeds
+    return list(seeds) if n is None else list(seeds)[:n]
 
 
 def get_preset(name: str) -> Preset:

@@ -28,7 +28,7 @@ from .graph import MAX_STAGES, GridGraph, Node, _finished, grid_graph, large_for
 from .params import slurm_options
 from .pipeline import VARIANTS, Chain, derived_configs
 from .plans import plan_for, plan_key
-from .presets import Preset, get_preset, resolve_seeds
+from .presets import Preset, budget_seeds, get_preset, resolve_seeds
 from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance, run_provenance
 from .prune import hooks_for, make_plan
 from .prune.unstructured import stage_sparsity
@@ -316,7 +316,7 @@ def run_chapter(chapter: str | Chapter, preset="quick", value=None, seeds=None, 
     saved = save_results(results, ch.name, p, dataset, results_root)
     curve, curve_saved = None, None
     if ch.curve is not None and (curve_grid := ch.curve(p)):
-        curve = run_grid(runs, curve_grid, p, seeds, dataset, **kw)
+        curve = run_grid(runs, curve_grid, p, budget_seeds(p, seeds), dataset, **kw)
         curve_saved = save_results(curve, f"{ch.name}-budget", p, dataset, results_root)
     used = {r["run_id"] for r in results.rows + (curve.rows if curve else [])}
     trained = len(used - had)
