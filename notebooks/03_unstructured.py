@@ -29,7 +29,7 @@
 # does, so inherited weights carry more information here.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | paper: how much of the paper's protocol to run (see the appendix)
+preset = "quick"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
 fractions = None  # None: the preset's grid (VGG-19 at 30% on quick); else {"vgg19": [0.3, 0.8, 0.95]}
 seeds = None  # None: the preset's seeds; else a list of ints
@@ -118,8 +118,8 @@ report.chapter_forest(results.rows, refs, PAIRS, P.margin,
 plt.show()
 
 # %%
-report.bar_figure(report.results_frame(results.rows), chance=100 / run.data.num_classes,
-                   title=f"Magnitude pruning: fine-tuned vs from scratch ({P.name}, {len(seeds)} seed(s))")
+report.seeds_figure(report.results_frame(results.rows), chance=100 / run.data.num_classes,
+                     title=f"Magnitude pruning: fine-tuned vs from scratch ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
 # %% [markdown]

@@ -52,7 +52,7 @@ def test_one_parameters_cell_with_the_required_names(path):
     assert params["data_root"] is None and params["store"] is None
 
 
-@pytest.mark.parametrize("preset", ["smoke", "quick", "paper"])
+@pytest.mark.parametrize("preset", ["smoke", "quick", "cpu", "paper"])
 def test_every_chapter_grid_names_registered_models_and_methods(preset):
     from nbprune.chapters import CHAPTERS, chapter_grid
     from nbprune.models import list_models

@@ -78,7 +78,8 @@ def test_a_torn_plan_is_recomputed_and_its_summary_serves_reading(tmp_path, tiny
 
 def test_every_chapter_record_is_complete():
     pages = [c.page for c in CHAPTERS.values()]
-    assert pages == ["01_predefined", "02_automatic", "03_unstructured", "04_architecture_search", "05_lottery_ticket"]
+    assert pages == ["01_predefined", "02_automatic", "03_unstructured", "04_architecture_search", "05_lottery_ticket",
+                     "06_later_work"]
     for c in CHAPTERS.values():
         assert c.claim and c.experiments("smoke") and c.experiments("paper")
         assert c.verdicts == "search" or c.pairs
@@ -121,7 +122,7 @@ def test_the_box_counts_the_runs_made_by_other_code(tmp_path, tiny_archive):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chapter", ["automatic", "unstructured", "architecture_search"])
+@pytest.mark.parametrize("chapter", ["automatic", "unstructured", "architecture_search", "later_work"])
 def test_a_chapter_re_executed_against_exported_results_trains_nothing_and_makes_the_same_rows(
         tmp_path, tiny_archive, chapter):
     from nbprune.store_io import export_runs, import_runs

@@ -32,12 +32,22 @@ def test_lr_rewinding_replays_the_large_schedules_last_epochs():
 
 def test_scaled_restart_warms_up_then_steps_down_at_half_and_three_quarters():
     cfg = _derived(("slr",))["slr"]
-    assert (cfg.epochs, cfg.lr, cfg.milestones) == (40, 0.1, (20, 30))
+    assert (cfg.epochs, cfg.lr, cfg.milestones, dict(cfg.schedule)["drops"]) == (40, 0.1, (), (0.5, 0.75))
     # the warm-up: the first 10% of the run (4 epochs) ramp linearly from 0, step by step
     assert cfg.lr_at(0, 0.5) == pytest.approx(0.1 * (0.5 / 40) / 0.1)
     assert cfg.lr_at(3, 1.0) == pytest.approx(0.1)
     assert [cfg.lr_at(e, 1.0) for e in (10, 19, 20, 29, 30, 39)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
     assert cfg.per_step_lr
+
+
+def test_a_one_epoch_scaled_restart_steps_down_within_the_epoch():
+    # the CPU presets retrain for one epoch: the drops at 50% and 75% fall between steps, not at epochs
+    large = RunConfig(model="vgg16", epochs=4)
+    cfg = RunConfig(model="vgg16", epochs=1, **retraining_schedule("slr", large, 1))
+    assert [cfg.lr_at(0, p) for p in (0.05, 0.1, 0.5, 0.51, 0.75, 0.76, 1.0)] == pytest.approx(
+        [0.05, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    xs, ys = cfg.lr_curve(points_per_epoch=4)  # what the chapter plots: the same function
+    assert xs == [0.0, 0.25, 0.5, 0.75] and ys == pytest.approx([cfg.lr_at(0, p) for p in (0.25, 0.5, 0.75, 1.0)])
 
 
 def test_cyclic_restart_warms_up_then_decays_along_a_cosine_to_zero():

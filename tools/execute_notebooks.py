@@ -168,6 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(f"Preset `{args.preset}`; differences in accuracy points (final epoch), ours as the mean over "
                    "seeds with its 95% interval.\n\n" + verdict_markdown(args.preset) + "\n")
     os.replace(tmp, verdicts)
+    from nbprune.runner import verdict_figure
+
+    ax = verdict_figure(args.preset)  # the intro shows it under the table
+    if ax is not None:
+        png = out_dir / "_static" / "verdicts.png"
+        png.parent.mkdir(parents=True, exist_ok=True)
+        ax.figure.savefig(png.with_suffix(".tmp.png"), dpi=110, bbox_inches="tight")
+        os.replace(png.with_suffix(".tmp.png"), png)
     if args.results_store:
         export_results(Path(args.results_store), args.preset)
     return 0

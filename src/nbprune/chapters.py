@@ -17,6 +17,12 @@ from .presets import Preset, get_preset
 
 Pair = tuple[str, str]
 SCRATCH_VS_FINETUNED: tuple[Pair, ...] = (("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned"))
+# chapter 6: each large-lr schedule against fine-tuning and against Scratch-B (the same computation or more),
+# and the rewound ticket against the reset one and the random re-initialisation
+LATER_WORK_PAIRS: tuple[Pair, ...] = (
+    *((s, "fine-tuned") for s in ("lr-rewinding", "slr", "clr")),
+    *((s, "scratch-b") for s in ("lr-rewinding", "slr", "clr")),
+    ("rewound-ticket", "winning-ticket"), ("rewound-ticket", "random-init"), ("winning-ticket", "random-init"))
 
 
 @dataclass(frozen=True)
@@ -28,8 +34,10 @@ class Chapter:
     set, designs a second stage from the first stage's results (chapter 4's guided pruning): it is called
     with the per-seed stage patterns of the finished chains (see :func:`nbprune.runner.stage_patterns`), the
     preset and whether the grid was custom. ``pairs`` are the paired comparisons (a, b) of its verdicts;
-    ``verdicts`` says how the intro's table reads its results: ``"paired"`` (``pairs`` per row) or
-    ``"search"`` (architectures compared at the same fraction, :func:`nbprune.report.search_pairs`).
+    ``verdicts`` says how the intro's table reads its results: ``"paired"`` (``pairs`` per row),
+    ``"search"`` (architectures compared at the same fraction, :func:`nbprune.report.search_pairs`) or
+    ``"paired+random"`` (``pairs`` per row, then randomly pruned filters retrained with the best large-lr
+    schedule against L1-norm pruning fine-tuned, :func:`nbprune.report.random_pruning_table`).
     ``curve(preset)``, when set, is a second grid run after the first (chapter 1's budget curve,
     :func:`nbprune.experiments.budget_grid`), saved to its own results file and kept out of the verdicts.
     """
@@ -89,6 +97,12 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
             "At lr 0.1 a winning ticket is no better than a random initialisation",
             ex.lottery_ticket_grid, "lrs", lambda v, p: ex.lottery_grid(p, v),
             pairs=(("winning-ticket", "random-init"),)),
+    Chapter("later_work", 6, "What later work found",
+            "Later work (Le & Hua 2021; Frankle et al. 2019, 2020): retrained at a large lr, inherited weights beat "
+            "training from scratch, and randomly pruned filters beat L1-norm pruning fine-tuned; at lr 0.1 a ticket "
+            "needs rewinding to early-training weights, not its initialisation",
+            ex.later_work_grid, "draws", lambda v, p: ex.later_work_grid(p, v), pairs=LATER_WORK_PAIRS,
+            verdicts="paired+random"),
 )}
 
 

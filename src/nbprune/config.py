@@ -136,10 +136,14 @@ class RunConfig:
             bad("init_seed", "None or an integer >= 0")
         if self.schedule:
             spec = dict(self.schedule)
-            unknown = sorted(set(spec) - {"name", "warmup"})
-            if unknown or spec.get("name") not in SCHEDULES:
-                raise ValueError(f"schedule: must be () or pairs with a 'name' in {', '.join(SCHEDULES)} and an "
-                                 f"optional 'warmup' fraction, got {self.schedule!r}")
+            unknown = sorted(set(spec) - {"name", "warmup", "drops"})
+            if unknown or spec.get("name") not in SCHEDULES or ("drops" in spec and spec["name"] != "step"):
+                raise ValueError(f"schedule: must be () or pairs with a 'name' in {', '.join(SCHEDULES)}, an "
+                                 f"optional 'warmup' fraction and (step only) 'drops' fractions, got {self.schedule!r}")
+            drops = spec.get("drops", ())
+            if not isinstance(drops, tuple) or any(isinstance(d, bool) or not isinstance(d, (int, float))
+                                                   or not 0 < d < 1 for d in drops):
+                raise ValueError(f"schedule: drops must be fractions of the run in (0, 1), got {drops!r}")
             w = spec.get("warmup", 0.0)
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < 1:
                 raise ValueError(f"schedule: warmup must be a fraction of the run in [0, 1), got {w!r}")
@@ -248,7 +252,9 @@ class RunConfig:
         """The lr of a step of ``epoch`` (0-based); ``progress`` is the fraction of that epoch done once the step
         is taken (only a named schedule reads it). ``warmup_lr`` in the (constant) warm-up epochs; else
 
-        * the step schedule (``schedule=()``, or ``name`` ``"step"``): ``lr`` times ``gamma`` per milestone passed;
+        * the step schedule (``schedule=()``, or ``name`` ``"step"``): ``lr`` times ``gamma`` per milestone passed,
+          and per fraction of ``drops`` the run has passed (a named step schedule's drops are step-exact, so a
+          retraining run of one epoch still steps down at 50% and 75% of it);
         * ``"cosine"``: ``lr`` decayed to 0 along half a cosine over the run;
 
         and with a named schedule's ``warmup`` fraction w, the first w of the run's steps ramp linearly from 0 to
@@ -265,8 +271,21 @@ class RunConfig:
         if spec["name"] == "cosine":
             base = self.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, (t - w) / (1 - w)))))
         else:
-            base = step_lr
+            base = step_lr * self.gamma ** sum(t > d + 1e-12 for d in spec.get("drops", ()))
         return base * min(1.0, t / w) if w > 0 and t < w else base
+
+    def lr_curve(self, points_per_epoch: int = 20) -> tuple[list[float], list[float]]:
+        """The lr over the run as (epochs done, lr) at ``points_per_epoch`` evenly spaced steps of each epoch:
+        what :meth:`lr_at` gives the trainer (a step schedule is flat within an epoch), for plotting."""
+        if isinstance(points_per_epoch, bool) or not isinstance(points_per_epoch, int) or points_per_epoch < 1:
+            raise ValueError(f"points_per_epoch: must be an integer >= 1, got {points_per_epoch!r}")
+        xs, ys = [], []
+        for epoch in range(self.epochs):
+            for k in range(points_per_epoch):
+                progress = (k + 1) / points_per_epoch
+                xs.append(epoch + k / points_per_epoch)
+                ys.append(self.lr_at(epoch, progress if self.per_step_lr else 0.0))
+        return xs, ys
 
 
 def fresh_seed(seed: int) -> int:

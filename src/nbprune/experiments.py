@@ -360,3 +360,37 @@ def lottery_grid(preset, lrs: list[float] | None = None) -> list[Experiment]:
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr <= 1:
             raise ValueError(f"lrs: {lr!r} must be a number in (0, 1]")
     return [e for lr in lrs for e in lottery_rows(preset, float(lr))]
+
+
+# chapter 6: later work (Le & Hua 2021; Renda et al. 2020; Frankle et al. 2019, 2020) on the same runs
+RETRAINING_VARIANTS = ("fine-tuned", "lr-rewinding", "slr", "clr")  # the retraining schedules, same budget F
+RANDOM_DRAWS = 3  # random architectures of the target's widths per seed
+REWOUND_FRACTIONS = (0.2, 0.8)  # chapter 5's one-shot magnitude rows, with the rewound ticket added
+
+
+def later_work_grid(preset, draws: int | None = None) -> list[Experiment]:
+    """Chapter 6's experiments, the same at every preset (their large models are chapter 1's, 2's and 5's):
+
+    1. retraining schedules: VGG-16 -> VGG-16-A (L1-norm) and VGG-19 at 70% (Network Slimming), each pruned
+       model retrained for the preset's fine-tuning budget with every schedule of :data:`RETRAINING_VARIANTS`,
+       beside Scratch-E and Scratch-B (the same runs as chapters 1 and 2);
+    2. random pruning: VGG-16-A's per-unit widths with the kept filters drawn at random (``draws`` draws,
+       default :data:`RANDOM_DRAWS`; all draws share one row label, so a seed's value is its mean over draws),
+       retrained with every schedule (the report compares the best one, chosen on the L1-norm row);
+    3. rewound tickets: VGG-16 magnitude-pruned at 20% and 80% at lr 0.1: the winning ticket (reset to the
+       init), the ticket rewound to the large model's weights after ~2% of its training, and the random
+       re-initialisation, all under the same mask.
+    """
+    get_preset(preset)
+    draws = parse_param("draws", draws, int, "3")
+    draws = RANDOM_DRAWS if draws is None else draws
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws: must be None or an integer >= 1 (random architectures per seed), got {draws!r}")
+    retrain = (*RETRAINING_VARIANTS, "scratch-e", "scratch-b")
+    grid = [_l1("vgg16-a", "vgg16", variants=retrain), _slim("vgg19", 0.7, variants=retrain)]
+    grid += [experiment("VGG-16-A, random filters", "vgg16", "random-channels", {"target": "vgg16-a", "draw": d},
+                        variants=RETRAINING_VARIANTS, paper_target="VGG-16-A") for d in range(draws)]
+    grid += [experiment(f"{f:.0%}", "vgg16", "magnitude", {"fraction": f},
+                        variants=("winning-ticket", "rewound-ticket", "random-init"), lr=0.1, paper_table="9a",
+                        paper_target=f"{f:.0%}") for f in REWOUND_FRACTIONS]
+    return grid

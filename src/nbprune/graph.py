@@ -211,7 +211,7 @@ def project_grid(grid: list[Experiment], preset, seeds, dataset: str = "cifar10"
             continue
         model = build_model(first, DATASETS[dataset], hooks_for(first)).eval()
         sp = compute_plan(model, exp.method, dict(exp.settings), calibration)
-        data_driven = exp.method not in ("l1", "magnitude", "uniform-channels", "uniform-sparsity")
+        data_driven = exp.method not in ("l1", "random-channels", "magnitude", "uniform-channels", "uniform-sparsity")
         for seed in seeds:
             large = large_for(exp, preset, seed, dataset)
             add(large, "large", "", False)

@@ -119,7 +119,8 @@ def retraining_schedule(variant: str, large: RunConfig, epochs: int) -> dict:
       later milestones shifted; Renda et al.). Where those epochs all sit in the last lr phase, this is
       fine-tuning at that lr (and then the same run as fine-tuning when that lr is the fine-tuning lr).
     * ``slr`` (scaled learning-rate restarting): the large model's initial lr, x``gamma`` at 50% and 75% of
-      ``epochs``, after a linear warm-up over the first 10% of the steps.
+      the run's steps (step-exact, so a run of one epoch steps down too), after a linear warm-up over the
+      first 10% of the steps.
     * ``clr`` (cyclic learning-rate restarting): the large model's initial lr after the same warm-up, then a
       cosine decay to 0 over the run.
     """
@@ -129,8 +130,8 @@ def retraining_schedule(variant: str, large: RunConfig, epochs: int) -> dict:
         milestones = tuple(m - start for m in large.lr_milestones() if m > start)
         return {"lr": lr, "milestones": milestones, "gamma": large.gamma}
     if variant == "slr":
-        return {"lr": large.lr, "milestones": (epochs // 2, 3 * epochs // 4), "gamma": large.gamma,
-                "schedule": (("name", "step"), ("warmup", RESTART_WARMUP))}
+        return {"lr": large.lr, "milestones": (), "gamma": large.gamma,
+                "schedule": (("drops", (0.5, 0.75)), ("name", "step"), ("warmup", RESTART_WARMUP))}
     if variant == "clr":
         return {"lr": large.lr, "milestones": (), "schedule": (("name", "cosine"), ("warmup", RESTART_WARMUP))}
     raise ValueError(f"variant: {variant!r} is not a retraining schedule; allowed: {', '.join(RETRAINING)}")

@@ -348,12 +348,48 @@ def verdict_summary(preset, results_dir: str | None = None, dataset: str = "cifa
         else:
             table = report.paired_table(df[df["variant"] != "unpruned"], ["model", "target"], list(ch.pairs),
                                         paper_refs(ch.grid(p), dataset), p.margin)
+            if ch.verdicts == "paired+random":
+                table = pd.concat([table, report.random_pruning_table(df, p.margin)], ignore_index=True)
             rows = [(f"{r['model']} {r['target']}", r) for _, r in table.iterrows()]
         for row, r in rows:
             out.append({"claim": ch.claim, "chapter": link, "row": row, "comparison": r["comparison"],
                         "ours": f"{r['mean diff']:+.2f} {r['95% CI']}", "paper": r["paper"], "verdict": r["verdict"],
                         "paper's claim": r["paper's claim"]})
     return pd.DataFrame(out)
+
+
+def verdict_stats(preset, results_dir: str | None = None, dataset: str = "cifar10") -> list[dict]:
+    """Every chapter's comparisons as statistics rows (:func:`nbprune.report.paired_stats`, ``search_stats``,
+    ``random_pruning_stats``: keys, a, b, cmp, paper), keys prefixed with the chapter's number, from the saved
+    results; chapters without results are left out. The numbers behind :func:`verdict_summary`."""
+    import pandas as pd
+
+    p = get_preset(preset)
+    out = []
+    for ch in CHAPTERS.values():
+        path = results_path(ch.name, p, dataset, results_dir)
+        if not path.exists():
+            continue
+        df = report.results_frame(pd.read_csv(path, keep_default_na=False).to_dict("records"))
+        if ch.verdicts == "search":
+            rows = report.search_stats(df, p.margin)
+        else:
+            rows = report.paired_stats(df[df["variant"] != "unpruned"], ["model", "target"], list(ch.pairs),
+                                       paper_refs(ch.grid(p), dataset), p.margin)
+            if ch.verdicts == "paired+random":
+                rows += report.random_pruning_stats(df, p.margin)
+        out += [{**r, "keys": {"chapter": f"{ch.number}.", **r["keys"]}} for r in rows]
+    return out
+
+
+def verdict_figure(preset, results_dir: str | None = None, dataset: str = "cifar10"):
+    """The whole book's comparisons in one forest plot (:func:`nbprune.report.forest_figure`) at the preset's
+    margin: the figure of the intro's verdict table. None when no chapter has results."""
+    rows = verdict_stats(preset, results_dir, dataset)
+    if not rows:
+        return None
+    p = get_preset(preset)
+    return report.forest_figure(rows, p.margin, f"Every comparison of the book at preset {p.name!r}")
 
 
 def verdict_markdown(preset, results_dir: str | None = None, dataset: str = "cifar10") -> str:

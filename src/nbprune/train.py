@@ -197,7 +197,9 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
     x, y = data.train_x.to(device), data.train_y.to(device)
     test_x, test_y = data.test_x.to(device), data.test_y.to(device)
     n_batches = math.ceil(len(y) / config.batch_size)
-    rewind = set(config.rewind_steps()) if n_batches == config.steps_per_epoch() else set()
+    # the steps whose weights a rewound ticket restarts from, counted in the steps this data makes (a data set
+    # smaller than the config's subset, as in the tests, still keeps the snapshots its derived runs name)
+    rewind = set(config.rewind_steps())
     per_step_lr = config.per_step_lr  # looked up once: the step loop only tests a local
     amp = config.amp  # bf16 autocast: tensor cores on CUDA, AVX-512 BF16 / AMX through oneDNN on CPUs
     t_resume = time.time()

@@ -29,7 +29,7 @@ from nbprune.prune.plan import PrunePlan, register_method
 from nbprune.prune.stages import resolution_stages
 from nbprune.prune.surgery import Unit, channel_units, pruned_cfg, unit_gamma
 
-__all__ = ["l1", "l1_scores", "slimming", "top_k", "uniform_channels"]
+__all__ = ["l1", "l1_scores", "random_channels", "slimming", "top_k", "uniform_channels"]
 
 
 def l1_scores(model: nn.Module, unit: Unit) -> torch.Tensor:
@@ -135,6 +135,25 @@ def l1(model: nn.Module, target: str | None = None, ratios: Any = None, skip: An
     else:
         widths = _ratio_widths(model, units, ratios, skip)
     return _plan("l1", model, _l1_keep(model, units, widths))
+
+
+@register_method("random-channels")
+def random_channels(model: nn.Module, target: str, draw: int = 0) -> PrunePlan:
+    """Random filter pruning (Le & Hua's control): the per-unit widths of the named L1 ``target``, with the
+    kept channels of every unit drawn uniformly at random instead of by their L1 norm.
+
+    ``draw`` (an integer >= 0) seeds the draw, so one draw is one fixed random architecture of the target's
+    widths; the selection does not read the weights (the same draw of two large models keeps the same
+    channels), so different draws, not different seeds, are what vary the choice of filters.
+    """
+    if isinstance(draw, bool) or not isinstance(draw, int) or draw < 0:
+        raise ValueError(f"draw: must be an integer >= 0 (the random draw of the kept channels), got {draw!r}")
+    units = channel_units(model)
+    widths = _target_widths(model, units, target)
+    gen = torch.Generator().manual_seed(1_000_003 * (draw + 1))
+    keep = {name: torch.randperm(unit.size, generator=gen)[:widths[name]].sort().values
+            for name, unit in units.items()}
+    return _plan("random-channels", model, keep, draw=draw)
 
 
 @register_method("slimming")

@@ -21,18 +21,19 @@ are re-exported here.
 from __future__ import annotations
 
 from ..paper import paper_table, paper_value, paper_wide
-from .figures import (budget_figure, FIGSIZE, HISTOGRAM_BINS, bar_figure, chapter_forest, conv_weight_names, forest_figure,
+from .figures import (budget_figure, FIGSIZE, HISTOGRAM_BINS, seeds_figure, chapter_forest, conv_weight_names, forest_figure,
                       params_curve_figure, stage_sparsity_figure, weight_distribution_figure, weight_histogram,
-                      weight_histograms, chain_states)
+                      weight_histograms, chain_states, schedule_figure)
 from .tables import (PIPELINES, VARIANT_LABELS, VARIANT_ORDER, architecture_table, ledger_table, mean_std,
                      paper_shaped_table, results_frame, row_label, run_box, widths_table)
 from .verdicts import (BUDGET_PAIRS, budget_stats, CLAIM_WORDS, PAIR_CLAIMS, SEARCH_COMPARISONS, chapter_tables, paired_stats, paired_table,
-                       search_pairs, search_stats, t_interval)
+                       best_schedule, random_pruning_stats, random_pruning_table, search_pairs, search_stats, t_interval)
 
 __all__ = [
-    "BUDGET_PAIRS", "budget_stats", "budget_figure",
+    "BUDGET_PAIRS", "budget_stats", "budget_figure", "best_schedule", "random_pruning_stats",
+    "random_pruning_table", "schedule_figure",
     "CLAIM_WORDS", "FIGSIZE", "HISTOGRAM_BINS", "PAIR_CLAIMS", "PIPELINES", "SEARCH_COMPARISONS",
-    "VARIANT_LABELS", "VARIANT_ORDER", "architecture_table", "bar_figure", "chapter_forest", "chapter_tables",
+    "VARIANT_LABELS", "VARIANT_ORDER", "architecture_table", "seeds_figure", "chapter_forest", "chapter_tables",
     "conv_weight_names", "forest_figure", "ledger_table", "mean_std", "paired_stats", "paired_table",
     "paper_shaped_table", "paper_table", "paper_value", "paper_wide", "params_curve_figure", "results_frame",
     "row_label", "run_box", "search_pairs", "search_stats", "stage_sparsity_figure", "t_interval",

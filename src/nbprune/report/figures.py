@@ -56,7 +56,8 @@ def forest_figure(stats_rows: list[dict], margin: float, title: str, ax=None):
     ax.set_yticklabels(reversed(labels))
     ax.set_xlabel("difference in test accuracy (points, final epoch)")
     ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if n > 2 else -0.45), ncol=2, frameon=False)
+    axes_h = ax.figure.get_size_inches()[1] * ax.get_position().height  # the legend ~0.6 inch below the axis
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.6 / max(axes_h, 0.5)), ncol=2, frameon=False)
     ax.grid(axis="x", alpha=0.3)
     ax.figure.tight_layout()
     return ax
@@ -69,9 +70,11 @@ def chapter_forest(rows: list[dict], refs: dict, pairs: list[tuple[str, str]], m
                          margin, title, ax)
 
 
-def bar_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str = "final", chance: float | None = 10.0,
-               ax=None):
-    """Bars of mean accuracy with std error bars over seeds, one group per result row, one bar per ``hue``."""
+def seeds_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str = "final",
+                 chance: float | None = None, ax=None):
+    """Every seed's accuracy as a point, one group per result row and one colour per ``hue``, with the mean
+    over seeds as a short bar; the axis spans the data (a 1-point difference stays visible), and ``chance``
+    is drawn as a dotted line only when it lies in that span."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -80,13 +83,20 @@ def bar_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str = 
         _, ax = plt.subplots(figsize=FIGSIZE)
     plot = df.copy()
     plot["row"] = row_label(plot)
-    plot[hue] = plot[hue].map(lambda v: VARIANT_LABELS.get(v, v))
-    sns.barplot(data=plot, x="row", y=value, hue=hue, errorbar="sd", ax=ax, capsize=0.1, err_kws={"linewidth": 1},
-                dodge=True)
-    if chance is not None:
+    plot[hue] = plot[hue].map(lambda v: VARIANT_LABELS.get(v, v)).astype(str)
+    order = list(dict.fromkeys(plot["row"]))
+    hues = list(dict.fromkeys(plot[hue]))
+    sns.stripplot(data=plot, x="row", y=value, hue=hue, order=order, hue_order=hues, dodge=True, jitter=0.08,
+                  size=5, alpha=0.8, ax=ax)
+    sns.pointplot(data=plot, x="row", y=value, hue=hue, order=order, hue_order=hues, dodge=0.8 - 0.8 / len(hues),
+                  linestyle="none", markers="_", markersize=18, errorbar=None, palette=["0.15"] * len(hues),
+                  legend=False, ax=ax)
+    lo, hi = plot[value].min(), plot[value].max()
+    pad = max(0.5, 0.08 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + pad)
+    if chance is not None and lo - pad <= chance <= hi + pad:
         ax.axhline(chance, color="gray", linestyle=":", linewidth=1, label="chance")
-    ax.set_ylim(0, min(100.0, plot[value].max() + 8))
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("test accuracy (%), one point per seed")
     ax.set_xlabel("")
     ax.set_title(title)
     ax.legend(title=None, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
@@ -280,3 +290,27 @@ def budget_figure(stats: pd.DataFrame, margin: float, title: str, paper: Mapping
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def schedule_figure(curves: Mapping[str, tuple[list[float], list[float]]], title: str, offset: Mapping[str, float] | None = None,
+                    ax=None):
+    """The lr schedules a chapter ran, one line per name: ``curves`` maps a name to (epochs, lr) as
+    :meth:`nbprune.config.RunConfig.lr_curve` gives them; ``offset`` shifts a curve right by that many epochs
+    (a retraining run drawn after its large model's training). Log lr axis, so 0.1 and 0.001 both show."""
+    import matplotlib.pyplot as plt
+
+    _style()
+    if ax is None:
+        _, ax = plt.subplots(figsize=FIGSIZE)
+    for name, (xs, ys) in curves.items():
+        shift = (offset or {}).get(name, 0.0)
+        # a step plot at each point, floored at 1e-5 so a cosine that reaches 0 stays on the log axis
+        ax.step([x + shift for x in xs] + [xs[-1] + shift + (xs[1] - xs[0] if len(xs) > 1 else 1)],
+                [max(y, 1e-5) for y in ys] + [max(ys[-1], 1e-5)], where="post", label=name, linewidth=1.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    ax.set_title(title)
+    ax.legend(title=None, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, frameon=False)
+    ax.figure.tight_layout()
+    return ax

@@ -24,13 +24,18 @@ from .tables import VARIANT_LABELS, paper_shaped_table, results_frame
 
 PAIR_CLAIMS = {("scratch-e", "fine-tuned"): "a >= b", ("scratch-b", "fine-tuned"): "a >= b",
                ("scratch-e", "pruned"): "a >= b", ("scratch-b", "pruned"): "a >= b",
-               ("winning-ticket", "random-init"): "a <= b"}  # at lr 0.1 a winning ticket is no better
+               ("winning-ticket", "random-init"): "a <= b",  # at lr 0.1 a winning ticket is no better
+               # chapter 6, the later work's claims: a large retraining lr beats fine-tuning and training from
+               # scratch (Le & Hua 2021); at lr 0.1 a rewound ticket beats the reset one and a random init
+               # (Frankle et al. 2019, 2020)
+               **{(s, b): "a > b" for s in ("lr-rewinding", "slr", "clr") for b in ("fine-tuned", "scratch-b")},
+               ("rewound-ticket", "winning-ticket"): "a > b", ("rewound-ticket", "random-init"): "a > b"}
 """The paper's claim about each pair (a, b), in the terms of :func:`nbprune.stats.agreement`.
 
 "a >= b" (training from scratch is as good as fine-tuning or as the pruned model) agrees with the verdicts
 "a better" and "equivalent" and disagrees with "b better"; "a <= b" (a winning ticket is no better than a
-random init) agrees with "b better" and "equivalent" and disagrees with "a better"; an inconclusive verdict
-is undecided."""
+random init) agrees with "b better" and "equivalent" and disagrees with "a better"; "a > b" (chapter 6: the
+later work's claims) agrees only with "a better"; an inconclusive verdict is undecided."""
 
 SEARCH_COMPARISONS = [("slimming", "uniform-channels", "a > b"),
                       ("guided-channels", "uniform-channels", "a > b"),
@@ -85,7 +90,9 @@ def paired_stats(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]
     """Per group and pair (a, b): the per-seed differences a - b compared by :func:`nbprune.stats.compare`
     against ``margin`` (accuracy points), with the paper's difference for the row; numbers, not text.
 
-    Only seeds that have both variants count. The comparison's outcome is "equivalent" when the 90% interval
+    Only seeds that have both variants count. A pair whose two sides are the same runs at every seed (chapter
+    6's learning-rate rewinding where the replayed epochs are all at the fine-tuning lr) is not a comparison
+    and gives no row. The comparison's outcome is "equivalent" when the 90% interval
     lies inside ±margin, else "a better" / "b better" when the 95% interval excludes 0, else "inconclusive"
     ("one seed" for a single pair). Each row: ``keys`` (the group's values), ``a``, ``b``, ``cmp`` (the
     :class:`nbprune.stats.Comparison`) and ``paper`` (the paper's mean a - mean b, or None).
@@ -99,12 +106,20 @@ def paired_stats(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]
             if a not in wide or b not in wide:
                 continue
             diffs = (wide[a] - wide[b]).dropna()
-            if diffs.empty:
+            if diffs.empty or _same_runs(g, a, b):
                 continue
             pa, pb = (paper or {}).get((*keys, a)), (paper or {}).get((*keys, b))
             out.append({"keys": dict(zip(group, keys)), "a": a, "b": b, "cmp": compare(diffs, margin),
                         "paper": None if pa is None or pb is None else pa[0] - pb[0]})
     return out
+
+
+def _same_runs(g: pd.DataFrame, a: str, b: str) -> bool:
+    """Whether variants a and b of one group are the same runs (same run ids at every seed)."""
+    if "run_id" not in g:
+        return False
+    ids = {v: sorted(g.loc[g["variant"] == v, "run_id"]) for v in (a, b)}
+    return bool(ids[a]) and ids[a] == ids[b]
 
 
 def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]],
@@ -162,6 +177,56 @@ def search_pairs(df: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
         words = "-" if claim is None else CLAIM_WORDS[claim].format(a=a, b=b)
         agrees = "-" if claim is None else agreement(c.outcome, claim)
         rows.append(_verdict_row(r["keys"], f"{a} - {b}", c, c.text(a, b), words, agrees))
+    return pd.DataFrame(rows)
+
+
+RANDOM_METHOD = "random-channels"
+RANDOM_SCHEDULES = ("lr-rewinding", "slr", "clr")  # the large-lr schedules the random rows are retrained with
+
+
+def best_schedule(df: pd.DataFrame, model: str) -> str | None:
+    """The large-lr retraining schedule with the highest mean final accuracy on ``model``'s L1-norm row (the
+    schedule Le & Hua retrain random pruning with); None when the row has none of them."""
+    l1 = df[(df["method"] == "l1") & (df["model"] == model) & df["variant"].isin(RANDOM_SCHEDULES)]
+    if l1.empty:
+        return None
+    means = l1.groupby("variant", observed=True)["final"].mean()
+    return str(means.idxmax())
+
+
+def random_pruning_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
+    """Chapter 6's cross-row comparison: randomly pruned filters (method ``random-channels``) retrained with
+    the best large-lr schedule (:func:`best_schedule`, chosen on the L1-norm row) minus L1-norm pruning
+    fine-tuned, paired by seed (a seed's random value is its mean over the draws), compared by
+    :func:`nbprune.stats.compare` at ``margin``. Each row as :func:`paired_stats`' plus ``schedule`` and
+    ``draws`` (per seed)."""
+    out = []
+    rand = df[df["method"] == RANDOM_METHOD]
+    for model, g in rand.groupby("model", sort=False):
+        schedule = best_schedule(df, model)
+        if schedule is None:
+            continue
+        a = g[g["variant"] == schedule].groupby("seed")["final"]
+        b = df[(df["method"] == "l1") & (df["model"] == model) & (df["variant"] == "fine-tuned")]
+        b = b.groupby("seed")["final"].mean()
+        diffs = (a.mean() - b).dropna()
+        if diffs.empty:
+            continue
+        draws = int(a.size().min())
+        out.append({"keys": {"model": model, "target": str(g["target"].iloc[0])}, "a": f"random + {schedule}",
+                    "b": "L1-norm + fine-tuned", "schedule": schedule, "draws": draws,
+                    "cmp": compare(diffs, margin), "paper": None})
+    return out
+
+
+def random_pruning_table(df: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
+    """:func:`random_pruning_stats` as a verdict table; the claim tested (Le & Hua) is "random better"."""
+    rows = []
+    for r in random_pruning_stats(df, margin):
+        c, label = r["cmp"], VARIANT_LABELS.get(r["schedule"], r["schedule"])
+        row = _verdict_row(r["keys"], f"random filters ({label}, mean of {r['draws']} draws) - L1-norm fine-tuned",
+                           c, c.text("random", "L1-norm"), "-", agreement(c.outcome, "a > b"))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
