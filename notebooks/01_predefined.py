@@ -177,10 +177,12 @@ plt.show()
 # The CPU presets train far shorter than the paper's 160 epochs, so a difference measured here may not be the
 # paper's. The budget curve re-runs VGG-16 -> VGG-16-A (L1-norm) at several large-model budgets, fine-tuning
 # scaled alike (the preset's ratio of fine-tuning to training epochs) and Scratch-B from the FLOPs ratio at each
-# budget, with the preset's seeds: the accuracies, the two paired differences with their 95% intervals, and
-# what doubling the unpruned model's epochs gains at each budget, the scale on which a Scratch-B gain (it comes
-# from more epochs) is read. The paper's 160-epoch values are the stars at the right. The other chapters' short
-# budgets can be read against it. The verdicts of the intro use the preset's own budget, not these points.
+# budget: the accuracies, the two paired differences with their 95% intervals, and what doubling the unpruned
+# model's epochs gains at each budget, the scale on which a Scratch-B gain (it comes from more epochs) is read.
+# The paper's 160-epoch values are the stars at the right. The other chapters' short budgets can be read against
+# it. The verdicts of the intro use the preset's own budget, not these points. A preset may run the curve on
+# its own training subset and on its first seeds only (`cpu`: 20,000 images and 3 seeds, so that its longest
+# points fit the book's time); the line under the table says which.
 
 # %%
 from nbprune.presets import get_preset
@@ -191,6 +193,10 @@ if run.curve is None:
 else:
     curve = report.budget_stats(report.results_frame(run.curve.rows), P.margin)
     display(curve[[c for c in curve.columns if not c.startswith("_")]].round(2).set_index("budget"))
+    images = P.train_subset if P.budget_subset is None else P.budget_subset
+    print(f"budget curve: {list(P.budgets)} epochs (unpruned also at {2 * max(P.budgets)}), "
+          f"{'all 50,000' if images is None else f'{images:,}'} training images, "
+          f"seeds {sorted({r['seed'] for r in run.curve.rows})}")
     paper = {label: ref[0] for label, variant in (("unpruned", "unpruned"), ("Fine-tuned", "fine-tuned"),
                                                   ("Scratch-E", "scratch-e"), ("Scratch-B", "scratch-b"))
              if (ref := report.paper_value("1", dataset, "VGG-16", "" if variant == "unpruned" else "VGG-16-A",
@@ -224,7 +230,7 @@ display(report.ledger_table(report.results_frame(results.rows)))
 #
 # ## Reading this chapter
 #
-# Under `smoke` the accuracies mean nothing (one epoch on 512 images). Under `quick` the models are a quarter as
-# wide and train for a few epochs on part of the data, so absolute accuracies are far below the paper's; what
+# Under `smoke` the accuracies mean nothing (one epoch on 512 images). Under `quick` and `cpu` the models are a
+# quarter or an eighth as wide and train for a few epochs, so absolute accuracies are far below the paper's; what
 # can be compared is the *ordering* of fine-tuned and scratch-trained models of the same architecture, with
 # the paired intervals above saying how sure that ordering is at this budget.

@@ -32,7 +32,7 @@
 # %% tags=["parameters"]
 preset = "quick"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
-fractions = None  # None: the preset's grid (VGG-16 at 40, 50, 60, 70% of channels on quick); else a list, e.g. [0.2, 0.5]
+fractions = None  # None: the preset's grid (VGG-16 at 40-70% of channels on quick and cpu); else a list, e.g. [0.2, 0.5]
 seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]
 data_root = None  # None: $NBPRUNE_DATA, else torchvision's download

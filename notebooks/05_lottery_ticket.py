@@ -38,7 +38,7 @@
 # %% tags=["parameters"]
 preset = "quick"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
-lrs = None  # None: the preset's initial learning rates (0.1 on quick; 0.1 and 0.01 on paper); else e.g. [0.1, 0.01]
+lrs = None  # None: the preset's initial learning rates (0.1 on the CPU presets; 0.1 and 0.01 on paper); else e.g. [0.1, 0.01]
 seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]
 data_root = None  # None: $NBPRUNE_DATA, else torchvision's download

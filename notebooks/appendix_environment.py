@@ -100,6 +100,54 @@ for name, text in presets["description"].items():
     print(f"{name}: {text}")
 
 # %% [markdown]
+# ## Calibration: how the default preset `cpu` was chosen
+#
+# The book's default had to train every chapter (5 seeds, all 10,000 test images) and chapter 1's budget curve
+# in at most 5 hours on the 2-core machine the book is built on, with the unpruned models as far along their
+# training curve as that allows. The table is the measurement it was chosen from: the unpruned VGG-16 (seed 0,
+# bf16 autocast, batch 64, the presets' recipe) trained at each width × training images × epochs, two runs at
+# a time with one thread each, as the book trains, on a 2-core AMD EPYC (Zen 4) VM
+# (`python tools/calibrate.py`, which writes `results/calibration.csv`; its runs are in the run store).
+#
+# What it shows: at a fixed cost, more training images beat more epochs (1/4 width, 50,000 images, 10 epochs: 77.8%
+# in 411 s; 10,000 images, 60 epochs: 75.9% in 615 s), and doubling the width costs about twice the time per epoch,
+# not four times. The `quick` book (3 seeds, 5,000 test images) took 1.7 machine hours (the table below, executed at
+# `quick`); at 5 seeds and 10,000 test images the same per-run cost is about 3 hours, which leaves a large model
+# ~80-90 s per run once the budget curve and chapter 6 are added: the rows near that cost decide. All 50,000 images
+# at 1/8 width for 4 epochs costs about that (VGG-16: ~90 s per run) and needs no training subset; 6 epochs (67.3%
+# at 125 s per run) would put the book over its 5 hours. The budget curve then trains 2 to 32 epochs (and the
+# unpruned model at 64) on a fixed 20,000-image subset, where its longest points fit, so the chapters' small-budget
+# verdicts can be read against longer training.
+
+# %%
+import os
+from pathlib import Path
+
+cal_path = Path(os.environ.get("NBPRUNE_RESULTS") or "results") / "calibration.csv"
+if cal_path.exists():
+    cal = pd.read_csv(cal_path).sort_values(["width", "wall_s"])
+    cols = ["width", "train_images", "epochs", "final", "best", "wall_s", "s_per_epoch", "train_pflop"]
+    display(cal[cols].rename(columns={"final": "final acc (%)", "best": "best acc (%)", "wall_s": "wall (s)",
+                                      "s_per_epoch": "s / epoch", "train_pflop": "training PFLOP"})
+            .set_index(["width", "train_images", "epochs"]))
+    print(f"measured on: {', '.join(sorted(set(cal['device'])))}; code {', '.join(sorted(set(cal['git_commit'].str[:12])))}")
+else:
+    print(f"no calibration table at {cal_path}: run `python tools/calibrate.py`")
+
+# %% [markdown]
+# ## What this preset's results cost to train
+#
+# Chapter by chapter, from the committed results files: the runs each chapter shows, those new to the book (a
+# run shared with an earlier chapter is counted there), their summed training time (each run's own wall
+# time, as recorded in its metrics) and the machine time that is with two runs trained at once.
+
+# %%
+from nbprune.runner import training_time
+
+cost = training_time(P)
+display(cost.set_index("part") if len(cost) else "no results saved at this preset yet")
+
+# %% [markdown]
 # ## The base models at this run's width
 #
 # The chapters' tables of architectures are at the paper's width; these are the sizes actually trained under

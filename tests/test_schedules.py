@@ -124,3 +124,29 @@ def test_a_large_model_keeps_its_early_weights_for_rewinding_and_a_rewound_ticke
     assert store.run(configs["winning-ticket"], data=data, progress=False).config.rewind_steps() == ()
     with pytest.raises(ValueError, match="rewind_step: give it exactly with init 'parent-rewind'"):
         RunConfig(model="vgg11", init="parent-rewind")
+
+
+def test_a_missing_rewind_snapshot_is_replayed_from_the_large_models_init_bit_identically(tmp_path):
+    import json
+
+    from test_train import synthetic
+
+    from nbprune.graph import variant_configs
+    from nbprune.experiments import experiment
+    from nbprune.runs import RunStore
+
+    data = synthetic(n_train=64, n_test=16)
+    large = RunConfig(model="vgg11", width=0.125, epochs=2, batch_size=16, train_subset=64)
+    store = RunStore(tmp_path / "store")
+    res = store.run(large, data=data, progress=False)
+    original = res.state_dict("rewind-1")
+    (res.dir / "rewind-1.pt").unlink()  # a large model trained before snapshots were kept
+    exp = experiment("50%", "vgg11", "magnitude", {"fraction": 0.5}, variants=("rewound-ticket",))
+    rewound = variant_configs(res, exp, "smoke")["rewound-ticket"]
+    store.run(rewound, data=data, progress=False)
+    replayed = res.state_dict("rewind-1")
+    assert replayed.keys() == original.keys() and all(torch.equal(replayed[k], original[k]) for k in original)
+    assert json.loads((res.dir / "rewind-1.json").read_text())["replayed"] is True
+    assert not list(res.dir.glob(".replay-*"))  # the replay's scratch directory is gone
+    assert res.state_dict("final").keys() == original.keys()  # the large run itself is untouched
+

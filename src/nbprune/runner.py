@@ -392,6 +392,38 @@ def verdict_figure(preset, results_dir: str | None = None, dataset: str = "cifar
     return report.forest_figure(rows, p.margin, f"Every comparison of the book at preset {p.name!r}")
 
 
+def training_time(preset, results_dir: str | None = None, dataset: str = "cifar10", workers: int = 2):
+    """What the book's saved results cost to train, chapter by chapter (the budget curve its own line): runs,
+    runs new to the book (a run shared with an earlier chapter is counted there), their summed training wall
+    time in hours and training PFLOP, and that time divided by ``workers`` (runs trained at once, one thread
+    each: the CPU presets' local executor), the machine time it took; a last row sums the book. Read from
+    the results files (each run's own ``wall_time_s``); chapters without results are left out."""
+    import pandas as pd
+
+    p = get_preset(preset)
+    seen: set[str] = set()
+    out = []
+    parts = [(f"{c.number}. {c.title}", c.name) for c in CHAPTERS.values()]
+    parts.insert(1, ("1. budget curve", "predefined-budget"))
+    for label, name in parts:
+        path = results_path(name, p, dataset, results_dir)
+        if not path.exists():
+            continue
+        df = pd.read_csv(path, keep_default_na=False).drop_duplicates("run_id")
+        new = df[~df["run_id"].isin(seen)]
+        seen.update(df["run_id"])
+        out.append({"part": label, "runs": len(df), "new runs": len(new),
+                    "run-hours (new)": float(new["wall_time_s"].sum()) / 3600,
+                    "training PFLOP (new)": float(new["train_flops"].sum()) / 1e15})
+    table = pd.DataFrame(out)
+    if not table.empty:
+        total = {"part": "book", "runs": int(table["new runs"].sum()), "new runs": int(table["new runs"].sum()),
+                 "run-hours (new)": table["run-hours (new)"].sum(), "training PFLOP (new)": table["training PFLOP (new)"].sum()}
+        table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+        table[f"machine hours ({workers} at a time)"] = table["run-hours (new)"] / workers
+    return table.round(3)
+
+
 def verdict_markdown(preset, results_dir: str | None = None, dataset: str = "cifar10") -> str:
     """:func:`verdict_summary` as a MyST markdown table (differences in accuracy points, ours over seeds with
     its 95% interval)."""

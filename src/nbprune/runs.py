@@ -155,6 +155,8 @@ class RunStore:
         if done is not None:
             return done
         dev = resolve_device(device)
+        if config.init == "parent-rewind":
+            self._ensure_rewind(config, data_root, dev, data)
         init_state = self.init_state(config)
         self._check_writable()
         if data is None:
@@ -174,6 +176,39 @@ class RunStore:
                                   compile_model=compile_model)
             atomic_write_json(metrics, d / "metrics.json")
         return RunResult(config.run_id, d, config, metrics)
+
+    def _ensure_rewind(self, config: RunConfig, data_root, dev, data=None) -> None:
+        """A rewound ticket needs its parent's weights after ``config.rewind_step`` steps. A large model trained
+        before it kept such snapshots (or on data of another size) lacks the file: its first steps are then
+        replayed here from its init, with its own seed, data order, schedule and hooks (the same computation,
+        so on the same device and thread count the same weights), the snapshot is saved in the parent's
+        directory and ``rewind-<step>.json`` records that it was replayed."""
+        parent = self.load(config.parent)
+        name = f"rewind-{config.rewind_step}.pt"
+        if (parent.dir / name).exists():
+            return
+        if config.rewind_step not in parent.config.rewind_steps():
+            raise ValueError(f"rewind_step: the parent {parent.run_id} keeps its weights after steps "
+                             f"{list(parent.config.rewind_steps())}, not {config.rewind_step}")
+        if parent.config.parent is not None or not (parent.dir / "init.pt").exists():
+            raise StoreError(_missing_weights(parent, parent.dir / name))
+        import tempfile
+
+        pc = parent.config
+        same = data is not None and all(getattr(pc, f) == getattr(config, f) for f in
+                                        ("dataset", "train_subset", "test_subset", "val_size"))
+        if not same:  # the data the parent was trained on (the run's own, when it was handed the same images)
+            data = load_cifar(pc.dataset, data_root, val_size=pc.val_size, train_subset=pc.train_subset,
+                              test_subset=pc.test_subset)
+        with tempfile.TemporaryDirectory(dir=parent.dir, prefix=".replay-") as tmp:
+            train(pc, Path(tmp), data, dev, progress=False, hooks=hooks_for(pc), stop_after_step=config.rewind_step)
+            snapshot = Path(tmp) / name
+            if not snapshot.exists():
+                raise RuntimeError(f"run {parent.run_id}: replaying its first {config.rewind_step} steps made no "
+                                   f"{name}")
+            os.replace(snapshot, parent.dir / name)
+        atomic_write_json({"replayed": True, "step": config.rewind_step, "provenance": provenance(data=data, device=dev)},
+                          parent.dir / f"rewind-{config.rewind_step}.json")
 
     @staticmethod
     def _train(config: RunConfig, d: Path, data, dev, init_state, **kw) -> dict:

@@ -155,7 +155,7 @@ def train_batch(step_model: Callable[[torch.Tensor], torch.Tensor], model: nn.Mo
 def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: torch.device,
           init_state: dict | None = None, progress: bool | str = "auto",
           on_epoch: Callable[[int], None] | None = None, compile_model: bool = False,
-          step: str | None = None, hooks: Sequence[TrainHook] = ()) -> dict:
+          step: str | None = None, hooks: Sequence[TrainHook] = (), stop_after_step: int | None = None) -> dict | None:
     """Train ``config`` in ``run_dir`` (resuming from its last checkpoint) and return the final metrics.
 
     ``init_state`` is the state dict the run starts from (fine-tuning / lottery tickets); masks in it
@@ -163,7 +163,9 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
     checkpoint is on disk (tests use it to interrupt runs). ``step``: how the step's forward and backward
     run (:data:`nbprune.step.STEP_IMPLS`; None: ``compile`` if ``compile_model``, else the process default).
     ``hooks``: the training hooks of the config's pruning method (:func:`nbprune.prune.hooks_for`); a config
-    that sets a method field without its hook is a ValueError before any work.
+    that sets a method field without its hook is a ValueError before any work. ``stop_after_step``: stop
+    (returning None, no checkpoint or metrics) after that many steps, once the step's rewind snapshot is
+    saved: how :meth:`nbprune.runs.RunStore.run` replays the start of a large model whose snapshot is missing.
     """
     hooks = check_hooks(config.regularizer_fields(), config.regularizer_fields(), hooks)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -220,6 +222,9 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
             out, loss = train_batch(step_model, model, opt, xb, yb, amp, lr, hooks, masks)
             if rewind and epoch * n_batches + i + 1 in rewind:  # the weights a rewound ticket restarts from
                 atomic_save(model.state_dict(), run_dir / f"rewind-{epoch * n_batches + i + 1}.pt")
+                if epoch * n_batches + i + 1 == stop_after_step:
+                    bar.close()
+                    return None
             loss_sum += loss.detach() * len(yb)
             correct += (out.detach().argmax(1) == yb).sum()
             bar.update(1)
