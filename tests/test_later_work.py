@@ -132,3 +132,22 @@ def test_the_schedule_figure_draws_one_line_per_schedule_shifted_after_the_large
     lines = {l.get_label(): l for l in ax.get_lines()}
     assert set(lines) == {"large", "clr"} and min(lines["clr"].get_xdata()) == pytest.approx(4.0)
     assert ax.get_yscale() == "log"
+
+
+def test_the_training_time_table_counts_a_shared_run_once_and_sums_the_book(tmp_path):
+    from nbprune.runner import training_time
+
+    folder = tmp_path / "smoke"
+    folder.mkdir()
+    row = dict(model="VGG-16", target="", seed=0, method="l1", variant="unpruned", final=1.0, best=1.0)
+    pd.DataFrame([{**row, "run_id": "a", "wall_time_s": 3600.0, "train_flops": 1e15},
+                  {**row, "run_id": "b", "wall_time_s": 1800.0, "train_flops": 2e15}]).to_csv(
+        folder / "predefined-cifar10.csv", index=False)
+    pd.DataFrame([{**row, "run_id": "a", "wall_time_s": 3600.0, "train_flops": 1e15},
+                  {**row, "run_id": "c", "wall_time_s": 720.0, "train_flops": 0.0}]).to_csv(
+        folder / "lottery_ticket-cifar10.csv", index=False)
+    t = training_time("smoke", str(tmp_path)).set_index("part")
+    assert t.loc["5. The lottery ticket hypothesis", "new runs"] == 1  # run a was chapter 1's
+    assert t.loc["book", "run-hours (new)"] == pytest.approx(1.7)
+    assert t.loc["book", "machine hours (2 at a time)"] == pytest.approx(0.85)
+    assert t.loc["book", "training PFLOP (new)"] == pytest.approx(3.0)

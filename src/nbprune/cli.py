@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data", default=None)
     g = sub.add_parser("grid", help="a chapter's runs at a preset: what is missing (--status), or train it "
                                     "locally or on Slurm")
-    g.add_argument("chapter", help="predefined, automatic, unstructured, architecture_search or lottery_ticket")
+    g.add_argument("chapter", help="predefined, automatic, unstructured, architecture_search, lottery_ticket or "
+                                   "later_work")
     g.add_argument("--preset", default="quick", help="smoke, quick, cpu or paper (default: quick)")
     g.add_argument("--seeds", type=_positive_int("seeds"), nargs="+", default=None, help="default: the preset's")
     g.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
