@@ -72,34 +72,50 @@ def chapter_forest(rows: list[dict], refs: dict, pairs: list[tuple[str, str]], m
 
 def seeds_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str = "final",
                  chance: float | None = None, ax=None):
-    """Every seed's accuracy as a point, one group per result row and one colour per ``hue``, with the mean
-    over seeds as a short bar; the axis spans the data (a 1-point difference stays visible), and ``chance``
-    is drawn as a dotted line only when it lies in that span."""
+    """Every seed's accuracy as a point, one group per result row and one colour per ``hue`` (each row spaces
+    only the hues it has), with the mean over seeds as a short black bar; the axis spans the data (a 1-point
+    difference stays visible), and ``chance`` is drawn as a dotted line only when it lies in that span."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
+    import numpy as np
 
     _style()
-    if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE)
     plot = df.copy()
     plot["row"] = row_label(plot)
     plot[hue] = plot[hue].map(lambda v: VARIANT_LABELS.get(v, v)).astype(str)
-    order = list(dict.fromkeys(plot["row"]))
+    rows = list(dict.fromkeys(plot["row"]))
     hues = list(dict.fromkeys(plot[hue]))
-    sns.stripplot(data=plot, x="row", y=value, hue=hue, order=order, hue_order=hues, dodge=True, jitter=0.08,
-                  size=5, alpha=0.8, ax=ax)
-    sns.pointplot(data=plot, x="row", y=value, hue=hue, order=order, hue_order=hues, dodge=0.8 - 0.8 / len(hues),
-                  linestyle="none", markers="_", markersize=18, errorbar=None, palette=["0.15"] * len(hues),
-                  legend=False, ax=ax)
+    colours = {h: plt.get_cmap("tab10" if len(hues) <= 10 else "tab20")(i) for i, h in enumerate(hues)}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(FIGSIZE[0], 1.1 * len(rows) + 2), FIGSIZE[1]))
+    rng = np.random.default_rng(0)  # the jitter is only drawn, never data
+    shown = set()
+    for i, row in enumerate(rows):
+        here = plot[plot["row"] == row]
+        present = [h for h in hues if h in set(here[hue])]
+        width = 0.8 / len(present)
+        for j, h in enumerate(present):
+            x = i + (j - (len(present) - 1) / 2) * width
+            ys = here.loc[here[hue] == h, value].to_numpy(dtype=float)
+            ax.scatter(x + rng.uniform(-0.15, 0.15, len(ys)) * width, ys, s=22, color=colours[h], alpha=0.85,
+                       label=None if h in shown else h, zorder=3)
+            ax.plot([x - 0.35 * width, x + 0.35 * width], [ys.mean()] * 2, color="0.1", lw=2, zorder=4)
+            shown.add(h)
     lo, hi = plot[value].min(), plot[value].max()
     pad = max(0.5, 0.08 * (hi - lo))
     ax.set_ylim(lo - pad, hi + pad)
     if chance is not None and lo - pad <= chance <= hi + pad:
         ax.axhline(chance, color="gray", linestyle=":", linewidth=1, label="chance")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(rows, rotation=20 if len(rows) > 3 else 0, ha="right" if len(rows) > 3 else "center")
+    ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_ylabel("test accuracy (%), one point per seed")
-    ax.set_xlabel("")
     ax.set_title(title)
-    ax.legend(title=None, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    if len(hues) > 6:  # many variants: a legend column at the right keeps the axis its height
+        ax.legend(title=None, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1, frameon=False)
+    else:
+        ax.legend(title=None, loc="upper center", bbox_to_anchor=(0.5, -0.3 if len(rows) > 3 else -0.12), ncol=4,
+                  frameon=False)
     ax.figure.tight_layout()
     return ax
 
