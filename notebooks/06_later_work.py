@@ -66,6 +66,8 @@ F, E = P.finetune_epochs, P.epochs
 rewind_step = ticket_chain.runs["rewound-ticket"].config.rewind_step
 steps = l1_chain.large.config.steps_per_epoch() * E
 n_draws = len({dict(exp.settings)["draw"] for exp, _ in run.chains if exp.method == "random-channels"})
+larges = {chain.large.run_id: chain.large for exp, chain in run.chains if exp.method == "magnitude"}
+replayed = sum((r.dir / f"rewind-{rewind_step}.json").exists() for r in larges.values())
 same_as_ft = l1_chain.runs["lr-rewinding"].run_id == l1_chain.runs["fine-tuned"].run_id
 
 
@@ -87,7 +89,9 @@ display(Markdown(run.box(extra=[
     f"random pruning: VGG-16-A's per-layer widths with the kept filters drawn at random, {n_draws} draw(s) per "
     "seed; a seed's value is its mean over the draws",
     f"rewound ticket: the large model's weights after step {rewind_step} of {steps} (~{rewind_step / steps:.0%} of "
-    "its training), with the ticket's mask, then the large model's schedule in full",
+    "its training), with the ticket's mask, then the large model's schedule in full"
+    + (f"; {replayed} of the {len(larges)} large models predate the snapshots, so their first {rewind_step} steps "
+       "were replayed from their init with their own seed, data order and schedule" if replayed else ""),
 ])))
 
 # %% [markdown]
