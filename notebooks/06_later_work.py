@@ -85,7 +85,7 @@ display(Markdown(run.box(extra=[
     "every schedule; Le & Hua and Renda et al. retrain longer (see *How this differs from the papers*)",
     "learning-rate rewinding replays the large model's last F epochs; "
     + ("here they all lie in its last lr phase (0.001), so it **is** fine-tuning: the same runs, shown once and "
-       "left out of the verdicts" if same_as_ft else "here they reach back into a larger-lr phase"),
+       "not compared with fine-tuning (a run with itself)" if same_as_ft else "here they reach back into a larger-lr phase"),
     f"random pruning: VGG-16-A's per-layer widths with the kept filters drawn at random, {n_draws} draw(s) per "
     "seed; a seed's value is its mean over the draws",
     f"rewound ticket: the large model's weights after step {rewind_step} of {steps} (~{rewind_step / steps:.0%} of "
