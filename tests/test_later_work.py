@@ -105,6 +105,9 @@ def test_the_intro_reads_the_chapters_cross_row_verdict(tmp_path):
     summary = verdict_summary("smoke", str(tmp_path))
     mine = summary[summary["chapter"].str.contains("06_later_work")]
     assert any(mine["comparison"].str.startswith("random filters")), mine
+    claims = dict(zip(mine["comparison"], mine["claim"]))  # each comparison names the claim it tests
+    assert next(c for k, c in claims.items() if k.startswith("random filters")).startswith("Le & Hua 2021: randomly")
+    assert claims["Cyclic LR restart - Fine-tuned"].startswith("Le & Hua 2021: retrained at a large learning rate")
     stats = verdict_stats("smoke", str(tmp_path))
     assert stats and all(r["keys"]["chapter"] == "6." for r in stats)
 

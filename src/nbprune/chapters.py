@@ -23,6 +23,18 @@ LATER_WORK_PAIRS: tuple[Pair, ...] = (
     *((s, "fine-tuned") for s in ("lr-rewinding", "slr", "clr")),
     *((s, "scratch-b") for s in ("lr-rewinding", "slr", "clr")),
     ("rewound-ticket", "winning-ticket"), ("rewound-ticket", "random-init"), ("winning-ticket", "random-init"))
+_RETRAIN = ("Le & Hua 2021: retrained at a large learning rate, the pruned model's inherited weights beat fine-tuning "
+            "and training from scratch")
+LATER_WORK_CLAIMS: tuple[tuple[Pair | str, str], ...] = (
+    *(((s, b), _RETRAIN) for s in ("lr-rewinding", "slr", "clr") for b in ("fine-tuned", "scratch-b")),
+    ("random", "Le & Hua 2021: randomly pruned filters, retrained at a large learning rate, beat L1-norm pruning "
+               "fine-tuned"),
+    (("rewound-ticket", "winning-ticket"), "Frankle et al. 2019, 2020: at lr 0.1 a ticket needs rewinding to "
+                                           "early-training weights, not its initialisation"),
+    (("rewound-ticket", "random-init"), "Frankle et al. 2019, 2020: at lr 0.1 a ticket needs rewinding to "
+                                        "early-training weights, not its initialisation"),
+    (("winning-ticket", "random-init"), "The paper: at lr 0.1 a winning ticket is no better than a random "
+                                        "initialisation"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,13 @@ class Chapter:
     verdicts: str = "paired"
     followups: Callable[..., list[Experiment]] | None = None
     curve: Callable[[Preset], list[Experiment]] | None = None  # a budget curve, run after the grid, saved apart
+    # the claim each comparison tests, where a chapter tests several (chapter 6): (a, b) -> text, and "random"
+    # for the random-pruning comparison; the intro's table shows it instead of ``claim`` on those rows
+    claims: tuple[tuple[Pair | str, str], ...] = ()
+
+    def claim_for(self, a: str, b: str) -> str:
+        """The claim the comparison a - b tests (``claims``, else the chapter's ``claim``)."""
+        return dict(self.claims).get((a, b), dict(self.claims).get(a, self.claim))
 
     @property
     def page(self) -> str:
@@ -102,7 +121,7 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
             "training from scratch, and randomly pruned filters beat L1-norm pruning fine-tuned; at lr 0.1 a ticket "
             "needs rewinding to early-training weights, not its initialisation",
             ex.later_work_grid, "draws", lambda v, p: ex.later_work_grid(p, v), pairs=LATER_WORK_PAIRS,
-            verdicts="paired+random"),
+            verdicts="paired+random", claims=LATER_WORK_CLAIMS),
 )}
 
 

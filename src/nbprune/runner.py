@@ -346,13 +346,19 @@ def verdict_summary(preset, results_dir: str | None = None, dataset: str = "cifa
             table = report.search_pairs(df, p.margin)
             rows = [(f"{r['model']}, {r['pruned']} pruned", r) for _, r in table.iterrows()]
         else:
-            table = report.paired_table(df[df["variant"] != "unpruned"], ["model", "target"], list(ch.pairs),
-                                        paper_refs(ch.grid(p), dataset), p.margin)
+            paired = df[df["variant"] != "unpruned"]
+            refs = paper_refs(ch.grid(p), dataset)
+            table = report.paired_table(paired, ["model", "target"], list(ch.pairs), refs, p.margin)
+            # the same comparisons as numbers, in the same order: each row's pair names its claim
+            claims = [ch.claim_for(r["a"], r["b"]) for r in
+                      report.paired_stats(paired, ["model", "target"], list(ch.pairs), refs, p.margin)]
             if ch.verdicts == "paired+random":
                 table = pd.concat([table, report.random_pruning_table(df, p.margin)], ignore_index=True)
+                claims += [ch.claim_for("random", "")] * (len(table) - len(claims))
             rows = [(f"{r['model']} {r['target']}", r) for _, r in table.iterrows()]
-        for row, r in rows:
-            out.append({"claim": ch.claim, "chapter": link, "row": row, "comparison": r["comparison"],
+        for i, (row, r) in enumerate(rows):
+            claim = ch.claim if ch.verdicts == "search" else claims[i]
+            out.append({"claim": claim, "chapter": link, "row": row, "comparison": r["comparison"],
                         "ours": f"{r['mean diff']:+.2f} {r['95% CI']}", "paper": r["paper"], "verdict": r["verdict"],
                         "paper's claim": r["paper's claim"]})
     return pd.DataFrame(out)
