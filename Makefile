@@ -1,12 +1,12 @@
 # nbprune: two commands set everything up on a fresh machine (Python 3.11, pip, make):
-#   make book   -- venv + data + execute every chapter at PRESET (default quick) against the committed results
+#   make book   -- venv + data + execute every chapter at PRESET (default cpu) against the committed results
 #                  (results/PRESET/store: runs without weights; only missing runs train) + build the HTML book;
 #                  make book FRESH=1 re-trains every run from an empty store and re-exports the results
 #   make test   -- venv + unit tests + nbval on every chapter at the smoke preset + the smoke book built and
 #                  checked in headless Chromium, then the committed book's HTML checked the same way
 # Other targets: make html (re-render book/ without running experiments), make venv, make data, make clean.
 
-PRESET ?= quick
+PRESET ?= cpu
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -38,7 +38,7 @@
 # re-runs Soft Filter Pruning on CIFAR too.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
+preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
 targets = None  # None: the preset's grid (L1-norm and Soft Filter Pruning); else L1-norm targets, e.g. ["vgg16-a"]
 seeds = None  # None: the preset's seeds; else a list of ints

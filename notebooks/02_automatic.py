@@ -30,7 +30,7 @@
 # variants beat the pruned models.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
+preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
 fractions = None  # None: the preset's grid (VGG-19 at 70% on the CPU presets); else {"vgg19": [0.7], "densenet40": [0.4]}
 seeds = None  # None: the preset's seeds; else a list of ints

@@ -29,7 +29,7 @@
 # does, so inherited weights carry more information here.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
+preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
 fractions = None  # None: the preset's grid (VGG-19 at 30% on the CPU presets); else {"vgg19": [0.3, 0.8, 0.95]}
 seeds = None  # None: the preset's seeds; else a list of ints

@@ -30,7 +30,7 @@
 # taken from VGG-16 on CIFAR-10 still help VGG-19 on CIFAR-100 (Figure 6), without training a large model at all.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
+preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
 fractions = None  # None: the preset's grid (VGG-16 at 40-70% of channels on quick and cpu); else a list, e.g. [0.2, 0.5]
 seeds = None  # None: the preset's seeds; else a list of ints

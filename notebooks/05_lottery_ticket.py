@@ -36,7 +36,7 @@
 # therefore not chapter 1's Scratch-E run, whose small network is initialised with its own, smaller fan-out.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
+preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
 lrs = None  # None: the preset's initial learning rates (0.1 on the CPU presets; 0.1 and 0.01 on paper); else e.g. [0.1, 0.01]
 seeds = None  # None: the preset's seeds; else a list of ints

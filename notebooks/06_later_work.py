@@ -36,7 +36,7 @@
 # from the store; only the new retraining schedules, the random architectures and the rewound tickets train.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
+preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
 dataset = "cifar10"  # cifar10 | cifar100
 draws = None  # None: 3 random architectures per seed (random pruning); else a positive integer, e.g. 5
 seeds = None  # None: the preset's seeds; else a list of ints

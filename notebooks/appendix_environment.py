@@ -16,7 +16,7 @@
 # store (`provenance.json`), and the table at the end lists the runs the store holds.
 
 # %% tags=["parameters"]
-preset = "quick"  # smoke | quick | cpu | paper
+preset = "cpu"  # smoke | quick | cpu | paper
 dataset = "cifar10"  # cifar10 | cifar100
 models = ["vgg16", "resnet56", "vgg19"]  # the base models the chapters train (sizes at this preset below)
 seeds = None  # None: the preset's seeds

@@ -47,7 +47,7 @@ def test_one_parameters_cell_with_the_required_names(path):
     assert len(cells) == 1, f"{path.name}: {len(cells)} parameters cells"
     params = assigned_names(cells[0].source)
     assert REQUIRED <= set(params), f"{path.name}: missing {sorted(REQUIRED - set(params))}"
-    assert params["preset"] == "quick" and params["dataset"] == "cifar10"
+    assert params["preset"] == "cpu" and params["dataset"] == "cifar10"
     assert params["seeds"] is None and params["device"] == "auto"
     assert params["data_root"] is None and params["store"] is None
 

@@ -8,7 +8,7 @@ converted to ``build/<stem>.ipynb`` first, executed there with the given kernel 
 chapter shows how it was run. A failing chapter stops the run: the exit status is 1 and the message
 names the chapter and the error; the book's copy of that chapter is left as it was.
 
-    python tools/execute_notebooks.py --preset quick --kernel nbprune --out book [--only 01_predefined]
+    python tools/execute_notebooks.py --preset cpu --kernel nbprune --out book [--only 01_predefined]
         [-p seeds "[0, 1]"] [-p device cpu]
 
 With ``--results-store results/<preset>/store`` (what ``make book`` passes) the committed results (an export
@@ -105,7 +105,7 @@ def execute(src: Path, out_dir: Path, build_dir: Path, kernel: str, parameters: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--preset", required=True, help="smoke, quick or paper")
+    ap.add_argument("--preset", required=True, help="smoke, quick, cpu or paper")
     ap.add_argument("--kernel", default="nbprune", help="Jupyter kernel name (default: nbprune)")
     ap.add_argument("--out", default="book", help="where executed notebooks go (default: book)")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="run only these chapters (stems)")

@@ -5,7 +5,7 @@ that the import graph has no cycle):
 
     atomic, params, choices, stats   -- atomic writes, parameter parsing, "did you mean" errors, TOST verdicts
     paper      -- the paper's reference numbers (its tables as tidy data)
-    presets    -- smoke / quick / paper: how much of the protocol a run of the book does
+    presets    -- smoke / quick / cpu / paper: how much of the protocol a run of the book does
     models     -- CIFAR VGG/ResNet/PreResNet/DenseNet with explicit channel cfgs; one leaf registry
     data, flops, step, hooks -- CIFAR as uint8 tensors; FLOPs in the paper's convention; the training step;
                   the training hooks a pruning method may add (its regulariser)

@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "locally or on Slurm")
     g.add_argument("chapter", help="predefined, automatic, unstructured, architecture_search, lottery_ticket or "
                                    "later_work")
-    g.add_argument("--preset", default="quick", help="smoke, quick, cpu or paper (default: quick)")
+    g.add_argument("--preset", default="cpu", help="smoke, quick, cpu or paper (default: cpu)")
     g.add_argument("--seeds", type=_positive_int("seeds"), nargs="+", default=None, help="default: the preset's")
     g.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
     g.add_argument("--store", default=None)

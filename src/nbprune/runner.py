@@ -280,7 +280,7 @@ def _finished_ids(store: RunStore) -> set[str]:
     return {r for r in store.run_ids() if _finished(store, r)}
 
 
-def run_chapter(chapter: str | Chapter, preset="quick", value=None, seeds=None, dataset: str = "cifar10",
+def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, dataset: str = "cifar10",
                 device: str = "auto", data_root=None, store=None, executor="local", executor_options=None,
                 results_root=None, progress: bool = False) -> ChapterRun:
     """Run one chapter: check every parameter, train what is missing, read the rows back, save them.
