@@ -147,6 +147,11 @@ def test_projection_uses_the_rate_the_store_measured(tmp_path, tiny):
     assert how == f"measured over {len(metrics)} finished run(s) in {store.path}"
     assert rate == pytest.approx(sum(m["train_flops"] for m in metrics) / sum(m["wall_time_s"] for m in metrics))
     assert graph.measured_rate(store, "cuda")[1].startswith("assumed")  # those runs were on the CPU
+    widths = {json.loads((store.path / r / "config.json").read_text())["width"] for r in store.run_ids()}
+    (width,) = widths
+    assert graph.measured_rate(store, "cpu", width=width) == (rate, how.replace(" in ", f" of width {width:g} in "))
+    other, how_other = graph.measured_rate(store, "cpu", width=width * 2)  # no runs of that width
+    assert other == graph.DEFAULT_FLOPS_PER_S["cpu"] and "of width" in how_other and how_other.startswith("assumed")
 
 
 def test_cli_grid_status_lists_missing_runs(tmp_path, capsys):

@@ -35,10 +35,22 @@ def main(argv: list[str] | None = None) -> int:
     from nbprune.presets import PRESETS
     from nbprune.runs import RunStore
 
-    cpu_rate, how = measured_rate(RunStore(args.store), "cpu")
+    store = RunStore(args.store)
     gpu_rate = args.gpu_tflops * 1e12
+    # one CPU rate per model width: narrow models use the cores less well, so one rate for all would
+    # under-project the narrow presets (measured: 1/8 width ~3x slower per FLOP than 1/4 width)
+    all_rate, _ = measured_rate(store, "cpu")
+    rates, notes = {}, []
+    for name, preset in PRESETS.items():
+        rate, how = measured_rate(store, "cpu", width=preset.width)
+        if how.startswith("assumed"):
+            rate, how = all_rate, "no runs of this width measured: the rate over all widths"
+        else:
+            how = how.split(" in ")[0]  # no machine paths in the book
+        rates[name] = rate
+        notes.append(f"{name} (width {preset.width:g}): {rate / 1e9:.1f} GFLOP/s, {how}")
     t0 = time.time()
-    lines = ["| preset | chapter | runs | seeds | training PFLOP | CPU hours (this machine) | GPU hours (assumed rate) |",
+    lines = ["| preset | chapter | runs | seeds | training PFLOP | CPU run-hours (this machine) | GPU hours (assumed rate) |",
              "|---|---|---|---|---|---|---|"]
     for name, preset in PRESETS.items():
         for chapter in CHAPTERS.values():
@@ -46,14 +58,16 @@ def main(argv: list[str] | None = None) -> int:
             flops = df.train_flops.sum()
             est = " (est.)" if df.estimate.any() else ""
             lines.append(f"| {name} | {{doc}}`{chapter.page}` | {len(df)} | {len(preset.seeds)} | "
-                         f"{_num(flops / 1e15)}{est} | {_num(flops / cpu_rate / 3600)} | {_num(flops / gpu_rate / 3600)} |")
+                         f"{_num(flops / 1e15)}{est} | {_num(flops / rates[name] / 3600)} | "
+                         f"{_num(flops / gpu_rate / 3600)} |")
             print(f"{name:6s} {chapter.name:20s} {len(df):4d} runs {flops / 1e15:10.4f} PFLOP", flush=True)
-    text = (f"CPU rate: {cpu_rate / 1e9:.1f} GFLOP/s, {how} (2-core CPU, the quick preset's 1/4-width models). "
+    text = ("CPU rates (one run's training FLOP/s on the 2-core CPU, two runs at a time with one thread each, so "
+            "machine hours are half the run-hours), per preset: " + "; ".join(notes) + ". "
             f"GPU rate: {args.gpu_tflops:g} TFLOP/s, assumed (no GPU was measured). \"(est.)\": the chapter has "
             "runs whose pruned architecture depends on trained weights (Network Slimming); their size was taken "
             "from pruning the random init. Chapters share runs (chapter 5 reuses chapter 1's and 3's large models, "
             "chapter 4 chapter 2's), so the rows of one preset overlap; chapter 4's guided-pruning runs, which "
-            "are designed from its results, are not counted. Projected in "
+            "are designed from its results, and chapter 1's budget curve are not counted. Projected in "
             f"{time.time() - t0:.0f} s by `python tools/project_budget.py`.\n\n" + "\n".join(lines) + "\n")
     out = Path(args.out)
     from nbprune.atomic import atomic_write_text

@@ -154,8 +154,12 @@ def _forward_flops(model: str, cfg, width: float, model_kwargs, dataset: str, ss
     return count_flops(build_model(config, DATASETS[dataset], hooks_for(config)))
 
 
-def measured_rate(store: RunStore, device: str = "cpu") -> tuple[float, str]:
-    """Training FLOP/s measured from the store's finished runs on ``device``'s kind, or an assumed default."""
+def measured_rate(store: RunStore, device: str = "cpu", width: float | None = None) -> tuple[float, str]:
+    """Training FLOP/s measured from the store's finished runs on ``device``'s kind, or an assumed default.
+
+    ``width``: count only runs of that model width (narrow models use the hardware less well: on the 2-core
+    CPU the 1/8-width runs train at about a third of the 1/4-width runs' FLOP rate), or all widths if None.
+    """
     kind = "cuda" if str(device).startswith("cuda") else "cpu"
     flops = seconds = 0.0
     n = 0
@@ -165,15 +169,18 @@ def measured_rate(store: RunStore, device: str = "cpu") -> tuple[float, str]:
         prov = _read_json(d / "provenance.json") or {}
         if m.get("status") != "finished" or not m.get("wall_time_s"):
             continue
+        if width is not None and (_read_json(d / "config.json") or {}).get("width") != width:
+            continue
         ran_on = "cpu" if str(prov.get("device", "cpu")).startswith("cpu") else "cuda"
         if ran_on != kind:
             continue
         flops += m.get("train_flops", 0)
         seconds += m["wall_time_s"]
         n += 1
+    at = "" if width is None else f" of width {width:g}"
     if n and flops and seconds:
-        return flops / seconds, f"measured over {n} finished run(s) in {store.path}"
-    return DEFAULT_FLOPS_PER_S[kind], "assumed (no finished runs on this device kind in the store)"
+        return flops / seconds, f"measured over {n} finished run(s){at} in {store.path}"
+    return DEFAULT_FLOPS_PER_S[kind], f"assumed (no finished runs{at} on this device kind in the store)"
 
 
 def projected_seconds(config: RunConfig, flops_per_s: float) -> float:
