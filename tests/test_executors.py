@@ -296,3 +296,31 @@ def test_a_time_limit_stops_runs_resumable_and_unfailed(tmp_path, tiny):
     done = executors.train_node(store, cfg, tiny, "cpu", progress=False)
     assert done["state"] == "finished" and done["epochs_done"] == 2
     assert store.get(cfg).metrics["resumed_after_epochs"] == [1]
+
+
+def test_derived_runs_of_a_parent_imported_without_weights_are_blocked_before_training(tmp_path, tiny, capsys):
+    from nbprune.atomic import StoreError
+    from nbprune.store_io import export_runs, import_runs
+
+    grid = grids.l1_grid(["vgg16-a"])
+    a = RunStore(tmp_path / "a")
+    complete_grid(a, grid, "smoke", [0], data_root=tiny, device="cpu", progress=False)
+    large = graph.large_for(grid[0], "smoke", 0)
+    export_runs(a, tmp_path / "export", run_ids=[large.run_id])  # the large model only, no weights
+    b = RunStore(tmp_path / "b")
+    import_runs(tmp_path / "export", b)
+    g = grid_graph(b, grid, "smoke", [0], data_root=tiny)
+    blocked = g.blocked(b)
+    roles = {n.role for n, _ in blocked}
+    assert roles == {"fine-tuned"} and all(large.run_id in why for _, why in blocked)
+    # Scratch-E of a predefined architecture names its cfg and starts from a random init: it needs nothing
+    assert {n.role for n in g.missing(b)} - roles == {"scratch-e"}
+    before = set(b.run_ids())
+    with pytest.raises(StoreError, match=f"cannot train; the first: run .* needs final.pt .* parent {large.run_id}"):
+        complete_grid(b, grid, "smoke", [0], data_root=tiny, device="cpu", progress=False)
+    assert set(b.run_ids()) == before, "nothing may train when a stage has blocked runs"
+    assert set(g.summary(b)["state"]) == {"finished", "missing", "blocked: parent has no weights"}
+    # with the parent's weights back, nothing is blocked
+    for name in ("final.pt", "init.pt"):
+        (b.path / large.run_id / name).write_bytes((a.path / large.run_id / name).read_bytes())
+    assert grid_graph(b, grid, "smoke", [0], data_root=tiny).blocked(b) == []

@@ -77,6 +77,22 @@ def test_an_imported_run_is_finished_with_metrics_and_no_weights(tmp_path, train
     assert report.flagged.runs == 1 and report.flagged.code == 0
 
 
+def test_a_reexport_keeps_plan_summaries_of_the_same_result_but_not_of_another(tmp_path, trained):
+    store, res = trained
+    plan = res.dir / "plan-0123456789abcdef.json"
+    plan.write_text('{"cfg": [1, 2]}')
+    export_runs(store, tmp_path / "export")
+    plan.unlink()  # the run's directory replaced by a copy trained again to the same result
+    again = export_runs(store, tmp_path / "export")
+    assert again.kept == 1 and (tmp_path / "export" / res.run_id / plan.name).read_text() == '{"cfg": [1, 2]}'
+    assert import_runs(tmp_path / "export", RunStore(tmp_path / "b")).imported == [res.run_id]  # manifest lists it
+    metrics = json.loads((res.dir / "metrics.json").read_text())
+    metrics["history"][-1]["test_acc"] += 1.0  # another result under the same id: its plans are not carried
+    (res.dir / "metrics.json").write_text(json.dumps(metrics))
+    third = export_runs(store, tmp_path / "export")
+    assert third.kept == 0 and not (tmp_path / "export" / res.run_id / plan.name).exists()
+
+
 def test_identical_copies_merge_quietly_and_different_ones_are_reported_not_overwritten(tmp_path):
     a, b = RunStore(tmp_path / "a"), RunStore(tmp_path / "b")
     same = fake_run(a, 0)

@@ -214,7 +214,8 @@ def export_results(out: Path, preset: str) -> None:
         with path.open() as f:
             ids.update((row["run_id"], None) for row in csv.DictReader(f) if row.get("run_id"))
     res = export_runs(RunStore(None), out, list(ids))
-    print(f"exported {len(res.run_ids)} run(s) to {out} ({res.bytes / 1e6:.2f} MB, no weights)", flush=True)
+    kept = f"; {res.kept} plan summaries kept from the earlier export of the same results" if res.kept else ""
+    print(f"exported {len(res.run_ids)} run(s) to {out} ({res.bytes / 1e6:.2f} MB, no weights){kept}", flush=True)
 
 
 if __name__ == "__main__":

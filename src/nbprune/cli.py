@@ -231,9 +231,10 @@ def cmd_export(args) -> int:
 
     res = export_runs(args.store, args.out, args.runs)
     if args.json:
-        print(json.dumps({"out": str(res.path), "runs": res.run_ids, "bytes": res.bytes}))
+        print(json.dumps({"out": str(res.path), "runs": res.run_ids, "bytes": res.bytes, "kept_plans": res.kept}))
     else:
-        print(f"exported {len(res.run_ids)} runs ({res.bytes / 1e3:.1f} kB, no weights) to {res.path}")
+        kept = f"; {res.kept} plan summaries kept from the earlier export of the same results" if res.kept else ""
+        print(f"exported {len(res.run_ids)} runs ({res.bytes / 1e3:.1f} kB, no weights) to {res.path}{kept}")
     return 0
 
 
@@ -285,6 +286,9 @@ def cmd_grid(args) -> int:
         print(f"{chapter.name} at {preset.name}, seeds {list(seeds)}, store {store.path}{follow}: "
               + ", ".join(f"{v} {k}" for k, v in counts.items()))
         print(df.to_string(index=False))
+        blocked = graph.blocked(store)
+        if blocked:
+            print(f"{len(blocked)} run(s) blocked; the first: {blocked[0][1]}")
         return 0
     options = {"workers": args.workers} if args.executor == "local" else {}
     if args.executor == "slurm":

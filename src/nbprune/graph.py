@@ -17,10 +17,10 @@ from .data import DATASETS
 from .experiments import Experiment, preset_for
 from .flops import count_flops
 from .pipeline import derived_configs, large_config
-from .plans import compute_plan, plan_for
+from .plans import compute_plan, load_plan, plan_for
 from .prune import PrunePlan, hooks_for
 from .runs import RunStore, _read_json
-from .train import RunConfig, build_model
+from .train import RunConfig, _thaw, build_model
 
 MAX_STAGES = 32  # a safety bound: iterative pruning at the paper preset needs 15 stages
 DEFAULT_FLOPS_PER_S = {"cpu": 3e10, "cuda": 1e13}  # assumed training throughput when the store has no runs yet
@@ -78,10 +78,51 @@ def run_state(store: RunStore, config: RunConfig) -> str:
     return "missing"
 
 
+def _state(store: RunStore, config: RunConfig) -> str:
+    """run_state, with "missing" split: a run whose parent has no weights here is "blocked: parent has no weights"."""
+    state = run_state(store, config)
+    if state == "missing" and weights_missing(store, config) is not None:
+        return "blocked: parent has no weights"
+    return state
+
+
 def _finished(store: RunStore, run_id: str) -> bool:
     """Whether the run ``run_id`` (a parent the graph names) has finished in ``store``."""
     metrics = _read_json(store.path / run_id / "metrics.json")
     return bool(metrics) and metrics.get("status") == "finished"
+
+
+def weights_missing(store: RunStore, config: RunConfig) -> str | None:
+    """Why the derived run ``config`` cannot train here, in one line, or None when it can.
+
+    A run imported from a results export has no weights (``final.pt``, ``init.pt``) and no full pruning plan
+    (only its JSON summary): a child that prunes it needs the plan, which comes from the final weights unless
+    it is stored, and a child that starts from its weights (fine-tuning, a ticket, a rewound ticket) needs
+    those. Such a child cannot train until its parent is trained again; this says so before any training.
+    """
+    if config.parent is None:
+        return None
+    d = store.path / config.parent
+    have = {name: (d / name).exists() for name in ("final.pt", "init.pt")}
+    need = []
+    if config.prune:
+        settings = dict(config.prune)
+        method = settings.pop("method")
+        if not have["final.pt"] and load_plan(d, method, {k: _thaw(v) for k, v in settings.items()}) is None:
+            need.append("final.pt (for its pruning plan)")
+    if config.init == "parent" and not have["final.pt"]:
+        need.append("final.pt")
+    elif config.init == "parent-init" and not have["init.pt"]:
+        need.append("init.pt")
+    elif config.init == "parent-rewind" and not (d / f"rewind-{config.rewind_step}.pt").exists() \
+            and not have["init.pt"]:
+        need.append(f"rewind-{config.rewind_step}.pt (or init.pt to replay it)")
+    if not need:
+        return None
+    how = "imported without weights" if (d / "imported.json").exists() else "without them"
+    return (f"run {config.run_id} needs {', '.join(dict.fromkeys(need))} of its parent {config.parent}, which is "
+            f"in the store {how}: train the parent again first (move {d} out of the store; on the same device, "
+            "thread count and library versions it retrains to the same weights)")
 
 
 @dataclass
@@ -95,6 +136,15 @@ class GridGraph:
         """run id -> finished | running | failed | missing."""
         return {n.run_id: run_state(store, n.config) for n in self.nodes}
 
+    def blocked(self, store: RunStore) -> list[tuple[Node, str]]:
+        """Missing derived runs that cannot train because their parent has no weights here, with the reason."""
+        out = []
+        for n in self.missing(store):
+            why = weights_missing(store, n.config)
+            if why is not None:
+                out.append((n, why))
+        return out
+
     def missing(self, store: RunStore) -> list[Node]:
         """Nodes not finished in the store, in graph order."""
         return [n for n in self.nodes if run_state(store, n.config) != "finished"]
@@ -104,7 +154,7 @@ class GridGraph:
         import pandas as pd
 
         rows = [{"role": n.role, "label": n.label, "seed": n.seed, "model": n.config.model, "epochs": n.config.epochs,
-                 "run_id": n.run_id, "state": run_state(store, n.config)} for n in self.nodes]
+                 "run_id": n.run_id, "state": _state(store, n.config)} for n in self.nodes]
         rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "run_id": "",
                   "state": "waiting on its large model"} for label, seed in self.waiting]
         return pd.DataFrame(rows)

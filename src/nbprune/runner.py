@@ -58,6 +58,9 @@ def complete_grid(store: RunStore, grid: list[Experiment], preset, seeds, datase
             if graph.waiting:
                 raise RuntimeError(f"{len(graph.waiting)} chain(s) wait on large models that did not finish")
             return graph
+        blocked = graph.blocked(store)
+        if blocked:  # before any of the stage trains: these would fail only once their turn came
+            raise StoreError(f"{len(blocked)} run(s) of the grid cannot train; the first: {blocked[0][1]}")
         executor.run(store, todo, data_root=data_root, device=device, **run_kw)
     raise RuntimeError(f"complete_grid: the grid did not converge in {MAX_STAGES} stages")
 

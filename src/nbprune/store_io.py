@@ -51,6 +51,7 @@ class ExportResult:
     path: Path
     run_ids: list[str]
     bytes: int
+    kept: int = 0  # plan summaries carried over from the earlier export of the same results
 
 
 def exportable_files(run_dir: Path) -> list[Path]:
@@ -85,11 +86,11 @@ def export_runs(store: RunStore | str | os.PathLike | None, out: str | os.PathLi
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         _mkdir(tmp)
-        total = _write_export(store, ids, tmp)
+        total, kept = _write_export(store, ids, tmp, out if (out / "manifest.json").exists() else None)
         _place(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ExportResult(out, ids, total)
+    return ExportResult(out, ids, total, kept)
 
 
 def _mkdir(path: Path, parents: bool = False) -> None:
@@ -106,13 +107,30 @@ def _check_destination(out: Path) -> None:
         raise StoreError(f"export: {out} exists and is not an nbprune export; give a new or empty directory")
 
 
-def _write_export(store: RunStore, ids: list[str], tmp: Path) -> int:
-    """Copy every run's JSON files into ``tmp`` and write the manifest last; the bytes written."""
-    runs, total = {}, 0
+def _carried_plans(earlier: Path | None, run_dir: Path) -> list[Path]:
+    """Plan summaries (``plan-*.json``) the earlier export of this run holds and the store's copy lacks, when
+    both are the same result (metrics equal up to timing): a run trained again to the same result, after its
+    directory was replaced, has lost the plans of children that were made from its first copy."""
+    if earlier is None or not (earlier / run_dir.name / "metrics.json").is_file():
+        return []
+    old, new = _read_json(earlier / run_dir.name / "metrics.json"), _read_json(run_dir / "metrics.json")
+    if not old or not new or not same_result(old, new):
+        return []
+    have = {p.name for p in run_dir.iterdir()}
+    return sorted(p for p in (earlier / run_dir.name).glob("plan-*.json")
+                  if p.is_file() and not p.is_symlink() and p.name not in have and _NAME.match(p.name))
+
+
+def _write_export(store: RunStore, ids: list[str], tmp: Path, earlier: Path | None = None) -> tuple[int, int]:
+    """Copy every run's JSON files into ``tmp`` (and plan summaries :func:`_carried_plans` keeps from the
+    ``earlier`` export) and write the manifest last; the bytes written and the plans kept."""
+    runs, total, kept = {}, 0, 0
     for run_id in ids:
         _mkdir(tmp / run_id)
         files = {}
-        for src in exportable_files(store.path / run_id):
+        carried = _carried_plans(earlier, store.path / run_id)
+        kept += len(carried)
+        for src in exportable_files(store.path / run_id) + carried:
             data = src.read_bytes()
             try:
                 json.loads(data)  # only valid JSON travels
@@ -127,7 +145,7 @@ def _write_export(store: RunStore, ids: list[str], tmp: Path) -> int:
     data = json_bytes(manifest)
     atomic_write_bytes(data, tmp / "manifest.json")
     _fsync_dir(tmp)
-    return total + len(data)
+    return total + len(data), kept
 
 
 def _fsync_dir(path: Path) -> None:
