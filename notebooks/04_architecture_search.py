@@ -180,13 +180,7 @@ display(report.widths_table([(e, c) for e, c in results.chains if e.method == "s
 # %%
 import pandas as pd
 
-from nbprune.chapters import CHAPTERS
-from nbprune.graph import large_for
-from nbprune.runner import sparsity_heat
-
-large = run.store.run(large_for(CHAPTERS["unstructured"].grid(P)[0], P, seeds[0], dataset),
-                      data_root=data_root, device=device, progress=False)
-heat = sparsity_heat(large, [0.1, 0.3, 0.5, 0.7, 0.9])
+heat = run.stage_sparsity(data_root=data_root)  # chapter 3's VGG-19 of the first seed, at 10-90% sparsity
 heat = pd.DataFrame(heat, index=[f"stage {i + 1}" for i in range(len(next(iter(heat.values()))))]).T
 report.stage_sparsity_figure(heat, f"VGG-19: weights pruned per stage ({P.name} preset, seed {seeds[0]})")
 plt.show()

@@ -68,6 +68,9 @@ class Chapter:
     # the claim each comparison tests, where a chapter tests several (chapter 6): (a, b) -> text, and "random"
     # for the random-pruning comparison; the intro's table shows it instead of ``claim`` on those rows
     claims: tuple[tuple[Pair | str, str], ...] = ()
+    # what the chapter's figures plot from weights (names of ChapterRun methods): run_chapter computes and
+    # stores it with the runs while their weights are there, so a results export draws the same figures
+    figures: tuple[str, ...] = ()
 
     def claim_for(self, a: str, b: str) -> str:
         """The claim the comparison a - b tests (``claims``, else the chapter's ``claim``)."""
@@ -106,12 +109,13 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
             ex.automatic_grid, "fractions", lambda v, p: ex.slimming_grid(v)),
     Chapter("unstructured", 3, "Unstructured magnitude pruning",
             "Unstructured pruning at moderate sparsity on CIFAR: scratch training keeps up with fine-tuning",
-            ex.unstructured_grid, "fractions", lambda v, p: ex.magnitude_grid(v)),
+            ex.unstructured_grid, "fractions", lambda v, p: ex.magnitude_grid(v), figures=("weight_histograms",)),
     Chapter("architecture_search", 4, "Pruning as architecture search",
             "Pruning as architecture search: on VGG, the architectures automatic pruning finds (and guided ones "
             "built from their per-stage widths) beat uniform pruning when trained from scratch",
             ex.architecture_search_grid, "fractions",
-            lambda v, p: ex.search_grid(v, "vgg16"), pairs=(), verdicts="search", followups=_search_followups),
+            lambda v, p: ex.search_grid(v, "vgg16"), pairs=(), verdicts="search", followups=_search_followups,
+            figures=("stage_sparsity",)),
     Chapter("lottery_ticket", 5, "The lottery ticket hypothesis",
             "At lr 0.1 a winning ticket is no better than a random initialisation",
             ex.lottery_ticket_grid, "lrs", lambda v, p: ex.lottery_grid(p, v),

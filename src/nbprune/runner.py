@@ -203,6 +203,9 @@ def chain_weight_histograms(chain: Chain, exp: Experiment, layer: str | None = N
     return figure_data(chain.large, name, lambda: report.weight_histograms(report.chain_states(chain), layer))
 
 
+STAGE_SPARSITY_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)  # Figure 4's rows
+
+
 def sparsity_heat(large: RunResult, fractions: list[float]) -> dict[str, list[float]]:
     """Per fraction (label ``"30%"``), the fraction of conv weights one-shot magnitude pruning of ``large``
     removes per stage (Figure 4's heat map), stored with the run."""
@@ -270,6 +273,28 @@ class ChapterRun:
         exp, chain = self.chains[index]
         return chain_weight_histograms(chain, exp, layer)
 
+    def stage_sparsity(self, fractions=STAGE_SPARSITY_FRACTIONS, data_root=None, train: bool = True):
+        """Figure 4's heat map (:func:`sparsity_heat`) for the first seed's VGG-19 of chapter 3 (its first
+        experiment's large model, trained first when missing and ``train``; None when missing otherwise)."""
+        config = large_for(CHAPTERS["unstructured"].grid(self.preset)[0], self.preset, self.seeds[0], self.dataset)
+        large = (self.store.run(config, data_root=data_root, device=str(self.device), progress=False) if train
+                 else self.store.get(config))
+        return None if large is None else sparsity_heat(large, list(fractions))
+
+    def store_figure_data(self) -> list[str]:
+        """Compute and store what the chapter's figures plot from weights (``Chapter.figures``) while the
+        weights are in the store; one line for each that cannot be (weights imported away)."""
+        missed = []
+        for name in self.chapter.figures:
+            try:
+                if name == "stage_sparsity":
+                    self.stage_sparsity(train=False)
+                elif self.chains:
+                    getattr(self, name)()
+            except StoreError as e:
+                missed.append(f"{name}: not stored ({str(e).splitlines()[0]})")
+        return missed
+
     def box(self, extra: list[str] | None = None) -> str:
         """The run box: what this run did and how it differs from the paper (markdown), with the provenance of
         the runs it shows."""
@@ -325,8 +350,11 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
     trained = len(used - had)
     print(f"{len(used)} runs: " + (f"{trained} trained now, {len(used) - trained} read from the store" if trained
                                    else "all read from the store, nothing trained"), flush=True)
-    return ChapterRun(ch, p, seeds, dataset, grid, follow, runs, dev, data, results, paper_refs(grid, dataset), saved,
-                      time.time() - t0, curve, curve_saved)
+    run = ChapterRun(ch, p, seeds, dataset, grid, follow, runs, dev, data, results, paper_refs(grid, dataset), saved,
+                     time.time() - t0, curve, curve_saved)
+    for line in run.store_figure_data():
+        print(f"figure data {line}", flush=True)
+    return run
 
 
 # -------------------------------------------------------------------------------------------- verdicts
