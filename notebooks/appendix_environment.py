@@ -119,7 +119,7 @@ for name, text in presets["description"].items():
 # run) would, by the same scaling, have put the book over its 5 hours. The budget curve trains 2 to 32 epochs (and
 # the unpruned model at 64) on a fixed 20,000-image subset, where its longest points fit, so the chapters'
 # small-budget verdicts can be read against longer training. Measured afterwards (the cost table below, from the
-# committed runs): the whole `cpu` book took 7.4 run-hours, 3.7 machine hours at two runs at a time, 1.7 of them
+# committed runs): the whole `cpu` book took 7.4 run-hours, 3.7 machine hours at two runs at a time, 1.6 of them
 # for chapter 1 and its budget curve.
 
 # %%
