@@ -150,6 +150,9 @@ def test_projection_uses_the_rate_the_store_measured(tmp_path, tiny):
     widths = {json.loads((store.path / r / "config.json").read_text())["width"] for r in store.run_ids()}
     (width,) = widths
     assert graph.measured_rate(store, "cpu", width=width) == (rate, how.replace(" in ", f" of width {width:g} in "))
+    (model,) = {json.loads((store.path / r / "config.json").read_text())["model"] for r in store.run_ids()}
+    assert graph.measured_rate(store, "cpu", width=width, model=model)[0] == rate
+    assert graph.measured_rate(store, "cpu", model="resnet56")[1].startswith("assumed (no finished runs of resnet56")
     other, how_other = graph.measured_rate(store, "cpu", width=width * 2)  # no runs of that width
     assert other == graph.DEFAULT_FLOPS_PER_S["cpu"] and "of width" in how_other and how_other.startswith("assumed")
 

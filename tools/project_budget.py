@@ -37,18 +37,25 @@ def main(argv: list[str] | None = None) -> int:
 
     store = RunStore(args.store)
     gpu_rate = args.gpu_tflops * 1e12
-    # one CPU rate per model width: narrow models use the cores less well, so one rate for all would
-    # under-project the narrow presets (measured here: 47 GFLOP/s per run at 1/8 width, 72 at 1/4)
+    # one CPU rate per model width and model: narrow models use the cores less well (measured here: 47 GFLOP/s
+    # per run at 1/8 width, 72 at 1/4), and a deep narrow ResNet-56 less well than a VGG, so one rate for all
+    # would mis-project chapters by 2-3x
     all_rate, _ = measured_rate(store, "cpu")
-    rates, notes = {}, []
-    for name, preset in PRESETS.items():
-        rate, how = measured_rate(store, "cpu", width=preset.width)
-        if how.startswith("assumed"):
-            rate, how = all_rate, "no runs of this width measured: the rate over all widths"
-        else:
-            how = how.split(" in ")[0]  # no machine paths in the book
-        rates[name] = rate
-        notes.append(f"{name} (width {preset.width:g}): {rate / 1e9:.1f} GFLOP/s, {how}")
+    width_rates: dict[float, float] = {}
+    model_rates: dict[tuple[float, str], float] = {}
+    notes = []
+
+    def rate_for(width: float, model: str) -> float:
+        if width not in width_rates:
+            rate, how = measured_rate(store, "cpu", width=width)
+            width_rates[width] = all_rate if how.startswith("assumed") else rate
+        if (width, model) not in model_rates:
+            rate, how = measured_rate(store, "cpu", width=width, model=model)
+            model_rates[width, model] = width_rates[width] if how.startswith("assumed") else rate
+            n = how.split(" finished")[0].removeprefix("measured over ") if not how.startswith("assumed") else "0"
+            notes.append((width, model, model_rates[width, model], n))
+        return model_rates[width, model]
+
     t0 = time.time()
     lines = ["| preset | chapter | runs | seeds | training PFLOP | CPU run-hours (this machine) | GPU hours (assumed rate) |",
              "|---|---|---|---|---|---|---|"]
@@ -56,13 +63,22 @@ def main(argv: list[str] | None = None) -> int:
         for chapter in CHAPTERS.values():
             df = project_grid(chapter.grid(preset), preset, list(preset.seeds))
             flops = df.train_flops.sum()
+            cpu_s = sum(f / rate_for(preset.width, m) for f, m in zip(df.train_flops, df.model))
             est = " (est.)" if df.estimate.any() else ""
             lines.append(f"| {name} | {{doc}}`{chapter.page}` | {len(df)} | {len(preset.seeds)} | "
-                         f"{_num(flops / 1e15)}{est} | {_num(flops / rates[name] / 3600)} | "
-                         f"{_num(flops / gpu_rate / 3600)} |")
+                         f"{_num(flops / 1e15)}{est} | {_num(cpu_s / 3600)} | {_num(flops / gpu_rate / 3600)} |")
             print(f"{name:6s} {chapter.name:20s} {len(df):4d} runs {flops / 1e15:10.4f} PFLOP", flush=True)
-    text = ("CPU rates (one run's training FLOP/s on the 2-core CPU, two runs at a time with one thread each, so "
-            "machine hours are half the run-hours), per preset: " + "; ".join(notes) + ". "
+    by_width: dict[float, list[str]] = {}
+    for width, model, rate, n in sorted(notes):
+        if n != "0":
+            by_width.setdefault(width, []).append(f"{model} {rate / 1e9:.0f}")
+    parts = [f"width {w:g}: " + ", ".join(v) for w, v in by_width.items()]
+    parts += [f"width {w:g}: no runs measured, {width_rates[w] / 1e9:.0f} (the width's, else all runs' rate)"
+              for w in sorted(width_rates) if w not in by_width]
+    rates = "; ".join(parts) + " (a model without runs of its width takes the width's rate)"
+    text = ("CPU rates in GFLOP/s per run (one run's training FLOP/s on the 2-core CPU, two runs at a time with one "
+            "thread each, so machine hours are half the run-hours), measured over the finished runs of each width "
+            f"and model: {rates}. "
             f"GPU rate: {args.gpu_tflops:g} TFLOP/s, assumed (no GPU was measured). \"(est.)\": the chapter has "
             "runs whose pruned architecture depends on trained weights (Network Slimming); their size was taken "
             "from pruning the random init. Chapters share runs (chapter 5 reuses chapter 1's and 3's large models, "
