@@ -180,7 +180,7 @@ display(report.widths_table([(e, c) for e, c in results.chains if e.method == "s
 # %%
 import pandas as pd
 
-heat = run.stage_sparsity(data_root=data_root)  # chapter 3's VGG-19 of the first seed, at 10-90% sparsity
+heat = run.stage_sparsity(data_root=data_root, train=True)  # chapter 3's VGG-19 of the first seed, 10-90% sparsity
 heat = pd.DataFrame(heat, index=[f"stage {i + 1}" for i in range(len(next(iter(heat.values()))))]).T
 report.stage_sparsity_figure(heat, f"VGG-19: weights pruned per stage ({P.name} preset, seed {seeds[0]})")
 plt.show()

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--gpu-tflops: must be > 0, got {args.gpu_tflops}")
 
     from nbprune.chapters import CHAPTERS
-    from nbprune.graph import measured_rate, project_grid
+    from nbprune.graph import measured_rate, measured_totals, project_grid
     from nbprune.presets import PRESETS
     from nbprune.runs import RunStore
 
@@ -40,20 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     # one CPU rate per model width and model: narrow models use the cores less well (measured here: 47 GFLOP/s
     # per run at 1/8 width, 72 at 1/4), and a deep narrow ResNet-56 less well than a VGG, so one rate for all
     # would mis-project chapters by 2-3x
-    all_rate, _ = measured_rate(store, "cpu")
+    totals = measured_totals(store, "cpu")  # one pass over the store
+    all_rate, _ = measured_rate(store, "cpu", totals=totals)
     width_rates: dict[float, float] = {}
     model_rates: dict[tuple[float, str], float] = {}
-    notes = []
 
     def rate_for(width: float, model: str) -> float:
         if width not in width_rates:
-            rate, how = measured_rate(store, "cpu", width=width)
+            rate, how = measured_rate(store, "cpu", width=width, totals=totals)
             width_rates[width] = all_rate if how.startswith("assumed") else rate
         if (width, model) not in model_rates:
-            rate, how = measured_rate(store, "cpu", width=width, model=model)
+            rate, how = measured_rate(store, "cpu", width=width, model=model, totals=totals)
             model_rates[width, model] = width_rates[width] if how.startswith("assumed") else rate
-            n = how.split(" finished")[0].removeprefix("measured over ") if not how.startswith("assumed") else "0"
-            notes.append((width, model, model_rates[width, model], n))
         return model_rates[width, model]
 
     t0 = time.time()
@@ -69,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"{_num(flops / 1e15)}{est} | {_num(cpu_s / 3600)} | {_num(flops / gpu_rate / 3600)} |")
             print(f"{name:6s} {chapter.name:20s} {len(df):4d} runs {flops / 1e15:10.4f} PFLOP", flush=True)
     by_width: dict[float, list[str]] = {}
-    for width, model, rate, n in sorted(notes):
-        if n != "0":
-            by_width.setdefault(width, []).append(f"{model} {rate / 1e9:.0f}")
+    for (width, model), (flops, seconds, _n) in sorted(totals.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1] or "")):
+        if width in width_rates and (width, model) in model_rates:
+            by_width.setdefault(width, []).append(f"{model} {flops / seconds / 1e9:.0f}")
     parts = [f"width {w:g}: " + ", ".join(v) for w, v in by_width.items()]
     parts += [f"width {w:g}: no runs measured, {width_rates[w] / 1e9:.0f} (the width's, else all runs' rate)"
               for w in sorted(width_rates) if w not in by_width]

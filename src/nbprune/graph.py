@@ -204,33 +204,39 @@ def _forward_flops(model: str, cfg, width: float, model_kwargs, dataset: str, ss
     return count_flops(build_model(config, DATASETS[dataset], hooks_for(config)))
 
 
+def measured_totals(store: RunStore, device: str = "cpu") -> dict[tuple[float, str], tuple[float, float, int]]:
+    """The store's finished runs on ``device``'s kind, summed per (width, model): (training FLOPs, wall
+    seconds, runs). One pass over the store; :func:`measured_rate` reads its rates from it."""
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    out: dict[tuple[float, str], tuple[float, float, int]] = {}
+    for run_id in store.run_ids():
+        d = store.path / run_id
+        m = _read_json(d / "metrics.json") or {}
+        if m.get("status") != "finished" or not m.get("wall_time_s"):
+            continue
+        prov = _read_json(d / "provenance.json") or {}
+        if ("cpu" if str(prov.get("device", "cpu")).startswith("cpu") else "cuda") != kind:
+            continue
+        cfg = _read_json(d / "config.json") or {}
+        key = (cfg.get("width"), cfg.get("model"))
+        flops, seconds, n = out.get(key, (0.0, 0.0, 0))
+        out[key] = (flops + m.get("train_flops", 0), seconds + m["wall_time_s"], n + 1)
+    return out
+
+
 def measured_rate(store: RunStore, device: str = "cpu", width: float | None = None,
-                  model: str | None = None) -> tuple[float, str]:
+                  model: str | None = None, totals: dict | None = None) -> tuple[float, str]:
     """Training FLOP/s measured from the store's finished runs on ``device``'s kind, or an assumed default.
 
     ``width``: count only runs of that model width (narrow models use the hardware less well: on the 2-core
     CPU the 1/8-width runs of the `cpu` book trained at 47 GFLOP/s, the 1/4-width runs of `quick` at 72), or
-    all widths if None; ``model`` likewise (a deep narrow ResNet-56 trains at about half a VGG's rate).
+    all widths if None; ``model`` likewise (at 1/8 width ResNet-56 trained at 7 GFLOP/s, VGG-16 at 51).
+    ``totals``: :func:`measured_totals` of the store, when the caller asks for several rates.
     """
     kind = "cuda" if str(device).startswith("cuda") else "cpu"
-    flops = seconds = 0.0
-    n = 0
-    for run_id in store.run_ids():
-        d = store.path / run_id
-        m = _read_json(d / "metrics.json") or {}
-        prov = _read_json(d / "provenance.json") or {}
-        if m.get("status") != "finished" or not m.get("wall_time_s"):
-            continue
-        if width is not None or model is not None:
-            cfg = _read_json(d / "config.json") or {}
-            if (width is not None and cfg.get("width") != width) or (model is not None and cfg.get("model") != model):
-                continue
-        ran_on = "cpu" if str(prov.get("device", "cpu")).startswith("cpu") else "cuda"
-        if ran_on != kind:
-            continue
-        flops += m.get("train_flops", 0)
-        seconds += m["wall_time_s"]
-        n += 1
+    sums = [t for (w, m), t in (measured_totals(store, device) if totals is None else totals).items()
+            if (width is None or w == width) and (model is None or m == model)]
+    flops, seconds, n = (sum(t[i] for t in sums) for i in range(3))
     at = ("" if model is None else f" of {model}") + ("" if width is None else f" of width {width:g}")
     if n and flops and seconds:
         return flops / seconds, f"measured over {n} finished run(s){at} in {store.path}"
