@@ -1,10 +1,14 @@
 # nbprune: two commands set everything up on a fresh machine (Python 3.11, pip, make):
 #   make book   -- venv + data + execute every chapter at PRESET (default cpu) against the committed results
 #                  (results/PRESET/store: runs without weights; only missing runs train) + build the HTML book;
-#                  make book FRESH=1 re-trains every run from an empty store and re-exports the results
-#   make test   -- venv + unit tests + nbval on every chapter at the smoke preset + the smoke book built and
-#                  checked in headless Chromium, then the committed book's HTML checked the same way
-# Other targets: make html (re-render book/ without running experiments), make venv, make data, make clean.
+#                  make book FRESH=1 re-trains every run from an empty store and re-exports the results;
+#                  at another PRESET the chapters go to build/rerun/PRESET (book/ and results/ untouched)
+#                  unless REPLACE=1 (tools/execute_notebooks.py --replace-committed)
+#   make test   -- venv + ruff + every test (make pytest-all) + nbval on every chapter at the smoke preset + the
+#                  smoke book built and checked in headless Chromium, then the committed book's HTML checked alike
+# Other targets: make unit (the fast tier: the tests not marked slow, which train nothing; minutes),
+# make pytest-all (every test), make lint (ruff), make html (re-render book/ without running experiments),
+# make venv, make data, make clean.
 
 PRESET ?= cpu
 PYTHON ?= python3
@@ -18,7 +22,7 @@ export NBPRUNE_DATA
 export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: book test venv data notebooks html unit nbval clean
+.PHONY: book test venv data notebooks html unit pytest-all lint nbval clean
 
 book: venv data notebooks html
 
@@ -43,19 +47,21 @@ else
 STORE ?= $(or $(NBPRUNE_STORE),store)
 FRESH_FLAG :=
 endif
+# REPLACE=1: write book/ and results/PRESET/ even when PRESET is not the committed book's (cpu)
+REPLACE_FLAG := $(if $(filter 1,$(REPLACE)),--replace-committed,)
 
 notebooks: venv
 ifeq ($(FRESH),1)
 	rm -rf $(STORE)
 endif
 	NBPRUNE_STORE=$(abspath $(STORE)) $(PY) tools/execute_notebooks.py --preset $(PRESET) --kernel $(KERNEL) --out book \
-		--results-store $(RESULTS_STORE) $(FRESH_FLAG)
+		--results-store $(RESULTS_STORE) $(FRESH_FLAG) $(REPLACE_FLAG)
 
 html: venv
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "Book: $(abspath _build/html/index.html)"
 
-test: venv unit nbval smoke-book browser browser-book
+test: venv lint pytest-all nbval smoke-book browser browser-book
 
 .PHONY: smoke-book browser browser-book
 
@@ -71,8 +77,17 @@ browser: venv
 browser-book: html
 	NBPRUNE_BROWSER=1 NBPRUNE_HTML=_build/html $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py
 
+# the fast tier: every test not marked slow (nothing trains, no notebook runs); pytest.ini_options in pyproject.toml
 unit: venv
+	$(PY) -m pytest -q -m "not slow" tests
+
+# every test: the fast tier and the slow one (models trained, notebooks executed)
+pytest-all: venv
 	$(PY) -m pytest -q tests
+
+# style: ruff with pyproject.toml's [tool.ruff] (the version requirements.txt pins; .pre-commit-config.yaml runs it too)
+lint: venv
+	$(VENV)/bin/ruff check src tests tools
 
 nbval: venv
 	$(PY) tools/prepare_nbval.py --preset smoke --out build/nbval

@@ -47,8 +47,9 @@ data_root = None  # None: $NBPRUNE_DATA, else torchvision's download
 store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
 executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
 slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
+train_curve = None  # None: the preset's (curves train only at smoke); True: train the budget curve's missing runs
 
-# %%
+# %% tags=["remove-cell"]
 # %matplotlib inline
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
@@ -59,7 +60,8 @@ from nbprune.runner import run_chapter
 # One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
 # it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the
 # store and writes results/<preset>/predefined-<dataset>.csv.
-run = run_chapter("predefined", preset, targets, seeds, dataset, device, data_root, store, executor, slurm)
+run = run_chapter("predefined", preset, targets, seeds, dataset, device, data_root, store, executor, slurm,
+                  train_curve=train_curve)
 P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
 PAIRS = list(run.chapter.pairs)
 table, paired = run.tables()
@@ -67,7 +69,7 @@ table, paired = run.tables()
 # %% [markdown]
 # ## This run
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(run.box(extra=[
     "ResNets use He et al.'s option-A shortcut (strided subsampling, zero-padded channels); the reference code's "
     "AvgPool2d(1) + concatenated zeros is the model option `shortcut='reference'` and gives the same outputs and "
@@ -92,7 +94,7 @@ display(Markdown(run.box(extra=[
 # BatchNorm 2 and ReLU 1 per output element, pooling k² per output element, a Linear 2·in·out + out. The table
 # does not depend on the preset, so `make test` checks it cell for cell.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 from nbprune.models import named_target_cfg
 
@@ -109,11 +111,11 @@ for name in ARCHS:
 # regression-based reconstruction), Tables 10 and 11 Soft Filter Pruning, 14 the pruning ratio, 16 the length of
 # fine-tuning, 17 the large model's schedule. Top-1 accuracy in %, mean ± std over 5 runs on CIFAR (one run on
 # ImageNet); signed numbers are changes from the unpruned model. † marks a cell whose place in the paper's
-# table had to be inferred from the PDF's layout.
+# table had to be inferred from the PDF's layout. First the rows this chapter re-runs at this preset, then
+# the full tables, folded (click to open them).
 
-# %%
-display(report.paper_wide("1", "2", "3"))
-display(report.paper_wide("10", "11", "14", "16", "17"))
+# %% tags=["hide-input"]
+display(report.paper_tables(["1", "2", "3", "10", "11", "14", "16", "17"], run.grid, dataset))
 
 # %% [markdown]
 # ## Train, prune, fine-tune; and train from scratch
@@ -135,11 +137,11 @@ display(report.paper_wide("10", "11", "14", "16", "17"))
 # %% [markdown]
 # ## Tables 1 and 10, re-run
 #
-# Test accuracy (%) as mean ± std over seeds: the final epoch's (this book's primary number) and the best over
-# epochs (the paper's selection), with the paper's value beside each.
+# Test accuracy (%) as mean ± std over seeds, one line per model that was trained: the final epoch's (this
+# book's primary number) and the best over epochs (the paper's selection), with the paper's value beside each.
 
-# %%
-display(table.set_index(["model", "target"]))
+# %% tags=["hide-input"]
+display(report.show(report.variant_rows(table), group=["model", "target"]))
 
 # %% [markdown]
 # ## Is training from scratch as good? Paired by seed
@@ -153,20 +155,22 @@ display(table.set_index(["model", "target"]))
 # margin* when the 90% t-interval of the mean paired difference lies inside it (two one-sided tests at 5%, TOST),
 # even if the difference is significant; otherwise one side is *better* when the 95% interval excludes 0;
 # otherwise it is *inconclusive*, with about how many seeds would decide it at the observed spread. Pairing by
-# seed is right because both runs of a seed come from the same large model and see the same data order. The
+# seed is right because the two runs of a seed have the same pruned architecture and see the same data order,
+# which the seed fixes; that is all they share: the fine-tuned (or pruned) model inherits the weights of that
+# seed's large model, while a scratch run has no parent and starts from its own random initialisation. The
 # last column says whether the verdict supports the paper's claim for the pair. The forest plot shows every
 # comparison with its 90% (thick) and 95% (thin) interval, the margin as a band and the paper's difference as a
 # cross.
 
-# %%
-display(paired.set_index(["model", "target", "comparison"]))
+# %% tags=["hide-input"]
+display(report.show(paired, group=["model", "target"]))
 
-# %%
+# %% tags=["hide-input"]
 report.chapter_forest(results.rows, refs, PAIRS, P.margin,
                       f"Scratch minus pruned or fine-tuned ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 report.seeds_figure(report.results_frame(results.rows), chance=100 / run.data.num_classes,
                      title=f"Predefined pruning: pruned vs from scratch ({P.name}, {len(seeds)} seed(s))")
 plt.show()
@@ -175,35 +179,37 @@ plt.show()
 # ## How the comparison moves with the budget
 #
 # The CPU presets train far shorter than the paper's 160 epochs, so a difference measured here may not be the
-# paper's. The budget curve re-runs VGG-16 -> VGG-16-A (L1-norm) at several large-model budgets, fine-tuning
-# scaled alike (the preset's ratio of fine-tuning to training epochs) and Scratch-B from the FLOPs ratio at each
-# budget: the accuracies, the two paired differences with their 95% intervals, and what doubling the unpruned
-# model's epochs gains at each budget, the scale on which a Scratch-B gain (it comes from more epochs) is read.
+# paper's. The budget curve re-runs VGG-16 -> VGG-16-A (L1-norm) at several large-model budgets. Fine-tuning
+# gets the preset's share of the large model's epochs (a quarter at `cpu` and `paper`: 1 of 4, 40 of 160),
+# rounded and at least 1, so at 2 epochs it gets 1 epoch, not half of one; Scratch-B gets its epochs from the
+# FLOPs ratio at each budget. The tables give the accuracies, the two paired differences with their 95%
+# intervals, and what doubling the unpruned model's epochs gains at each budget, the scale on which a Scratch-B
+# gain (it comes from more epochs) is read.
 # The paper's 160-epoch values are the stars at the right. The other chapters' short budgets can be read against
-# it. The verdicts of the intro use the preset's own budget, not these points. A preset may run the curve on
-# its own training subset and on its first seeds only (`cpu`: 20,000 images and 3 seeds, so that its longest
-# points fit the book's time); the line under the table says which.
+# it. The intro's headline reads this chapter's claim at the curve's longest budget at which every comparison
+# is trained (the per-comparison table there uses the preset's own budget). A preset may run the curve on its
+# own training subset and on some of its seeds only (`cpu`: 20,000 images, 3 seeds, 8 at 32 and 64 epochs, where
+# the verdicts are read); the note under the figure says which points are trained and what is still missing.
 
-# %%
+# %% tags=["hide-input"]
+from nbprune.book import curve_note
 from nbprune.presets import get_preset
 
 if run.curve is None:
-    print(f"preset {P.name!r} has no budget curve (Preset.budgets is empty); the paper preset runs it at "
-          f"{list(get_preset('paper').budgets)} epochs")
+    display(Markdown(f"Preset `{P.name}` has no budget curve (`Preset.budgets` is empty); the `paper` preset "
+                     f"runs it at {list(get_preset('paper').budgets)} epochs."))
 else:
     curve = report.budget_stats(report.results_frame(run.curve.rows), P.margin)
-    display(curve[[c for c in curve.columns if not c.startswith("_")]].round(2).set_index("budget"))
-    images = P.train_subset if P.budget_subset is None else P.budget_subset
-    print(f"budget curve: {list(P.budgets)} epochs (unpruned also at {2 * max(P.budgets)}), "
-          f"{'all 50,000' if images is None else f'{images:,}'} training images, "
-          f"seeds {sorted({r['seed'] for r in run.curve.rows})}")
+    accuracies, differences = report.budget_tables(curve)
+    display(report.show(accuracies))
+    display(report.show(differences, group=["budget"]))
     paper = {label: ref[0] for label, variant in (("unpruned", "unpruned"), ("Fine-tuned", "fine-tuned"),
                                                   ("Scratch-E", "scratch-e"), ("Scratch-B", "scratch-b"))
              if (ref := report.paper_value("1", dataset, "VGG-16", "" if variant == "unpruned" else "VGG-16-A",
                                            variant)) is not None}
-    report.budget_figure(curve, P.margin, f"VGG-16 -> VGG-16-A against the budget ({P.name}, {len(seeds)} seed(s))",
-                         paper)
+    report.budget_figure(curve, P.margin, f"VGG-16 -> VGG-16-A against the budget ({P.name})", paper)
     plt.show()
+    display(Markdown(curve_note(run)))
 
 # %% [markdown]
 # ## The budget ledger
@@ -212,8 +218,8 @@ else:
 # time on this run's device. The fine-tuned model's pipeline includes training its large model. Scratch-B spends
 # about the large model's budget by construction; the paper does not charge fine-tuning to it.
 
-# %%
-display(report.ledger_table(report.results_frame(results.rows)))
+# %% tags=["hide-input"]
+display(report.show(report.ledger_table(report.results_frame(results.rows)), group=["model", "pruned"]))
 
 # %% [markdown]
 # ## ImageNet rows (not run here)
@@ -234,3 +240,16 @@ display(report.ledger_table(report.results_frame(results.rows)))
 # quarter or an eighth as wide and train for a few epochs, so absolute accuracies are far below the paper's; what
 # can be compared is the *ordering* of fine-tuned and scratch-trained models of the same architecture, with
 # the paired intervals above saying how sure that ordering is at this budget.
+
+# %% [markdown]
+# ## What this chapter found
+#
+# Every number below is computed from this run's results when the chapter is executed: each comparison with its
+# 95% interval and its p-value after Holm's adjustment within the claim it tests, whether it supports the paper's
+# claim, and the likely reasons where the data show them (how far from converged the budget is, seeds that fall
+# into groups, comparisons that are the same runs under two names, how many seeds the undecided ones need).
+
+# %% tags=["remove-input"]
+from nbprune.book import chapter_findings
+
+display(Markdown(chapter_findings(run)))

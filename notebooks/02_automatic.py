@@ -39,8 +39,9 @@ data_root = None  # None: $NBPRUNE_DATA, else torchvision's download
 store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
 executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
 slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
+train_curve = None  # None: the preset's (curves train only at smoke); True: train the budget curve's missing runs
 
-# %%
+# %% tags=["remove-cell"]
 # %matplotlib inline
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
@@ -51,7 +52,8 @@ from nbprune.runner import run_chapter
 # One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
 # it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the
 # store and writes results/<preset>/automatic-<dataset>.csv.
-run = run_chapter("automatic", preset, fractions, seeds, dataset, device, data_root, store, executor, slurm)
+run = run_chapter("automatic", preset, fractions, seeds, dataset, device, data_root, store, executor, slurm,
+                  train_curve=train_curve)
 P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
 PAIRS = list(run.chapter.pairs)
 table, paired = run.tables()
@@ -59,7 +61,7 @@ table, paired = run.tables()
 # %% [markdown]
 # ## This run
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(run.box(extra=[
     "Network Slimming's L1 penalty is added to the gradients of the conv BatchNorms' weights only (not to a "
     "classifier's BatchNorm1d), as the method and the reference code do",
@@ -73,7 +75,7 @@ display(Markdown(run.box(extra=[
 # The unpruned models of Table 4 at the paper's width (10 classes). The pruned architectures are not known in
 # advance: Network Slimming finds them. The table does not depend on the preset, so `make test` checks it.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(report.architecture_table(["vgg19", "preresnet164", "densenet40"]).to_string())
 
@@ -81,10 +83,11 @@ print(report.architecture_table(["vgg19", "preresnet164", "densenet40"]).to_stri
 # ## The paper's numbers
 #
 # Table 4 (Network Slimming, CIFAR and ImageNet), Table 5 (Sparse Structure Selection, ImageNet) and Table 13
-# (the pruned models' baselines). Top-1 accuracy in %, mean ± std over 5 runs on CIFAR.
+# (the pruned models' baselines). Top-1 accuracy in %, mean ± std over 5 runs on CIFAR. First the rows this
+# chapter re-runs at this preset, then the full tables, folded (click to open them).
 
-# %%
-display(report.paper_wide("4", "5", "13"))
+# %% tags=["hide-input"]
+display(report.paper_tables(["4", "5", "13"], run.grid, dataset))
 
 # %% [markdown]
 # ## Sparsity training, slimming, and the three ways to train the result
@@ -97,11 +100,11 @@ display(report.paper_wide("4", "5", "13"))
 # %% [markdown]
 # ## Table 4, re-run
 #
-# Test accuracy (%), mean ± std over seeds: final epoch (primary) and best over epochs (the paper's selection),
-# with the paper's value beside each.
+# Test accuracy (%), mean ± std over seeds, one line per model that was trained: final epoch (primary) and best
+# over epochs (the paper's selection), with the paper's value beside each.
 
-# %%
-display(table.set_index(["model", "target"]))
+# %% tags=["hide-input"]
+display(report.show(report.variant_rows(table), group=["model", "target"]))
 
 # %% [markdown]
 # ## Paired by seed: scratch-trained minus fine-tuned
@@ -111,20 +114,22 @@ display(table.set_index(["model", "target"]))
 # margin* when the 90% t-interval of the mean paired difference lies inside it (two one-sided tests at 5%, TOST),
 # even if the difference is significant; otherwise one side is *better* when the 95% interval excludes 0;
 # otherwise it is *inconclusive*, with about how many seeds would decide it at the observed spread. Pairing by
-# seed is right because both runs of a seed come from the same large model and see the same data order. The
-# last column says whether the verdict supports the paper's claim for the pair. The forest plot shows every
+# seed is right because the two runs of a seed have the same pruned architecture and see the same data order,
+# which the seed fixes; that is all they share: the fine-tuned model inherits the weights of that seed's large
+# model, while a scratch run has no parent and starts from its own random initialisation. The last column
+# says whether the verdict supports the paper's claim for the pair. The forest plot shows every
 # comparison with its 90% (thick) and 95% (thin) interval, the margin as a band and the paper's difference as a
 # cross.
 
-# %%
-display(paired.set_index(["model", "target", "comparison"]))
+# %% tags=["hide-input"]
+display(report.show(paired, group=["model", "target"]))
 
-# %%
+# %% tags=["hide-input"]
 report.chapter_forest(results.rows, refs, PAIRS, P.margin,
                       f"Network Slimming: scratch minus fine-tuned ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 report.seeds_figure(report.results_frame(results.rows), chance=100 / run.data.num_classes,
                      title=f"Network Slimming: fine-tuned vs from scratch ({P.name}, {len(seeds)} seed(s))")
 plt.show()
@@ -136,14 +141,37 @@ plt.show()
 # width multiplier. Slimming keeps the early layers nearly whole and thins the late, wide ones, a pattern that
 # chapter 4 reads as architecture search.
 
-# %%
-display(report.widths_table(results.chains))
+# %% tags=["hide-input"]
+display(report.show(report.widths_table(results.chains), group=["model", "pruned"]))
+
+# %% [markdown]
+# ## How the comparison moves with the budget
+#
+# The runs above train VGG-19 and its slimmed architecture for the preset's few epochs. This curve re-runs VGG-19 -> 70% (Network Slimming; the large model trained with the sparsity penalty at each budget) at several large-model
+# budgets on a fixed subset of the training images (fine-tuning gets the preset's share of the large model's
+# epochs, at least 1; Scratch-B its epochs from the FLOPs ratio at each budget), so the comparison can be read
+# where training comes closest to converging. The tables give the mean accuracies per budget and each paired
+# difference with its 95% interval (Holm-adjusted over the budget's comparisons); the figure draws them with
+# the ±margin band and the paper's 160-epoch values as stars. The intro's headline reads this chapter at the
+# curve's longest budget with every comparison trained.
+
+# %% tags=["hide-input"]
+from nbprune.book import curve_note, curve_sections
+
+for section in curve_sections(run):
+    accuracies, differences = report.budget_tables(section["stats"])
+    display(Markdown(f"**{section['row']}**"))
+    display(report.show(accuracies))
+    display(report.show(differences, group=["budget"]))
+    report.budget_figure(section["stats"], P.margin, section["title"], section["paper"])
+    plt.show()
+display(Markdown(curve_note(run)))
 
 # %% [markdown]
 # ## The budget ledger
 
-# %%
-display(report.ledger_table(report.results_frame(results.rows)))
+# %% tags=["hide-input"]
+display(report.show(report.ledger_table(report.results_frame(results.rows)), group=["model", "pruned"]))
 
 # %% [markdown]
 # ## Not run here
@@ -156,3 +184,16 @@ display(report.ledger_table(report.results_frame(results.rows)))
 # papermill build/02_automatic.ipynb book/02_automatic.ipynb -k nbprune -p preset paper
 # papermill build/02_automatic.ipynb book/02_automatic-cifar100.ipynb -k nbprune -p preset paper -p dataset cifar100
 # ```
+
+# %% [markdown]
+# ## What this chapter found
+#
+# Every number below is computed from this run's results when the chapter is executed: each comparison with its
+# 95% interval and its p-value after Holm's adjustment within the claim it tests, whether it supports the paper's
+# claim, and the likely reasons where the data show them (how far from converged the budget is, seeds that fall
+# into groups, comparisons that are the same runs under two names, how many seeds the undecided ones need).
+
+# %% tags=["remove-input"]
+from nbprune.book import chapter_findings
+
+display(Markdown(chapter_findings(run)))

@@ -39,7 +39,7 @@ store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
 executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
 slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
 
-# %%
+# %% tags=["remove-cell"]
 # %matplotlib inline
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
@@ -58,7 +58,7 @@ table, paired = run.tables()
 # %% [markdown]
 # ## This run
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(run.box(extra=[
     "the models are Table 6's weight-level reference code's: BatchNorm gamma initialised to 1 (VGG-19, "
     "DenseNet-BC-100) and PreResNet-110 with bottleneck blocks, 12 per stage (about 1.15 M parameters)"])))
@@ -70,7 +70,7 @@ display(Markdown(run.box(extra=[
 # counted over the non-zero weights, and Scratch-B's budget follows from that count. The table of the dense
 # models does not depend on the preset, so `make test` checks it.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(report.architecture_table(["vgg19", "preresnet110", "densenet-bc-100"]).to_string())
 
@@ -78,9 +78,10 @@ print(report.architecture_table(["vgg19", "preresnet110", "densenet-bc-100"]).to
 # ## The paper's numbers
 #
 # Table 6 (CIFAR and ImageNet) and its appendix companion Table 15. Top-1 accuracy in %, mean ± std over 5 runs.
+# First the rows this chapter re-runs at this preset, then the full tables, folded (click to open them).
 
-# %%
-display(report.paper_wide("6", "15"))
+# %% tags=["hide-input"]
+display(report.paper_tables(["6", "15"], run.grid, dataset))
 
 # %% [markdown]
 # ## Prune weights, fine-tune; and train the sparse network from scratch
@@ -92,9 +93,12 @@ display(report.paper_wide("6", "15"))
 
 # %% [markdown]
 # ## Table 6, re-run
+#
+# Test accuracy (%), mean ± std over seeds, one line per model that was trained: final epoch (primary) and best
+# over epochs (the paper's selection), with the paper's value beside each.
 
-# %%
-display(table.set_index(["model", "target"]))
+# %% tags=["hide-input"]
+display(report.show(report.variant_rows(table), group=["model", "target"]))
 
 # %% [markdown]
 # ## Paired by seed: scratch-trained minus fine-tuned
@@ -104,20 +108,22 @@ display(table.set_index(["model", "target"]))
 # margin* when the 90% t-interval of the mean paired difference lies inside it (two one-sided tests at 5%, TOST),
 # even if the difference is significant; otherwise one side is *better* when the 95% interval excludes 0;
 # otherwise it is *inconclusive*, with about how many seeds would decide it at the observed spread. Pairing by
-# seed is right because both runs of a seed come from the same large model and see the same data order. The
-# last column says whether the verdict supports the paper's claim for the pair. The forest plot shows every
+# seed is right because the two runs of a seed have the same mask and see the same data order, which the seed
+# fixes; that is all they share: the fine-tuned model inherits the weights of that seed's large model, while a
+# scratch run has no parent and starts from its own random initialisation. The last column says whether the
+# verdict supports the paper's claim for the pair. The forest plot shows every
 # comparison with its 90% (thick) and 95% (thin) interval, the margin as a band and the paper's difference as a
 # cross.
 
-# %%
-display(paired.set_index(["model", "target", "comparison"]))
+# %% tags=["hide-input"]
+display(report.show(paired, group=["model", "target"]))
 
-# %%
+# %% tags=["hide-input"]
 report.chapter_forest(results.rows, refs, PAIRS, P.margin,
                       f"Magnitude pruning: scratch minus fine-tuned ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 report.seeds_figure(report.results_frame(results.rows), chance=100 / run.data.num_classes,
                      title=f"Magnitude pruning: fine-tuned vs from scratch ({P.name}, {len(seeds)} seed(s))")
 plt.show()
@@ -130,7 +136,7 @@ plt.show()
 # histogram shows one conv layer of the first seed's chain (non-zero weights only); its data is stored with that
 # chain's large model, so a re-execution against results without weights draws it again.
 
-# %%
+# %% tags=["hide-input"]
 exp0, chain0 = results.chains[0]
 report.weight_distribution_figure(run.weight_histograms(0),
                                   f"{exp0.paper_model} {exp0.label} pruned: non-zero weights of one conv layer")
@@ -139,8 +145,8 @@ plt.show()
 # %% [markdown]
 # ## The budget ledger
 
-# %%
-display(report.ledger_table(report.results_frame(results.rows)))
+# %% tags=["hide-input"]
+display(report.show(report.ledger_table(report.results_frame(results.rows)), group=["model", "pruned"]))
 
 # %% [markdown]
 # ## Not run here
@@ -153,3 +159,16 @@ display(report.ledger_table(report.results_frame(results.rows)))
 # jupytext --to ipynb notebooks/03_unstructured.py -o build/03_unstructured.ipynb
 # papermill build/03_unstructured.ipynb book/03_unstructured.ipynb -k nbprune -p preset paper
 # ```
+
+# %% [markdown]
+# ## What this chapter found
+#
+# Every number below is computed from this run's results when the chapter is executed: each comparison with its
+# 95% interval and its p-value after Holm's adjustment within the claim it tests, whether it supports the paper's
+# claim, and the likely reasons where the data show them (how far from converged the budget is, seeds that fall
+# into groups, comparisons that are the same runs under two names, how many seeds the undecided ones need).
+
+# %% tags=["remove-input"]
+from nbprune.book import chapter_findings
+
+display(Markdown(chapter_findings(run)))

@@ -40,7 +40,7 @@ store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
 executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
 slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
 
-# %%
+# %% tags=["remove-cell"]
 # %matplotlib inline
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
@@ -57,7 +57,7 @@ P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
 # %% [markdown]
 # ## This run
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(run.box(extra=[
     "VGG-16 is the Network Slimming code's (one Linear classifier, BatchNorm gamma 0.5) with the slimming penalty "
     "s = 1e-4 on its conv BatchNorms, as in Section 5",
@@ -72,7 +72,7 @@ display(Markdown(run.box(extra=[
 # so `make test` checks it (VGG-16 here with the L1-norm code's two-layer head; this chapter's VGG-16 has the
 # slimming code's single Linear, 5,130 parameters at full width instead of 268,810).
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(report.architecture_table(["vgg16", "vgg19", "preresnet164"]).to_string())
 
@@ -80,11 +80,13 @@ print(report.architecture_table(["vgg16", "vgg19", "preresnet164"]).to_string())
 # ## The paper's numbers
 #
 # Table 7: the widths Network Slimming keeps in VGG-16 at 60% (mean ± std over 5 runs); Table 21: per-stage kept
-# ratios of slimming on VGG-16; Table 18: the same for PreResNet-164. Figures 3-6 are plots; their curves are
-# not in the paper as numbers.
+# ratios of slimming on VGG-16 (one number per stage, largest feature maps first); Table 18: the same for
+# PreResNet-164. Figures 3-6 are plots; their curves are not in the paper as numbers. First the rows of
+# Table 21 at the fractions this chapter re-runs at this preset, then the full tables, folded (click to open
+# them).
 
-# %%
-display(report.paper_wide("7", "21", "18"))
+# %% tags=["hide-input"]
+display(report.paper_tables(["7", "21", "18"], run.grid, dataset))
 
 # %% [markdown]
 # ## Pruned architectures vs uniformly pruned ones, all trained from scratch (Figure 3, left)
@@ -101,8 +103,12 @@ display(report.paper_wide("7", "21", "18"))
 # *Transferred* guided pruning applies VGG-16's mean stage pattern to VGG-19, which no large model was pruned
 # for (here at one fraction, 50%, for time). *Guided sparsification* does the same with the per-stage sparsity
 # of magnitude-pruned masks; it runs where the grid has the unstructured curve of Figure 3 (the `paper` preset).
+#
+# The table lists every architecture trained (parameters and accuracies averaged over seeds); the figure draws
+# them against their parameter count, VGG-16's curves as lines and the transferred VGG-19 architecture, a
+# single point, as a star.
 
-# %%
+# %% tags=["hide-input"]
 df = report.results_frame(results.rows)
 CURVES = {"slimming": "Network Slimming architecture", "uniform-channels": "uniform channel pruning",
           "guided-channels": "guided pruning (slimming's mean stage widths)", "magnitude": "magnitude-pruned mask",
@@ -112,11 +118,20 @@ points = df[df["variant"] == "scratch-e"].assign(
                                                   "transferred guided pruning (VGG-16's pattern)"))
 summary = points.groupby(["model", "curve", "target"], sort=False).agg(
     params=("params", "mean"), seeds=("seed", "count"), final=("final", report.mean_std), best=("best", report.mean_std))
-display(summary)
+display(report.show(summary.sort_index(level=["model", "curve"], sort_remaining=False), group=["model", "curve"],
+                    formats={"params": "{:,.0f}"}))
 
-# %%
-for model, g in points.groupby("model", sort=False):
-    report.params_curve_figure(g, f"Scratch-E accuracy vs parameters, {model} ({P.name}, {len(seeds)} seed(s))")
+# %% tags=["hide-input"]
+import pandas as pd
+
+# a figure per model with curves; a model with one architecture per curve (the transferred VGG-19) is drawn
+# as starred points in the first figure, not in a figure of its own
+curved = [m for m, g in points.groupby("model", sort=False) if g.groupby("curve")["target"].nunique().max() > 1]
+lone = points[~points["model"].isin(curved)].assign(curve=lambda d: d["model"] + ": " + d["curve"])
+for i, model in enumerate(curved or ["-"]):
+    g = pd.concat([points[points["model"] == model], lone if i == 0 else lone.iloc[:0]])
+    name = " and ".join(dict.fromkeys(g["model"]))
+    report.params_curve_figure(g, f"Scratch-E accuracy vs parameters, {name} ({P.name}, {len(seeds)} seed(s))")
     plt.show()
 
 # %% [markdown]
@@ -126,15 +141,18 @@ for model, g in points.groupby("model", sort=False):
 # fraction of channels removed, where the architectures need not have the same size. Their parameter counts,
 # mean over seeds (the slimmed architecture differs a little from seed to seed):
 
-# %%
+# %% tags=["hide-input"]
 sizes = points[points["method"].isin(["slimming", "uniform-channels", "guided-channels"])].assign(
     pruned=lambda d: d["target"].str.split().str[-1])
 sizes = sizes.pivot_table(index=["model", "pruned"], columns="curve", values="params", aggfunc="mean", observed=True)
-display(sizes.round(0).astype("Int64"))
-if {"Network Slimming architecture", "uniform channel pruning"} <= set(sizes.columns):
-    fewer = (sizes["Network Slimming architecture"] < sizes["uniform channel pruning"]).sum()
-    print(f"Network Slimming's architecture has fewer parameters than the uniform one at {fewer} of "
-          f"{len(sizes)} fraction(s): it thins the wide late layers, which hold most of VGG's weights.")
+display(report.show(sizes.round(0), group=["model"], formats={c: "{:,.0f}" for c in sizes.columns}))
+SLIM, UNIFORM = "Network Slimming architecture", "uniform channel pruning"
+if {SLIM, UNIFORM} <= set(sizes.columns):
+    both = sizes[[SLIM, UNIFORM]].dropna()  # the transferred VGG-19 has neither: it is not counted
+    fewer = int((both[SLIM] < both[UNIFORM]).sum())
+    display(Markdown(f"Network Slimming's architecture has fewer parameters than the uniform one at {fewer} of the "
+                     f"{len(both)} fraction(s) that have both: it thins the wide late layers, which hold most of "
+                     "VGG's weights."))
 
 # %% [markdown]
 # ## Are the slimmed and guided architectures better at the same fraction? Paired by seed
@@ -149,15 +167,17 @@ if {"Network Slimming architecture", "uniform channel pruning"} <= set(sizes.col
 # margin* when the 90% t-interval of the mean paired difference lies inside it (two one-sided tests at 5%, TOST),
 # even if the difference is significant; otherwise one side is *better* when the 95% interval excludes 0;
 # otherwise it is *inconclusive*, with about how many seeds would decide it at the observed spread. Pairing by
-# seed is right because both runs of a seed come from the same large model and see the same data order. The
-# last column says whether the verdict supports the paper's claim for the pair. The forest plot shows every
+# seed is right because the runs of a seed see the same data order, which the seed fixes; that is all they
+# share: every one of them is trained from its own random initialisation, and only the slimmed and guided
+# architectures depend on that seed's large model (the uniform one depends on no large model). The last
+# column says whether the verdict supports the paper's claim for the pair. The forest plot shows every
 # comparison with its 90% (thick) and 95% (thin) interval, the margin as a band and the paper's difference as a
 # cross.
 
-# %%
-display(report.search_pairs(df, P.margin).set_index(["model", "pruned", "comparison"]))
+# %% tags=["hide-input"]
+display(report.show(report.search_pairs(df, P.margin), group=["model", "pruned"]))
 
-# %%
+# %% tags=["hide-input"]
 report.forest_figure(report.search_stats(df, P.margin), P.margin,
                      f"Architectures compared at the same fraction pruned ({P.name}, {len(seeds)} seed(s))")
 plt.show()
@@ -165,8 +185,9 @@ plt.show()
 # %% [markdown]
 # ## The widths Network Slimming keeps (Table 7 style)
 
-# %%
-display(report.widths_table([(e, c) for e, c in results.chains if e.method == "slimming"]))
+# %% tags=["hide-input"]
+display(report.show(report.widths_table([(e, c) for e, c in results.chains if e.method == "slimming"]),
+                    group=["model", "pruned"]))
 
 # %% [markdown]
 # ## Where unstructured pruning removes weights (Figure 4)
@@ -177,7 +198,7 @@ display(report.widths_table([(e, c) for e, c in results.chains if e.method == "s
 # training beyond the large model; what the figure plots is stored with that run, so a re-execution against
 # results without weights draws it again.
 
-# %%
+# %% tags=["hide-input"]
 import pandas as pd
 
 heat = run.stage_sparsity(data_root=data_root, train=True)  # chapter 3's VGG-19 of the first seed, 10-90% sparsity
@@ -196,3 +217,16 @@ plt.show()
 # jupytext --to ipynb notebooks/04_architecture_search.py -o build/04_architecture_search.ipynb
 # papermill build/04_architecture_search.ipynb book/04_architecture_search.ipynb -k nbprune -p preset paper
 # ```
+
+# %% [markdown]
+# ## What this chapter found
+#
+# Every number below is computed from this run's results when the chapter is executed: each comparison with its
+# 95% interval and its p-value after Holm's adjustment within the claim it tests, whether it supports the paper's
+# claim, and the likely reasons where the data show them (how far from converged the budget is, seeds that fall
+# into groups, comparisons that are the same runs under two names, how many seeds the undecided ones need).
+
+# %% tags=["remove-input"]
+from nbprune.book import chapter_findings
+
+display(Markdown(chapter_findings(run)))

@@ -45,8 +45,9 @@ data_root = None  # None: $NBPRUNE_DATA, else torchvision's download
 store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
 executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
 slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
+train_curve = None  # None: the preset's (curves train only at smoke); True: train the budget curve's missing runs
 
-# %%
+# %% tags=["remove-cell"]
 # %matplotlib inline
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
@@ -57,7 +58,8 @@ from nbprune.runner import run_chapter
 # One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
 # it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the
 # store and writes results/<preset>/lottery_ticket-<dataset>.csv.
-run = run_chapter("lottery_ticket", preset, lrs, seeds, dataset, device, data_root, store, executor, slurm)
+run = run_chapter("lottery_ticket", preset, lrs, seeds, dataset, device, data_root, store, executor, slurm,
+                  train_curve=train_curve)
 P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
 PAIRS = list(run.chapter.pairs)
 table, paired = run.tables()
@@ -65,7 +67,7 @@ table, paired = run.tables()
 # %% [markdown]
 # ## This run
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(run.box(extra=[
     "random-init control: the ticket's architecture (or mask) taken from a fresh draw of the unpruned model "
     "(init `parent-random`), so it has the ticket's initialisation scale and differs from it in values only",
@@ -80,7 +82,7 @@ display(Markdown(run.box(extra=[
 # Table 8 uses the L1-norm targets of chapter 1; Table 9 prunes VGG-16's conv weights. The table does not
 # depend on the preset, so `make test` checks it.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(report.architecture_table(["vgg16", "vgg16-a", "resnet56", "resnet56-a", "resnet56-b"]).to_string())
 
@@ -89,10 +91,11 @@ print(report.architecture_table(["vgg16", "vgg16-a", "resnet56", "resnet56-a", "
 #
 # Table 8: structured pruning (L1-norm), winning ticket vs random initialisation at lr 0.1 (8a) and 0.01 (8b).
 # Table 9: unstructured one-shot pruning at lr 0.1 (9a) and 0.01 (9b). † marks inferred cells (Tables 8b and 9a
-# are partly uncertain, see the notes in `paper_tables.csv`).
+# are partly uncertain, see the notes in `paper_tables.csv`). First the rows this chapter re-runs at this
+# preset, then the full tables, folded (click to open them).
 
-# %%
-display(report.paper_wide("8a", "8b", "9a", "9b"))
+# %% tags=["hide-input"]
+display(report.paper_tables(["8a", "8b", "9a", "9b"], run.grid, dataset))
 
 # %% [markdown]
 # ## Winning tickets vs random initialisation
@@ -107,9 +110,12 @@ display(report.paper_wide("8a", "8b", "9a", "9b"))
 
 # %% [markdown]
 # ## Tables 8 and 9, re-run
+#
+# Test accuracy (%), mean ± std over seeds, one line per model that was trained: final epoch (primary) and best
+# over epochs (the paper's selection), with the paper's value beside each.
 
-# %%
-display(table.set_index(["model", "target"]))
+# %% tags=["hide-input"]
+display(report.show(report.variant_rows(table), group=["model", "target"]))
 
 # %% [markdown]
 # ## Paired by seed: winning ticket minus random initialisation
@@ -125,24 +131,47 @@ display(table.set_index(["model", "target"]))
 # "random init better" do; "winning ticket better" does not). The forest plot shows each comparison's 90% (thick) and
 # 95% (thin) interval, the margin as a band and the paper's difference as a cross.
 
-# %%
-display(paired.set_index(["model", "target", "comparison"]))
+# %% tags=["hide-input"]
+display(report.show(paired, group=["model", "target"]))
 
-# %%
+# %% tags=["hide-input"]
 report.chapter_forest(results.rows, refs, PAIRS, P.margin,
                       f"Winning ticket minus random init ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 report.seeds_figure(report.results_frame(results.rows), chance=100 / run.data.num_classes,
                      title=f"Winning ticket vs random init ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
 # %% [markdown]
+# ## How the comparison moves with the budget
+#
+# The runs above train the winning tickets and their random re-initialisations for the preset's few epochs. This curve re-runs VGG-16-A (structured, L1-norm) and 20% magnitude pruning (unstructured), winning ticket against random init at lr 0.1 (the large models are chapter 1's curve models: the same runs) at several large-model
+# budgets on a fixed subset of the training images (fine-tuning gets the preset's share of the large model's
+# epochs, at least 1; Scratch-B its epochs from the FLOPs ratio at each budget), so the comparison can be read
+# where training comes closest to converging. The tables give the mean accuracies per budget and each paired
+# difference with its 95% interval (Holm-adjusted over the budget's comparisons); the figure draws them with
+# the ±margin band and the paper's 160-epoch values as stars. The intro's headline reads this chapter at the
+# curve's longest budget with every comparison trained.
+
+# %% tags=["hide-input"]
+from nbprune.book import curve_note, curve_sections
+
+for section in curve_sections(run):
+    accuracies, differences = report.budget_tables(section["stats"])
+    display(Markdown(f"**{section['row']}**"))
+    display(report.show(accuracies))
+    display(report.show(differences, group=["budget"]))
+    report.budget_figure(section["stats"], P.margin, section["title"], section["paper"])
+    plt.show()
+display(Markdown(curve_note(run)))
+
+# %% [markdown]
 # ## The budget ledger
 
-# %%
-display(report.ledger_table(report.results_frame(results.rows)))
+# %% tags=["hide-input"]
+display(report.show(report.ledger_table(report.results_frame(results.rows)), group=["model", "pruned"]))
 
 # %% [markdown]
 # ## Not run here
@@ -155,3 +184,16 @@ display(report.ledger_table(report.results_frame(results.rows)))
 # jupytext --to ipynb notebooks/05_lottery_ticket.py -o build/05_lottery_ticket.ipynb
 # papermill build/05_lottery_ticket.ipynb book/05_lottery_ticket.ipynb -k nbprune -p preset paper
 # ```
+
+# %% [markdown]
+# ## What this chapter found
+#
+# Every number below is computed from this run's results when the chapter is executed: each comparison with its
+# 95% interval and its p-value after Holm's adjustment within the claim it tests, whether it supports the paper's
+# claim, and the likely reasons where the data show them (how far from converged the budget is, seeds that fall
+# into groups, comparisons that are the same runs under two names, how many seeds the undecided ones need).
+
+# %% tags=["remove-input"]
+from nbprune.book import chapter_findings
+
+display(Markdown(chapter_findings(run)))

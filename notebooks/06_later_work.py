@@ -46,7 +46,7 @@ store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
 executor = "local"  # local | slurm: where missing runs are trained (appendix: running on a cluster)
 slurm = {}  # options of the slurm executor: partition, gpus, cpus, mem_gb, time_min, max_jobs, folder
 
-# %%
+# %% tags=["remove-cell"]
 # %matplotlib inline
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
@@ -79,7 +79,7 @@ def rows(*methods):
 # %% [markdown]
 # ## This run
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(run.box(extra=[
     f"retraining budget F = {F} epoch(s), the preset's fine-tuning epochs (the paper's ratio F/E = 40/160), for "
     "every schedule; Le & Hua and Renda et al. retrain longer (see *How this differs from the papers*)",
@@ -100,13 +100,14 @@ display(Markdown(run.box(extra=[
 # The learning rate of every retraining schedule over its F epochs, drawn after the large model's own schedule
 # (E epochs), for the VGG-16-A chain of the first seed; the lr axis is logarithmic so that 0.1 and 0.001 both
 # show (a cosine that reaches 0 is drawn down to 1e-5). Scratch-E and Scratch-B use the large model's step
-# schedule over their own epochs.
+# schedule over their own epochs. Where learning-rate rewinding is fine-tuning (the same schedule), its line is
+# dashed over fine-tuning's wider one.
 
 # %% [markdown]
 # The same schedules at the paper's budget (large model 160 epochs, lr 0.1, ×0.1 at epochs 80 and 120; F = 40),
 # the lr at the last step of each listed epoch; this table does not depend on the preset, so `make test` checks it.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 from nbprune.config import RunConfig
 from nbprune.pipeline import FINETUNE_LR, retraining_schedule
@@ -119,7 +120,7 @@ for variant in ("lr-rewinding", "slr", "clr"):
     cfg = RunConfig(model="vgg16", epochs=40, **retraining_schedule(variant, paper_large, 40))
     print(f"{variant + ':':17s} " + " ".join(f"{cfg.lr_at(e, 1.0):7.4f}" for e in at))
 
-# %%
+# %% tags=["hide-input"]
 curves = {"large model (E epochs)": l1_chain.large.config.lr_curve()}
 offset = {}
 for variant in ("fine-tuned", "lr-rewinding", "slr", "clr"):
@@ -137,9 +138,10 @@ plt.show()
 # Claim tested (Le & Hua): *with a large retraining learning rate, inherited weights beat training from
 # scratch*, so each large-lr schedule should be better than Scratch-B (and than fine-tuning).
 
-# %%
+# %% tags=["hide-input"]
 retrain = rows("l1", "slimming")
-display(report.paper_shaped_table(retrain, ["model", "target"], refs).set_index(["model", "target"]))
+display(report.show(report.variant_rows(report.paper_shaped_table(retrain, ["model", "target"], refs)),
+                    group=["model", "target"]))
 
 # %% [markdown]
 # The verdicts, paired by seed (each schedule's run and the Scratch run of one seed share the large model's
@@ -148,12 +150,12 @@ display(report.paper_shaped_table(retrain, ["model", "target"], refs).set_index(
 # *better* when the 95% interval excludes 0, else *inconclusive* with about how many seeds would decide it.
 # The last column says whether the verdict supports the later work's claim for the pair: only "better" does.
 
-# %%
+# %% tags=["hide-input"]
 PAIRS = list(run.chapter.pairs)
 paired = report.paired_table(retrain[retrain["variant"] != "unpruned"], ["model", "target"], PAIRS, refs, P.margin)
-display(paired.set_index(["model", "target", "comparison"]))
+display(report.show(paired, group=["model", "target"]))
 
-# %%
+# %% tags=["hide-input"]
 report.chapter_forest(retrain.to_dict("records"), refs, PAIRS[:6], P.margin,
                       f"Retraining schedules: differences ({P.name}, {len(seeds)} seed(s))")
 plt.show()
@@ -166,13 +168,14 @@ plt.show()
 # L1-norm row of experiment 1 (chosen on the same seeds, which favours it slightly). Claim tested (Le & Hua):
 # *randomly pruned and well retrained beats methodically pruned and fine-tuned*.
 
-# %%
+# %% tags=["hide-input"]
 rand = rows("random-channels")
-display(report.paper_shaped_table(rand, ["model", "target"], {}).set_index(["model", "target"]))
+display(report.show(report.variant_rows(report.paper_shaped_table(rand, ["model", "target"], {})),
+                    group=["model", "target"]))
 random_verdict = report.random_pruning_table(df, P.margin)
-display(random_verdict.set_index(["model", "target", "comparison"]))
+display(report.show(random_verdict, group=["model", "target"]))
 
-# %%
+# %% tags=["hide-input"]
 report.forest_figure(report.random_pruning_stats(df, P.margin), P.margin,
                      f"Random filters (best schedule) minus L1-norm fine-tuned ({P.name})")
 plt.show()
@@ -186,31 +189,38 @@ plt.show()
 # random re-initialisation. Claim tested (Frankle et al.): *at lr 0.1 a ticket needs rewinding, not the
 # original initialisation*, so the rewound ticket should beat both others.
 
-# %%
+# %% tags=["hide-input"]
 tickets = rows("magnitude")
-display(report.paper_shaped_table(tickets, ["model", "target"], refs).set_index(["model", "target"]))
+display(report.show(report.variant_rows(report.paper_shaped_table(tickets, ["model", "target"], refs)),
+                    group=["model", "target"]))
 ticket_pairs = [p for p in PAIRS if "ticket" in p[0]]
-display(report.paired_table(tickets[tickets["variant"] != "unpruned"], ["model", "target"], ticket_pairs, refs,
-                            P.margin).set_index(["model", "target", "comparison"]))
+display(report.show(report.paired_table(tickets[tickets["variant"] != "unpruned"], ["model", "target"], ticket_pairs,
+                                        refs, P.margin), group=["model", "target"]))
 
-# %%
+# %% tags=["hide-input"]
 report.chapter_forest(tickets.to_dict("records"), refs, ticket_pairs, P.margin,
                       f"Rewound tickets: differences ({P.name}, {len(seeds)} seed(s))")
 plt.show()
 
 # %% [markdown]
 # ## Every run, per seed
+#
+# One figure per experiment: each seed's final accuracy as a point, the mean over seeds as a bar; a variant has
+# the same colour in every figure of the book.
 
-# %%
-report.seeds_figure(df, chance=100 / run.data.num_classes,
-                    title=f"Later work's comparisons, one point per seed ({P.name})")
-plt.show()
+# %% tags=["hide-input"]
+for methods, what in ((("l1", "slimming"), "1. retraining schedules"), (("random-channels",), "2. random pruning"),
+                      (("magnitude",), "3. rewound tickets")):
+    if len(rows(*methods)):
+        report.seeds_figure(rows(*methods), chance=100 / run.data.num_classes,
+                            title=f"{what}, one point per seed ({P.name})")
+        plt.show()
 
 # %% [markdown]
 # ## The budget ledger
 
-# %%
-display(report.ledger_table(df))
+# %% tags=["hide-input"]
+display(report.show(report.ledger_table(df), group=["model", "pruned"]))
 
 # %% [markdown]
 # ## How this differs from the papers
@@ -239,3 +249,16 @@ display(report.ledger_table(df))
 #   ticket), and rewinding to iteration 100 (0.14 epochs) instead of 0 gives subnetworks that exceed the dense
 #   accuracy (shown in plots, not tabulated). Those are the directions the verdicts above test, at this
 #   preset's budget and at sparsities (20%, 80% removed) far from theirs.
+
+# %% [markdown]
+# ## What this chapter found
+#
+# Every number below is computed from this run's results when the chapter is executed: each comparison with its
+# 95% interval and its p-value after Holm's adjustment within the claim it tests, whether it supports the paper's
+# claim, and the likely reasons where the data show them (how far from converged the budget is, seeds that fall
+# into groups, comparisons that are the same runs under two names, how many seeds the undecided ones need).
+
+# %% tags=["remove-input"]
+from nbprune.book import chapter_findings
+
+display(Markdown(chapter_findings(run)))

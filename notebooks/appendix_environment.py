@@ -13,7 +13,7 @@
 #
 # Where the numbers in this book came from: the software, the commit, the machine, the data and the budget
 # each preset stands for. Every training run also records this information next to its result in the run
-# store (`provenance.json`), and the table at the end lists the runs the store holds.
+# store (`provenance.json`), and a table near the end lists the runs the store holds.
 
 # %% tags=["parameters"]
 preset = "cpu"  # smoke | quick | cpu | paper
@@ -24,21 +24,23 @@ device = "auto"  # auto | cpu | cuda[:N]
 data_root = None  # None: $NBPRUNE_DATA, else torchvision's download
 store = None  # run store directory; None: $NBPRUNE_STORE, else ./store
 
-# %%
+# %% tags=["remove-cell"]
+import os
 import platform
-import sys
+from pathlib import Path
 
 import pandas as pd
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 import nbprune
+from nbprune import report
 from nbprune import data as nbdata
 from nbprune.flops import count_flops, count_params
 from nbprune.models import create_model
 from nbprune.params import parse_param
 from nbprune.presets import get_preset, preset_table, resolve_seeds
-from nbprune.provenance import device_name, git_commit, package_versions
+from nbprune.provenance import device_name, inputs_commit, package_versions
 from nbprune.runs import RunStore
 from nbprune.train import resolve_device
 
@@ -60,18 +62,18 @@ runs = RunStore(store)
 # %% [markdown]
 # ## Software and machine
 
-# %%
-env = {
+# %% tags=["hide-input"]
+env = {  # no machine paths: the interpreter by its version, not by where it is installed
     "nbprune": nbprune.__version__,
-    "git commit": git_commit() or "(not a git checkout)",
-    "python": f"{platform.python_version()} ({sys.executable})",
-    "platform": platform.platform(),
+    "code (last commit of the book's inputs)": inputs_commit() or "(not a git checkout)",
+    "python": f"{platform.python_version()} ({platform.python_implementation()})",
+    "platform": f"{platform.system()} {platform.machine()}",  # not the kernel build: it changes machine to machine
     "device used": device_name(dev),
     "CUDA available": torch.cuda.is_available(),
     "torch threads": torch.get_num_threads(),
     **{f"package: {k}": v or "(not installed)" for k, v in package_versions().items()},
 }
-display(pd.DataFrame({"value": env}).rename_axis("item"))
+display(report.show(pd.DataFrame({"value": env}).rename_axis("item")))
 
 # %% [markdown]
 # ## Data
@@ -80,9 +82,11 @@ display(pd.DataFrame({"value": env}).rename_axis("item"))
 # `.tar.gz` of one), else torchvision's download. Its sha256 identifies the exact images; a decoded copy is
 # cached under `~/.cache/nbprune` (or `$NBPRUNE_CACHE`), keyed by that checksum.
 
-# %%
+# %% tags=["hide-input"]
 data = nbdata.load_cifar(dataset, data_root, train_subset=P.train_subset, test_subset=P.test_subset)
-display(pd.DataFrame({"value": {**data.describe(), "classes": ", ".join(data.classes)}}).rename_axis("item"))
+described = {**data.describe(), "classes": ", ".join(data.classes)}
+described["source"] = Path(str(described["source"])).name  # the file by name, not where this machine keeps it
+display(report.show(pd.DataFrame({"value": described}).rename_axis("item")))
 
 # %% [markdown]
 # ## Presets
@@ -90,11 +94,14 @@ display(pd.DataFrame({"value": {**data.describe(), "classes": ", ".join(data.cla
 # One parameter, `preset`, sets the budget of every chapter. `None` means the paper's value (all images).
 # This run used the preset named in the parameters cell above.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 presets = preset_table()
 for col in ("train_subset", "test_subset"):
     presets[col] = presets[col].map(lambda v: "all" if pd.isna(v) else f"{int(v):,}")
+for col in ("budget_subset", "budget_seeds"):  # "-": the curve uses the chapters' images, or all their seeds
+    if col in presets:
+        presets[col] = presets[col].map(lambda v: "-" if pd.isna(v) else f"{int(v):,}")
 print(presets.drop(columns="description").to_string())
 for name, text in presets["description"].items():
     print(f"{name}: {text}")
@@ -122,20 +129,18 @@ for name, text in presets["description"].items():
 # committed runs): the whole `cpu` book took 7.4 run-hours, 3.7 machine hours at two runs at a time, 1.6 of them
 # for chapter 1 and its budget curve.
 
-# %%
-import os
-from pathlib import Path
-
+# %% tags=["hide-input"]
 cal_path = Path(os.environ.get("NBPRUNE_RESULTS") or "results") / "calibration.csv"
 if cal_path.exists():
     cal = pd.read_csv(cal_path).sort_values(["width", "wall_s"])
     cols = ["width", "train_images", "epochs", "final", "best", "wall_s", "s_per_epoch", "train_pflop"]
-    display(cal[cols].rename(columns={"final": "final acc (%)", "best": "best acc (%)", "wall_s": "wall (s)",
-                                      "s_per_epoch": "s / epoch", "train_pflop": "training PFLOP"})
-            .set_index(["width", "train_images", "epochs"]))
-    print(f"measured on: {', '.join(sorted(set(cal['device'])))}; code {', '.join(sorted(set(cal['git_commit'].str[:12])))}")
+    display(report.show(cal[cols], group=["width"], formats={"width": "{:g}", "train_images": "{:,}"},
+                        rename={"train_images": "training images", "final": "final acc (%)", "best": "best acc (%)",
+                                "wall_s": "wall (s)", "s_per_epoch": "s / epoch", "train_pflop": "training PFLOP"}))
+    display(Markdown(f"Measured on: {', '.join(sorted(set(cal['device'])))}; code "
+                     f"{', '.join(sorted(set(cal['git_commit'].str[:12])))}."))
 else:
-    print(f"no calibration table at {cal_path}: run `python tools/calibrate.py`")
+    display(Markdown(f"No calibration table (`{cal_path.name}`): run `python tools/calibrate.py`."))
 
 # %% [markdown]
 # ## What this preset's results cost to train
@@ -144,11 +149,11 @@ else:
 # run shared with an earlier chapter is counted there), their summed training time (each run's own wall
 # time, as recorded in its metrics) and the machine time that is with two runs trained at once.
 
-# %%
-from nbprune.runner import training_time
+# %% tags=["hide-input"]
+from nbprune.book import training_time
 
 cost = training_time(P)
-display(cost.set_index("part") if len(cost) else "no results saved at this preset yet")
+display(report.show(cost) if len(cost) else Markdown("No results saved at this preset yet."))
 
 # %% [markdown]
 # ## The base models at this run's width
@@ -156,29 +161,34 @@ display(cost.set_index("part") if len(cost) else "no results saved at this prese
 # The chapters' tables of architectures are at the paper's width; these are the sizes actually trained under
 # this preset.
 
-# %%
+# %% tags=["hide-input"]
 sizes = []
 for name in models:
     model = create_model(name, num_classes=num_classes, width=P.width)
     sizes.append({"model": name, "width": P.width, "params": f"{count_params(model):,}",
                   "FLOPs/image": f"{count_flops(model):,}"})
-display(pd.DataFrame(sizes).set_index("model"))
+display(report.show(pd.DataFrame(sizes), formats={"width": "{:g}"}))
 
 # %% [markdown]
 # ## Runs in the store
 #
-# Every run the store holds, with the configuration fields that vary between runs and its final metrics.
+# Every run the store holds (folded: click to open), with its final metrics and the short configuration fields
+# that vary between runs (a cfg list or a pruning plan is in the run's `config.json`).
 # Run ids are hashes of the configuration: the same configuration always maps to the same directory.
 
-# %%
+# %% tags=["hide-input"]
 df = runs.dataframe()
-print(f"{len(df)} run(s) in {runs.path}")
+display(Markdown(f"{len(df)} run(s) in this execution's run store."))  # where the store is is this machine's business
 if len(df):
-    varying = [c for c in df.columns if c != "run_id" and df[c].astype(str).nunique() > 1]
     wanted = ["model", "dataset", "width", "epochs", "seed", "train_subset", "test_subset", "status",
               "test_acc", "best_test_acc", "wall_time_s"]
-    cols = [c for c in dict.fromkeys(wanted + varying) if c in df.columns and c not in ("history", "cfg")]
-    display(df.set_index("run_id")[cols].round(2))
+    metrics = {"test_loss", "train_acc", "train_loss", "flops", "params", "train_flops", "session_time_s"}
+    # the short configuration fields that vary (a cfg list or a pruning plan is in the run's config.json)
+    varying = [c for c in df.columns if c not in ("run_id", "history", "cfg", *metrics)
+               and df[c].astype(str).nunique() > 1 and df[c].astype(str).str.len().max() <= 20]
+    cols = [c for c in dict.fromkeys(wanted + varying) if c in df.columns]
+    display(report.fold(report.show(df[["run_id", *cols]], formats={"width": "{:g}"}),
+                        f"Every run in the store ({len(df)}), with the configuration fields that vary"))
 
 # %% [markdown]
 # ## Results from several machines
@@ -197,115 +207,8 @@ if len(df):
 # 60.68% on two), and GPUs and other torch versions use other kernels. Such a difference is noise of the size
 # the chapters' seed-to-seed spread already shows, not a different result.
 
-# %%
+# %% tags=["hide-input"]
 from nbprune.provenance import compare_provenance, describe_differences, provenance
 
 finished = [runs.path / r for r, s in zip(df.get("run_id", []), df.get("status", [])) if s == "finished"]
 print(describe_differences(compare_provenance(finished, provenance(data=data, device=dev))))
-
-# %% [markdown]
-# ## Bad input: what each mistake gets
-#
-# Every parameter a user types is checked before any work starts; a mistake gets one line naming the
-# parameter and what is allowed (on the command line: no traceback, exit status 2). The table is produced by
-# running each case now, so it always shows the current messages; `make test` checks it cell for cell, and the
-# unit tests check the same cases.
-
-# %%
-# NBVAL_CHECK_OUTPUT
-import contextlib
-import io
-import re
-
-import json
-import shutil
-import tempfile
-from pathlib import Path
-
-from nbprune.cli import main as nbprune_cli
-from nbprune.experiments import l1_grid, lottery_grid, slimming_grid
-from nbprune.params import slurm_options
-from nbprune.presets import resolve_seeds
-from nbprune.prune import make_plan
-from nbprune.runs import StoreError
-from nbprune.store_io import import_runs
-from nbprune.train import CONFIG_VERSION, RunConfig
-
-
-scratch = Path(tempfile.mkdtemp())  # hand-made exports and an empty store, removed at the end
-
-
-def fake_export(files: dict, config_version: int = CONFIG_VERSION) -> Path:
-    """A hand-made export holding one run with ``files`` (name -> bytes): what a stranger could send."""
-    root = Path(tempfile.mkdtemp(dir=scratch)) / "export"
-    (root / "0123456789abcdef").mkdir(parents=True)
-    for name, body in files.items():
-        (root / "0123456789abcdef" / name).write_bytes(body)
-    manifest = {"format": "nbprune-export", "format_version": 1, "config_version": config_version,
-                "runs": {"0123456789abcdef": {name: "0" * 64 for name in files}}}
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    return root
-
-
-CLI_CASES = [
-    ["info", "resnt56"],
-    ["info", "vgg16", "--width", "0"],
-    ["train", "--model", "vgg16", "--epochs", "-3"],
-    ["train", "--model", "vgg16", "--preset", "quik"],
-    ["train", "--model", "vgg16", "--epochs", "1", "--data", "/no/such/dir"],
-    ["import", "/no/such/export"],
-    ["export", "--store", "/no/such/store", "--out", "/no/such/export", "--runs", "0123456789abcdef"],
-]
-API_CASES = {
-    "create_model('vgg16', cfg=[64, 0, 'M'])": lambda: create_model("vgg16", cfg=[64, 0, "M"]),
-    "RunConfig(model='vgg16', epochs=-1)": lambda: RunConfig(model="vgg16", epochs=-1),
-    "RunConfig(model='vgg16', dataset='cifar1000')": lambda: RunConfig(model="vgg16", dataset="cifar1000"),
-    "get_preset('quik')": lambda: get_preset("quik"),
-    "resolve_seeds('0,1', 'quick')": lambda: resolve_seeds("0,1", "quick"),
-    "l1_grid(['vgg16-c'])": lambda: l1_grid(["vgg16-c"]),
-    "l1_grid('resnet56-b')  (papermill -p targets resnet56-b)": lambda: l1_grid("resnet56-b"),
-    "slimming_grid('vgg19: 0.7')": lambda: slimming_grid("vgg19: 0.7"),
-    "lottery_grid('quick', '0.1, 0.01')": lambda: lottery_grid("quick", "0.1, 0.01"),
-    "slurm_options('partition=gpu')": lambda: slurm_options("partition=gpu"),
-    "import_runs(<an export holding a pickle>)": lambda: import_runs(fake_export(
-        {"config.json": b"{}", "plan.pkl": b"\x80\x04N."}), scratch / "store"),
-    "import_runs(<an export made under CONFIG_VERSION 0>)": lambda: import_runs(
-        fake_export({"config.json": b"{}"}, config_version=0), scratch / "store"),
-    "make_plan(vgg16, 'magnitude', fraction=1.0)": lambda: make_plan(create_model("vgg16", width=0.125), "magnitude", fraction=1.0),
-    "make_plan(vgg16, 'slimmming', fraction=0.5)": lambda: make_plan(create_model("vgg16", width=0.125), "slimmming", fraction=0.5),
-    "load_cifar('cifar10', '/no/such/dir')": lambda: nbdata.load_cifar("cifar10", "/no/such/dir"),
-}
-cases = []
-for argv in CLI_CASES:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        try:
-            status = nbprune_cli(argv)
-        except SystemExit as e:  # argparse's own checks exit directly
-            status = e.code
-    cases.append(("nbprune " + " ".join(argv), f"exit {status}: {err.getvalue().strip()}"))
-for call, fn in API_CASES.items():
-    try:
-        fn()
-        cases.append((call, "accepted (a bug: it should have been rejected)"))
-    except (ValueError, FileNotFoundError, StoreError) as e:
-        message = re.sub(rf"{re.escape(str(scratch))}/\w+/export", "<export>", str(e))  # temporary names vary
-        cases.append((call, f"{type(e).__name__}: {message}"))
-shutil.rmtree(scratch)
-for call, message in cases:
-    print(f"{call}\n    -> {message}")
-
-# %% [markdown]
-# A list or mapping typed on papermill's command line arrives as a string; one that parses (JSON, or YAML) as
-# what the parameter expects is taken as that value:
-
-# %%
-# NBVAL_CHECK_OUTPUT
-ACCEPTED = {
-    "l1_grid('[\"resnet56-b\"]')": lambda: [e.label for e in l1_grid('["resnet56-b"]')],
-    "resolve_seeds('[0, 1]', 'quick')": lambda: resolve_seeds("[0, 1]", "quick"),
-    "slimming_grid('{vgg19: [0.5, 0.7]}')": lambda: [e.label for e in slimming_grid("{vgg19: [0.5, 0.7]}")],
-    "slurm_options('{partition: gpu, gpus: 1}')": lambda: slurm_options("{partition: gpu, gpus: 1}"),
-}
-for call, fn in ACCEPTED.items():
-    print(f"{call}\n    -> {fn()}")

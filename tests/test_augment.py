@@ -4,6 +4,7 @@ augmented image equal to torchvision's pad/crop/flip of it."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from scipy import stats
 
@@ -27,6 +28,7 @@ def _unnormalise(xb: torch.Tensor) -> torch.Tensor:
     return torch.round((xb.float() * s + m) * 255).to(torch.int64)
 
 
+@pytest.mark.slow
 def test_crop_offsets_are_uniform_flips_fair_and_padding_is_the_normalised_zero():
     x = _positional_images(N)
     y = torch.zeros(N, dtype=torch.long)

@@ -22,6 +22,7 @@ def _positive(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
+@pytest.mark.slow
 def test_quick_bench_json(capsys):
     result = bench.run(_parse(["--quick", "--json", "--device", "cpu"]))
     printed = json.loads(capsys.readouterr().out)
@@ -86,6 +87,7 @@ def test_model_spec_parsing():
     assert settings["repeats"] == 3 and settings["pair_width"] == 1.0 and settings["pair_batch"] == 256
 
 
+@pytest.mark.slow
 def test_steps_fit_the_budget():
     import torch
 
@@ -146,6 +148,7 @@ def test_explore_lives_in_tools_and_run_takes_extra_measurements(capsys):
     assert tool.format_explore({}) == [] and set(tool.VARIANTS) >= {"torch.compile", "foreach SGD"}
 
 
+@pytest.mark.slow
 def test_explore_workers_measures_one_process_against_one_per_core():
     """The comparison behind the local executor's workers (tools/bench_explore.py): both sides measured, fp32
     and bf16."""

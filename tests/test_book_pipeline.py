@@ -172,6 +172,7 @@ def kernel_available(name: str) -> bool:
     return name in find_kernel_specs()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not kernel_available("nbprune"), reason="the nbprune kernel is not installed (make venv)")
 def test_execute_notebooks_failure_leaves_the_book_untouched(tmp_path):
     nbdir, out, build = tmp_path / "notebooks", tmp_path / "book", tmp_path / "build"
@@ -209,3 +210,137 @@ def test_every_chapter_record_has_its_notebook_and_toc_entry_and_one_runner_call
         assert calls == [(c.name, c.parameter)], (c.page, calls)
         params = assigned_names(tagged(jupytext.read(ROOT / "notebooks" / f"{c.page}.py"), "parameters")[0].source)
         assert c.parameter in params, (c.page, c.parameter)
+
+
+# ------------------------------------------------- tools/execute_notebooks.py: re-runs beside the committed book
+# A chapter-like notebook: its parameters cell is the "committed" one (preset cpu, no seeds); it writes its results
+# where nbprune.runner.results_path says (so $NBPRUNE_RESULTS, as the chapters do) and prints a chapter's run count.
+CHAPTER = '''# %% tags=["parameters"]
+preset = "cpu"
+seeds = None
+
+# %%
+import os
+from nbprune.runner import results_path
+
+path = results_path("ch", preset)
+path.parent.mkdir(parents=True, exist_ok=True)
+path.write_text(f"run_id,seeds\\n,{seeds}\\n")
+print(os.path.join(os.getcwd(), "store"))
+print("3 runs: 2 trained now, 1 read from the store")
+'''
+
+
+def run_execute(tmp_path: Path, *extra: str, script: str = CHAPTER, out: str = "book") -> subprocess.CompletedProcess:
+    """tools/execute_notebooks.py on notebooks/ch.py with ``tmp_path/book`` and ``tmp_path/results`` standing for
+    the committed book and results (the committed book holds ``previous`` files first)."""
+    nbdir = tmp_path / "notebooks"
+    if not nbdir.exists():
+        nbdir.mkdir()
+        (tmp_path / "book").mkdir()
+        (tmp_path / "book" / "ch.ipynb").write_text("previous")
+        (tmp_path / "results" / "cpu").mkdir(parents=True)
+        (tmp_path / "results" / "cpu" / "ch-cifar10.csv").write_text("previous")
+    (nbdir / "ch.py").write_text(script)
+    env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1", "MPLBACKEND": "Agg"}
+    env.pop("NBPRUNE_RESULTS", None)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "execute_notebooks.py"), "--kernel", "nbprune",
+         "--notebooks", str(nbdir), "--build", str(tmp_path / "build"), "--book", str(tmp_path / "book"),
+         "--results", str(tmp_path / "results"), "--out", str(tmp_path / out), *extra],
+        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
+    )
+
+
+@pytest.mark.parametrize("args", [["--preset", "cpu", "-p", "seed", "[7]"], ["--preset", "smoke", "-p", "sedes", "[0]"]])
+def test_execute_notebooks_rejects_an_undeclared_parameter_before_running(tmp_path, args):
+    proc = run_execute(tmp_path, *args)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    name = args[-2]
+    assert lines == [f"execute_notebooks: unknown parameter {name!r} for ch; allowed: preset, seeds"], proc.stderr
+    assert not proc.stdout and not (tmp_path / "build").exists()  # nothing converted, nothing executed
+
+
+def test_execute_notebooks_rejects_the_chapters_misspelt_parameter():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "execute_notebooks.py"), "--preset", "cpu", "--only", "01_predefined",
+         "-p", "seed", "[7]"], capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "execute_notebooks: unknown parameter 'seed' for 01_predefined; allowed: "
+        + ", ".join(assigned_names(tagged(jupytext.read(ROOT / "notebooks" / "01_predefined.py"), "parameters")[0].source))]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not kernel_available("nbprune"), reason="the nbprune kernel is not installed (make venv)")
+@pytest.mark.parametrize("args", [["--preset", "cpu", "-p", "seeds", "[0]"], ["--preset", "smoke"]],
+                         ids=["parameter", "preset"])
+def test_execute_notebooks_rerun_with_other_parameters_goes_to_build(tmp_path, args):
+    proc = run_execute(tmp_path, *args)
+    assert proc.returncode == 0, proc.stderr
+    preset = args[1]
+    rerun = tmp_path / "build" / "rerun" / preset
+    assert (tmp_path / "book" / "ch.ipynb").read_text() == "previous"  # the committed book is untouched
+    assert (tmp_path / "results" / "cpu" / "ch-cifar10.csv").read_text() == "previous"
+    assert sorted(p.name for p in (tmp_path / "book").iterdir()) == ["ch.ipynb"]
+    assert not (tmp_path / "results" / "smoke").exists()
+    assert (rerun / "ch.ipynb").exists() and (rerun / "_verdicts.md").exists()
+    assert (rerun / "results" / preset / "ch-cifar10.csv").read_text().endswith("[0]\n" if "-p" in args else "None\n")
+    outputs = [line for line in proc.stdout.splitlines() if line.startswith("outputs: ")]
+    assert len(outputs) == 1 and outputs[0].startswith(f"outputs: build/rerun/{preset}/ "), proc.stdout
+    assert "--replace-committed" in outputs[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not kernel_available("nbprune"), reason="the nbprune kernel is not installed (make venv)")
+def test_execute_notebooks_replace_committed_writes_the_book_and_results(tmp_path):
+    proc = run_execute(tmp_path, "--preset", "cpu", "-p", "seeds", "[0]", "--replace-committed")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "results" / "cpu" / "ch-cifar10.csv").read_text().endswith("[0]\n")
+    nb = nbformat.read(tmp_path / "book" / "ch.ipynb", as_version=4)
+    assert "seeds = [0]" in tagged(nb, "injected-parameters")[0].source
+    assert (tmp_path / "book" / "_verdicts.md").exists() and not (tmp_path / "build" / "rerun").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not kernel_available("nbprune"), reason="the nbprune kernel is not installed (make venv)")
+def test_execute_notebooks_reexecution_is_byte_identical_and_leaves_the_file_alone(tmp_path):
+    """The committed parameters twice, at the smoke preset's stand-in (a two-cell chapter): the same bytes, the
+    second run does not rewrite the file, no timestamps or machine paths in it, and the run count is summed."""
+    script = CHAPTER.replace('preset = "cpu"', 'preset = "smoke"')
+    first = run_execute(tmp_path, "--preset", "smoke", script=script)
+    assert first.returncode == 0, first.stderr
+    book = tmp_path / "book" / "ch.ipynb"
+    data, stat = book.read_bytes(), book.stat()
+    verdicts = (tmp_path / "book" / "_verdicts.md").stat()
+    second = run_execute(tmp_path, "--preset", "smoke", script=script)
+    assert second.returncode == 0, second.stderr
+    assert book.read_bytes() == data
+    assert book.stat().st_mtime_ns == stat.st_mtime_ns and book.stat().st_ino == stat.st_ino  # not replaced
+    assert (tmp_path / "book" / "_verdicts.md").stat().st_mtime_ns == verdicts.st_mtime_ns
+    assert "ch.ipynb (unchanged)" in second.stdout
+    assert (tmp_path / "results" / "smoke" / "ch-cifar10.csv").exists()  # the committed parameters: results/
+    text = data.decode()
+    for volatile in ("start_time", "end_time", "duration", "iopub", "input_path", "output_path", str(tmp_path),
+                     str(ROOT), "/tmp/"):
+        assert volatile not in text, volatile
+    assert '"./store\\n"' in text  # a path under the repository is shown relative to it
+    assert second.stdout.strip().splitlines()[-1] == \
+        "trained: 2 run(s) now (ch 2); 1 read from the store, over 1 chapter(s)"
+
+
+def test_execute_notebooks_summary_line():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import execute_notebooks as ex
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    assert ex.summary_line({"a": (98, 0), "b": (10, 0)}) == \
+        "trained: nothing (108 runs over 2 chapter(s), all read from the store)"
+    assert ex.summary_line({"a": (98, 3), "b": (10, 0)}) == \
+        "trained: 3 run(s) now (a 3); 105 read from the store, over 2 chapter(s)"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+        "stream", name="stdout", text="x at preset 'cpu'\n98 runs: all read from the store, nothing trained\n")])])
+    assert ex.trained_counts(nb) == (98, 0)

@@ -10,8 +10,12 @@ port by http.server, with every other host unresolvable:
 * every <img> has decoded, every <table> has body rows, every internal link and #anchor resolves;
 * screenshots at 1280 and 390 px wide go to build/screenshots/<label>/, and at 390 px the page does not
   scroll sideways and its content stays inside the viewport (scrollable containers aside);
+* its text names no path of the machine that built it (/tmp/, /root/, /home/, an absolute .venv, the
+  repository's or the data's folder), not even in a folded code cell, and its visible text has no ``NaN`` or
+  ``<NA>``;
 
-and the sidebar and the next buttons reach every chapter from the index.
+and the sidebar and the next buttons reach every chapter from the index, and at a 1400 px window the intro's
+first table (the headline verdicts) shows every column.
 
 The browser is Debian's chromium with /usr/bin/chromedriver (never a downloaded one). Without them the
 tests are skipped, except under CI=true, where that is a failure. The module only runs when asked for:
@@ -386,6 +390,81 @@ def test_page_fits_a_phone(page, server, driver):
     if result["nbad"] > len(result["bad"]):
         problems.append(f"... {result['nbad'] - len(result['bad'])} more")
     assert not problems, f"{page} at {PHONE[0]} px:\n  " + "\n  ".join(problems)
+
+
+# ------------------------------------------------------------------------------------ what a reader sees
+WIDE = (1400, 900)  # the window the headline table must fit in whole
+
+
+def machine_path_patterns() -> list[str]:
+    """Regular expressions for paths of the machine that built the book: temporary and home directories, the
+    repository's own absolute path, the data file's folder, a virtual environment named by an absolute path
+    (a relative ``.venv/bin/python`` in a command the reader types is not one)."""
+    import re
+
+    pats = [r"/tmp/", r"/root/", r"/home/", r"(?<![\w.~])/(?:[\w.-]+/)*\.venv\b", re.escape(str(ROOT) + "/")]
+    data = os.environ.get("NBPRUNE_DATA")
+    if data and Path(data).is_absolute():
+        pats.append(re.escape(str(Path(data).parent) + "/"))
+    return pats
+
+
+_TEXT_JS = "return [document.body.innerText, document.body.textContent]"
+
+
+@pytest.mark.parametrize("page", PAGES[1:])  # index.html only redirects
+def test_page_shows_no_machine_path_nan_or_na(page, server, driver):
+    """No page names a path of the machine that built it (in its visible text, nor in a folded code cell),
+    and no table shows pandas' placeholders for a missing value (``NaN``, ``<NA>``) in the visible text."""
+    import re
+
+    set_viewport(driver, DESKTOP, mobile=False)
+    load(driver, server + page)
+    visible, everything = driver.execute_script(_TEXT_JS)
+    problems = []
+    for pat in machine_path_patterns():
+        for m in re.finditer(pat, everything):
+            problems.append(f"machine path {m.group(0)!r}: ...{everything[max(0, m.start() - 60):m.end() + 40]!r}...")
+    for pat in (r"\bNaN\b", r"<NA>"):
+        for m in re.finditer(pat, visible):
+            problems.append(f"{m.group(0)!r} shown: ...{visible[max(0, m.start() - 60):m.end() + 20]!r}...")
+    assert not problems, f"{page}:\n  " + "\n  ".join(problems[:20])
+
+
+_FIRST_TABLE_JS = """
+// the first table of the article, and the right edge it must stay inside: the viewport, the article's
+// content column and any box around the table that clips or scrolls it sideways
+const vw = arguments[0];
+const art = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const table = art.querySelector('table');
+if (!table) return null;
+let right = Math.min(vw, art.getBoundingClientRect().right);
+for (let p = table.parentElement; p && p !== art; p = p.parentElement) {
+  if (getComputedStyle(p).overflowX !== 'visible') right = Math.min(right, p.getBoundingClientRect().right);
+}
+const rows = Array.from(table.rows);
+const cells = rows.length ? Array.from(rows[0].cells) : [];
+return {right: right, tableRight: table.getBoundingClientRect().right, columns: cells.length,
+        cut: cells.filter(c => c.getBoundingClientRect().right > right + 1).map(c => (c.innerText || '').trim()),
+        text: (table.innerText || '').slice(0, 60)};
+"""
+
+
+def test_the_intro_headline_table_shows_every_column_at_1400_px(server, driver):
+    """The first table of the intro (the headline verdicts, first under "What we found") fits a 1400 px
+    window whole: every column's right edge inside the viewport and the article's content column, nothing to
+    scroll sideways to."""
+    set_viewport(driver, WIDE, mobile=False)
+    try:
+        load(driver, server + PAGES[1])
+        found = driver.execute_script(_FIRST_TABLE_JS, WIDE[0])
+    finally:
+        set_viewport(driver, DESKTOP, mobile=False)
+    assert found, f"{PAGES[1]} has no table"
+    assert found["columns"] > 0, f"{PAGES[1]}: its first table has no cells ({found['text']!r})"
+    assert not found["cut"], (f"{PAGES[1]} at {WIDE[0]} px: the first table ({found['text']!r}) reaches "
+                              f"{found['tableRight']:.0f} px, past {found['right']:.0f} px; "
+                              f"cut columns: {found['cut']}")
 
 
 def _wait_for(driver, path: str) -> bool:

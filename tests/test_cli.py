@@ -27,6 +27,7 @@ def test_info_json(capsys):
     assert 1 - out["flops"] / full["flops"] == pytest.approx(0.275, abs=0.002)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", [
     (["info", "resnt56"], "did you mean 'resnet56'"),
     (["info", "vgg16", "--width", "0"], "width must be a number in (0, 4]"),
@@ -44,6 +45,7 @@ def test_bad_input_is_one_line_and_exit_2(args, needle):
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_train_then_cached_then_listed(tmp_path, tiny_archive):
     store = tmp_path / "store"
     args = ["train", "--model", "resnet20", "--width", "0.25", "--epochs", "1", "--store", str(store),
@@ -154,6 +156,7 @@ def test_the_cli_config_of_every_chapters_large_model_has_the_chapters_run_id(pr
     assert seen >= 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needle", [
     (["import", "/no/such/export"], "import: /no/such/export is not a directory"),
     (["train", "--model", "vgg16", "--set", "epoch=3"], "set: must be FIELD=VALUE with FIELD one of model,"),

@@ -109,6 +109,7 @@ def test_epochs_are_repeatable_and_differ_from_each_other():
     assert a[0][0].is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_real_cifar10(cifar_path):
     d = load_cifar("cifar10", cifar_path)

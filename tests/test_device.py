@@ -104,6 +104,7 @@ def test_bench_refuses_cuda_graphs_on_a_cpu():
         bench.run(args)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_train_and_the_benchmark_time_the_same_step(tmp_path, monkeypatch):
     """train() and bench's NbpruneLoop both call nbprune.train.train_step, once per batch."""
@@ -156,6 +157,7 @@ def _run_dry(out: Path, work: Path) -> tuple[subprocess.CompletedProcess, float]
     return proc, time.time() - t
 
 
+@pytest.mark.slow
 def test_device_check_dry_run_runs_every_stage_and_resumes(tmp_path):
     """Every stage runs on the CPU; the output is at most 8 flat files (what a device machine returns); the
     export holds configs, metrics and provenance but no weights; a second call skips the stages done."""

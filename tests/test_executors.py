@@ -43,6 +43,7 @@ def fake_slurm(tmp_path, monkeypatch):
     return called
 
 
+@pytest.mark.slow
 def test_graph_is_named_in_stages_and_local_completion_fills_it(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
     grid = grids.l1_grid(["vgg16-a"])
@@ -62,6 +63,7 @@ def test_graph_is_named_in_stages_and_local_completion_fills_it(tmp_path, tiny):
     assert {r["run_id"] for r in res.rows} == {n.run_id for n in done.nodes}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny, capsys):
     """Two worker processes of one thread each give the same run ids, histories and final weights as one
@@ -83,6 +85,7 @@ def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny
         assert all(torch.equal(wa[k], wb[k]) for k in wa), run_id
 
 
+@pytest.mark.slow
 def test_parallel_local_executor_reports_failed_runs(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
     nodes = grid_graph(store, grids.l1_grid(["vgg16-a"]), "smoke", [0, 1], data_root=tiny).missing(store)
@@ -136,6 +139,7 @@ def test_slurm_options_are_checked_before_submitting(fake_slurm, tmp_path):
     assert not fake_slurm.exists(), "nothing may be submitted when the time limit is too short"
 
 
+@pytest.mark.slow
 def test_projection_uses_the_rate_the_store_measured(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
     rate, how = graph.measured_rate(store, "cpu")
@@ -272,6 +276,7 @@ def test_a_worker_slot_takes_its_device_from_the_queue():
     executors._slot_device = None
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_runs_placed_on_a_device_list_train_in_the_pool(tmp_path, tiny, capsys):
     store = RunStore(tmp_path / "store")
@@ -284,6 +289,7 @@ def test_runs_placed_on_a_device_list_train_in_the_pool(tmp_path, tiny, capsys):
     assert "2 at a time with 1 thread(s) each; cpu x2" in out and "on cpu" in out
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_a_time_limit_stops_runs_resumable_and_unfailed(tmp_path, tiny):
     from nbprune.train import RunConfig
@@ -301,6 +307,7 @@ def test_a_time_limit_stops_runs_resumable_and_unfailed(tmp_path, tiny):
     assert store.get(cfg).metrics["resumed_after_epochs"] == [1]
 
 
+@pytest.mark.slow
 def test_derived_runs_of_a_parent_imported_without_weights_are_blocked_before_training(tmp_path, tiny, capsys):
     from nbprune.atomic import StoreError
     from nbprune.store_io import export_runs, import_runs

@@ -35,6 +35,7 @@ def _selections(model: nn.Module) -> dict[str, list[int]]:
 
 
 # ---- 1. selections ----------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["preresnet164", "densenet40"])
 def test_scratch_runs_read_the_channels_slimming_kept(tmp_path, model):
     store = RunStore(tmp_path / "store")
@@ -101,6 +102,7 @@ def _start(store: RunStore, res) -> dict[str, torch.Tensor]:
     return store.init_state(res.config)
 
 
+@pytest.mark.slow
 def test_structured_lottery_control_has_the_tickets_init_scale(tmp_path):
     store, chain = _lottery(tmp_path, "l1", {"target": "vgg16-a"})
     t0, c0 = _start(store, chain.runs["winning-ticket"]), _start(store, chain.runs["random-init"])
@@ -120,6 +122,7 @@ def test_structured_lottery_control_has_the_tickets_init_scale(tmp_path):
     assert halved >= 3
 
 
+@pytest.mark.slow
 def test_unstructured_controls_share_no_parameter_with_the_ticket(tmp_path):
     store, chain = _lottery(tmp_path, "magnitude", {"fraction": 0.5})
     t0, c0 = _start(store, chain.runs["winning-ticket"]), _start(store, chain.runs["random-init"])
@@ -136,6 +139,7 @@ def test_unstructured_controls_share_no_parameter_with_the_ticket(tmp_path):
     assert 0.85 < float(c0[key][c0[key] != 0].std() / t0[key][t0[key] != 0].std()) < 1.15
 
 
+@pytest.mark.slow
 def test_scratch_runs_share_no_parameter_with_the_large_init(tmp_path):
     store, chain = _lottery(tmp_path, "magnitude", {"fraction": 0.5}, variants=("scratch-e",))
     big, scratch = chain.large.state_dict("init"), _start(store, chain.runs["scratch-e"])
@@ -175,6 +179,7 @@ def test_sfp_recipe_is_run_data(tmp_path):
         RunConfig(model="resnet56", normalization="imagenet")
 
 
+@pytest.mark.slow
 def test_sfp_chain_scratch_runs_follow_the_recipe_and_are_as_dense_as_the_pruned_model(tmp_path):
     from nbprune.prune import apply_plan
 
@@ -206,6 +211,7 @@ def test_sfp_chain_scratch_runs_follow_the_recipe_and_are_as_dense_as_the_pruned
 
 
 # ---- 6. Network Slimming's penalty --------------------------------------------------------------------
+@pytest.mark.slow
 def test_slimming_penalty_gradient_skips_batchnorm1d(tmp_path, monkeypatch):
     """The penalty is added to the gradients of BatchNorm2d weights only: the first step's gradients with and
     without it differ for a conv BN and are equal for the head's BatchNorm1d (VGG-16's mlp head)."""
@@ -244,6 +250,7 @@ def test_slimming_penalty_gradient_skips_batchnorm1d(tmp_path, monkeypatch):
 
 
 # ---- 8. iterative pruning (Figure 7) ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_iterative_rounds_are_in_the_grids_and_chain_through_tickets(tmp_path):
     from nbprune.chapters import chapter_grid
     from nbprune.experiments import iterative_grid
@@ -293,6 +300,7 @@ def test_reference_shortcut_matches_he_in_outputs_and_gradients():
         create_model("resnet20", shortcut="b")
 
 
+@pytest.mark.slow
 def test_iterative_rounds_run_stage_by_stage_through_an_executor(tmp_path):
     """The parallel path (complete_grid) names a round's runs only once the ticket it prunes can be trained."""
     from nbprune.executors import LocalExecutor
@@ -308,7 +316,7 @@ def test_iterative_rounds_run_stage_by_stage_through_an_executor(tmp_path):
 
 # ---- 7-9. the paper preset's grids name the paper's models for every CIFAR-10 table ------------------------
 @pytest.mark.parametrize("chapter, models, tables", [
-    ("predefined", {"vgg16", "resnet56", "resnet110", "resnet20", "resnet32"}, {"1", "10"}),
+    ("predefined", {"vgg16", "resnet56", "resnet110", "resnet20", "resnet32"}, {"1", "10", "11"}),
     ("automatic", {"vgg19", "preresnet164", "densenet40"}, {"4"}),
     ("unstructured", {"vgg19", "preresnet110", "densenet-bc-100"}, {"6"}),
     ("architecture_search", {"vgg16", "preresnet164"}, {"21", "18"}),

@@ -121,6 +121,7 @@ def reference(tmp_path_factory):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, nth", [("config.json", 1), ("provenance.json", 1), ("init.pt", 1),
                                        ("checkpoint.pt", 2), ("final.pt", 1), ("metrics.json", 1)])
 def test_a_full_disk_during_a_run_then_the_same_call_resumes_to_the_same_result(tmp_path, monkeypatch, reference,
@@ -144,6 +145,7 @@ def test_a_full_disk_during_a_run_then_the_same_call_resumes_to_the_same_result(
     assert store.check() == []
 
 
+@pytest.mark.slow
 def test_an_oserror_from_elsewhere_in_training_is_one_store_error_and_not_failed(tmp_path, monkeypatch):
     def full(*a, **k):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "x.pt"))

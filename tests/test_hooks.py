@@ -94,6 +94,7 @@ def test_build_needs_the_hook_that_adds_parameters_and_the_optimizer_exempts_the
     assert build_model(RunConfig(model="resnet20", width=0.25, bn_sparsity=1e-4), 10)  # nothing to add at build
 
 
+@pytest.mark.slow
 def test_train_calls_every_hook_point_in_order(tmp_path):
     calls: list[str] = []
 

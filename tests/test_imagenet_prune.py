@@ -93,6 +93,7 @@ def test_default_cfg_has_torchvision_layout(name, tv, kwargs):
     assert count_params(ours) == count_params(theirs)
 
 
+@pytest.mark.slow
 def test_vgg_default_init_matches_torchvision_seed_for_seed():
     torch.manual_seed(3)
     ours = create_model("imagenet-vgg11", num_classes=10, batch_norm=False)
@@ -402,6 +403,7 @@ def test_reconstruction_of_the_head_reads_49_features_per_channel(plain_vgg16, m
     assert output(new, data).shape == (6, 10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["thinet", "regression"])
 def test_whole_imagenet_vgg16_reconstruction_beats_l1(method):
     """Every conv pruned by half, layer by layer: the first FC layer's held-out output (full width, reads the

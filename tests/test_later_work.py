@@ -96,7 +96,7 @@ def test_the_chapter_shares_its_large_models_and_runs_with_chapters_1_2_and_5():
 
 def test_the_intro_reads_the_chapters_cross_row_verdict(tmp_path):
     from nbprune.presets import get_preset
-    from nbprune.runner import verdict_stats, verdict_summary
+    from nbprune.book import verdict_stats, verdict_summary
 
     p = get_preset("smoke")
     folder = tmp_path / p.name
@@ -105,11 +105,13 @@ def test_the_intro_reads_the_chapters_cross_row_verdict(tmp_path):
     summary = verdict_summary("smoke", str(tmp_path))
     mine = summary[summary["chapter"].str.contains("06_later_work")]
     assert any(mine["comparison"].str.startswith("random filters")), mine
-    claims = dict(zip(mine["comparison"], mine["claim"]))  # each comparison names the claim it tests
-    assert next(c for k, c in claims.items() if k.startswith("random filters")).startswith("Le & Hua 2021: randomly")
-    assert claims["Cyclic LR restart - Fine-tuned"].startswith("Le & Hua 2021: retrained at a large learning rate")
     stats = verdict_stats("smoke", str(tmp_path))
     assert stats and all(r["keys"]["chapter"] == "6." for r in stats)
+    claims = {r.get("label") or f"{r['a']} - {r['b']}": r["claim_text"] for r in stats}  # each names its claim
+    assert next(c for k, c in claims.items() if k.startswith("random filters")).startswith("Le & Hua 2021: randomly")
+    assert claims["clr - fine-tuned"].startswith("Le & Hua 2021: retrained at a large learning rate")
+    families = {r["family"] for r in stats}  # Holm runs within each claim: the random row is a family of its own
+    assert len(families) >= 2 and all(f[0] == 6 for f in families)
 
 
 def test_seed_points_are_drawn_on_an_axis_that_spans_the_data_not_from_zero():
@@ -138,7 +140,7 @@ def test_the_schedule_figure_draws_one_line_per_schedule_shifted_after_the_large
 
 
 def test_the_training_time_table_counts_a_shared_run_once_and_sums_the_book(tmp_path):
-    from nbprune.runner import training_time
+    from nbprune.book import training_time
 
     folder = tmp_path / "smoke"
     folder.mkdir()

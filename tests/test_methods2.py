@@ -254,6 +254,7 @@ def _synthetic():
     return synthetic(n_train=48, n_test=16)
 
 
+@pytest.mark.slow
 def test_sfp_training_leaves_the_weakest_filters_zero_and_prunes_them(tmp_path):
     from nbprune.runner import run_chain
     from nbprune.runs import RunStore
@@ -272,6 +273,7 @@ def test_sfp_training_leaves_the_weakest_filters_zero_and_prunes_them(tmp_path):
     assert chain.runs["fine-tuned"].config.cfg is not None
 
 
+@pytest.mark.slow
 def test_sss_training_learns_block_scales_and_removes_blocks(tmp_path):
     from nbprune.runner import run_chain
     from nbprune.runs import RunStore
@@ -289,6 +291,7 @@ def test_sss_training_learns_block_scales_and_removes_blocks(tmp_path):
     assert blocks < 9 and chain.runs["fine-tuned"].config.cfg == chain.runs["scratch-e"].config.cfg
 
 
+@pytest.mark.slow
 def test_thinet_chain_fine_tunes_the_reconstructed_model(tmp_path, tiny_archive, monkeypatch):
     from nbprune.runner import run_chain
     from nbprune.runs import RunStore

@@ -165,3 +165,225 @@ def test_weight_distribution_figure_draws_one_curve_per_variant():
         "unpruned (81 non-zero)", "Fine-tuned (81 non-zero)", "Scratch-E (81 non-zero)"]
     assert ax.get_xlabel() == "weight value (conv layer 1 of 3)"
     plt.close(ax.figure)
+
+
+# ------------------------------------------------------------------------------ how the book shows a table
+def test_show_renders_every_row_and_column_without_index_nan_or_truncation():
+    from nbprune.report import show
+
+    long_text = "inconclusive: about 105 seeds would be needed to tell the two apart " * 2
+    df = pd.DataFrame({"model": ["VGG-16", "VGG-16", "ResNet-56"], "target": ["VGG-16-A", "VGG-16-A", "SFP 40%"],
+                       "final": [62.9, float("nan"), 47.33], "params": [5_397_034, 5_397_034, 13_900],
+                       "count": pd.array([1, None, 3], dtype="Int64"), "unused": [None, float("nan"), ""],
+                       "paper": ["-", "-", "-"], "verdict": [long_text, "", None]})
+    df = pd.concat([df] + [df.assign(model=f"M{i}") for i in range(30)], ignore_index=True)  # 93 rows
+    out = show(df.set_index(["model", "target"]), group=["model", "target"])
+    html = out._repr_html_()
+    assert "NaN" not in html and "&lt;NA&gt;" not in html and "<NA>" not in html and "None" not in html
+    assert "…" not in html and "..." not in html and "rows ×" not in html and "rows x" not in html
+    assert long_text.strip() in html  # no cell is cut
+    assert html.count("<tr>") == len(df)  # every row, and no header row of an index
+    header = re.search(r"<thead>(.*)</thead>", html, re.S).group(1)
+    assert re.findall(r"<th>(.*?)</th>", header) == ["model", "target", "final", "params", "count", "verdict"]
+    # the index became columns; empty columns ("unused", "paper" all "-") are left out
+    body = re.findall(r"<tr>(.*?)</tr>", re.search(r"<tbody>(.*)</tbody>", html, re.S).group(1))
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in body]
+    assert cells[0][:4] == ["VGG-16", "VGG-16-A", "62.90", "5,397,034"]
+    assert cells[1][:3] == ["", "", ""]  # a repeated group shows once; a missing value is a blank
+    assert cells[2][:2] == ["ResNet-56", "SFP 40%"] and cells[2][3] == "13,900"
+    assert "NaN" not in repr(out) and "<NA>" not in repr(out)
+    assert "<NA>" not in show(df, drop_empty=False)._repr_html_()
+    assert "(no rows)" in show(df.iloc[:0])._repr_html_() and "<table" not in show(df.iloc[:0])._repr_html_()
+    with pytest.raises(ValueError, match="columns: 'nope' not in the table"):
+        show(df, columns=["model", "nope"])
+    picked = show(df, columns=["target", "final"], rename={"final": "final (%)"}, formats={"final": "{:.1f}"})
+    assert re.findall(r"<th>(.*?)</th>", picked._repr_html_()) == ["target", "final (%)"]
+    assert "<td style=\"text-align: right; white-space: nowrap;\">62.9</td>" in picked._repr_html_()
+
+
+def test_a_paper_shaped_table_is_shown_one_variant_per_line():
+    from nbprune.report import show, variant_rows
+
+    rows = []
+    for seed in range(2):
+        rows += [dict(model="VGG-16", target="", variant="unpruned", seed=seed, final=70.0 + seed, best=71.0),
+                 dict(model="VGG-16", target="VGG-16-A", variant="fine-tuned", seed=seed, final=60.0 + seed, best=61.0),
+                 dict(model="VGG-16", target="VGG-16-A", variant="scratch-b", seed=seed, final=62.0, best=62.0),
+                 dict(model="ResNet-56", target="SFP 40%", variant="pruned", seed=seed, final=50.0, best=50.0)]
+    shaped = paper_shaped_table(results_frame(rows), ["model", "target"],
+                                {("VGG-16", "VGG-16-A", "fine-tuned"): (93.41, 0.12)})
+    assert shaped.shape[1] > 10 and shaped.isna().any().any()  # wide, with holes: what the book showed before
+    long = variant_rows(shaped)
+    assert list(long.columns) == ["model", "target", "variant", "final", "best", "paper"]
+    assert list(zip(long["target"], long["variant"])) == [("VGG-16-A", "Unpruned"), ("VGG-16-A", "Fine-tuned"),
+                                                          ("VGG-16-A", "Scratch-B"), ("SFP 40%", "Pruned")]
+    assert long.loc[1, "final"] == "60.50 ± 0.71" and long.loc[1, "paper"] == "93.41 ± 0.12"
+    assert "NaN" not in show(long)._repr_html_()
+
+
+def test_paper_tables_show_the_rows_run_and_fold_the_rest():
+    from nbprune.experiments import l1_grid, magnitude_grid
+    from nbprune.report import fold, paper_rows, paper_tables, paper_wide, show
+
+    grid = l1_grid(["vgg16-a"])
+    ours = paper_rows(paper_wide("1", "2", "3"), grid)
+    assert [k[2:] for k in ours.index] == [("VGG-16", ""), ("VGG-16", "VGG-16-A")]
+    assert set(ours.index.get_level_values("dataset")) == {"cifar10"}
+    html = paper_tables(["1", "2", "3"], grid)._repr_html_()
+    before, folded = html.split("<details", 1)
+    assert "imagenet" not in before and "ResNet-34" not in before and "VGG-16-A" in before
+    assert folded.startswith(' class="nbprune-fold">') and "<details open" not in html
+    for t in ("Table 1", "Table 2", "Table 3"):
+        assert f"<strong>{t}</strong>" in folded
+    assert "imagenet" in folded and "ResNet50-70%" in folded and "cifar100" not in folded
+    assert "NaN" not in html and "Scratch-B" in before  # variant keys as the book names them
+    # a grid row the paper has no table for shows only the folded tables
+    nothing = paper_tables(["8a"], magnitude_grid({"vgg19": [0.3]}))._repr_html_()
+    assert nothing.startswith("<details")
+    assert fold(show(ours), "s")._repr_html_().count("<table") == 1
+
+
+def test_the_ledger_shows_the_range_of_epochs_over_seeds():
+    from nbprune.report import ledger_table
+
+    rows = []
+    for seed, sb in enumerate([10, 9, 9]):
+        rows += [dict(model="VGG-16", target="", variant="unpruned", seed=seed, epochs=8, train_flops=1e15,
+                      wall_time_s=10.0),
+                 dict(model="VGG-16", target="VGG-16-A", variant="fine-tuned", seed=seed, epochs=2, train_flops=1e14,
+                      wall_time_s=2.0),
+                 dict(model="VGG-16", target="VGG-16-A", variant="scratch-b", seed=seed, epochs=sb, train_flops=9e14,
+                      wall_time_s=9.0)]
+    ledger = ledger_table(results_frame(rows)).set_index("pipeline")
+    assert ledger.loc["Scratch-B", "epochs"] == "9–10"
+    assert ledger.loc["train large + prune + fine-tune", "epochs"] == "2"
+    assert ledger.loc["train large + prune + fine-tune", "training PFLOP"] == "1.1"
+
+
+def test_budget_tables_split_the_curve_into_accuracies_and_differences():
+    from nbprune.report import budget_stats, budget_tables
+
+    rows = []
+    for budget in (2, 4):
+        for seed in range(3):
+            rows += [dict(model="VGG-16", target="", variant="unpruned", budget=budget, seed=seed,
+                          final=50.0 + budget + seed),
+                     dict(model="VGG-16", target="", variant="unpruned", budget=2 * budget, seed=seed,
+                          final=55.0 + budget + seed)]
+            for variant, acc in (("fine-tuned", 40.0), ("scratch-e", 41.0), ("scratch-b", 43.0)):
+                rows.append(dict(model="VGG-16", target="VGG-16-A", variant=variant, budget=budget, seed=seed,
+                                 final=acc + budget + 0.1 * seed * (variant == "scratch-b")))
+    unique = pd.DataFrame(rows).drop_duplicates(["variant", "budget", "seed"])  # budget 4's unpruned is listed twice
+    stats = budget_stats(results_frame(unique.to_dict("records")))
+    accuracy, differences = budget_tables(stats)
+    assert list(accuracy.columns) == ["budget", "seeds", "unpruned", "Fine-tuned", "Scratch-E", "Scratch-B"]
+    assert list(differences.columns) == ["budget", "difference", "mean", "95% CI", "verdict"]
+    assert set(differences["difference"]) == {"Scratch-E - Fine-tuned", "Scratch-B - Fine-tuned", "doubling gain"}
+    by = differences.set_index(["budget", "difference"])
+    assert by.loc[(2, "Scratch-E - Fine-tuned"), "mean"] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def _stats_rows(n: int) -> list[dict]:
+    from nbprune.stats import compare
+
+    return [{"keys": {"model": "VGG-16", "target": f"{10 * (i + 1)}%"}, "a": "scratch-b", "b": "fine-tuned",
+             "cmp": compare([0.5 * i, 0.5 * i + 1.0, 0.5 * i - 0.4], 1.0), "paper": 0.3 if i % 2 else None}
+            for i in range(n)]
+
+
+def test_forest_figures_are_sized_to_their_rows_with_the_legend_outside_the_data():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nbprune.report import forest_figure
+
+    heights = []
+    for n in (1, 3, 12):
+        ax = forest_figure(_stats_rows(n), 1.0, "t")
+        fig = ax.figure
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        heights.append(fig.get_size_inches()[1] / max(n, 1))
+        axes_box = ax.get_window_extent(renderer)
+        assert axes_box.height > 0.25 * fig.dpi * n  # at least a quarter inch per comparison
+        legend = fig.legends[0] if fig.legends else ax.get_legend()
+        legend_box = legend.get_window_extent(renderer)
+        assert legend_box.y1 <= axes_box.y0 + 1, "the legend overlaps the data"
+        xlabel_box = ax.xaxis.label.get_window_extent(renderer)
+        assert legend_box.y1 <= xlabel_box.y0 + 1, "the legend overlaps the axis label"
+        fig_box = fig.bbox
+        assert legend_box.x0 >= fig_box.x0 - 1 and legend_box.x1 <= fig_box.x1 + 1 and legend_box.y0 >= fig_box.y0 - 1
+        lo, hi = ax.get_ylim()
+        assert lo <= -0.5 and hi >= n - 0.5  # half a row of room: no marker on the edge
+        for line in ax.get_lines():  # every interval and marker inside the x range
+            xs = [x for x in line.get_xdata() if np.isfinite(x)]
+            if xs:
+                assert ax.get_xlim()[0] <= min(xs) and max(xs) <= ax.get_xlim()[1]
+        plt.close(fig)
+    assert heights[0] > heights[-1]  # a one-row figure is not squashed: its fixed parts get room
+
+
+def test_schedule_figure_shows_a_curve_that_lies_on_another():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nbprune.report import schedule_figure
+
+    same = ([0.0, 1.0], [0.001, 0.001])
+    ax = schedule_figure({"large": ([0.0, 1.0], [0.1, 0.01]), "Fine-tuned": same, "LR rewinding": same,
+                          "other": ([0.0, 1.0], [0.1, 0.05])}, "t",
+                         {"Fine-tuned": 2.0, "LR rewinding": 2.0, "other": 2.0})
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert lines["LR rewinding"].get_linestyle() != "-"  # dashed over the one it covers
+    assert lines["Fine-tuned"].get_linewidth() > lines["LR rewinding"].get_linewidth()  # which shows around it
+    assert lines["other"].get_linestyle() == "-" and lines["large"].get_linestyle() == "-"
+    plt.close(ax.figure)
+
+
+def test_seed_points_keep_one_colour_per_variant_across_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nbprune.report import seeds_figure
+
+    def colour_of(df, label):
+        ax = seeds_figure(results_frame(df), "t")
+        fig = ax.figure
+        handles, labels = (fig.legends[0].legend_handles, [t.get_text() for t in fig.legends[0].get_texts()]) \
+            if fig.legends else (ax.get_legend().legend_handles, [t.get_text() for t in ax.get_legend().get_texts()])
+        colour = tuple(handles[labels.index(label)].get_facecolor()[0][:3])
+        plt.close(fig)
+        return colour
+
+    a = [dict(model="VGG-16", target="VGG-16-A", variant=v, seed=s, final=60.0 + s) for v in ("fine-tuned", "scratch-b")
+         for s in range(3)]
+    b = [dict(model="VGG-16", target="VGG-16-A", variant=v, seed=s, final=60.0 + s) for v in ("scratch-b",)
+         for s in range(3)]
+    assert colour_of(a, "Scratch-B") == colour_of(b, "Scratch-B")
+
+
+# -------------------------------------------------------------- bad input (once a gallery in the appendix)
+@pytest.mark.parametrize("call, message", [
+    (lambda: __import__("nbprune.models", fromlist=["x"]).create_model("vgg16", cfg=[64, 0, "M"]),
+     r"^cfg: vgg16 needs a list of 17 entries"),
+    (lambda: __import__("nbprune.experiments", fromlist=["x"]).l1_grid(["vgg16-c"]),
+     r"^targets: unknown 'vgg16-c'; did you mean 'vgg16-a'\?"),
+    (lambda: __import__("nbprune.presets", fromlist=["x"]).get_preset("quik"),
+     r"^preset: unknown 'quik'; did you mean 'quick'\?"),
+    (lambda: __import__("nbprune.prune", fromlist=["x"]).make_plan(
+        __import__("nbprune.models", fromlist=["x"]).create_model("vgg16", width=0.125), "slimmming", fraction=0.5),
+     r"^method: unknown 'slimmming'; did you mean 'slimming'\?"),
+])
+def test_bad_input_gets_one_line_naming_the_parameter(call, message):
+    """The cases the appendix's gallery of mistakes showed that no other test module checks (the rest are in
+    test_cli, test_models, test_train, test_params, test_store_io, test_unstructured and test_data)."""
+    with pytest.raises(ValueError, match=message) as e:
+        call()
+    assert "\n" not in str(e.value)

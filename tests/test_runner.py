@@ -33,6 +33,7 @@ def _count_make_plan(monkeypatch) -> list:
     return calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grid", [l1_grid(["vgg16-a"]), magnitude_grid({"vgg16": [0.5]})], ids=["l1", "magnitude"])
 def test_a_chains_plan_is_computed_once_and_stored_beside_its_large_model(tmp_path, tiny_archive, monkeypatch, grid):
     calls = _count_make_plan(monkeypatch)
@@ -47,6 +48,7 @@ def test_a_chains_plan_is_computed_once_and_stored_beside_its_large_model(tmp_pa
     assert len(calls) == 2 and again.rows == res.rows  # read back, not recomputed
 
 
+@pytest.mark.slow
 def test_a_stored_plan_round_trips_exactly(tmp_path, tiny_archive):
     store = RunStore(tmp_path / "store")
     res = run_grid(store, magnitude_grid({"vgg16": [0.5]}), "smoke", [0], data_root=tiny_archive, device="cpu",
@@ -60,6 +62,7 @@ def test_a_stored_plan_round_trips_exactly(tmp_path, tiny_archive):
     assert plans.load_plan(chain.large.dir, "magnitude", {"fraction": 0.6}) is None  # another spec: not this file
 
 
+@pytest.mark.slow
 def test_a_torn_plan_is_recomputed_and_its_summary_serves_reading(tmp_path, tiny_archive, monkeypatch):
     store = RunStore(tmp_path / "store")
     grid = l1_grid(["vgg16-a"])
@@ -106,6 +109,7 @@ def test_the_cli_and_the_notebooks_runner_make_the_same_results_file(tmp_path, t
         assert any(r["target"].startswith(("guided", "transferred")) for r in run.rows)
 
 
+@pytest.mark.slow
 def test_the_box_counts_the_runs_made_by_other_code(tmp_path, tiny_archive):
     import json
 
@@ -134,7 +138,8 @@ def test_a_chapter_re_executed_against_exported_results_trains_nothing_and_makes
     figure = chapter == "unstructured"
     if figure:
         assert list(first.chains[0][1].large.dir.glob("figure-weights-*.json"))
-    export = export_runs(RunStore(tmp_path / "a"), tmp_path / "export", [r["run_id"] for r in first.rows])
+    ids = [r["run_id"] for r in first.rows + (first.curve.rows if first.curve else [])]  # a curve's runs too
+    export = export_runs(RunStore(tmp_path / "a"), tmp_path / "export", ids)
     assert not list((tmp_path / "export").rglob("*.pt"))  # no weights travel
     import_runs(tmp_path / "export", RunStore(tmp_path / "b"))
     again = run_chapter(chapter, "smoke", data_root=tiny_archive, store=tmp_path / "b",
@@ -170,7 +175,12 @@ def test_a_curve_on_its_own_images_shares_no_point_with_the_preset_and_trains_it
     point = at_budget(cpu, cpu.epochs)  # the preset's epochs, but on the curve's 20,000 images
     assert point is not cpu and (point.epochs, point.train_subset, cpu.train_subset) == (cpu.epochs, 20000, None)
     assert at_budget(cpu, 32).finetune_epochs == 8 and at_budget(cpu, 2).finetune_epochs == 1
-    assert budget_seeds(cpu, [0, 1, 2, 3, 4]) == [0, 1, 2] and budget_seeds("paper", [0, 1, 2, 3, 4]) == [0, 1, 2, 3, 4]
+    # the curve's seeds continue the chapter's where a point asks for more (8 at 32 and 64 epochs); seeds a user
+    # gave are taken as given; each point trains the first of them
+    assert budget_seeds(cpu, [0, 1, 2, 3, 4]) == list(range(8)) and budget_seeds("paper", [0, 1, 2, 3, 4]) == [0, 1, 2, 3, 4]
+    assert budget_seeds(cpu, [4], explicit=True) == [4]
+    counts = {e.budget: e.seeds for e in budget_grid(cpu)}
+    assert counts[2] == counts[16] == 3 and counts[32] == counts[64] == 8
     budgets = {e.budget: preset_for(e, cpu) for e in budget_grid(cpu)}
     assert max(budgets) == 2 * max(cpu.budgets) and max(cpu.budgets) >= 16 * min(cpu.budgets)
     assert {p.train_subset for p in budgets.values()} == {20000}
@@ -212,3 +222,43 @@ def test_budget_stats_pairs_by_seed_and_measures_the_doubling_gain():
     assert stats.loc[4, "Scratch-B - Fine-tuned"] == pytest.approx(2.0)
     assert stats.loc[4, "Scratch-E - Fine-tuned"] == pytest.approx(0.5)  # (0 + 0.5 + 1) / 3, paired by seed
     assert stats.loc[4, "unpruned"] == pytest.approx(60.0)
+
+
+def test_chapters_2_and_5_curves_share_chapter_1s_large_models_and_train_more_seeds_at_64_epochs():
+    from nbprune.chapters import CHAPTERS
+    from nbprune.graph import large_for
+    from nbprune.presets import budget_seeds, get_preset
+
+    cpu = get_preset("cpu")
+    seeds = budget_seeds(cpu, list(cpu.seeds))
+    ch1 = {e.budget: e for e in CHAPTERS["predefined"].curve(cpu)}
+    slim = CHAPTERS["automatic"].curve(cpu)
+    tickets = CHAPTERS["lottery_ticket"].curve(cpu)
+    assert [e.budget for e in slim] == list(cpu.row_budgets) == [4, 16, 64]
+    assert {e.budget: e.seeds for e in slim} == {4: 5, 16: 5, 64: 8}
+    assert all(dict(e.large)["bn_sparsity"] > 0 for e in slim)  # the large model trained with the sparsity penalty
+    assert {(e.method, e.budget) for e in tickets} == {(m, b) for m in ("l1", "magnitude") for b in (4, 16, 64)}
+    for e in tickets:  # the ticket curve prunes chapter 1's curve models: the same runs, trained once
+        assert all(large_for(e, cpu, s).run_id == large_for(ch1[e.budget], cpu, s).run_id for s in seeds[:3])
+    assert CHAPTERS["automatic"].curve(get_preset("paper")) == []  # the paper preset has no curves
+
+
+@pytest.mark.slow
+def test_a_chapter_reads_its_curve_without_training_it_unless_asked(tmp_path, tiny_archive):
+    """At a preset whose curves are not trained by default, run_chapter reads the finished curve runs and counts
+    the missing ones; train_curve=True trains them. A bad train_curve is one line before any work."""
+    from dataclasses import replace
+
+    from nbprune import presets
+
+    smoke = presets.get_preset("smoke")
+    lazy = replace(smoke, name="smoke", train_curves=False)
+    run = run_chapter("automatic", lazy, data_root=tiny_archive, store=tmp_path / "s", device="cpu",
+                      executor=LocalExecutor(workers=1), results_root=tmp_path / "r")
+    # its 1-epoch point is the chapter's own runs (smoke trains 1 epoch on the same images); the 2-epoch one waits
+    assert run.curve_missing > 0 and {r["budget"] for r in run.curve.rows} == {smoke.epochs}
+    again = run_chapter("automatic", lazy, data_root=tiny_archive, store=tmp_path / "s", device="cpu",
+                        executor=LocalExecutor(workers=1), results_root=tmp_path / "r", train_curve=True)
+    assert again.curve_missing == 0 and {r["budget"] for r in again.curve.rows} == set(smoke.row_budgets)
+    with pytest.raises(ValueError, match="train_curve: must be None, True or False"):
+        run_chapter("automatic", smoke, store=tmp_path / "s", train_curve="yes")

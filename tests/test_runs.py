@@ -16,6 +16,7 @@ from test_train import synthetic
 TINY = dict(model="resnet20", width=0.25, epochs=2, batch_size=32)
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_never_trained_again(tmp_path, monkeypatch):
     store = RunStore(tmp_path / "store")
     data = synthetic()
@@ -30,6 +31,7 @@ def test_a_finished_run_is_never_trained_again(tmp_path, monkeypatch):
     assert prov["data"]["source"] == "synthetic" and prov["device"].startswith("cpu")
 
 
+@pytest.mark.slow
 def test_chained_runs_reference_their_parent(tmp_path):
     store = RunStore(tmp_path / "store")
     data = synthetic()
@@ -49,6 +51,7 @@ def test_chained_runs_reference_their_parent(tmp_path):
         store.run(RunConfig(**{**TINY, "parent": "nope", "init": "parent"}), data=data)
 
 
+@pytest.mark.slow
 def test_changed_default_is_not_silently_reused(tmp_path):
     store = RunStore(tmp_path / "store")
     res = store.run(RunConfig(**TINY), data=synthetic(), progress=False)
@@ -61,6 +64,7 @@ def test_changed_default_is_not_silently_reused(tmp_path):
     assert any("config hash is" in p for _, p in store.check())
 
 
+@pytest.mark.slow
 def test_check_finds_broken_runs(tmp_path):
     store = RunStore(tmp_path / "store")
     res = store.run(RunConfig(**TINY), data=synthetic(), progress=False)
@@ -77,6 +81,7 @@ def test_unwritable_store_fails_before_training(tmp_path, monkeypatch):
         RunStore(blocker / "store").run(RunConfig(**TINY), data=synthetic())
 
 
+@pytest.mark.slow
 def test_failed_run_is_marked_failed_and_not_finished(tmp_path):
     store = RunStore(tmp_path / "store")
     cfg = RunConfig(**{**TINY, "lr": 1e30})
@@ -107,6 +112,7 @@ def test_live_lock_is_waited_for(tmp_path):
                 pass
 
 
+@pytest.mark.slow
 def test_an_option_added_later_keeps_old_runs_valid(tmp_path):
     store = RunStore(tmp_path / "store")
     res = store.run(RunConfig(**TINY), data=synthetic(), progress=False)
@@ -144,6 +150,7 @@ def test_a_checkpoint_that_would_need_unpickling_is_not_executed(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_checkpoints_load_as_plain_tensors_and_a_resume_through_the_store_matches(tmp_path):
     cfg = RunConfig(**{**TINY, "epochs": 3})
     ref = RunStore(tmp_path / "ref").run(cfg, data=synthetic(), progress=False)

@@ -77,6 +77,7 @@ def test_a_bad_schedule_is_one_line_naming_the_field(bad):
     assert set(RETRAINING) == {"lr-rewinding", "slr", "clr"}
 
 
+@pytest.mark.slow
 def test_the_trainer_sets_a_named_schedules_lr_at_every_step(tmp_path, monkeypatch):
     from test_train import synthetic
 
@@ -98,6 +99,7 @@ def test_the_trainer_sets_a_named_schedules_lr_at_every_step(tmp_path, monkeypat
     assert len(set(seen)) == len(seen)  # every step its own lr
 
 
+@pytest.mark.slow
 def test_a_large_model_keeps_its_early_weights_for_rewinding_and_a_rewound_ticket_starts_from_them(tmp_path):
     from test_train import synthetic
 
@@ -126,6 +128,7 @@ def test_a_large_model_keeps_its_early_weights_for_rewinding_and_a_rewound_ticke
         RunConfig(model="vgg11", init="parent-rewind")
 
 
+@pytest.mark.slow
 def test_a_missing_rewind_snapshot_is_replayed_from_the_large_models_init_bit_identically(tmp_path):
     import json
 

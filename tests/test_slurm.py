@@ -20,6 +20,8 @@ from nbprune.graph import Node
 from nbprune.runs import RunStore
 from nbprune.train import RunConfig
 
+pytestmark = pytest.mark.slow  # every test trains, on a real Slurm cluster
+
 SCRIPT = REPO / "tools" / "slurm_cluster.sh"
 
 

@@ -56,6 +56,7 @@ def trained(tmp_path):
     return store, res
 
 
+@pytest.mark.slow
 def test_an_imported_run_is_finished_with_metrics_and_no_weights(tmp_path, trained):
     store, res = trained
     (res.dir / "plan.json").write_text('{"cfg": [1, 2]}')  # any other JSON the run holds travels too
@@ -77,6 +78,7 @@ def test_an_imported_run_is_finished_with_metrics_and_no_weights(tmp_path, train
     assert report.flagged.runs == 1 and report.flagged.code == 0
 
 
+@pytest.mark.slow
 def test_a_reexport_keeps_plan_summaries_of_the_same_result_but_not_of_another(tmp_path, trained):
     store, res = trained
     plan = res.dir / "plan-0123456789abcdef.json"

@@ -59,6 +59,7 @@ def test_bad_config_is_rejected_before_work(kwargs, match):
         RunConfig(model="resnet20", **kwargs)
 
 
+@pytest.mark.slow
 def test_training_records_history_flops_and_learns(tmp_path):
     data = synthetic()
     cfg = RunConfig(**{**TINY, "epochs": 4})
@@ -73,6 +74,7 @@ def test_training_records_history_flops_and_learns(tmp_path):
         assert (tmp_path / name).exists()
 
 
+@pytest.mark.slow
 def test_bf16_autocast_runs_on_the_cpu_and_is_deterministic(tmp_path):
     """amp=True must really switch the CPU's convolutions to bf16 (the weights then differ from fp32's), learn
     as well, and give the same weights twice."""
@@ -99,6 +101,7 @@ def _stop_after(n):
     return hook
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_is_exact(tmp_path):
     data = synthetic()
     cfg = RunConfig(**TINY)
@@ -113,6 +116,7 @@ def test_resume_after_interruption_is_exact(tmp_path):
     assert [h["train_loss"] for h in full["history"]] == [h["train_loss"] for h in resumed["history"]]
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_is_reported_and_the_run_restarts(tmp_path):
     data = synthetic()
     cfg = RunConfig(**{**TINY, "epochs": 2})
@@ -126,11 +130,13 @@ def test_corrupt_checkpoint_is_reported_and_the_run_restarts(tmp_path):
     assert again["test_acc"] == ref["test_acc"]
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_the_run(tmp_path):
     with pytest.raises(NonFiniteLoss, match="training loss became"):
         train(RunConfig(**{**TINY, "lr": 1e30}), tmp_path, synthetic(), torch.device("cpu"), progress=False)
 
 
+@pytest.mark.slow
 def test_bn_sparsity_shrinks_the_bn_scales(tmp_path):
     data = synthetic()
     gammas = {}
@@ -142,6 +148,7 @@ def test_bn_sparsity_shrinks_the_bn_scales(tmp_path):
     assert gammas[0.5] < 0.8 * gammas[0.0]
 
 
+@pytest.mark.slow
 def test_masks_keep_pruned_weights_at_zero(tmp_path):
     cfg = RunConfig(**{**TINY, "epochs": 2})
     model = build_model(cfg, 10)
@@ -157,3 +164,23 @@ def test_masks_keep_pruned_weights_at_zero(tmp_path):
     for k, mask in masks.items():
         assert torch.all(final[k][mask == 0] == 0.0)
         assert torch.any(final[k][mask == 1] != 0.0)
+
+
+def test_bf16_autocast_on_a_cpu_without_hardware_bf16_is_logged_once(monkeypatch, caplog):
+    import logging
+
+    import torch
+
+    from nbprune import train
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    train.warn_slow_bf16.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="nbprune"):
+        train.warn_slow_bf16()
+        train.warn_slow_bf16()
+    lines = [r for r in caplog.records if "no hardware bf16" in r.getMessage()]
+    assert len(lines) == 1 and "amp:" in lines[0].getMessage()
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert train.cpu_has_fast_bf16()
+    train.warn_slow_bf16.cache_clear()

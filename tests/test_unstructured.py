@@ -95,6 +95,7 @@ def test_masks_stay_zero_through_momentum_and_weight_decay():
             assert torch.all(m.weight[m.weight_mask == 0] == 0.0)
 
 
+@pytest.mark.slow
 def test_unstructured_chain_finetune_scratch_and_ticket(tmp_path):
     store = RunStore(tmp_path / "store")
     data = synthetic()

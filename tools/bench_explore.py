@@ -33,7 +33,7 @@ if str(ROOT / "src") not in sys.path:  # run from a checkout without installing 
 
 import torch  # noqa: E402
 
-from nbprune import bench  # noqa: E402
+from nbprune import bench, bench_measure  # noqa: E402
 from nbprune.executors import cpu_cores  # noqa: E402
 
 VARIANTS = {
@@ -172,9 +172,9 @@ def augment_cost(device: torch.device, batches: int = 50) -> dict:
     t = time.perf_counter()
     for _ in it:
         pass
-    bench._sync(device)
+    bench_measure.sync(device)
     nb = (time.perf_counter() - t) / batches
-    ds = bench._PILCifar(x.cpu().permute(0, 2, 3, 1).contiguous().numpy(), y.numpy())
+    ds = bench_measure.PILCifar(x.cpu().permute(0, 2, 3, 1).contiguous().numpy(), y.numpy())
     t = time.perf_counter()
     for i in range(bench.BATCH * 5):
         ds[i]

@@ -4,12 +4,13 @@
 The chapters are jupytext percent scripts (the source of truth). papermill cannot read them, so each is
 converted to ``build/<stem>.ipynb`` first, executed there with the given kernel and parameters
 (``preset`` plus any ``-p key value``), and only a notebook that ran to the end replaces
-``<out>/<stem>.ipynb`` (an atomic rename). The injected-parameters cell stays in the output, so every
-chapter shows how it was run. A failing chapter stops the run: the exit status is 1 and the message
-names the chapter and the error; the book's copy of that chapter is left as it was.
+``<out>/<stem>.ipynb`` (an atomic replace, and only when its normalised bytes differ). The injected-parameters
+cell stays in the notebook, tagged ``remove-cell``: the book leaves it out, and each chapter's run box says how
+it was run. A failing chapter stops the run: the exit status is 1 and the message names the chapter and the
+error; the book's copy of that chapter is left as it was.
 
     python tools/execute_notebooks.py --preset cpu --kernel nbprune --out book [--only 01_predefined]
-        [-p seeds "[0, 1]"] [-p device cpu]
+        [-p seeds "[0, 1]"] [-p device cpu] [--replace-committed]
 
 With ``--results-store results/<preset>/store`` (what ``make book`` passes) the committed results (an export
 of the run store without weights, :mod:`nbprune.store_io`) are imported into the run store first, so the
@@ -18,19 +19,49 @@ files name are exported there again (replacing the earlier export). ``--fresh`` 
 FRESH=1`` also starts from an empty store): everything is trained.
 
 ``-p`` values are read as Python literals when they parse as one (``None``, ``3``, ``[0, 1]``,
-``'cifar100'``), else kept as strings. The kernel's working directory is the repository root.
+``'cifar100'``), else kept as strings. The kernel's working directory is the repository root. A ``-p`` name
+that a chapter's parameters cell (the cell tagged ``parameters``) does not assign is an error of one line
+naming it and the allowed names, exit status 2, before anything runs.
+
+Re-runs never overwrite the committed book. A run is *committed* when ``--out`` is the book (``book/``) and
+every parameter (``--preset`` and each ``-p``) equals the value in each executed chapter's parameters cell
+(``preset = "cpu"``, ``seeds = None``, ...): only then are ``book/<stem>.ipynb``, ``results/<preset>/``
+(``$NBPRUNE_RESULTS``, which :func:`nbprune.runner.results_path` reads in the kernel), ``book/_verdicts.md``,
+``book/_static/verdicts.png`` and the ``--results-store`` export written. Any other run with ``--out book``
+goes to ``build/rerun/<preset>/`` instead (notebooks, ``_verdicts.md``, ``_static/verdicts.png``, and the
+results under ``build/rerun/<preset>/results/<preset>/``); a run with another ``--out`` writes there, its
+results under ``<out>/results/``. ``--replace-committed`` writes ``--out`` and ``results/`` whatever the
+parameters. One line says where the outputs go.
+
+Executed notebooks are normalised so that re-executing an unchanged chapter gives the same bytes: papermill's
+and nbclient's timings and paths are dropped from the metadata, cell ids are derived from each cell's type and
+source, and paths under the repository (home) directory in text outputs are written ``./...`` (``~/...``). A
+notebook whose normalised bytes equal the file already there is not rewritten (nor are the verdict table and
+figure). The last line sums what the chapters trained (their "N runs: ..." lines).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import functools
+import hashlib
+import io
 import os
+import re
+import shutil
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+NOT_LITERAL = object()  # a parameters-cell value that is not a literal: never equal to a -p value
+# what papermill writes that changes from run to run or names this machine (notebook level, then cell level)
+VOLATILE_NOTEBOOK = ("duration", "start_time", "end_time", "input_path", "output_path", "environment_variables")
+VOLATILE_CELL = ("duration", "start_time", "end_time")
+# a chapter's count of runs (nbprune.runner.run_chapter prints it)
+RUNS_LINE = re.compile(r"^(\d+) runs: (?:(\d+) trained now, \d+ read from the store|all read from the store, "
+                       r"nothing trained)\s*$", re.M)
 
 
 def literal(text: str):
@@ -67,6 +98,164 @@ def to_ipynb(src: Path, dest: Path, kernel: str):
     return nb
 
 
+@functools.lru_cache(maxsize=None)
+def declared_parameters(src: Path) -> dict[str, object]:
+    """The names a chapter's parameters cell (tagged ``parameters``) assigns, with their literal values
+    (:data:`NOT_LITERAL` for an expression); empty when it has no such cell."""
+    import jupytext
+
+    out: dict[str, object] = {}
+    for cell in jupytext.read(src).cells:
+        if cell.cell_type != "code" or "parameters" not in cell.metadata.get("tags", []):
+            continue
+        for node in ast.parse(cell.source).body:
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            else:
+                continue
+            try:
+                default = ast.literal_eval(value)
+            except (ValueError, SyntaxError, TypeError):
+                default = NOT_LITERAL
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        out[name.id] = default
+    return out
+
+
+def check_parameters(todo: list[Path], given: dict[str, object]) -> str | None:
+    """None when every chapter in ``todo`` declares every name in ``given``, else the one-line error."""
+    if "preset" in given:
+        return "-p preset: give the preset with --preset"
+    for src in todo:
+        declared = declared_parameters(src)
+        unknown = [k for k in given if k not in declared]
+        if unknown:
+            allowed = ", ".join(declared) or "none (it has no cell tagged parameters)"
+            return f"unknown parameter {unknown[0]!r} for {src.stem}; allowed: {allowed}"
+    return None
+
+
+def overrides(todo: list[Path], parameters: dict[str, object]) -> list[str]:
+    """The parameters that differ from some chapter's parameters cell (``name=value``): a run with none is the
+    committed book's."""
+    out = []
+    for key, value in parameters.items():
+        if any(declared_parameters(src).get(key, NOT_LITERAL) != value for src in todo):
+            out.append(f"{key}={value!r}")
+    return out
+
+
+def unpath(text, replacements):
+    """``text`` (a string or a list of lines) with each machine path prefix replaced (``/repo/x`` -> ``./x``)."""
+    if isinstance(text, list):
+        return [unpath(t, replacements) for t in text]
+    if not isinstance(text, str):
+        return text
+    for pattern, short in replacements:
+        text = pattern.sub(short, text)
+    return text
+
+
+def path_replacements() -> list[tuple[re.Pattern, str]]:
+    """The repository, then the home directory, as prefixes to shorten in text outputs."""
+    out = []
+    for prefix, short in ((ROOT, "."), (Path.home(), "~")):
+        text = str(prefix)
+        if len(text) > 1:  # never "/"
+            out.append((re.compile(re.escape(text) + r"(?![\w.-])"), short))
+    return out
+
+
+def normalise(nb):
+    """Make an executed notebook depend only on its inputs and outputs: drop papermill's and nbclient's timings
+    and paths, derive cell ids from each cell's type and source, shorten machine paths in text outputs."""
+    meta = nb.metadata.get("papermill")
+    if isinstance(meta, dict):
+        for key in VOLATILE_NOTEBOOK:
+            meta.pop(key, None)
+    replacements = path_replacements()
+    seen: dict[str, int] = {}
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            # the HTML leaves papermill's cell out (it can name this machine's store); the .ipynb keeps it
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+        cell.metadata.pop("execution", None)  # nbclient's iopub/shell timestamps
+        cell_meta = cell.metadata.get("papermill")
+        if isinstance(cell_meta, dict):
+            for key in VOLATILE_CELL:
+                cell_meta.pop(key, None)
+        if (nb.nbformat, nb.nbformat_minor) >= (4, 5):  # cell ids exist from nbformat 4.5 on
+            digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
+            seen[digest] = seen.get(digest, 0) + 1
+            cell["id"] = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = unpath(output["text"], replacements)
+            if "traceback" in output:
+                output["traceback"] = unpath(output["traceback"], replacements)
+            data = output.get("data", {})
+            for mime in list(data):
+                if mime.startswith("text/"):
+                    data[mime] = unpath(data[mime], replacements)
+    return nb
+
+
+def trained_counts(nb) -> tuple[int, int] | None:
+    """(runs, trained now) summed over a notebook's "N runs: ..." lines; None when it has none."""
+    runs = trained = 0
+    found = False
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "stream" or output.get("name") != "stdout":
+                continue
+            text = output.get("text", "")
+            for m in RUNS_LINE.finditer("".join(text) if isinstance(text, list) else text):
+                found = True
+                runs += int(m.group(1))
+                trained += int(m.group(2) or 0)
+    return (runs, trained) if found else None
+
+
+def summary_line(counts: dict[str, tuple[int, int]]) -> str:
+    """One line: what the chapters trained, from their run counts."""
+    if not counts:
+        return "trained: no chapter reported its runs"
+    runs = sum(r for r, _ in counts.values())
+    trained = {stem: t for stem, (_, t) in counts.items() if t}
+    if not trained:
+        return f"trained: nothing ({runs} runs over {len(counts)} chapter(s), all read from the store)"
+    each = ", ".join(f"{stem} {t}" for stem, t in trained.items())
+    return (f"trained: {sum(trained.values())} run(s) now ({each}); {runs - sum(trained.values())} read from the "
+            f"store, over {len(counts)} chapter(s)")
+
+
+def write_if_changed(data: bytes, dest: Path) -> bool:
+    """Atomically replace ``dest`` with ``data`` unless it already holds exactly that; True when written."""
+    try:
+        if dest.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, dest)  # the same folder: atomic
+    return True
+
+
+def shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when under it."""
+    try:
+        return str(path.relative_to(Path.cwd())) or "."
+    except ValueError:
+        return str(path)
+
+
 def error_line(exc: BaseException) -> str:
     """One line saying what went wrong inside a notebook."""
     ename = getattr(exc, "ename", None)
@@ -80,8 +269,10 @@ def error_line(exc: BaseException) -> str:
 
 
 def execute(src: Path, out_dir: Path, build_dir: Path, kernel: str, parameters: dict,
-            timeout: int | None) -> float:
-    """Run one chapter; returns its wall time. Raises on failure (the book's copy is untouched)."""
+            timeout: int | None) -> tuple[float, bool, object]:
+    """Run one chapter; returns its wall time, whether ``<out_dir>/<stem>.ipynb`` changed and the executed
+    (normalised) notebook. Raises on failure (the book's copy is untouched)."""
+    import nbformat
     import papermill as pm
     from traitlets.config import Config
 
@@ -98,21 +289,30 @@ def execute(src: Path, out_dir: Path, build_dir: Path, kernel: str, parameters: 
         config=Config({"KernelManager": {"transport": "ipc"}}),
     )
     wall = time.perf_counter() - t0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    os.replace(executed_nb, out_dir / f"{stem}.ipynb")  # same filesystem: atomic
-    return wall
+    nb = normalise(nbformat.read(executed_nb, as_version=4))
+    text = nbformat.writes(nb)
+    changed = write_if_changed((text if text.endswith("\n") else text + "\n").encode(), out_dir / f"{stem}.ipynb")
+    executed_nb.unlink()
+    return wall, changed, nb
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", required=True, help="smoke, quick, cpu or paper")
     ap.add_argument("--kernel", default="nbprune", help="Jupyter kernel name (default: nbprune)")
-    ap.add_argument("--out", default="book", help="where executed notebooks go (default: book)")
+    ap.add_argument("--out", default=str(ROOT / "book"),
+                    help="where executed notebooks go (default: book; a re-run with other parameters goes to "
+                         "build/rerun/<preset> instead, see --replace-committed)")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="run only these chapters (stems)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
-                    help="an extra notebook parameter (repeatable)")
+                    help="an extra notebook parameter (repeatable); the name must be in the parameters cell")
+    ap.add_argument("--replace-committed", action="store_true",
+                    help="write --out (book/) and results/<preset>/ even when the parameters differ from the "
+                         "chapters' own (the committed book's)")
     ap.add_argument("--notebooks", default=str(ROOT / "notebooks"), help=argparse.SUPPRESS)
     ap.add_argument("--build", default=str(ROOT / "build"), help=argparse.SUPPRESS)
+    ap.add_argument("--book", default=str(ROOT / "book"), help=argparse.SUPPRESS)  # the committed book
+    ap.add_argument("--results", default=None, help=argparse.SUPPRESS)  # its results: $NBPRUNE_RESULTS, results
     ap.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
     ap.add_argument("--results-store", default=None, metavar="DIR",
                     help="committed results (an export without weights): imported first, exported after")
@@ -126,58 +326,92 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"execute_notebooks: {e}", file=sys.stderr)
         return 2
-    parameters = {"preset": args.preset}
-    for key, value in args.parameter:
-        parameters[key] = literal(value)
-    out_dir = Path(args.out)
-    if not out_dir.is_absolute():
-        out_dir = Path.cwd() / out_dir
+    given = {key: literal(value) for key, value in args.parameter}
+    parameters = {"preset": args.preset, **given}
     todo = chapters(Path(args.notebooks), args.only)
     if not todo:
         print(f"execute_notebooks: no notebooks in {args.notebooks}", file=sys.stderr)
         return 1
+    problem = check_parameters(todo, given)  # a misspelt -p name fails before anything runs
+    if problem:
+        print(f"execute_notebooks: {problem}", file=sys.stderr)
+        return 2
+
+    # where the outputs go: the committed book and results only for the committed parameters
+    out_dir = Path(args.out).expanduser().absolute()
+    book = Path(args.book).expanduser().absolute()
+    committed_results = Path(args.results or os.environ.get("NBPRUNE_RESULTS") or "results")
+    committed_results = committed_results if committed_results.is_absolute() else ROOT / committed_results
+    differ = overrides(todo, parameters)
+    if args.replace_committed or (out_dir.resolve() == book.resolve() and not differ):
+        results_root = committed_results
+        why = ("--replace-committed, with parameters other than the chapters' own: " + ", ".join(differ)
+               if differ else "the committed book: the chapters' own parameters")
+    else:
+        if out_dir.resolve() == book.resolve():
+            out_dir = Path(args.build).expanduser().absolute() / "rerun" / args.preset
+        results_root = out_dir / "results"
+        why = (f"not {shown(book)}/ nor {shown(committed_results / args.preset)}/: " +
+               ("parameters other than the chapters' own: " + ", ".join(differ) +
+                "; --replace-committed writes there" if differ else "--out is not the committed book"))
+        calibration = committed_results / "calibration.csv"  # an input the environment appendix shows
+        if calibration.exists():
+            results_root.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(calibration, results_root / "calibration.csv")
+    os.environ["NBPRUNE_RESULTS"] = str(results_root)  # the kernels inherit it: nbprune.runner.results_path
+    export_to = None
+    if args.results_store:
+        export_to = Path(args.results_store) if results_root == committed_results else \
+            results_root / args.preset / "store"
+    print(f"outputs: {shown(out_dir)}/ (notebooks, _verdicts.md, _static/verdicts.png) and "
+          f"{shown(results_root / args.preset)}/ ({why})", flush=True)
+
     if args.results_store and not args.fresh:
         try:
             import_results(Path(args.results_store))
         except Exception as exc:  # noqa: BLE001 - one line, nothing executed
             print(f"execute_notebooks: {error_line(exc)}", file=sys.stderr)
             return 2
-    shown = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
-    print(f"executing {len(todo)} notebook(s) with kernel {args.kernel!r}, parameters {shown}", flush=True)
+    listed = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
+    print(f"executing {len(todo)} notebook(s) with kernel {args.kernel!r}, parameters {listed}", flush=True)
     total = 0.0
+    counts: dict[str, tuple[int, int]] = {}
     for src in todo:
         print(f"  {src.stem:<24} ...", end="", flush=True)
         try:
-            wall = execute(src, out_dir, Path(args.build), args.kernel, parameters, args.timeout)
+            wall, changed, nb = execute(src, out_dir, Path(args.build), args.kernel, parameters, args.timeout)
         except KeyboardInterrupt:
             print(" interrupted", flush=True)
+            print(summary_line(counts), flush=True)
             return 130
         except Exception as exc:  # noqa: BLE001 - report any failure as one line
             print(" FAILED", flush=True)
             print(f"execute_notebooks: {src.stem} failed: {error_line(exc)}", file=sys.stderr)
             print(f"execute_notebooks: the partly executed notebook is {Path(args.build) / (src.stem + '.executed.ipynb')}; "
-                  f"{out_dir.name}/{src.stem}.ipynb was left unchanged", file=sys.stderr)
+                  f"{shown(out_dir / (src.stem + '.ipynb'))} was left unchanged", file=sys.stderr)
+            print(summary_line(counts), flush=True)
             return 1
         total += wall
-        print(f" {wall:7.1f} s -> {out_dir.name}/{src.stem}.ipynb", flush=True)
+        note = "" if changed else " (unchanged)"
+        if (c := trained_counts(nb)) is not None:
+            counts[src.stem] = c
+            note += f"; {c[0]} runs, " + (f"{c[1]} trained now" if c[1] else "nothing trained")
+        print(f" {wall:7.1f} s -> {shown(out_dir / (src.stem + '.ipynb'))}{note}", flush=True)
     print(f"done: {len(todo)} notebook(s) in {total:.1f} s", flush=True)
-    from nbprune.runner import verdict_markdown
+    from nbprune.book import verdict_figure, verdict_markdown
 
-    verdicts = out_dir / "_verdicts.md"  # the intro page includes it: the claims with this preset's verdicts
-    tmp = verdicts.with_suffix(".tmp")
-    tmp.write_text(f"Preset `{args.preset}`; differences in accuracy points (final epoch), ours as the mean over "
-                   "seeds with its 95% interval.\n\n" + verdict_markdown(args.preset) + "\n")
-    os.replace(tmp, verdicts)
-    from nbprune.runner import verdict_figure
-
-    ax = verdict_figure(args.preset)  # the intro shows it under the table
+    # the intro page includes the table: the claims with this preset's verdicts, from these results only
+    write_if_changed((f"Preset `{args.preset}`; differences in accuracy points (final epoch), ours as the mean over "
+                      "seeds with its 95% interval.\n\n" + verdict_markdown(args.preset, str(results_root)) + "\n")
+                     .encode(), out_dir / "_verdicts.md")
+    ax = verdict_figure(args.preset, str(results_root))  # the intro shows it under the table
     if ax is not None:
-        png = out_dir / "_static" / "verdicts.png"
-        png.parent.mkdir(parents=True, exist_ok=True)
-        ax.figure.savefig(png.with_suffix(".tmp.png"), dpi=110, bbox_inches="tight")
-        os.replace(png.with_suffix(".tmp.png"), png)
-    if args.results_store:
-        export_results(Path(args.results_store), args.preset)
+        png = io.BytesIO()
+        ax.figure.savefig(png, format="png", dpi=110, bbox_inches="tight")
+        write_if_changed(png.getvalue(), out_dir / "_static" / "verdicts.png")
+    if export_to is not None:
+        export_results(export_to, args.preset, results_root)
+    print(summary_line(counts), flush=True)
     return 0
 
 
@@ -199,8 +433,9 @@ def import_results(source: Path) -> None:
           "the chapters train only what is missing", flush=True)
 
 
-def export_results(out: Path, preset: str) -> None:
-    """Export the runs the chapters' result files name (run ids of ``results/<preset>/*.csv``) to ``out``."""
+def export_results(out: Path, preset: str, results_root: Path | None = None) -> None:
+    """Export the runs the chapters' result files name (run ids of ``<results_root>/<preset>/*.csv``; default
+    ``$NBPRUNE_RESULTS``, else ``results``) to ``out``."""
     import csv
 
     from nbprune.presets import get_preset
@@ -208,7 +443,7 @@ def export_results(out: Path, preset: str) -> None:
     from nbprune.runner import results_path
     from nbprune.store_io import export_runs
 
-    folder = results_path("x", get_preset(preset)).parent
+    folder = results_path("x", get_preset(preset), root=results_root).parent
     ids: dict[str, None] = {}
     for path in sorted(folder.glob("*.csv")):
         with path.open() as f:

@@ -19,6 +19,7 @@ that the import graph has no cycle):
     executors  -- where runs train: locally (processes, devices) or on Slurm
     report     -- pure functions of result rows: tables, verdicts, figures
     runner     -- the chapter runner that the notebooks and ``nbprune grid`` both call
+    bench_measure -- the benchmark's reference loop (the authors' PIL/torchvision pipeline) and memory probe
     cli, bench -- the ``nbprune`` command and its benchmark
 """
 

@@ -7,20 +7,22 @@ in background load hits every contender alike) and summarised by the median:
   :func:`nbprune.data.train_batches` over random uint8 data (the real batched augmentation), a
   channels_last model from :func:`nbprune.train.build_model`, the optimiser of
   :func:`nbprune.train.make_optimizer` and :func:`nbprune.train.train_batch`, the very step function
-  :func:`nbprune.train.train` runs -- against a loop in the original authors' style: a ``Dataset`` that
-  makes a PIL image of every uint8 HWC image and applies torchvision's
-  Pad(4)/RandomCrop(32)/RandomHorizontalFlip/ToTensor/Normalize, a ``DataLoader(shuffle=True,
-  num_workers=1, batch_size=64)`` and an fp32 NCHW model. Warm-up steps are not timed; unless ``--steps``
-  is given, the timed steps per repeat (2 to 8) are chosen from the warm-up step times so that all models
-  together take about ``--budget`` seconds (150), which keeps the defaults to a few minutes on a loaded CPU.
+  :func:`nbprune.train.train` runs -- against a loop in the original authors' style
+  (:class:`nbprune.bench_measure.ReferenceLoop`): a ``Dataset`` that makes a PIL image of every uint8 HWC
+  image and applies torchvision's Pad(4)/RandomCrop(32)/RandomHorizontalFlip/ToTensor/Normalize, a
+  ``DataLoader(shuffle=True, num_workers=1, batch_size=64)`` and an fp32 NCHW model. Warm-up steps are not
+  timed; unless ``--steps`` is given, the timed steps per repeat (2 to 8) are chosen from the warm-up step times
+  so that all models together take about ``--budget`` seconds (150), which keeps the defaults to a few minutes
+  on a loaded CPU.
 * **Achieved training FLOP/s** of nbprune's loop (3 x forward FLOPs of :func:`nbprune.flops.count_flops`
   x images/s) against the machine's measured peak: a 2048x2048 fp32 matmul on CPU, an 8192x8192 bf16 matmul
   on CUDA.
 * **Inference latency** at batch 256 (eval, no_grad, channels_last) of unpruned/pruned pairs (vgg16 vs
   vgg16-a, resnet56 vs resnet56-b), compared with their FLOPs ratio.
-* **Peak memory** of each model's training loop: on CPU the growth of the process's resident set size
-  (sampled from /proc every few ms, after returning freed heap to the OS) over its size before the model
-  was built; on CUDA ``torch.cuda.max_memory_allocated`` over the allocation before.
+* **Peak memory** of each model's training loop (:class:`nbprune.bench_measure.MemoryProbe`): on CPU the
+  growth of the process's resident set size (sampled from /proc every few ms, after returning freed heap to
+  the OS) over its size before the model was built; on CUDA ``torch.cuda.max_memory_allocated`` over the
+  allocation before.
 
 * **Concurrent runs** (``--concurrency N ...``; on CUDA N = 1, 2, 4, 8 by default): the aggregate img/s of
   N copies of nbprune's loop at once on the device, in child processes that warm up and then start timing
@@ -41,25 +43,23 @@ Timings on a shared machine are noisy; the per-repeat samples are in the JSON ne
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import itertools
 import json
 import os
 import platform
-import resource
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch import nn
 
+from .bench_measure import BATCH, NUM_CLASSES, MemoryProbe, ReferenceLoop
+from .bench_measure import build as _build
+from .bench_measure import sync as _sync
 from .choices import unknown_choice
-from .data import CIFAR_MEAN, CIFAR_STD, train_batches
+from .data import train_batches
 from .flops import count_flops, count_params
 from .models import list_models
 from .params import int_arg, width_arg
@@ -72,8 +72,6 @@ TARGET_IMG_S = 45_000  # a 160-epoch CIFAR-10 run (50,000 images x 160) in about
 CUDA_CONCURRENCY = (1, 2, 4, 8)  # concurrent runs per GPU measured by default on CUDA
 CUDA_MAX_STEPS = 200  # a GPU step takes milliseconds: time up to this many per repeat (CPU: 8)
 PAIRS = (("vgg16", "vgg16-a"), ("resnet56", "resnet56-b"))
-BATCH = 64
-NUM_CLASSES = 10
 
 # --quick also runs single-threaded: tiny models gain nothing from a second thread, and on a loaded machine
 # OpenMP's spinning threads can make them ~10x slower (see book/appendix_speed.md).
@@ -153,11 +151,6 @@ def _settings(args) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _median(xs: list[float]) -> float:
     return float(statistics.median(xs))
 
@@ -229,83 +222,7 @@ def copy_bandwidth(device: torch.device, megabytes: int = 1024, samples: int = 5
     return out
 
 
-class _RssSampler:
-    """Highest resident set size (bytes) seen by a background thread polling /proc/self/statm."""
-
-    def __init__(self, interval: float = 0.002) -> None:
-        self.interval = interval
-        self.page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def rss(self) -> int:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * self.page
-        except OSError:  # no /proc: the process's high-water mark (kB on Linux, bytes on macOS)
-            r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            return r if sys.platform == "darwin" else r * 1024
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.rss())
-            time.sleep(self.interval)
-
-    def __enter__(self) -> "_RssSampler":
-        self.peak = self.rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.rss())
-
-
-def _trim_heap() -> None:
-    """Collect garbage and give freed heap back to the OS, so an RSS baseline means what it says."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-class _MemoryProbe:
-    """Peak memory (MB) of what runs inside, over the level when the probe was created."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        if device.type == "cuda":
-            _sync(device)
-            torch.cuda.reset_peak_memory_stats(device)
-            self.base = torch.cuda.memory_allocated(device)
-        else:
-            _trim_heap()
-            self.sampler = _RssSampler()
-            self.sampler.__enter__()
-            self.base = self.sampler.peak
-            self.maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-    def stop(self) -> dict:
-        if self.device.type == "cuda":
-            _sync(self.device)
-            peak = torch.cuda.max_memory_allocated(self.device) - self.base
-            return {"peak_mem_mb": peak / 2**20, "mem_method": "torch.cuda.max_memory_allocated delta"}
-        self.sampler.__exit__()
-        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        scale = 1 if sys.platform == "darwin" else 1024
-        return {"peak_mem_mb": max(self.sampler.peak - self.base, 0) / 2**20,
-                "maxrss_delta_mb": (maxrss - self.maxrss_before) * scale / 2**20,
-                "mem_method": "sampled RSS peak minus RSS before the model was built"}
-
-
 # ----------------------------------------------------------------------------------------- the loops
-def _build(name: str, width: float, seed: int = 0) -> nn.Module:
-    return build_model(RunConfig(model=name, width=width, seed=seed), NUM_CLASSES)
-
-
 def _random_images(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
@@ -376,66 +293,6 @@ class NbpruneLoop:
                 torch.set_num_threads(old_threads)
 
 
-class _PILCifar(torch.utils.data.Dataset):
-    """The authors' input pipeline: uint8 HWC image -> PIL image -> torchvision transforms, one at a time."""
-
-    def __init__(self, x_hwc, labels) -> None:
-        import torchvision.transforms as T
-
-        self.x, self.labels = x_hwc, labels
-        self.transform = T.Compose([T.Pad(4), T.RandomCrop(32), T.RandomHorizontalFlip(), T.ToTensor(),
-                                    T.Normalize(CIFAR_MEAN, CIFAR_STD)])
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.x[i])), int(self.labels[i])
-
-
-class ReferenceLoop:
-    """The original authors' style of loop: PIL/torchvision DataLoader, fp32 NCHW model, plain SGD."""
-
-    def __init__(self, name: str, width: float, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> None:
-        self.device = device
-        self.model = _build(name, width).to(device)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-        ds = _PILCifar(x.permute(0, 2, 3, 1).contiguous().numpy(), y.numpy())
-        self.loader = torch.utils.data.DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=1,
-                                                  pin_memory=device.type == "cuda",
-                                                  generator=torch.Generator().manual_seed(0))
-        self.it = iter(self.loader)
-        self.losses, self.correct, self.seen = 0.0, 0, 0
-        self.model.train()
-
-    def steps(self, n: int) -> None:
-        for _ in range(n):
-            try:
-                inputs, targets = next(self.it)
-            except StopIteration:  # a new epoch, as the authors' loop would start
-                self.it = iter(self.loader)
-                inputs, targets = next(self.it)
-            inputs, targets = inputs.to(self.device), targets.to(self.device)
-            outputs = self.model(inputs)
-            loss = nn.functional.cross_entropy(outputs, targets)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
-            self.losses += loss.item() * inputs.size(0)
-            self.correct += int((outputs.argmax(1) == targets).sum())
-            self.seen += inputs.size(0)
-        _sync(self.device)
-
-    def settle(self) -> None:
-        """Let the worker refill its prefetch queue now, not during the next contender's timing."""
-        time.sleep(0.25)
-
-    def close(self) -> None:
-        del self.it
-
-
 def _timed(fn: Callable[[], Any], device: torch.device) -> float:
     _sync(device)
     t = time.perf_counter()
@@ -476,13 +333,13 @@ def bench_model(name: str, width: float, device: torch.device, s: dict, referenc
     n_images = BATCH * (s["warmup"] + s["repeats"] * max_steps + 4)  # one epoch covers the whole benchmark
     x, y = _random_images(n_images)
     flops = count_flops(_build(name, width))
-    probe = _MemoryProbe(device)
+    probe = MemoryProbe(device)
     nb = NbpruneLoop(name, width, x, y, device, step=s.get("step", "eager"), autocast_bf16=s.get("amp", False))
     step_s = _warm_up(nb, s["warmup"], device)  # warm-up (untimed) doubles as the memory measurement
     mem = probe.stop()
     ref = None
     if reference:
-        probe = _MemoryProbe(device)
+        probe = MemoryProbe(device)
         ref = ReferenceLoop(name, width, x, y, device)
         step_s += _warm_up(ref, s["warmup"], device)
         ref_mem = probe.stop()["peak_mem_mb"]

@@ -106,7 +106,7 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
     Chapter("automatic", 2, "Automatic pruning",
             "Automatic pruning (Network Slimming): the found architecture trained from scratch is as good as the "
             "fine-tuned one",
-            ex.automatic_grid, "fractions", lambda v, p: ex.slimming_grid(v)),
+            ex.automatic_grid, "fractions", lambda v, p: ex.slimming_grid(v), curve=ex.automatic_curve),
     Chapter("unstructured", 3, "Unstructured magnitude pruning",
             "Unstructured pruning at moderate sparsity on CIFAR: scratch training keeps up with fine-tuning",
             ex.unstructured_grid, "fractions", lambda v, p: ex.magnitude_grid(v), figures=("weight_histograms",)),
@@ -119,7 +119,7 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
     Chapter("lottery_ticket", 5, "The lottery ticket hypothesis",
             "At lr 0.1 a winning ticket is no better than a random initialisation",
             ex.lottery_ticket_grid, "lrs", lambda v, p: ex.lottery_grid(p, v),
-            pairs=(("winning-ticket", "random-init"),)),
+            pairs=(("winning-ticket", "random-init"),), curve=ex.lottery_curve),
     Chapter("later_work", 6, "What later work found",
             "Later work (Le & Hua 2021; Frankle et al. 2019, 2020): retrained at a large lr, inherited weights beat "
             "training from scratch, and randomly pruned filters beat L1-norm pruning fine-tuned; at lr 0.1 a ticket "

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from . import __version__
 from .params import int_arg, width_arg
 
 
@@ -54,6 +55,7 @@ def _setting(s: str) -> tuple[str, object]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="nbprune", description="Rethinking the Value of Network Pruning, reproducibly.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")  # nbprune.__version__
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     info = sub.add_parser("info", help="parameters and FLOPs of a model (or a named pruned target)")
@@ -120,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data", default=None)
     g.add_argument("--device", default="auto")
     g.add_argument("--status", action="store_true", help="list the chapter's runs and their states; train nothing")
+    g.add_argument("--curve", action=argparse.BooleanOptionalAction, default=None,
+                   help="train the chapter's budget curve too (--no-curve: only read its finished runs; default: "
+                        "the preset's, which trains it only at smoke)")
     g.add_argument("--executor", default="local", help="local (default) or slurm")
     g.add_argument("--workers", default="auto", type=_workers,
                    help="local: runs trained at once, 'auto' (one per core, at most 4, on a CPU) or a number")
@@ -272,11 +277,21 @@ def cmd_grid(args) -> int:
 
     chapter = get_chapter(args.chapter)
     preset = get_preset(args.preset)
-    seeds = resolve_seeds(args.seeds, preset)
+    seeds = resolve_seeds(args.seeds, preset)  # checked here; run_chapter gets args.seeds (None: the preset's)
     if args.status:
         store = RunStore(args.store)
         graph = grid_graph(store, chapter.experiments(preset, args.value), preset, seeds, args.dataset, args.data)
         df = graph.summary(store)
+        if chapter.curve is not None and args.value is None and (curve := chapter.curve(preset)):
+            import pandas as pd
+
+            from .presets import budget_seeds
+
+            curve_graph = grid_graph(store, curve, preset, budget_seeds(preset, seeds, args.seeds is not None),
+                                     args.dataset, args.data)
+            df = pd.concat([df.assign(part="grid"), curve_graph.summary(store).assign(part="curve")],
+                           ignore_index=True)
+            df = df[~(df["run_id"].ne("") & df.duplicated("run_id"))]  # a run both parts share: listed once
         if args.json:
             for row in df.to_dict("records"):
                 print(json.dumps(row, default=str))
@@ -294,8 +309,8 @@ def cmd_grid(args) -> int:
     if args.executor == "slurm":
         options = dict(partition=args.partition, gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem_gb,
                        time_min=args.time_min, max_jobs=args.max_jobs, folder=args.log_dir)
-    run = run_chapter(chapter, preset, args.value, seeds, args.dataset, args.device, args.data, args.store,
-                      args.executor, options, args.results)
+    run = run_chapter(chapter, preset, args.value, args.seeds, args.dataset, args.device, args.data, args.store,
+                      args.executor, options, args.results, train_curve=args.curve)
     print(f"{len(run.rows)} result rows -> {run.saved}")
     return 0
 

@@ -21,7 +21,7 @@ from .data import DATASETS
 from .flops import scratch_b_milestones
 from .presets import get_preset
 
-__all__ = ["CONFIG_VERSION", "INITS", "NORMALIZATIONS", "RunConfig", "fresh_seed"]
+__all__ = ["CONFIG_VERSION", "INITS", "NORMALIZATIONS", "SFP_CONVS", "RunConfig", "fresh_seed"]
 
 CONFIG_VERSION = 1
 # bump CONFIG_VERSION when the meaning of an existing field changes (old runs then stop matching)
@@ -29,6 +29,7 @@ INITS = ("random", "parent", "parent-init", "parent-random", "parent-rewind")
 REWIND_FRACTIONS = (0.01, 0.02)  # a large model keeps its weights after these fractions of its steps (rewinding)
 TRAIN_IMAGES = 50000  # CIFAR-10/100 training images
 SCHEDULES = ("step", "cosine")  # the named lr schedules of RunConfig.schedule
+SFP_CONVS = ("units", "all")  # RunConfig.sfp_convs: the convs Soft Filter Pruning zeroes (nbprune.prune.sfp)
 NORMALIZATIONS = ("cifar", "sfp")  # nbprune.data.NORMS: the paper's CIFAR constants, or Soft Filter Pruning's
 
 
@@ -76,6 +77,9 @@ class RunConfig:
     bn_sparsity: float = field(default=0.0, metadata={"hook": "train"})
     # Soft Filter Pruning: zero this fraction of every conv's filters after each epoch
     sfp_rate: float = field(default=0.0, metadata={"hook": "train"})
+    # ...of which convs (read by the sfp_rate hook, nbprune.prune.sfp): "units", the convs the final removal
+    # removes (a ResNet block's first conv); "all", every conv, as SFP's authors ran it
+    sfp_convs: str = "units"
     # Sparse Structure Selection: L1 penalty on per-block scales (proximal step); the scales are added at build
     sss_penalty: float = field(default=0.0, metadata={"hook": "build"})
     amp: bool = False  # bf16 autocast of convs/linears (CUDA or CPU); fp32 master weights and loss
@@ -160,6 +164,11 @@ class RunConfig:
             bad("width", "a number > 0")
         if isinstance(self.sfp_rate, bool) or not isinstance(self.sfp_rate, (int, float)) or not 0 <= self.sfp_rate < 1:
             bad("sfp_rate", "a number in [0, 1)")
+        if self.sfp_convs not in SFP_CONVS:
+            bad("sfp_convs", f"one of {', '.join(SFP_CONVS)}")
+        if self.sfp_convs != "units" and not self.sfp_rate:
+            raise ValueError(f"sfp_convs: {self.sfp_convs!r} says which convs Soft Filter Pruning zeroes; it needs "
+                             "sfp_rate > 0")
         if self.milestones is not None and any(not isinstance(m, int) or m < 0 for m in self.milestones):
             bad("milestones", "a list of epoch numbers >= 0")
         if self.init not in INITS:

@@ -15,7 +15,7 @@ from .choices import unknown_choice
 from .models import list_models, list_targets
 from .paper import paper_value
 from .params import parse_param
-from .presets import Preset, at_budget, get_preset
+from .presets import Preset, at_budget, budget_seed_count, get_preset, row_seed_count
 from .prune.sfp import SFP_RECIPE
 from .prune.unstructured import iterative_fractions
 
@@ -26,6 +26,11 @@ PAPER_NAMES = {"vgg16": "VGG-16", "vgg19": "VGG-19", "resnet56": "ResNet-56", "r
 WEIGHT_LEVEL = (("model_kwargs", (("bn_gamma", 1.0),)),)  # Table 6's models: the weight-level code inits gamma 1
 SFP_TABLE10 = {"resnet20": (0.1, 0.2, 0.3), "resnet32": (0.1, 0.2, 0.3), "resnet56": (0.1, 0.2, 0.3, 0.4),
                "resnet110": (0.1, 0.2, 0.3)}  # Table 10: Soft Filter Pruning without pretrained models
+SFP_TABLE11 = {"resnet56": (0.3, 0.4), "resnet110": (0.3,)}  # Table 11: Soft Filter Pruning from pretrained models
+# SFP from a pretrained model trains at a tenth of the lr: 0.001 for the first epoch, then 0.01 (the SFP command of
+# cifar/soft-filter-pruning/README.md in the paper's code; he-y/soft-filter-pruning's README: pretrained, lr / 10)
+SFP_PRETRAINED_LR = {"lr": 0.01, "warmup_lr": 0.001}
+SFP_UNPRUNED = "SFP's recipe"  # the row (target) of the unpruned models of Tables 10 and 11, beside Table 1's
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class Experiment:
     previous: "Experiment | None" = None  # iterative pruning: this round prunes the previous round's ticket
     large_variant: str = "unpruned"  # the large model's row; "sfp-trained": a Soft Filter Pruning run, its own row
     budget: int | None = None  # the large model's epochs at a point of a budget curve (None: the preset's)
+    seeds: int | None = None  # how many of the seeds it is run with this row trains, the first ones (None: all)
+    # the large model starts from the final weights of the unpruned model with these overrides (Table 11's SFP
+    # from a pretrained model; that model is a row of the grid too); empty: from its random init
+    pretrained: tuple = ()
 
     @property
     def paper_model(self) -> str:
@@ -61,6 +70,11 @@ def experiment(label: str, model: str, method: str, settings: dict, **kw) -> Exp
     return Experiment(label, model, method, tuple(sorted(settings.items())), **kw)
 
 
+def seeds_of(exp: Experiment, seeds) -> list[int]:
+    """The seeds of ``seeds`` that ``exp`` trains: the first :attr:`Experiment.seeds` of them (all when None)."""
+    return list(seeds) if exp.seeds is None else list(seeds)[:exp.seeds]
+
+
 def preset_for(exp: Experiment, preset) -> Preset:
     """The preset an experiment's runs are made at: the preset itself, or its point of the budget curve."""
     return get_preset(preset) if exp.budget is None else at_budget(preset, exp.budget)
@@ -70,17 +84,43 @@ def budget_grid(preset, target: str = "vgg16-a") -> list[Experiment]:
     """Chapter 1's budget curve: the L1-norm row ``target`` at each of the preset's budgets (large-model epochs;
     fine-tuning scaled alike, see :func:`nbprune.presets.at_budget`), plus the unpruned model alone at twice the
     largest budget, so that at every point the gain of doubling the unpruned model's epochs is measured (with
-    budgets that double, the next point's unpruned model is the doubled one). Empty when the preset has none."""
+    budgets that double, the next point's unpruned model is the doubled one). Each point trains the first
+    :func:`~nbprune.presets.budget_seed_count` seeds of the curve's. Empty when the preset has none."""
     p = get_preset(preset)
     if not p.budgets:
         return []
     model = target.split("-")[0]
-    out = [experiment(f"{_paper_target(target)}, {e} epochs", model, "l1", {"target": target}, budget=e)
-           for e in p.budgets]
+    out = [experiment(f"{_paper_target(target)}, {e} epochs", model, "l1", {"target": target}, budget=e,
+                      seeds=budget_seed_count(p, e)) for e in p.budgets]
     top = 2 * max(p.budgets)
     if top not in p.budgets:
-        out.append(experiment(f"unpruned, {top} epochs", model, "", {}, variants=(), budget=top))
+        out.append(experiment(f"unpruned, {top} epochs", model, "", {}, variants=(), budget=top,
+                              seeds=budget_seed_count(p, top)))
     return out
+
+
+def _at_budgets(rows: list[Experiment], preset) -> list[Experiment]:
+    """``rows`` at each of the preset's ``row_budgets`` (labelled "<row>, <n> epochs"), each point training
+    :func:`~nbprune.presets.row_seed_count` seeds. Empty when the preset has no such budgets."""
+    from dataclasses import replace
+
+    p = get_preset(preset)
+    return [replace(e, label=f"{e.label}, {b} epochs", budget=b, seeds=row_seed_count(p, b))
+            for b in p.row_budgets for e in rows]
+
+
+def automatic_curve(preset) -> list[Experiment]:
+    """Chapter 2's curve: Network Slimming on VGG-19 at 70% (the large model trained with the sparsity penalty
+    at each budget; fine-tuned, Scratch-E, Scratch-B) at the preset's ``row_budgets``."""
+    return _at_budgets([_slim("vgg19", 0.7)], preset)
+
+
+def lottery_curve(preset) -> list[Experiment]:
+    """Chapter 5's curve: winning ticket vs random init at lr 0.1 for VGG-16-A (structured, L1-norm) and 20%
+    magnitude pruning (unstructured) at the preset's ``row_budgets``. Their large models are chapter 1's
+    curve models where the budget, seed and images are the same (the same runs)."""
+    rows = [e for e in lottery_rows(get_preset(preset).name, 0.1) if e.previous is None]
+    return _at_budgets(rows, preset)
 
 
 def _sparse(model: str) -> tuple:
@@ -111,25 +151,53 @@ def _magnitude(model: str, fraction: float, **kw) -> Experiment:
                       paper_target=f"{fraction:.0%}", large=large, **kw)
 
 
-def _sfp(model: str, fraction: float, preset: str) -> Experiment:
-    """A Table 10 row: Soft Filter Pruning during training, then the pruned model as it is, Scratch-E and -B.
-    At ``paper`` the large model follows SFP's own recipe (Nesterov, wd 5e-4, batch 128, 200 epochs, its
-    warm-up and normalisation); at the CPU presets only the soft pruning itself (the preset's budget)."""
-    recipe = {**SFP_RECIPE} if preset == "paper" else {}
-    large = tuple(sorted({**recipe, "sfp_rate": fraction}.items()))
-    return experiment(f"SFP {fraction:.0%}", model, "sfp", {"fraction": fraction},
-                      variants=("pruned", "scratch-e", "scratch-b"), large=large, paper_table="10",
-                      paper_target=f"{fraction:.0%}", large_variant="sfp-trained")
+def _sfp_recipe(preset: str) -> dict:
+    """SFP's own recipe at ``paper`` (Nesterov, wd 5e-4, batch 128, 200 epochs, its warm-up and normalisation);
+    nothing at the CPU presets (their budget)."""
+    return {**SFP_RECIPE} if get_preset(preset).name == "paper" else {}
+
+
+def _sfp(model: str, fraction: float, preset: str, pretrained: bool = False) -> Experiment:
+    """A Table 10 row (Table 11's with ``pretrained``): Soft Filter Pruning as its authors ran it, every conv's
+    weakest filters zeroed after each epoch (``sfp_convs="all"``, :mod:`nbprune.prune.sfp`), then the masked
+    full-size model as it is, and Scratch-E and -B as masked full-size networks (:mod:`nbprune.pipeline`).
+    The large model follows :func:`_sfp_recipe`; ``pretrained``: it starts from the final weights of the
+    unpruned model of that recipe (:func:`_sfp_unpruned`) at :data:`SFP_PRETRAINED_LR`, and its Scratch runs train
+    at the recipe's own lr. At a preset whose ``sfp_scope`` is "units" (the committed CPU books), the earlier
+    method instead: each block's first conv only, the pruned model physically smaller."""
+    if get_preset(preset).sfp_scope == "units":  # the committed CPU rows' method: see Preset.sfp_scope
+        return experiment(f"SFP {fraction:.0%}", model, "sfp", {"fraction": fraction},
+                          variants=("pruned", "scratch-e", "scratch-b"), large=(("sfp_rate", fraction),),
+                          paper_table="10", paper_target=f"{fraction:.0%}", large_variant="sfp-trained")
+    recipe = _sfp_recipe(preset)
+    lr = SFP_PRETRAINED_LR if pretrained else {}
+    large = tuple(sorted({**recipe, **lr, "sfp_rate": fraction, "sfp_convs": "all"}.items()))
+    label, table = (f"SFP {fraction:.0%}, pretrained", "11") if pretrained else (f"SFP {fraction:.0%}", "10")
+    return experiment(label, model, "sfp", {"fraction": fraction, "convs": "all"},
+                      variants=("pruned", "scratch-e", "scratch-b"), large=large, paper_table=table,
+                      lr=recipe.get("lr", 0.1) if pretrained else None,
+                      paper_target=f"{fraction:.0%}", large_variant="sfp-trained",
+                      pretrained=tuple(sorted(recipe.items())) if pretrained else ())
+
+
+def _sfp_unpruned(model: str, preset: str) -> Experiment:
+    """Table 10's (and 11's) unpruned model: trained alone on :func:`_sfp_recipe` (the authors'
+    ``pruning_cifar10_pretrain.py``); Table 11's SFP runs start from it."""
+    return experiment("unpruned, SFP's recipe", model, "", {}, variants=(),
+                      large=tuple(sorted(_sfp_recipe(preset).items())), paper_table="10", paper_target=SFP_UNPRUNED)
 
 
 def predefined_grid(preset) -> list[Experiment]:
-    """Chapter 1: Table 1's L1-norm targets and Table 10's Soft Filter Pruning rows (``paper``); VGG-16-A and one
-    SFP row (ResNet-56, 40% of each block's first-conv filters, at the preset's budget) on the CPU presets."""
+    """Chapter 1: Table 1's L1-norm targets, Table 10's Soft Filter Pruning rows with their four unpruned models
+    on SFP's recipe and Table 11's SFP rows from those unpruned models (``paper``); VGG-16-A and one SFP row
+    (ResNet-56, 40% of every conv's filters, at the preset's budget) on the CPU presets."""
     p = get_preset(preset).name
     if p == "paper":
         l1 = [_l1(t, t.split("-")[0]) for t in ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")]
-        return l1 + [_sfp(m, f, p) for m, fs in SFP_TABLE10.items() for f in fs]
-    return [_l1("vgg16-a", "vgg16"), _sfp("resnet56", 0.4, p)]
+        return (l1 + [_sfp_unpruned(m, p) for m in SFP_TABLE10]
+                + [_sfp(m, f, p) for m, fs in SFP_TABLE10.items() for f in fs]
+                + [_sfp(m, f, p, pretrained=True) for m, fs in SFP_TABLE11.items() for f in fs])
+    return [_l1("vgg16-a", "vgg16"), _sfp("resnet56", 0.4, get_preset(preset))]
 
 
 def automatic_grid(preset) -> list[Experiment]:
@@ -219,8 +287,9 @@ def paper_refs(grid: list[Experiment], dataset: str = "cifar10") -> dict[tuple[s
         for v in variants:
             target = "" if v == "unpruned" else exp.paper_target
             ref = paper_value(exp.paper_table, dataset, exp.paper_model, target, v, note=exp.paper_note)
-            if ref is not None:
-                refs.setdefault((exp.paper_model, "" if v == "unpruned" else exp.label, v), ref)
+            if ref is not None:  # a lone large model is its own row (its paper_target), others share ""
+                row = (exp.paper_target if not exp.variants else "") if v == "unpruned" else exp.label
+                refs.setdefault((exp.paper_model, row, v), ref)
     return refs
 
 

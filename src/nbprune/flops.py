@@ -7,6 +7,15 @@ element; MaxPool/AvgPool k*k per output element (adaptive pooling: the input ele
 element's window); Linear 2*in*out + out. Operations outside these modules (residual additions,
 concatenation, channel selection, the parameter-free ResNet shortcut) are not counted.
 :func:`macs` gives the alternative plain multiply-accumulate count (conv + linear only).
+
+``masked`` counts conv and Linear weights that are non-zero, and follows Soft Filter Pruning's count for a
+*filter-masked* conv (a ``weight_mask`` buffer that masks whole filters and keeps the others whole, as the
+masked networks of SFP's authors, :mod:`nbprune.prune.sfp`): a masked filter removes its output channel and,
+where that output reaches a conv directly (through BatchNorm and ReLU only, no residual addition), the
+consumer's input channel too. In a CIFAR ResNet that is a block's ``conv1`` -> ``conv2`` and the stem ->
+the first block's ``conv1`` (SFP's ``utils/cifar_resnet_flop.py`` counts the same input channels as pruned);
+a block's ``conv2`` feeds the residual sum, whose channels the shortcut keeps. Other modules (BatchNorm,
+ReLU) are counted at full width, as for any masked model.
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["count_flops", "count_params", "default_input_size", "macs", "scratch_b_epochs", "scratch_b_milestones"]
+__all__ = ["count_flops", "count_params", "default_input_size", "macs", "masked_filters", "scratch_b_epochs",
+           "scratch_b_milestones"]
 
 CIFAR = ("cifar10", "cifar100")
 DATASETS = (*CIFAR, "imagenet")
@@ -71,12 +81,45 @@ def _nnz(t: torch.Tensor) -> int:
     return int(torch.count_nonzero(t))
 
 
+def masked_filters(conv: nn.Module) -> torch.Tensor | None:
+    """The filters (a bool per output channel) that ``conv``'s ``weight_mask`` masks whole, when the mask
+    masks whole filters only (every other filter kept whole) and at least one; else None."""
+    mask = getattr(conv, "weight_mask", None)
+    if not isinstance(conv, nn.Conv2d) or mask is None or conv.groups != 1:
+        return None
+    rows = mask.detach().flatten(1)
+    dead, whole = (rows == 0).all(1), (rows != 0).all(1)
+    if not bool(dead.any()) or not bool((dead | whole).all()):
+        return None
+    return dead.cpu()
+
+
+# modules that pass each channel through on its own: a masked filter's channel stays "its" channel after them
+_CHANNELWISE = (nn.BatchNorm2d, nn.ReLU, nn.Identity)
+
+
 def _flops_counter(masked: bool) -> Counter:
+    dead_in: dict[int, torch.Tensor] = {}  # id of a tensor -> the channels of it that masked filters produced
+    held: list[torch.Tensor] = []  # keeps those tensors alive, so that no other tensor takes their id
+
+    def mark(t: torch.Tensor, dead: torch.Tensor | None) -> None:
+        if dead is not None:
+            dead_in[id(t)] = dead
+            held.append(t)
+
     def count(m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int:
         if isinstance(m, nn.Conv2d):
             spatial = y.shape[-1] * y.shape[-2]
-            weights = _nnz(m.weight) if masked else m.weight.numel()
+            w = m.weight
+            if masked:
+                dead = dead_in.get(id(x))
+                if dead is not None and m.groups == 1 and dead.numel() == w.shape[1]:
+                    w = w[:, ~dead.to(w.device)]  # input channels fed only by masked filters
+                mark(y, masked_filters(m))
+            weights = _nnz(w) if masked else w.numel()
             return 2 * weights * spatial
+        if masked and isinstance(m, _CHANNELWISE) and id(x) in dead_in:
+            mark(y, dead_in[id(x)])
         if isinstance(m, nn.Linear):
             rows = x.numel() // m.in_features
             weights = _nnz(m.weight) if masked else m.weight.numel()

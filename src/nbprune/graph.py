@@ -14,11 +14,12 @@ import functools
 from dataclasses import dataclass, field
 
 from .data import DATASETS
-from .experiments import Experiment, preset_for
+from .experiments import Experiment, preset_for, seeds_of
 from .flops import count_flops
 from .pipeline import derived_configs, large_config
 from .plans import compute_plan, load_plan, plan_for
 from .prune import PrunePlan, hooks_for
+from .atomic import StoreError
 from .runs import RunStore, _read_json
 from .train import RunConfig, _thaw, build_model
 
@@ -29,7 +30,12 @@ DEFAULT_FLOPS_PER_S = {"cpu": 3e10, "cuda": 1e13}  # assumed training throughput
 def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10") -> RunConfig:
     """The config of the model ``exp`` prunes, for ``seed``: the large model, or (iterative pruning) the
     previous round's winning ticket. An unstructured ticket's config does not depend on its plan's result,
-    so every round is nameable before anything has trained."""
+    so every round is nameable before anything has trained. With ``exp.pretrained`` the large model starts from
+    the final weights of the unpruned model of those overrides (Table 11: SFP from a pretrained model)."""
+    if exp.previous is None and exp.pretrained:
+        base = large_config(preset_for(exp, preset), exp.model, seed, dataset, **dict(exp.pretrained))
+        return large_config(preset_for(exp, preset), exp.model, seed, dataset, **dict(exp.large),
+                            parent=base.run_id, init="parent")
     if exp.previous is None:
         return large_config(preset_for(exp, preset), exp.model, seed, dataset, **dict(exp.large))
     prev = exp.previous
@@ -59,6 +65,7 @@ class Node:
     role: str  # "large" or a variant ("fine-tuned", "scratch-e", ...)
     label: str  # the experiment's row label (empty for a large model)
     seed: int
+    table: str = ""  # the paper's table (or figure) the run's row belongs to; "" where it tabulates none
 
     @property
     def run_id(self) -> str:
@@ -131,6 +138,9 @@ class GridGraph:
 
     nodes: list[Node] = field(default_factory=list)
     waiting: list[tuple[str, int]] = field(default_factory=list)  # (experiment label, seed)
+    # chains whose finished large model cannot be pruned here: imported without weights and without the plan
+    # this experiment needs (experiment label, seed, why)
+    unplannable: list[tuple[str, int, str]] = field(default_factory=list)
 
     def states(self, store: RunStore) -> dict[str, str]:
         """run id -> finished | running | failed | missing."""
@@ -154,9 +164,12 @@ class GridGraph:
         import pandas as pd
 
         rows = [{"role": n.role, "label": n.label, "seed": n.seed, "model": n.config.model, "epochs": n.config.epochs,
-                 "run_id": n.run_id, "state": _state(store, n.config)} for n in self.nodes]
-        rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "run_id": "",
-                  "state": "waiting on its large model"} for label, seed in self.waiting]
+                 "table": n.table, "run_id": n.run_id, "state": _state(store, n.config)} for n in self.nodes]
+        rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "table": "",
+                  "run_id": "", "state": "waiting on its large model"} for label, seed in self.waiting]
+        rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "table": "",
+                  "run_id": "", "state": "blocked: large model has no weights here"}
+                 for label, seed, _ in self.unplannable]
         return pd.DataFrame(rows)
 
 
@@ -172,18 +185,23 @@ def grid_graph(store: RunStore, grid: list[Experiment], preset, seeds, dataset: 
             graph.nodes.append(node)
 
     for exp in grid:
-        for seed in seeds:
+        for seed in seeds_of(exp, seeds):
             large = large_for(exp, preset, seed, dataset)
             if large.parent is None or _finished(store, large.parent):
-                add(Node(large, "large", "", seed))
+                add(Node(large, "large", "", seed, exp.paper_table))
     for exp in grid:
-        for seed in seeds:
+        for seed in seeds_of(exp, seeds):
             res = store.get(large_for(exp, preset, seed, dataset))
             if res is None:
                 graph.waiting.append((exp.label, seed))
                 continue
-            for variant, cfg in variant_configs(res, exp, preset, data_root).items():
-                add(Node(cfg, variant, exp.label, seed))
+            try:
+                configs = variant_configs(res, exp, preset, data_root)
+            except StoreError as e:
+                graph.unplannable.append((exp.label, seed, str(e).splitlines()[0]))
+                continue
+            for variant, cfg in configs.items():
+                add(Node(cfg, variant, exp.label, seed, exp.paper_table))
     return graph
 
 
@@ -273,13 +291,13 @@ def project_grid(grid: list[Experiment], preset, seeds, dataset: str = "cifar10"
     for exp in grid:
         first = large_for(exp, preset, seeds[0], dataset)
         if not exp.variants:
-            for seed in seeds:
+            for seed in seeds_of(exp, seeds):
                 add(large_for(exp, preset, seed, dataset), "large", "", False)
             continue
         model = build_model(first, DATASETS[dataset], hooks_for(first)).eval()
         sp = compute_plan(model, exp.method, dict(exp.settings), calibration)
         data_driven = exp.method not in ("l1", "random-channels", "magnitude", "uniform-channels", "uniform-sparsity")
-        for seed in seeds:
+        for seed in seeds_of(exp, seeds):
             large = large_for(exp, preset, seed, dataset)
             add(large, "large", "", False)
             configs = derived_configs(large, sp.plan, {"method": exp.method, **dict(exp.settings)}, sp.flops_large,

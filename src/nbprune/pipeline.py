@@ -7,7 +7,8 @@ the CLI and the tests share one definition of each variant:
 
 * ``fine-tuned``: the pruned large model trained ``finetune_epochs`` at the lowest lr (0.001), constant.
 * ``scratch-e``: the pruned architecture from random init, as many epochs as the large model.
-* ``scratch-b``: the same, for ``int(epochs * FLOPs_large / FLOPs_pruned)`` epochs (same computation).
+* ``scratch-b``: the same, for ``int(epochs * FLOPs_large / FLOPs_pruned)`` epochs (same computation), the lr
+  milestones scaled alike.
 * ``pruned``: the pruned large model evaluated as it is (Soft Filter Pruning's result; no training).
 * ``winning-ticket`` / ``random-init``: the lottery-ticket comparison: the pruned architecture (or mask)
   trained from the large model's own init vs from a fresh draw of the large model, pruned the same way (so
@@ -16,6 +17,21 @@ the CLI and the tests share one definition of each variant:
 Structured plans carry over as a cfg and the channel selections (scratch runs of the same architecture are
 shared); unstructured plans carry their masks, so their scratch runs name the parent they were pruned from.
 From-scratch runs draw their init from a seed stream of their own (:func:`~nbprune.train.fresh_seed`).
+
+Soft Filter Pruning as its authors ran it (``sfp`` with ``convs="all"``, :mod:`nbprune.prune.sfp`) gives a
+*masked* plan: every conv keeps its size and masks the filters SFP zeroed. Its ``pruned`` run is the masked
+full-size network, and its Scratch-E/B are the full-size network drawn afresh, each conv's He std taken over
+the kept filters (:func:`~nbprune.prune.unstructured.rescale_init`: ``sqrt(2 / (k*k*kept))``, the authors'
+``n = mask.sum() / in_channels``), multiplied by the mask and kept masked at every step (the authors mask the
+gradients; here the weights are re-masked after each step, which keeps the same zeros), as for any
+unstructured plan. Scratch-B follows the paper's rule with E the large (SFP-trained) model's epochs, 200 on
+SFP's recipe, FLOPs_large counted dense and FLOPs_pruned by SFP's count (:func:`nbprune.flops.count_flops`).
+The authors' Scratch-B script (``pruning_resnet_longer_scratch.py``) trains ``int(400 * ratio)`` epochs with
+the lr steps of the 200-epoch schedule scaled by the ratio only: twice the large model's budget, its last lr
+phase stretched. The paper defines Scratch-B as the large model's budget, and where the paper and the code
+disagree the paper is the spec, so the book trains ``int(200 * ratio)`` epochs with every milestone scaled
+(ResNet-56 at 40%, full width: 400 epochs; the script, whose FLOPs count takes the non-zero weights only and so
+keeps the input channels a masked filter feeds, would train 642).
 """
 
 from __future__ import annotations
@@ -62,6 +78,9 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
                     selections: dict[str, list[int]] | None = None) -> dict[str, RunConfig]:
     """The configs of each variant derived from ``large`` by ``plan`` (made with ``spec``).
 
+    ``lr``: the initial lr of the runs trained from an init (Scratch, tickets; None: the large model's); a
+    warm-up of the large model's recipe keeps its ratio to it (Table 11: SFP from a pretrained model at lr 0.01
+    after 0.001, its Scratch runs at 0.1 after 0.01, as the authors' scratch scripts).
     ``selections``: the pruned model's channel selections (:func:`nbprune.models.selections_of`), carried
     into every structured run trained from scratch, so it reads the channels the pruned model reads.
     Every from-scratch run draws its init from :func:`~nbprune.train.fresh_seed` (no value shared with the
@@ -79,6 +98,8 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     sel = dict(selections=selections or {}) if plan.structured else {}
     scratch = dict(cfg=cfg, **sel, **fresh) if plan.structured else dict(cfg=cfg, **lineage, **fresh)
     lr_kw = {} if lr is None else {"lr": lr}
+    if lr is not None and large.warmup_epochs and large.lr:  # a warm-up keeps its ratio to the initial lr
+        common["warmup_lr"] = round(large.warmup_lr * lr / large.lr, 12)
     out = {}
     for v in variants:
         if v == "fine-tuned":

@@ -75,8 +75,11 @@ def compute_plan(model: nn.Module, method: str, settings: dict[str, Any], data: 
     plan = make_plan(model, method, **settings, **extra)
     pruned = apply_plan(model, plan)
     sparsity = stage_sparsity(model, plan.masks) if plan.masks else None
-    return StoredPlan(plan, count_flops(model, masked=True), count_flops(pruned, masked=True), selections_of(pruned),
-                      sparsity)
+    # the large model's FLOPs count its non-zero weights (an iterative round's parent is masked), except where the
+    # plan says its training was dense (Soft Filter Pruning as its authors ran it: the zeroed filters trained on)
+    dense = bool(plan.info.get("dense_large"))
+    return StoredPlan(plan, count_flops(model, masked=not dense), count_flops(pruned, masked=True),
+                      selections_of(pruned), sparsity)
 
 
 def _record(sp: StoredPlan, method: str, settings: dict[str, Any]) -> dict:

@@ -40,12 +40,30 @@ class Preset:
     # it trains (None: all); a curve on fewer images reaches longer budgets at the same cost
     budget_subset: int | None = None
     budget_seeds: int | None = None
+    # more seeds at some budgets (budget -> seeds): the longest points of the curve decide its verdicts, so they
+    # get seeds enough for a ±margin interval; seeds beyond the chapter's own continue its numbering
+    budget_seeds_at: tuple[tuple[int, int], ...] = ()
+    # the shorter curves of chapters 2 and 5 (their central rows at these epochs, on the curve's images; each
+    # point trains the chapter's seeds, or ``budget_seeds_at``'s count there); empty: none at this preset
+    row_budgets: tuple[int, ...] = ()
+    # whether a chapter run trains its curve's missing runs (False: it reads the finished ones and says what is
+    # missing; ``nbprune grid <chapter> --curve`` or the notebooks' ``train_curve`` parameter trains them). The
+    # curves are the CPU's way toward the paper's regime; at ``paper`` they would add GPU time the paper does
+    # not spend, and on the committed ``cpu`` book `make book` must train nothing
+    train_curves: bool = False
+    # Soft Filter Pruning's scope: "all" zeroes every conv's filters and trains the pruned model and its Scratch
+    # runs as masked full-size networks, as the SFP authors' code does (nbprune.prune.sfp); "units" is the
+    # book's earlier method (each block's first conv, physically removed), which the committed `cpu` and `quick`
+    # SFP rows were trained with: they keep it until they are re-run (that needs hardware bf16 or a GPU)
+    sfp_scope: str = "all"
 
     def as_dict(self) -> dict:
         """Plain-JSON view, for tables and provenance."""
         d = asdict(self)
         d["seeds"] = list(self.seeds)
         d["budgets"] = list(self.budgets)
+        d["budget_seeds_at"] = {str(b): n for b, n in self.budget_seeds_at}
+        d["row_budgets"] = list(self.row_budgets)
         return d
 
 
@@ -60,12 +78,15 @@ PRESETS: dict[str, Preset] = {
         test_subset=512,
         seeds=(0,),
         budgets=(1, 2),
+        row_budgets=(1, 2),
+        train_curves=True,
     ),
     "cpu": Preset(
         name="cpu",
         description="The book's default, calibrated for a 2-core CPU (at most 5 h): 1/8 width, 4 epochs "
                     "(fine-tune 1) on all 50,000 training images, all 10,000 test images, bf16 autocast, 5 "
-                    "seeds; budget curve at 2-32 epochs on 20,000 training images, 3 seeds.",
+                    "seeds; budget curve at 2-64 epochs on 20,000 training images, 3 seeds (8 at 32 and 64 epochs); "
+                    "chapters 2 and 5 at 4, 16 and 64 epochs on the same images, 5 seeds (8 at 64).",
         epochs=4,
         finetune_epochs=1,
         width=0.125,
@@ -73,9 +94,12 @@ PRESETS: dict[str, Preset] = {
         test_subset=None,
         seeds=(0, 1, 2, 3, 4),
         amp=True,
-        budgets=(2, 4, 8, 16, 32),
+        budgets=(2, 4, 8, 16, 32, 64),
         budget_subset=20000,
         budget_seeds=3,
+        budget_seeds_at=((32, 8), (64, 8)),
+        row_budgets=(4, 16, 64),
+        sfp_scope="units",
     ),
     "quick": Preset(
         name="quick",
@@ -88,6 +112,7 @@ PRESETS: dict[str, Preset] = {
         test_subset=5000,
         seeds=(0, 1, 2),
         amp=True,
+        sfp_scope="units",
     ),
     "paper": Preset(
         name="paper",
@@ -119,10 +144,37 @@ def at_budget(preset, epochs: int) -> Preset:
                    train_subset=subset)
 
 
-def budget_seeds(preset, seeds: list[int]) -> list[int]:
-    """The seeds of ``seeds`` the budget curve trains: the first ``budget_seeds`` of them (all when None)."""
-    n = get_preset(preset).budget_seeds
-    return list(seeds) if n is None else list(seeds)[:n]
+def budget_seed_count(preset, budget: int) -> int | None:
+    """How many seeds the curve trains at ``budget`` epochs: ``budget_seeds_at``'s count there, else
+    ``budget_seeds`` (None: all the seeds the curve is given)."""
+    p = get_preset(preset)
+    return dict(p.budget_seeds_at).get(budget, p.budget_seeds)
+
+
+def row_seed_count(preset, budget: int) -> int:
+    """How many seeds a point of chapters 2 and 5's curves trains: ``budget_seeds_at``'s count at ``budget``,
+    else the preset's seeds."""
+    p = get_preset(preset)
+    return dict(p.budget_seeds_at).get(budget, len(p.seeds))
+
+
+def budget_seeds(preset, seeds: list[int], explicit: bool = False) -> list[int]:
+    """The seeds the budget curve is given; each of its points trains the first :func:`budget_seed_count` of them.
+
+    With the preset's own seeds (``explicit`` False) the list is extended, continuing the numbering after the
+    largest, to the most seeds any point asks for (``cpu``: 8 at 32 and 64 epochs, where the chapter has 5).
+    Seeds a user gave (``explicit``) are taken as they are: a one-seed re-run trains one seed at every point."""
+    p = get_preset(preset)
+    seeds = list(seeds)
+    if explicit:
+        return seeds
+    counts = [n for n in (p.budget_seeds, *dict(p.budget_seeds_at).values()) if n is not None]
+    counts += [row_seed_count(p, b) for b in p.row_budgets]
+    if p.budget_seeds is None:  # the points without a count of their own train every seed
+        counts.append(len(seeds))
+    want = max(counts)
+    more = range(max(seeds) + 1, max(seeds) + 1 + max(0, want - len(seeds)))
+    return (seeds + list(more))[:want]
 
 
 def get_preset(name: str) -> Preset:

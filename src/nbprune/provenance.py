@@ -28,6 +28,33 @@ PACKAGES = ("torch", "torchvision", "numpy", "pandas", "pillow", "matplotlib", "
             "papermill", "jupytext", "nbval")
 
 
+BOOK_INPUTS = ("src", "notebooks", "tools", "pyproject.toml", "requirements.txt", "_config.yml", "_toc.yml")
+"""What the executed book is made from besides the results: a commit that changes none of these (one that only
+commits the re-executed book and its results) leaves :func:`inputs_commit` as it was."""
+
+
+def inputs_commit(path: str | os.PathLike | None = None, inputs: tuple[str, ...] = BOOK_INPUTS) -> str | None:
+    """The last commit that changed the book's inputs (``inputs``, paths relative to the checkout's root),
+    with ``+dirty`` when any of them has local changes; None outside a git checkout. Unlike
+    :func:`git_commit` it does not move when the re-executed book itself is committed, so re-executing an
+    unchanged tree writes the same notebook."""
+    where = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        root = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+        if not root:
+            return None
+        sha = subprocess.run(["git", "log", "-1", "--format=%H", "--", *inputs], cwd=root, capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        if not sha:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *inputs], cwd=root,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
     """The commit of the checkout holding nbprune (with ``+dirty`` when it has local changes), or None."""
     where = Path(path) if path else Path(__file__).resolve().parent

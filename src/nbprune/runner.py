@@ -23,7 +23,7 @@ from .atomic import StoreError, atomic_write_json, atomic_write_text
 from .chapters import CHAPTERS, Chapter, get_chapter
 from .data import DATASETS, ImageData, load_cifar
 from .executors import LocalExecutor, make_executor
-from .experiments import Experiment, paper_refs, preset_for
+from .experiments import Experiment, paper_refs, preset_for, seeds_of
 from .graph import MAX_STAGES, GridGraph, Node, _finished, grid_graph, large_for
 from .params import slurm_options
 from .pipeline import VARIANTS, Chain, derived_configs
@@ -53,6 +53,10 @@ def complete_grid(store: RunStore, grid: list[Experiment], preset, seeds, datase
         run_kw["on_run"] = on_run
     for _stage in range(MAX_STAGES):  # large models, derived runs, and one more per round of iterative pruning
         graph = grid_graph(store, grid, preset, seeds, dataset, data_root)
+        if graph.unplannable:  # before any of the stage trains
+            label, seed, why = graph.unplannable[0]
+            raise StoreError(f"{len(graph.unplannable)} chain(s) of the grid cannot be pruned here; the first "
+                             f"({label}, seed {seed}): {why}")
         todo = graph.missing(store)
         if not todo:
             if graph.waiting:
@@ -88,28 +92,45 @@ def _must(store: RunStore, config: RunConfig) -> RunResult:
 
 
 def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
-            data_root=None) -> ChapterResults:
+            data_root=None, partial: bool = False) -> ChapterResults:
     """Every finished run of ``grid`` x ``seeds`` read back from the store (nothing is trained): one row per
-    run (each large model once per seed), and each experiment's chain with its stored plan."""
+    run (each large model once per seed), and each experiment's chain with its stored plan. A run that is not
+    finished is an error, unless ``partial``: then it is left out (and a chain with any run missing gives
+    rows but no chain)."""
     out = ChapterResults()
     seen_large = set()
+    must = (lambda cfg: store.get(cfg)) if partial else (lambda cfg: _must(store, cfg))
     for exp in grid:
-        for seed in seeds:
-            large = _must(store, large_for(exp, preset, seed, dataset))
+        for seed in seeds_of(exp, seeds):
+            large = must(large_for(exp, preset, seed, dataset))
+            if large is None:
+                continue
             p = preset_for(exp, preset)
             base = dict(model=exp.paper_model, target=exp.label, seed=seed, method=exp.method, budget=p.epochs)
-            if not exp.variants:  # the large model alone: one row
+            if not exp.variants:  # the large model alone: one row (of its own target, e.g. Table 10's SFP recipe)
                 if (large.run_id, exp.model) not in seen_large:
+                    seen_large.add((large.run_id, exp.model))
+                    out.rows.append({**base, "target": exp.paper_target, "variant": "unpruned", **_metrics(large)})
+                continue
+            spec = dict(exp.settings)
+            try:
+                sp = plan_for(large, exp.method, spec, data_root, complete=False)
+            except StoreError:
+                if not partial:
+                    raise
+                # its plan needs weights this store does not have (an imported run): its children cannot have
+                # been trained here either, so the large model is all there is of the chain
+                if exp.previous is None and (large.run_id, exp.model) not in seen_large:
                     seen_large.add((large.run_id, exp.model))
                     out.rows.append({**base, "target": "", "variant": "unpruned", **_metrics(large)})
                 continue
-            spec = dict(exp.settings)
-            sp = plan_for(large, exp.method, spec, data_root, complete=False)
             configs = derived_configs(large.config, sp.plan, {"method": exp.method, **spec}, sp.flops_large,
                                       sp.flops_pruned, p, exp.variants, exp.lr, sp.selections)
+            runs = {v: must(cfg) for v, cfg in configs.items()}
             chain = Chain(large, sp.plan, sp.flops_large, sp.flops_pruned,
-                          {v: _must(store, cfg) for v, cfg in configs.items()}, sp.stage_sparsity)
-            out.chains.append((exp, chain))
+                          {v: r for v, r in runs.items() if r is not None}, sp.stage_sparsity)
+            if len(chain.runs) == len(runs):
+                out.chains.append((exp, chain))
             if exp.large_variant != "unpruned":  # e.g. the SFP-trained model before removal: a row of its target
                 out.rows.append({**base, "variant": exp.large_variant, **_metrics(large)})
             elif exp.previous is None and (large.run_id, exp.model) not in seen_large:
@@ -236,6 +257,7 @@ class ChapterRun:
     seconds: float = 0.0
     curve: ChapterResults | None = None  # the budget curve's rows (chapter 1), saved apart
     curve_saved: str | None = None
+    curve_missing: int = 0  # runs (and chains waiting on a large model) of the curve not trained yet
 
     @property
     def rows(self) -> list[dict]:
@@ -250,9 +272,14 @@ class ChapterRun:
         return report.results_frame(self.rows)
 
     def tables(self, pairs=None):
-        """The paper-shaped table and the paired verdicts of ``pairs`` (None: the chapter's)."""
+        """The paper-shaped table and the paired verdicts of ``pairs`` (None: the chapter's), each comparison
+        counted once and Holm-adjusted within its claim (:func:`nbprune.report.settle`)."""
         return report.chapter_tables(self.rows, self.refs, list(self.chapter.pairs if pairs is None else pairs),
-                                     self.preset.margin)
+                                     self.preset.margin, family=self.family)
+
+    def family(self, row: dict) -> str:
+        """The claim a stats row's comparison tests: its family for the multiplicity control."""
+        return self.chapter.claim_for(row["a"], row["b"])
 
     def provenance(self) -> ProvenanceDiff:
         """How many of the chapter's runs were made by other code or libraries, from other data, or on another
@@ -307,18 +334,23 @@ def _finished_ids(store: RunStore) -> set[str]:
 
 def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, dataset: str = "cifar10",
                 device: str = "auto", data_root=None, store=None, executor="local", executor_options=None,
-                results_root=None, progress: bool = False) -> ChapterRun:
+                results_root=None, progress: bool = False, train_curve: bool | None = None) -> ChapterRun:
     """Run one chapter: check every parameter, train what is missing, read the rows back, save them.
 
     ``value`` is the chapter's grid parameter (``targets``, ``fractions`` or ``lrs``: see
     :attr:`nbprune.chapters.Chapter.parameter`; None: the preset's grid). ``executor`` is ``"local"``,
     ``"slurm"`` or an executor; ``executor_options`` its options (a mapping, or its YAML/JSON text: the
-    notebooks' ``slurm`` parameter).
+    notebooks' ``slurm`` parameter). ``train_curve``: train the missing runs of the chapter's curve (None: the
+    preset's ``train_curves``); otherwise its finished runs are read and the missing ones counted
+    (:attr:`ChapterRun.curve_missing`).
     """
     t0 = time.time()
     ch = get_chapter(chapter)
     p = get_preset(preset)
+    explicit = seeds is not None
     seeds = resolve_seeds(seeds, p)
+    if train_curve is not None and not isinstance(train_curve, bool):
+        raise ValueError(f"train_curve: must be None, True or False, got {train_curve!r}")
     grid = ch.experiments(p, value)
     dev = resolve_device(device)
     runs = store if isinstance(store, RunStore) else RunStore(store)
@@ -340,127 +372,26 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
             results.chains += more.chains
     saved = save_results(results, ch.name, p, dataset, results_root)
     curve, curve_saved = None, None
+    curve_missing = 0
     if ch.curve is not None and (curve_grid := ch.curve(p)):
-        curve = run_grid(runs, curve_grid, p, budget_seeds(p, seeds), dataset, **kw)
-        curve_saved = save_results(curve, f"{ch.name}-budget", p, dataset, results_root)
+        curve_seeds = budget_seeds(p, seeds, explicit)
+        if p.train_curves if train_curve is None else train_curve:
+            curve = run_grid(runs, curve_grid, p, curve_seeds, dataset, **kw)
+        else:
+            curve = collect(runs, curve_grid, p, curve_seeds, dataset, data_root, partial=True)
+            pending = grid_graph(runs, curve_grid, p, curve_seeds, dataset, data_root)
+            curve_missing = len(pending.missing(runs)) + len(pending.waiting) + len(pending.unplannable)
+            if curve_missing:
+                print(f"curve: {len(curve.rows)} finished run(s) read; {curve_missing} run(s) or chain(s) not trained "
+                      f"(train them with nbprune grid {ch.name} --preset {p.name} --curve)", flush=True)
+        if curve.rows:
+            curve_saved = save_results(curve, f"{ch.name}-budget", p, dataset, results_root)
     used = {r["run_id"] for r in results.rows + (curve.rows if curve else [])}
     trained = len(used - had)
     print(f"{len(used)} runs: " + (f"{trained} trained now, {len(used) - trained} read from the store" if trained
                                    else "all read from the store, nothing trained"), flush=True)
     run = ChapterRun(ch, p, seeds, dataset, grid, follow, runs, dev, data, results, paper_refs(grid, dataset), saved,
-                     time.time() - t0, curve, curve_saved)
+                     time.time() - t0, curve, curve_saved, curve_missing)
     for line in run.store_figure_data():
         print(f"figure data {line}", flush=True)
     return run
-
-
-# -------------------------------------------------------------------------------------------- verdicts
-def verdict_summary(preset, results_dir: str | None = None, dataset: str = "cifar10"):
-    """The paper's claims, one row per measured comparison, with our verdict, from the chapters' saved results
-    (:func:`results_path`; chapters without results are listed as not run)."""
-    import pandas as pd
-
-    p = get_preset(preset)
-    out = []
-    for ch in CHAPTERS.values():
-        path = results_path(ch.name, p, dataset, results_dir)
-        link = f"{{doc}}`{ch.page}`"
-        if not path.exists():
-            out.append({"claim": ch.claim, "chapter": link, "row": "-", "comparison": "-", "ours": "not run",
-                        "paper": "-", "verdict": "-", "paper's claim": "-"})
-            continue
-        df = report.results_frame(pd.read_csv(path, keep_default_na=False).to_dict("records"))
-        if ch.verdicts == "search":
-            table = report.search_pairs(df, p.margin)
-            rows = [(f"{r['model']}, {r['pruned']} pruned", r) for _, r in table.iterrows()]
-        else:
-            paired = df[df["variant"] != "unpruned"]
-            refs = paper_refs(ch.grid(p), dataset)
-            table = report.paired_table(paired, ["model", "target"], list(ch.pairs), refs, p.margin)
-            # the same comparisons as numbers, in the same order: each row's pair names its claim
-            claims = [ch.claim_for(r["a"], r["b"]) for r in
-                      report.paired_stats(paired, ["model", "target"], list(ch.pairs), refs, p.margin)]
-            if ch.verdicts == "paired+random":
-                table = pd.concat([table, report.random_pruning_table(df, p.margin)], ignore_index=True)
-                claims += [ch.claim_for("random", "")] * (len(table) - len(claims))
-            rows = [(f"{r['model']} {r['target']}", r) for _, r in table.iterrows()]
-        for i, (row, r) in enumerate(rows):
-            claim = ch.claim if ch.verdicts == "search" else claims[i]
-            out.append({"claim": claim, "chapter": link, "row": row, "comparison": r["comparison"],
-                        "ours": f"{r['mean diff']:+.2f} {r['95% CI']}", "paper": r["paper"], "verdict": r["verdict"],
-                        "paper's claim": r["paper's claim"]})
-    return pd.DataFrame(out)
-
-
-def verdict_stats(preset, results_dir: str | None = None, dataset: str = "cifar10") -> list[dict]:
-    """Every chapter's comparisons as statistics rows (:func:`nbprune.report.paired_stats`, ``search_stats``,
-    ``random_pruning_stats``: keys, a, b, cmp, paper), keys prefixed with the chapter's number, from the saved
-    results; chapters without results are left out. The numbers behind :func:`verdict_summary`."""
-    import pandas as pd
-
-    p = get_preset(preset)
-    out = []
-    for ch in CHAPTERS.values():
-        path = results_path(ch.name, p, dataset, results_dir)
-        if not path.exists():
-            continue
-        df = report.results_frame(pd.read_csv(path, keep_default_na=False).to_dict("records"))
-        if ch.verdicts == "search":
-            rows = report.search_stats(df, p.margin)
-        else:
-            rows = report.paired_stats(df[df["variant"] != "unpruned"], ["model", "target"], list(ch.pairs),
-                                       paper_refs(ch.grid(p), dataset), p.margin)
-            if ch.verdicts == "paired+random":
-                rows += report.random_pruning_stats(df, p.margin)
-        out += [{**r, "keys": {"chapter": f"{ch.number}.", **r["keys"]}} for r in rows]
-    return out
-
-
-def verdict_figure(preset, results_dir: str | None = None, dataset: str = "cifar10"):
-    """The whole book's comparisons in one forest plot (:func:`nbprune.report.forest_figure`) at the preset's
-    margin: the figure of the intro's verdict table. None when no chapter has results."""
-    rows = verdict_stats(preset, results_dir, dataset)
-    if not rows:
-        return None
-    p = get_preset(preset)
-    return report.forest_figure(rows, p.margin, f"Every comparison of the book at preset {p.name!r}")
-
-
-def training_time(preset, results_dir: str | None = None, dataset: str = "cifar10", workers: int = 2):
-    """What the book's saved results cost to train, chapter by chapter (the budget curve its own line): runs,
-    runs new to the book (a run shared with an earlier chapter is counted there), their summed training wall
-    time in hours and training PFLOP, and that time divided by ``workers`` (runs trained at once, one thread
-    each: the CPU presets' local executor), the machine time it took; a last row sums the book. Read from
-    the results files (each run's own ``wall_time_s``); chapters without results are left out."""
-    import pandas as pd
-
-    p = get_preset(preset)
-    seen: set[str] = set()
-    out = []
-    parts = [(f"{c.number}. {c.title}", c.name) for c in CHAPTERS.values()]
-    parts.insert(1, ("1. budget curve", "predefined-budget"))
-    for label, name in parts:
-        path = results_path(name, p, dataset, results_dir)
-        if not path.exists():
-            continue
-        df = pd.read_csv(path, keep_default_na=False).drop_duplicates("run_id")
-        new = df[~df["run_id"].isin(seen)]
-        seen.update(df["run_id"])
-        out.append({"part": label, "runs": len(df), "new runs": len(new),
-                    "run-hours (new)": float(new["wall_time_s"].sum()) / 3600,
-                    "training PFLOP (new)": float(new["train_flops"].sum()) / 1e15})
-    table = pd.DataFrame(out)
-    if not table.empty:
-        total = {"part": "book", "runs": int(table["new runs"].sum()), "new runs": int(table["new runs"].sum()),
-                 "run-hours (new)": table["run-hours (new)"].sum(), "training PFLOP (new)": table["training PFLOP (new)"].sum()}
-        table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
-        table[f"machine hours ({workers} at a time)"] = table["run-hours (new)"] / workers
-    return table.round(3)
-
-
-def verdict_markdown(preset, results_dir: str | None = None, dataset: str = "cifar10") -> str:
-    """:func:`verdict_summary` as a MyST markdown table (differences in accuracy points, ours over seeds with
-    its 95% interval)."""
-    df = verdict_summary(preset, results_dir, dataset)
-    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
-    return head + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False))

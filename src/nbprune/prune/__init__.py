@@ -50,13 +50,15 @@ def make_plan(model: nn.Module, method: str, **settings) -> PrunePlan:
 
 def hooks_for(config: RunConfig) -> list[TrainHook]:
     """The training hooks of ``config``'s pruning methods: one per field of
-    :meth:`~nbprune.config.RunConfig.regularizer_fields`, carrying its value, in field order. Pass them to
+    :meth:`~nbprune.config.RunConfig.regularizer_fields`, carrying its value, in field order (and, as keywords,
+    the config fields its class lists in ``options``, e.g. Soft Filter Pruning's ``sfp_convs``). Pass them to
     :func:`nbprune.train.train` and :func:`nbprune.train.build_model`."""
     hooks = []
     for name, value in config.regularizer_fields().items():
         if name not in HOOKS:
             raise ValueError(f"{name}: no training hook is registered for it; allowed: {', '.join(sorted(HOOKS))}")
-        hooks.append(HOOKS[name](value))
+        cls = HOOKS[name]
+        hooks.append(cls(value, **{o: getattr(config, o) for o in getattr(cls, "options", ())}))
     return hooks
 
 

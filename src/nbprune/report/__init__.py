@@ -9,7 +9,8 @@ Modules, lowest first (each imports only those before it, and :mod:`nbprune.pape
 :mod:`nbprune.presets` and, inside functions, :mod:`nbprune.flops`, :mod:`nbprune.models`,
 :mod:`nbprune.prune.surgery` and :mod:`nbprune.provenance`):
 
-    tables    -- the tidy results frame, paper-shaped tables, the budget ledger, architectures, widths, run box.
+    tables    -- the tidy results frame, paper-shaped tables, the budget ledger, architectures, widths, run box;
+                 show / fold / paper_tables: how the book displays a table.
     verdicts  -- paired statistics, verdicts against the paper's claims, the tables of a chapter.
     figures   -- forest plots, accuracy bars, weight histograms, accuracy vs parameters, per-stage sparsity.
     summary   -- the paper's claims and the verdict on each from the saved results (the book's summary).
@@ -24,10 +25,12 @@ from ..paper import paper_table, paper_value, paper_wide
 from .figures import (budget_figure, FIGSIZE, HISTOGRAM_BINS, seeds_figure, chapter_forest, conv_weight_names, forest_figure,
                       params_curve_figure, stage_sparsity_figure, weight_distribution_figure, weight_histogram,
                       weight_histograms, chain_states, schedule_figure)
-from .tables import (PIPELINES, VARIANT_LABELS, VARIANT_ORDER, architecture_table, ledger_table, mean_std,
-                     paper_shaped_table, results_frame, row_label, run_box, widths_table)
+from .tables import (PIPELINES, VARIANT_LABELS, VARIANT_ORDER, Html, architecture_table, fold, ledger_table, mean_std,
+                     budget_tables, paper_rows, paper_shaped_table, paper_tables, results_frame, row_label, run_box, show,
+                     variant_rows, widths_table)
 from .verdicts import (BUDGET_PAIRS, budget_stats, CLAIM_WORDS, PAIR_CLAIMS, SEARCH_COMPARISONS, chapter_tables, paired_stats, paired_table,
-                       best_schedule, random_pruning_stats, random_pruning_table, search_pairs, search_stats, t_interval)
+                       best_schedule, comparison_label, random_pruning_stats, random_pruning_table, search_pairs, search_stats,
+                       settle, t_interval, verdict_rows, curve_rows)
 
 __all__ = [
     "BUDGET_PAIRS", "budget_stats", "budget_figure", "best_schedule", "random_pruning_stats",
@@ -38,4 +41,6 @@ __all__ = [
     "paper_shaped_table", "paper_table", "paper_value", "paper_wide", "params_curve_figure", "results_frame",
     "row_label", "run_box", "search_pairs", "search_stats", "stage_sparsity_figure", "t_interval",
     "weight_distribution_figure", "weight_histogram", "weight_histograms", "chain_states", "widths_table",
+    "Html", "budget_tables", "fold", "paper_rows", "paper_tables", "show", "variant_rows",
+    "comparison_label", "settle", "verdict_rows", "curve_rows",
 ]

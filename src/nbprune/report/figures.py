@@ -26,40 +26,78 @@ def _style() -> None:
                          "xtick.labelsize": 10, "ytick.labelsize": 10, "figure.dpi": 110})
 
 
+def _wrap(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` characters (a long axis label stays beside its axis)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+
+
+def _legend_below(ax, ncol: int = 3) -> None:
+    """The axis's legend under the figure, outside the data: a figure legend in constrained layout (which
+    keeps room for it), else one anchored below the axis."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    fig = ax.figure
+    # as many columns as fit the figure's width (~0.08 inch per character at the legend's font, plus the key)
+    per_column = 0.08 * max(len(str(label)) for label in labels) + 0.7
+    ncol = max(1, min(ncol, len(handles), int(fig.get_size_inches()[0] // per_column)))
+    if fig.get_layout_engine() is not None and len(fig.axes) == 1:
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, frameon=False)
+    else:
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=ncol, frameon=False)
+
+
 def forest_figure(stats_rows: list[dict], margin: float, title: str, ax=None):
     """Each comparison's mean paired difference with its 95% (thin) and 90% (thick) intervals, the ±margin
     band of the equivalence test, and the paper's difference (a cross) where it has one.
 
-    ``stats_rows`` are the rows of :func:`nbprune.report.verdicts.paired_stats` or ``search_stats``.
+    ``stats_rows`` are the rows of :func:`nbprune.report.verdicts.paired_stats` or ``search_stats``. The
+    figure's height follows the number of rows (and of lines in their wrapped labels), the legend sits under
+    it, outside the data, and the x range holds every interval, cross and the margin band with a little room.
     """
     import matplotlib.pyplot as plt
 
     _style()
     n = len(stats_rows)
+    labels = []
+    for r in stats_rows:
+        keys = " ".join(str(v) for v in r["keys"].values())
+        labels.append(_wrap(f"{keys}: {VARIANT_LABELS.get(r['a'], r['a'])} - {VARIANT_LABELS.get(r['b'], r['b'])}", 44))
+    lines = max((label.count("\n") + 1 for label in labels), default=1)
     if ax is None:
-        _, ax = plt.subplots(figsize=(8.4, max(2.2, 0.45 * n + 1.4)))
+        row_h = (0.32 + 0.17 * lines) if n <= 8 else (0.2 + 0.14 * lines)  # inches per comparison
+        _, ax = plt.subplots(figsize=(7.2, 1.9 + row_h * max(n, 1)), layout="constrained")
     ax.axvspan(-margin, margin, color="tab:green", alpha=0.12, label=f"equivalence margin ±{margin:g}")
     ax.axvline(0, color="0.4", lw=0.8)
-    labels, paper_shown = [], False
+    xs = [-margin, margin]
+    paper_shown = False
     for i, r in enumerate(stats_rows):
         c, y = r["cmp"], n - 1 - i
         if not math.isnan(c.low95):
-            ax.plot([c.low95, c.high95], [y, y], color="tab:blue", lw=1.2)
-            ax.plot([c.low90, c.high90], [y, y], color="tab:blue", lw=3.5)
+            ax.plot([c.low95, c.high95], [y, y], color="tab:blue", lw=1.2, solid_capstyle="butt")
+            ax.plot([c.low90, c.high90], [y, y], color="tab:blue", lw=3.5, solid_capstyle="butt")
+            xs += [c.low95, c.high95]
         ax.plot([c.mean], [y], "o", color="tab:blue", label="ours: mean, 90% and 95% interval" if i == 0 else None)
+        xs.append(c.mean)
         if r.get("paper") is not None:
-            ax.plot([r["paper"]], [y], "x", color="tab:red", ms=8, label=None if paper_shown else "paper")
+            ax.plot([r["paper"]], [y], "x", color="tab:red", ms=8, mew=2, label=None if paper_shown else "paper")
+            xs.append(r["paper"])
             paper_shown = True
-        keys = " ".join(str(v) for v in r["keys"].values())
-        labels.append(f"{keys}: {VARIANT_LABELS.get(r['a'], r['a'])} - {VARIANT_LABELS.get(r['b'], r['b'])}")
+    finite = [x for x in xs if not math.isnan(x)]
+    lo, hi = min(finite), max(finite)
+    pad = 0.06 * (hi - lo) or 0.5
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(-0.6, max(n, 1) - 0.4)  # half a row of room above and below: no marker is clipped
     ax.set_yticks(range(n))
     ax.set_yticklabels(reversed(labels))
     ax.set_xlabel("difference in test accuracy (points, final epoch)")
     ax.set_title(title)
-    axes_h = ax.figure.get_size_inches()[1] * ax.get_position().height  # the legend ~0.6 inch below the axis
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.6 / max(axes_h, 0.5)), ncol=2, frameon=False)
     ax.grid(axis="x", alpha=0.3)
-    ax.figure.tight_layout()
+    _legend_below(ax)
+    if ax.figure.get_layout_engine() is None:
+        ax.figure.tight_layout()
     return ax
 
 
@@ -70,11 +108,32 @@ def chapter_forest(rows: list[dict], refs: dict, pairs: list[tuple[str, str]], m
                          margin, title, ax)
 
 
+# one colour per variant in every figure of the book (a hue the table does not know gets the next free one)
+VARIANT_COLOURS = {"unpruned": "tab:blue", "fine-tuned": "tab:orange", "scratch-e": "tab:green", "scratch-b": "tab:red",
+                   "sfp-trained": "tab:purple", "pruned": "tab:brown", "winning-ticket": "tab:pink",
+                   "random-init": "tab:gray", "rewound-ticket": "tab:olive", "lr-rewinding": "tab:cyan",
+                   "slr": "#393b79", "clr": "#bd9e39"}
+
+
+def _colours(labels: list[str]) -> dict[str, str]:
+    """A colour per hue label: the variant's own (:data:`VARIANT_COLOURS`), else one of tab20 not yet used."""
+    import matplotlib.pyplot as plt
+
+    by_label = {VARIANT_LABELS.get(k, k): c for k, c in VARIANT_COLOURS.items()}
+    out = {h: by_label[h] for h in labels if h in by_label}
+    spare = (plt.get_cmap("tab20")(i) for i in range(1, 40, 2))
+    for h in labels:
+        if h not in out:
+            out[h] = next(spare)
+    return out
+
+
 def seeds_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str = "final",
                  chance: float | None = None, ax=None):
     """Every seed's accuracy as a point, one group per result row and one colour per ``hue`` (each row spaces
-    only the hues it has), with the mean over seeds as a short black bar; the axis spans the data (a 1-point
-    difference stays visible), and ``chance`` is drawn as a dotted line only when it lies in that span."""
+    only the hues it has; a variant has the same colour in every figure), with the mean over seeds as a short
+    black bar; the axis spans the data (a 1-point difference stays visible), and ``chance`` is drawn as a
+    dotted line only when it lies in that span. The legend sits under the axis, outside the data."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -84,21 +143,21 @@ def seeds_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str 
     plot[hue] = plot[hue].map(lambda v: VARIANT_LABELS.get(v, v)).astype(str)
     rows = list(dict.fromkeys(plot["row"]))
     hues = list(dict.fromkeys(plot[hue]))
-    colours = {h: plt.get_cmap("tab10" if len(hues) <= 10 else "tab20")(i) for i, h in enumerate(hues)}
+    colours = _colours(hues)
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(FIGSIZE[0], 1.1 * len(rows) + 2), FIGSIZE[1]))
+        _, ax = plt.subplots(figsize=(min(7.2, max(FIGSIZE[0], 1.2 * len(rows) + 2.4)), 4.2), layout="constrained")
     rng = np.random.default_rng(0)  # the jitter is only drawn, never data
     shown = set()
     for i, row in enumerate(rows):
         here = plot[plot["row"] == row]
         present = [h for h in hues if h in set(here[hue])]
-        width = 0.8 / len(present)
+        width = 0.8 / max(len(present), 2)  # a row of one hue gets half the row, not all of it
         for j, h in enumerate(present):
             x = i + (j - (len(present) - 1) / 2) * width
             ys = here.loc[here[hue] == h, value].to_numpy(dtype=float)
-            ax.scatter(x + rng.uniform(-0.15, 0.15, len(ys)) * width, ys, s=22, color=colours[h], alpha=0.85,
-                       label=None if h in shown else h, zorder=3)
-            ax.plot([x - 0.35 * width, x + 0.35 * width], [ys.mean()] * 2, color="0.1", lw=2, zorder=4)
+            ax.scatter(x + rng.uniform(-0.2, 0.2, len(ys)) * width, ys, s=30, color=colours[h], alpha=0.9,
+                       edgecolors="white", linewidths=0.4, label=None if h in shown else h, zorder=3)
+            ax.plot([x - 0.38 * width, x + 0.38 * width], [ys.mean()] * 2, color="0.1", lw=2, zorder=4)
             shown.add(h)
     lo, hi = plot[value].min(), plot[value].max()
     pad = max(0.5, 0.08 * (hi - lo))
@@ -106,17 +165,16 @@ def seeds_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str 
     if chance is not None and lo - pad <= chance <= hi + pad:
         ax.axhline(chance, color="gray", linestyle=":", linewidth=1, label="chance")
     ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels(rows, rotation=20 if len(rows) > 3 else 0, ha="right" if len(rows) > 3 else "center")
+    ax.set_xticklabels([_wrap(r, 16 if len(rows) <= 5 else 11) for r in rows])
     ax.set_xlim(-0.6, len(rows) - 0.4)
+    for i in range(1, len(rows)):  # a faint rule between result rows
+        ax.axvline(i - 0.5, color="0.85", lw=0.8, zorder=0)
     ax.set_ylabel("test accuracy (%), one point per seed")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    if len(hues) > 6:  # many variants: a legend column at the right keeps the axis its height
-        ax.legend(title=None, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1, frameon=False)
-    else:
-        ax.legend(title=None, loc="upper center", bbox_to_anchor=(0.5, -0.3 if len(rows) > 3 else -0.12), ncol=4,
-                  frameon=False)
-    ax.figure.tight_layout()
+    _legend_below(ax, ncol=4)
+    if ax.figure.get_layout_engine() is None:
+        ax.figure.tight_layout()
     return ax
 
 
@@ -203,7 +261,7 @@ def weight_distribution_figure(data, title: str, layer: str | None = None, ax=No
         data = weight_histograms(chain_states(data), layer)
     _style()
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE)
+        _, ax = plt.subplots(figsize=(7.2, FIGSIZE[1]), layout="constrained")
     for name, h in data["curves"].items():
         edges, density = np.asarray(h["edges"]), np.asarray(h["density"])
         # the precomputed densities as weights of one point per bin: the same step curve as hist(values)
@@ -213,32 +271,40 @@ def weight_distribution_figure(data, title: str, layer: str | None = None, ax=No
     ax.set_xlabel(f"weight value (conv layer {data['position']} of {data['convs']})")
     ax.set_ylabel("density (1 / unit weight)")
     ax.set_title(title)
-    ax.legend()
-    ax.figure.tight_layout()
+    # the legend beside the curves, not over them: right of the axis (a figure legend would hide it from
+    # ax.get_legend(), which the tests read)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=9)
+    if ax.figure.get_layout_engine() is None:
+        ax.figure.tight_layout()
     return ax
 
 
 def params_curve_figure(df: pd.DataFrame, title: str, ax=None):
-    """Accuracy vs parameter count, mean ± std over seeds, one line per ``curve`` (Figure 3 style)."""
+    """Accuracy vs parameter count, mean ± std over seeds, one line per ``curve`` (Figure 3 style); a curve
+    of a single point (e.g. one transferred architecture) is drawn as a large marker without a line. The
+    legend sits under the axis, outside the data."""
     import matplotlib.pyplot as plt
 
     _style()
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE)
+        _, ax = plt.subplots(figsize=(FIGSIZE[0], FIGSIZE[1] + 0.8), layout="constrained")
     for curve, g in df.groupby("curve", sort=False):
         # one point per row of the grid (its target), averaged over seeds: architectures found per seed
         # (Network Slimming) differ a little in size, so parameters are averaged too (horizontal bars: std)
         key = "target" if "target" in g else "params"
         s = g.groupby(key, observed=True).agg(params=("params", "mean"), params_std=("params", "std"),
                                               mean=("final", "mean"), std=("final", "std")).sort_values("params")
+        single = len(s) == 1
         ax.errorbar(s["params"] / 1e3, s["mean"], yerr=s["std"].fillna(0), xerr=s["params_std"].fillna(0) / 1e3,
-                    marker="o", capsize=3, label=curve)
+                    marker="*" if single else "o", ms=12 if single else 6, linestyle="none" if single else "-",
+                    capsize=3, label=curve)
     ax.set_xlabel("parameters (thousands)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
-    ax.legend()
     ax.grid(alpha=0.3)
-    ax.figure.tight_layout()
+    _legend_below(ax, ncol=2)
+    if ax.figure.get_layout_engine() is None:
+        ax.figure.tight_layout()
     return ax
 
 
@@ -263,11 +329,13 @@ def budget_figure(stats: pd.DataFrame, margin: float, title: str, paper: Mapping
     """The budget curve (:func:`nbprune.report.budget_stats`): left, mean final accuracy of the unpruned model
     and each variant against the large model's epochs (log scale), with the paper's values at
     ``paper_budget`` epochs (``paper``: label -> accuracy) drawn at the right; right, each paired difference
-    and the gain of doubling the unpruned model's epochs, with their 95% intervals and the ±margin band."""
+    and the gain of doubling the unpruned model's epochs, with their 95% intervals and the ±margin band.
+    The two panels are stacked (a page's width each) with their legends beside them, outside the data;
+    ``left`` and ``right`` keep their names."""
     import matplotlib.pyplot as plt
 
     _style()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(FIGSIZE[0] * 2, FIGSIZE[1]))
+    fig, (left, right) = plt.subplots(2, 1, figsize=(7.2, 7.6), layout="constrained")
     x = stats["budget"].to_numpy()
     for label in ("unpruned", "Fine-tuned", "Scratch-E", "Scratch-B"):
         if label in stats:
@@ -282,9 +350,9 @@ def budget_figure(stats: pd.DataFrame, margin: float, title: str, paper: Mapping
     ticks = sorted({*map(int, x), *([paper_budget] if paper else [])})
     left.set_xticks(ticks, [str(t) for t in ticks])
     left.minorticks_off()
-    left.set_xlabel("large model's epochs (fine-tuning and Scratch-B scaled alike)")
+    left.set_xlabel("large model's epochs (log scale)")
     left.set_ylabel("final test accuracy (%)")
-    left.legend(fontsize=8)
+    left.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=9)
     right.axhspan(-margin, margin, color="0.9", label=f"±{margin:g} margin")
     right.axhline(0, color="0.5", linewidth=0.8)
     names = [c[1:] for c in stats.columns if c.startswith("_")]
@@ -300,11 +368,10 @@ def budget_figure(stats: pd.DataFrame, margin: float, title: str, paper: Mapping
     right.set_xscale("log", base=2)
     right.set_xticks(sorted(map(int, x)), [str(int(t)) for t in sorted(x)])
     right.minorticks_off()
-    right.set_xlabel("large model's epochs")
-    right.set_ylabel("difference (accuracy points), 95% CI")
-    right.legend(fontsize=8)
+    right.set_xlabel("large model's epochs (log scale)")
+    right.set_ylabel("difference (points), 95% CI")
+    right.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=9)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -312,21 +379,35 @@ def schedule_figure(curves: Mapping[str, tuple[list[float], list[float]]], title
                     ax=None):
     """The lr schedules a chapter ran, one line per name: ``curves`` maps a name to (epochs, lr) as
     :meth:`nbprune.config.RunConfig.lr_curve` gives them; ``offset`` shifts a curve right by that many epochs
-    (a retraining run drawn after its large model's training). Log lr axis, so 0.1 and 0.001 both show."""
+    (a retraining run drawn after its large model's training). Log lr axis, so 0.1 and 0.001 both show. A
+    curve that lies on one drawn before it (learning-rate rewinding that replays only the fine-tuning lr) is
+    drawn dashed over a wider line, so that both stay visible."""
     import matplotlib.pyplot as plt
 
     _style()
     if ax is None:
-        _, ax = plt.subplots(figsize=FIGSIZE)
+        _, ax = plt.subplots(figsize=(FIGSIZE[0], FIGSIZE[1] + 0.7), layout="constrained")
+    drawn: list[tuple[list[float], list[float]]] = []
     for name, (xs, ys) in curves.items():
         shift = (offset or {}).get(name, 0.0)
         # a step plot at each point, floored at 1e-5 so a cosine that reaches 0 stays on the log axis
-        ax.step([x + shift for x in xs] + [xs[-1] + shift + (xs[1] - xs[0] if len(xs) > 1 else 1)],
-                [max(y, 1e-5) for y in ys] + [max(ys[-1], 1e-5)], where="post", label=name, linewidth=1.5)
+        px = [x + shift for x in xs] + [xs[-1] + shift + (xs[1] - xs[0] if len(xs) > 1 else 1)]
+        py = [max(y, 1e-5) for y in ys] + [max(ys[-1], 1e-5)]
+        overlaps = any(len(px) == len(dx) and np.allclose(px, dx) and np.allclose(py, dy) for dx, dy in drawn)
+        ax.step(px, py, where="post", label=name, linewidth=2.0 if overlaps else 1.5,
+                linestyle=(0, (4, 3)) if overlaps else "-", zorder=3 if overlaps else 2)
+        drawn.append((px, py))
+    # a line that another one covers exactly: widen the covered one so that it shows around the dashes
+    for line, (px, py) in zip(ax.get_lines(), drawn):
+        if line.get_linestyle() == "-" and sum(len(px) == len(dx) and np.allclose(px, dx) and np.allclose(py, dy)
+                                              for dx, dy in drawn) > 1:
+            line.set_linewidth(4.0)
+            line.set_alpha(0.55)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate")
     ax.set_title(title)
-    ax.legend(title=None, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, frameon=False)
-    ax.figure.tight_layout()
+    _legend_below(ax, ncol=2)
+    if ax.figure.get_layout_engine() is None:
+        ax.figure.tight_layout()
     return ax

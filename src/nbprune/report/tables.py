@@ -1,5 +1,7 @@
 """Results as tables: the tidy results frame, paper-shaped tables, the budget ledger, architectures, widths,
-and the run box that sets an execution beside the paper's settings.
+and the run box that sets an execution beside the paper's settings; and how the book shows a table
+(:func:`show`: no index, no ``NaN``, nothing cut), folds one away (:func:`fold`) and shows the paper's tables
+(:func:`paper_tables`: the rows a chapter re-runs, the rest folded).
 
 Accuracies are in %; "final" is the last epoch's test accuracy (this project's primary number) and "best"
 the best test accuracy over epochs (the paper's selection).
@@ -7,10 +9,13 @@ the best test accuracy over epochs (the paper's selection).
 
 from __future__ import annotations
 
+import html
 import math
-
+import numbers
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..presets import get_preset
@@ -89,11 +94,202 @@ def paper_shaped_table(df: pd.DataFrame, group: list[str], paper: dict | None = 
     return pd.DataFrame(out)
 
 
+VARIANT_COLUMN = re.compile(r"^(?P<label>.+) \((?P<kind>final|best|paper)\)$")
+
+
+def variant_rows(shaped: pd.DataFrame, group: tuple[str, ...] = ("model", "target")) -> pd.DataFrame:
+    """A :func:`paper_shaped_table` turned on its side, for reading: one row per (group, variant) that was run,
+    with the columns ``variant``, ``final``, ``best`` and ``paper`` (as the shaped table formats them), in
+    the shaped table's order. Three columns per variant make a row of the paper's tables 20 or 30 columns
+    wide; this keeps it at six, and the variants of one row are read down a column."""
+    labels = list(dict.fromkeys(m["label"] for c in shaped.columns if (m := VARIANT_COLUMN.match(str(c)))))
+    out = []
+    for _, r in shaped.iterrows():
+        for label in labels:
+            final = r.get(f"{label} (final)")
+            if _missing(final):
+                continue  # not run in this row
+            out.append({**{g: r[g] for g in group}, "variant": label, "final": final,
+                        "best": r.get(f"{label} (best)"), "paper": r.get(f"{label} (paper)")})
+    return pd.DataFrame(out, columns=[*group, "variant", "final", "best", "paper"])
+
+
+# ----------------------------------------------------------------------------------------- display helpers
+class Html:
+    """An HTML block for a notebook's output: ``display(Html(...))`` shows ``html`` (Jupyter, the built book)
+    and falls back to ``text`` where HTML is not rendered."""
+
+    def __init__(self, html: str, text: str = ""):
+        self.html, self.text = html, text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text or self.html
+
+    def __add__(self, other: Html) -> Html:
+        return Html(self.html + "\n" + other.html, "\n\n".join(t for t in (self.text, other.text) if t))
+
+
+def _missing(v) -> bool:
+    """Whether a cell holds no value: None, NaN, pd.NA, NaT or a blank string."""
+    if v is None:
+        return True
+    if isinstance(v, str):
+        return not v.strip()
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # a list or an array: a value
+        return False
+
+
+def _cell_text(v, fmt, digits: int) -> tuple[str, bool]:
+    """(the text of one cell, whether it is a number: right-aligned)."""
+    if _missing(v):
+        return "", False
+    if fmt is not None:
+        return (fmt(v) if callable(fmt) else fmt.format(v)), isinstance(v, numbers.Number)
+    if isinstance(v, (bool, np.bool_)):
+        return ("yes" if v else "no"), False
+    if isinstance(v, numbers.Integral):
+        return (f"{int(v):,}" if abs(int(v)) >= 10_000 else str(int(v))), True
+    if isinstance(v, numbers.Real):
+        v = float(v)
+        if v.is_integer() and abs(v) >= 1000:  # a count averaged over seeds: no decimals
+            return f"{int(v):,}", True
+        return f"{v:.{digits}f}", True
+    return str(v), False
+
+
+NOWRAP = 12  # cells of at most this many characters do not wrap (a model name, a mean ± std)
+
+
+def show(df: pd.DataFrame, columns: list[str] | None = None, rename: dict | None = None, group: list[str] | None = None,
+         formats: dict | None = None, digits: int = 2, drop_empty: bool = True, title: str | None = None,
+         empty: str = "(no rows)") -> Html:
+    """A table as a book shows it: every row and column, no index, no truncation, no ``NaN`` or ``<NA>``.
+
+    The index, if it is not a plain row count, becomes ordinary columns (so ``set_index`` is not needed and
+    ``pivot_table``'s keys are kept). ``columns`` picks and orders columns (after that), ``rename`` renames
+    them. Missing values (None, NaN, pd.NA) show as blanks; with ``drop_empty`` a column with no value at all
+    (blank, "-" or "n/a" in every row: an interval of one seed) is left out. Floats get ``digits`` decimals
+    (an integer-valued float of 1,000 or more shows as an integer), integers of 10,000 or more get thousands
+    separators; ``formats`` maps a column to a format string (``"{:g}"``) or a function of the value.
+    ``group`` names leading columns whose repeats are blanked (a value shows on the first row of its run).
+    ``title`` goes above the table in bold.
+    Numbers are right-aligned; a cell of at most :data:`NOWRAP` characters (an interval "[a, b]" aside) is
+    not broken across lines, so a narrow page wraps the long texts (a verdict) rather than "VGG-16-A" or
+    "93.63 ± 0.16"; the table's text is a little smaller than the prose's (0.9em).
+    """
+    frame = df.to_frame() if isinstance(df, pd.Series) else df.copy()
+    if not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None):
+        n = frame.index.nlevels
+        frame.index = frame.index.set_names([name if name is not None else ("" if n == 1 else f"level {i}")
+                                             for i, name in enumerate(frame.index.names)])
+        frame = frame.reset_index()
+    frame.columns = [" ".join(str(x) for x in c if str(x)) if isinstance(c, tuple) else str(c) for c in frame.columns]
+    if columns is not None:
+        unknown = [c for c in columns if c not in frame.columns]
+        if unknown:
+            raise ValueError(f"columns: {', '.join(map(repr, unknown))} not in the table; it has "
+                             f"{', '.join(map(repr, frame.columns))}")
+        frame = frame[list(columns)]
+    names = [str((rename or {}).get(c, c)) for c in frame.columns]
+    fmts = [(formats or {}).get(c) for c in frame.columns]
+    cells = [[_cell_text(v, f, digits) for v, f in zip(row, fmts)] for row in frame.itertuples(index=False)]
+    keep = [j for j in range(len(names))
+            if not drop_empty or any(row[j][0] not in ("", "-", "n/a") for row in cells)]
+    group_idx = [frame.columns.get_loc(g) for g in (group or []) if g in frame.columns]
+    shown = [[list(c) for c in row] for row in cells]
+    for i in range(1, len(cells)):
+        for k, j in enumerate(group_idx):
+            if all(cells[i][g][0] == cells[i - 1][g][0] for g in group_idx[:k + 1]):
+                shown[i][j][0] = ""
+    head = f"<p><strong>{html.escape(title)}</strong></p>\n" if title else ""
+    if not cells:
+        return Html(f"{head}<p><em>{html.escape(empty)}</em></p>", "\n".join(filter(None, [title, empty])))
+    def td(text: str, number: bool) -> str:
+        # a short value ("VGG-16-A", "93.63 ± 0.16") is never broken across lines; a long one wraps
+        short = len(text) <= NOWRAP and not text.startswith("[")  # an interval "[-1.85, -0.00]" may wrap
+        style = ("text-align: right;" if number else "") + (" white-space: nowrap;" if short else "")
+        return (f'<td style="{style.strip()}">' if style else "<td>") + html.escape(text) + "</td>"
+
+    th = "".join(f"<th>{html.escape(names[j])}</th>" for j in keep)
+    body = "\n".join("<tr>" + "".join(td(*row[j]) for j in keep) + "</tr>" for row in shown)
+    text = pd.DataFrame([[row[j][0] for j in keep] for row in shown], columns=[names[j] for j in keep])
+    return Html(f'{head}<table class="dataframe nbprune-table" style="font-size: 0.9em;">\n'
+                f'<thead><tr style="text-align: left;">{th}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>',
+                "\n".join(filter(None, [title, text.to_string(index=False)])))
+
+
+def fold(content, summary: str) -> Html:
+    """``content`` (an :class:`Html`, a DataFrame, or a list of them) folded away under a one-line
+    ``summary`` the reader clicks to open (an HTML ``<details>`` element; closed at first)."""
+    parts = content if isinstance(content, (list, tuple)) else [content]
+    blocks = [p if isinstance(p, Html) else show(p) if isinstance(p, (pd.DataFrame, pd.Series))
+              else Html(f"<p>{html.escape(str(p))}</p>", str(p)) for p in parts]
+    inner = "\n".join(b.html for b in blocks)
+    return Html(f'<details class="nbprune-fold">\n<summary>{html.escape(summary)}</summary>\n{inner}\n</details>',
+                summary + " (folded)")
+
+
+def budget_tables(stats: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The budget curve's numbers (:func:`nbprune.report.budget_stats`) as two tables a page can hold:
+    (mean final accuracy per budget: ``budget``, ``seeds`` and one column per model that was trained;
+    every difference per budget, one row each: ``budget``, ``difference``, ``mean``, ``95% CI`` and
+    ``verdict`` (blank for the doubling gain, which has none))."""
+    names = [c[1:] for c in stats.columns if str(c).startswith("_")]
+    accuracy = [c for c in stats.columns if not str(c).startswith("_") and c not in names
+                and not any(str(c).startswith(f"{n} ") for n in names)]
+    rows = []
+    for _, r in stats.iterrows():
+        for name in names:
+            if _missing(r.get(name)):
+                continue
+            rows.append({"budget": r["budget"], "difference": name, "mean": float(r[name]),
+                         "95% CI": r.get(f"{name} 95% CI"), "verdict": r.get(f"{name} verdict")})
+    return (stats[accuracy].reset_index(drop=True),
+            pd.DataFrame(rows, columns=["budget", "difference", "mean", "95% CI", "verdict"]))
+
+
+PAPER_COLUMNS = {**VARIANT_LABELS, "pruned model": "pruned model", "kept_ratio": "kept per stage"}
+
+
+def paper_rows(wide: pd.DataFrame, grid, dataset: str = "cifar10") -> pd.DataFrame:
+    """The rows of :func:`nbprune.paper.paper_wide` that a chapter re-runs: for every experiment of ``grid``
+    with a paper table, its row of that table on ``dataset`` and its unpruned model's row there."""
+    keys = set()
+    for exp in grid:
+        exp = exp[0] if isinstance(exp, tuple) else exp  # (experiment, chain) pairs as a grid's results hold them
+        if getattr(exp, "paper_table", ""):
+            keys |= {(exp.paper_table, dataset, exp.paper_model, exp.paper_target),
+                     (exp.paper_table, dataset, exp.paper_model, "")}
+    return wide[[k in keys for k in wide.index]]
+
+
+def paper_tables(tables: list[str], grid, dataset: str = "cifar10") -> Html:
+    """The paper's numbers for a chapter: the rows it re-runs (:func:`paper_rows`), then every row of
+    ``tables`` (ImageNet and CIFAR-100 included), one table after another, folded away."""
+    from ..paper import paper_wide
+
+    ours = paper_rows(paper_wide(*tables), grid, dataset)
+    names = ", ".join(tables[:-1]) + (f" and {tables[-1]}" if len(tables) > 1 else tables[-1])
+    summary = f"The paper's Table{'s' if len(tables) > 1 else ''} {names} in full (every dataset and model)"
+    full = fold([show(paper_wide(t).droplevel("table"), rename=PAPER_COLUMNS, group=["dataset", "model"],
+                      title=f"Table {t}") for t in tables], summary)
+    if ours.empty:
+        return full
+    # every row run is on ``dataset``: the column would repeat it
+    return show(ours.droplevel("dataset"), rename=PAPER_COLUMNS, group=["table", "model"]) + full
+
+
 def ledger_table(df: pd.DataFrame) -> pd.DataFrame:
     """The budget ledger: training FLOPs and wall time of each pipeline, mean over seeds.
 
     A fine-tuned (or winning-ticket) model's pipeline includes training its large model; a model trained
-    from scratch pays only for itself.
+    from scratch pays only for itself. ``epochs`` is the run's own epochs, as text: one number, or the range
+    over seeds ("9–10") where they differ (Scratch-B's follow each seed's FLOPs ratio).
     """
     large = df[df["variant"] == "unpruned"].set_index(["model", "seed"])
     soft = df[df["variant"] == "sfp-trained"].set_index(["model", "target", "seed"])
@@ -109,8 +305,9 @@ def ledger_table(df: pd.DataFrame) -> pd.DataFrame:
         if parent is not None:
             flops = flops + parent.loc[keys, "train_flops"].astype(float).to_numpy()
             wall = wall + parent.loc[keys, "wall_time_s"].astype(float).to_numpy()
+        lo, hi = int(g["epochs"].min()), int(g["epochs"].max())  # Scratch-B's epochs can differ by seed
         out.append({"model": model, "pruned": target, "pipeline": PIPELINES.get(variant, variant),
-                    "epochs": int(g["epochs"].iloc[0]), "training PFLOP": f"{flops.mean() / 1e15:.3g}",
+                    "epochs": str(lo) if lo == hi else f"{lo}–{hi}", "training PFLOP": f"{flops.mean() / 1e15:.3g}",
                     "wall time (s)": f"{wall.mean():.0f}"})
     return pd.DataFrame(out)
 

@@ -19,8 +19,8 @@ import math
 
 import pandas as pd
 
-from ..stats import agreement, compare
-from .tables import VARIANT_LABELS, paper_shaped_table, results_frame
+from ..stats import agreement, compare, holm
+from .tables import VARIANT_LABELS, VARIANT_ORDER, paper_shaped_table, results_frame
 
 PAIR_CLAIMS = {("scratch-e", "fine-tuned"): "a >= b", ("scratch-b", "fine-tuned"): "a >= b",
                ("scratch-e", "pruned"): "a >= b", ("scratch-b", "pruned"): "a >= b",
@@ -82,7 +82,7 @@ def _verdict_row(keys: dict, label: str, c, verdict: str, paper: str, agrees: st
     """One row of a verdict table from a :class:`nbprune.stats.Comparison` ``c``."""
     return {**keys, "comparison": label, "seeds": c.n, "mean diff": round(c.mean, 2),
             "95% CI": _interval(c.low95, c.high95), "90% CI": _interval(c.low90, c.high90),
-            "paper": paper, "verdict": verdict, "paper's claim": agrees}
+            "p diff / equiv": _p(c), "paper": paper, "verdict": verdict, "paper's claim": agrees}
 
 
 def paired_stats(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]], paper: dict | None = None,
@@ -92,14 +92,17 @@ def paired_stats(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]
 
     Only seeds that have both variants count. A pair whose two sides are the same runs at every seed (chapter
     6's learning-rate rewinding where the replayed epochs are all at the fine-tuning lr) is not a comparison
-    and gives no row. The comparison's outcome is "equivalent" when the 90% interval
-    lies inside ±margin, else "a better" / "b better" when the 95% interval excludes 0, else "inconclusive"
-    ("one seed" for a single pair). Each row: ``keys`` (the group's values), ``a``, ``b``, ``cmp`` (the
-    :class:`nbprune.stats.Comparison`) and ``paper`` (the paper's mean a - mean b, or None).
+    and gives no row. Each row: ``keys`` (the group's values), ``a``, ``b``, ``cmp`` (the
+    :class:`nbprune.stats.Comparison`, not yet adjusted for multiplicity: see :func:`settle`), ``paper`` (the
+    paper's mean a - mean b, or None) and ``ids`` (the run ids of each side, for :func:`settle` to count a
+    comparison of the same runs once), and ``alias`` (side -> the variant whose runs it is, where one side is
+    the same runs as another variant of the group: Scratch-B of a budget too small to add an epoch is
+    Scratch-E, learning-rate rewinding at the fine-tuning lr is fine-tuning).
     """
     out = []
     for keys, g in df.groupby(group, observed=True, sort=False):
         keys = keys if isinstance(keys, tuple) else (keys,)
+        alias = _aliases(g)
         for a, b in pairs:
             wide = g[g["variant"].isin([a, b])].pivot_table(index="seed", columns="variant", values=value,
                                                                observed=True)
@@ -110,7 +113,9 @@ def paired_stats(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]
                 continue
             pa, pb = (paper or {}).get((*keys, a)), (paper or {}).get((*keys, b))
             out.append({"keys": dict(zip(group, keys)), "a": a, "b": b, "cmp": compare(diffs, margin),
-                        "paper": None if pa is None or pb is None else pa[0] - pb[0]})
+                        "paper": None if pa is None or pb is None else pa[0] - pb[0],
+                        "ids": (_ids(g, a, diffs.index), _ids(g, b, diffs.index)),
+                        "alias": {v: alias[v] for v in (a, b) if v in alias}})
     return out
 
 
@@ -122,25 +127,109 @@ def _same_runs(g: pd.DataFrame, a: str, b: str) -> bool:
     return bool(ids[a]) and ids[a] == ids[b]
 
 
-def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]],
-                 paper: dict | None = None, margin: float = 1.0, value: str = "final") -> pd.DataFrame:
-    """Per group and pair (a, b): the mean per-seed difference a - b, its 95% and 90% intervals, the verdict
-    of :func:`nbprune.stats.compare` at ``margin`` and whether it supports the paper's claim about the pair.
+def _ids(g: pd.DataFrame, variant: str, seeds) -> tuple[str, ...]:
+    """The run ids of ``variant`` at ``seeds`` in ``g`` (empty without a run_id column)."""
+    if "run_id" not in g:
+        return ()
+    rows = g[(g["variant"] == variant) & g["seed"].isin(list(seeds))]
+    return tuple(sorted(rows["run_id"].astype(str)))
 
-    The verdict is "equivalent within ±margin" (90% interval inside the margin), else "<side> better" (95%
-    interval excludes 0), else "inconclusive" with the seeds that would probably decide it. "paper's claim"
-    applies :func:`nbprune.stats.agreement` to the claim :data:`PAIR_CLAIMS` records for the pair ("agrees",
-    "disagrees", "undecided"; "-" for a pair without one).
+
+def _aliases(g: pd.DataFrame) -> dict[str, str]:
+    """variant -> the earlier variant of the group (in row order) whose runs it is, seed by seed."""
+    if "run_id" not in g:
+        return {}
+    ids: dict[str, tuple] = {}
+    for v, rows in g.groupby("variant", observed=True, sort=False):
+        ids[str(v)] = tuple(rows.sort_values("seed")["run_id"].astype(str))
+    order = list(dict.fromkeys(g["variant"].astype(str)))
+    out = {}
+    for i, v in enumerate(order):
+        for w in order[:i]:
+            if ids[v] and ids[v] == ids[w] and w not in out:
+                out[v] = w
+                break
+    return out
+
+
+def comparison_label(r: dict) -> str:
+    """'Scratch-E - Fine-tuned': a stats row's pair in words."""
+    return f"{VARIANT_LABELS.get(r['a'], r['a'])} - {VARIANT_LABELS.get(r['b'], r['b'])}"
+
+
+def settle(rows: list[dict], family=None, seen: dict | None = None, label=comparison_label) -> list[dict]:
+    """Count each comparison once, then control multiplicity within each family of comparisons.
+
+    A row whose two sides are the same runs as an earlier row's (in either order; in ``seen`` too, which
+    maps the run-id pair of every comparison counted so far to its label and is updated) tests nothing new:
+    it gets ``same_as`` (the earlier row's label) and is left out of every family. The others are grouped by
+    ``family(row)`` (None: one family) and decided again by :func:`nbprune.stats.holm` (Holm's step-down
+    over the family's difference tests and, separately, its equivalence tests); each gets ``family`` (the
+    key). Rows without run ids are never duplicates. Returns the rows (new dicts) in their order."""
+    seen = {} if seen is None else seen
+    out, members = [], {}
+    for r in rows:
+        r = dict(r)
+        key = frozenset(r.get("ids", ())) if all(r.get("ids", ())) else None
+        if key is not None and len(key) == 2 and key in seen:
+            r["same_as"] = seen[key]
+        else:
+            if key is not None and len(key) == 2:
+                seen[key] = label(r)
+            fam = None if family is None else family(r)
+            r["family"] = fam
+            members.setdefault(fam, []).append(len(out))
+        out.append(r)
+    for idx in members.values():
+        for i, c in zip(idx, holm([out[i]["cmp"] for i in idx])):
+            out[i]["cmp"] = c
+    return out
+
+
+def _p(c) -> str:
+    """'0.012 / 0.430' (difference / equivalence p, Holm-adjusted within the family of m when m > 1)."""
+    if math.isnan(c.p_diff_adj):
+        return "n/a"
+    tail = f" (Holm, {c.family})" if c.family > 1 else ""
+    return f"{c.p_diff_adj:.3f} / {c.p_equiv_adj:.3f}{tail}"
+
+
+def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]],
+                 paper: dict | None = None, margin: float = 1.0, value: str = "final", family=None) -> pd.DataFrame:
+    """Per group and pair (a, b): the mean per-seed difference a - b, its 95% and 90% intervals, the p's of
+    the difference and equivalence tests, the verdict of :func:`nbprune.stats.compare` at ``margin`` after
+    :func:`settle` (each comparison once; Holm within each ``family``, None: the table is one family) and
+    whether it supports the paper's claim about the pair.
+
+    The verdict is "equivalent within ±margin", "<side> better", or "inconclusive" with the seeds that would
+    decide it at 80% power; a row of the same runs as an earlier one says so instead ("same runs as ...")
+    and is no verdict. "paper's claim" applies :func:`nbprune.stats.agreement` to the claim
+    :data:`PAIR_CLAIMS` records for the pair ("agrees", "disagrees", "undecided"; "-" for a pair without one
+    or a row that is no verdict).
     """
-    rows = []
-    for r in paired_stats(df, group, pairs, paper, margin, value):
+    return verdict_rows(settle(paired_stats(df, group, pairs, paper, margin, value), family))
+
+
+def verdict_rows(rows: list[dict]) -> pd.DataFrame:
+    """Settled stats rows (:func:`settle`) of :func:`paired_stats`, :func:`search_stats` or
+    :func:`random_pruning_stats` as a verdict table (one row each; see :func:`paired_table`)."""
+    out = []
+    for r in rows:
         a, b, c = r["a"], r["b"], r["cmp"]
-        claim = PAIR_CLAIMS.get((a, b))
-        paper_diff = "-" if r["paper"] is None else f"{r['paper']:+.2f}"
-        rows.append(_verdict_row(r["keys"], f"{VARIANT_LABELS.get(a, a)} - {VARIANT_LABELS.get(b, b)}", c,
-                                 c.text(_side(a), _side(b)), paper_diff,
-                                 "-" if claim is None else agreement(c.outcome, claim)))
-    return pd.DataFrame(rows)
+        claim = r["claim"] if "claim" in r else PAIR_CLAIMS.get((a, b))
+        label = r.get("label") or comparison_label(r)
+        alias = r.get("alias", {})
+        if alias:
+            label += " (" + "; ".join(f"{VARIANT_LABELS.get(v, v)} is the {VARIANT_LABELS.get(w, w).lower()} runs here"
+                                      for v, w in alias.items()) + ")"
+        if "same_as" in r:
+            verdict, agrees = f"same runs as {r['same_as']}: not counted again", "-"
+        else:
+            verdict = c.text(r.get("side_a") or _side(a), r.get("side_b") or _side(b))
+            agrees = "-" if claim is None else agreement(c.outcome, claim)
+        paper = r.get("paper_text") or ("-" if r.get("paper") is None else f"{r['paper']:+.2f}")
+        out.append(_verdict_row(r["keys"], label, c, verdict, paper, agrees))
+    return pd.DataFrame(out)
 
 
 def search_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
@@ -151,8 +240,10 @@ def search_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
     :func:`paired_stats`); each row also carries the pair's ``claim``.
     """
     points = df[df["variant"] == "scratch-e"]
-    pairs = points.assign(fraction=points["target"].str.split().str[-1]).pivot_table(
-        index=["model", "fraction", "seed"], columns="method", values="final", observed=True)
+    points = points.assign(fraction=points["target"].str.split().str[-1])
+    pairs = points.pivot_table(index=["model", "fraction", "seed"], columns="method", values="final", observed=True)
+    ids = (points.set_index(["model", "fraction", "method", "seed"])["run_id"].astype(str)
+           if "run_id" in points else None)
     out = []
     for (model, fraction), g in pairs.groupby(level=["model", "fraction"], sort=False):
         for a, b, claim in SEARCH_COMPARISONS:
@@ -160,8 +251,13 @@ def search_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
                 continue
             d = (g[a] - g[b]).dropna()
             if not d.empty:
+                seeds = d.index.get_level_values("seed")
+                side = (lambda m: tuple(sorted(ids.loc[(model, fraction, m, s)] for s in seeds))) if ids is not None \
+                    else (lambda m: ())
                 out.append({"keys": {"model": model, "pruned": fraction}, "a": a, "b": b, "claim": claim,
-                            "cmp": compare(d, margin), "paper": None})
+                            "cmp": compare(d, margin), "paper": None, "ids": (side(a), side(b)),
+                            "label": f"{a} - {b}", "side_a": a, "side_b": b,
+                            "paper_text": "-" if claim is None else CLAIM_WORDS[claim].format(a=a, b=b)})
     return out
 
 
@@ -171,13 +267,13 @@ def search_pairs(df: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
     "paper" is the finding in words (:data:`CLAIM_WORDS`) and "paper's claim" the verdict of
     :func:`nbprune.stats.agreement` against it ("-" where the paper tabulates none).
     """
-    rows = []
-    for r in search_stats(df, margin):
-        a, b, claim, c = r["a"], r["b"], r["claim"], r["cmp"]
-        words = "-" if claim is None else CLAIM_WORDS[claim].format(a=a, b=b)
-        agrees = "-" if claim is None else agreement(c.outcome, claim)
-        rows.append(_verdict_row(r["keys"], f"{a} - {b}", c, c.text(a, b), words, agrees))
-    return pd.DataFrame(rows)
+    return verdict_rows(settle(search_stats(df, margin), family=search_family))
+
+
+def search_family(r: dict) -> str:
+    """The family of a search comparison for :func:`settle`: its pair of architectures (each tested at every
+    fraction), the paper's claim about that pair being one finding."""
+    return r["label"]
 
 
 RANDOM_METHOD = "random-channels"
@@ -213,39 +309,52 @@ def random_pruning_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
         if diffs.empty:
             continue
         draws = int(a.size().min())
+        rid = lambda rows: tuple(sorted(rows["run_id"].astype(str))) if "run_id" in rows else ()  # noqa: E731
+        ra = g[(g["variant"] == schedule) & g["seed"].isin(diffs.index)]
+        rb = df[(df["method"] == "l1") & (df["model"] == model) & (df["variant"] == "fine-tuned")
+                & df["seed"].isin(diffs.index)]
+        label = VARIANT_LABELS.get(schedule, schedule)
         out.append({"keys": {"model": model, "target": str(g["target"].iloc[0])}, "a": f"random + {schedule}",
                     "b": "L1-norm + fine-tuned", "schedule": schedule, "draws": draws,
-                    "cmp": compare(diffs, margin), "paper": None})
+                    "cmp": compare(diffs, margin), "paper": None, "ids": (rid(ra), rid(rb)), "claim": "a > b",
+                    "label": f"random filters ({label}, mean of {draws} draws) - L1-norm fine-tuned",
+                    "side_a": "random", "side_b": "L1-norm"})
     return out
 
 
 def random_pruning_table(df: pd.DataFrame, margin: float = 1.0) -> pd.DataFrame:
     """:func:`random_pruning_stats` as a verdict table; the claim tested (Le & Hua) is "random better"."""
-    rows = []
-    for r in random_pruning_stats(df, margin):
-        c, label = r["cmp"], VARIANT_LABELS.get(r["schedule"], r["schedule"])
-        row = _verdict_row(r["keys"], f"random filters ({label}, mean of {r['draws']} draws) - L1-norm fine-tuned",
-                           c, c.text("random", "L1-norm"), "-", agreement(c.outcome, "a > b"))
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return verdict_rows(settle(random_pruning_stats(df, margin)))
 
 
 def chapter_tables(rows: list[dict], refs: dict, pairs: list[tuple[str, str]],
-                   margin: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the paper-shaped table, the paired-statistics table at equivalence ``margin``) of a chapter's rows."""
+                   margin: float = 1.0, family=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the paper-shaped table, the paired-statistics table at equivalence ``margin``, settled with ``family``:
+    see :func:`paired_table`) of a chapter's rows."""
     df = results_frame(rows)
     shaped = paper_shaped_table(df, ["model", "target"], refs)
-    paired = paired_table(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs, margin)
+    paired = paired_table(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs, margin, family=family)
     return shaped, paired
 
 
 BUDGET_PAIRS = (("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned"))
 
 
+def curve_rows(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A curve's result rows by the row they re-run (the target without its ", N epochs"), each with the
+    unpruned rows of the same budgets (the large models are shared): one frame per row, for
+    :func:`budget_stats`."""
+    df = results_frame(df.to_dict("records")) if not isinstance(df, pd.DataFrame) else df
+    name = df["target"].astype(str).str.replace(r",\s*\d+ epochs$", "", regex=True)
+    unpruned = df[df["variant"] == "unpruned"]
+    return {row: pd.concat([unpruned, g]) for row, g in df[df["variant"] != "unpruned"].groupby(name, sort=False)}
+
+
 def budget_stats(df: pd.DataFrame, margin: float = 1.0, pairs=BUDGET_PAIRS) -> pd.DataFrame:
     """The budget curve in numbers, one row per budget (the large model's epochs): mean final accuracy of the
     unpruned model and of each pruned variant over seeds, each pair's paired difference (a - b, by seed) with
-    its 95% interval and verdict (:func:`nbprune.stats.compare` at ``margin``), and the gain of doubling the
+    its 95% interval and verdict (:func:`nbprune.stats.compare` at ``margin``, Holm-adjusted over the budget's
+    pairs: the comparisons a claim is read from together at that budget), and the gain of doubling the
     unpruned model's epochs (its accuracy at twice the budget minus at the budget, by seed): the scale on which
     a Scratch-B gain, which comes from more epochs, is read. Pure: a function of the result rows."""
     df = results_frame(df.to_dict("records")) if not isinstance(df, pd.DataFrame) else df
@@ -257,18 +366,16 @@ def budget_stats(df: pd.DataFrame, margin: float = 1.0, pairs=BUDGET_PAIRS) -> p
         row = {"budget": budget, "seeds": int(at["seed"].nunique())}
         if budget in unpruned.index.get_level_values(0):
             row["unpruned"] = float(unpruned.loc[budget].mean())
-        for v in ("fine-tuned", "scratch-e", "scratch-b"):
-            if v in by:
-                row[VARIANT_LABELS[v]] = float(by[v].mean())
-        for a, b in pairs:
-            if a in by and b in by:
-                diffs = (by[a] - by[b]).dropna()
-                c = compare(diffs.tolist(), margin)
-                name = f"{VARIANT_LABELS[a]} - {VARIANT_LABELS[b]}"
-                row[name] = c.mean
-                row[f"{name} 95% CI"] = _interval(c.low95, c.high95)
-                row[f"{name} verdict"] = c.text(_side(a), _side(b))
-                row[f"_{name}"] = (c.mean, c.low95, c.high95)
+        for v in sorted(by, key=lambda v: VARIANT_ORDER.index(v) if v in VARIANT_ORDER else len(VARIANT_ORDER)):
+            row[VARIANT_LABELS.get(v, v)] = float(by[v].mean())
+        found = [(a, b) for a, b in pairs if a in by and b in by]
+        cmps = holm([compare((by[a] - by[b]).dropna().tolist(), margin) for a, b in found])
+        for (a, b), c in zip(found, cmps):
+            name = f"{VARIANT_LABELS.get(a, a)} - {VARIANT_LABELS.get(b, b)}"
+            row[name] = c.mean
+            row[f"{name} 95% CI"] = _interval(c.low95, c.high95)
+            row[f"{name} verdict"] = c.text(_side(a), _side(b))
+            row[f"_{name}"] = (c.mean, c.low95, c.high95)
         if 2 * budget in unpruned.index.get_level_values(0) and budget in unpruned.index.get_level_values(0):
             gain = (unpruned.loc[2 * budget] - unpruned.loc[budget]).dropna()
             if len(gain):

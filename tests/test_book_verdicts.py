@@ -1,0 +1,85 @@
+"""The book-wide verdicts (nbprune.book, nbprune.report.settle): each comparison counted once, Holm within each
+claim, the headline read at the longest budget, on the committed cpu results and on rows made up here."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nbprune import report
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITTED = ROOT / "results"
+
+
+def _rows(model="VGG-16", target="VGG-16-A", shift=None, ids=None):
+    """Five seeds of fine-tuned / Scratch-E / Scratch-B; ``ids`` maps a variant to the variant whose runs it is."""
+    shift = shift or {"fine-tuned": 0.0, "scratch-e": 0.1, "scratch-b": 2.0}
+    out = []
+    for seed in range(5):
+        for v, d in shift.items():
+            run = (ids or {}).get(v, v)
+            out.append({"model": model, "target": target, "seed": seed, "variant": v,
+                        "final": 60 + d + (0.3 if seed % 2 else -0.3) * (1 if v == "scratch-b" else 0.5),
+                        "run_id": f"{model}-{target}-{run}-{seed}"})
+    return report.results_frame(out)
+
+
+def test_a_side_that_is_another_variants_runs_is_named_and_its_comparison_counted_once():
+    df = _rows(shift={"pruned": 0.0, "scratch-e": 0.5, "scratch-b": 0.5}, ids={"scratch-b": "scratch-e"})
+    rows = report.settle(report.paired_stats(df, ["model", "target"], [("scratch-e", "pruned"), ("scratch-b", "pruned")]))
+    assert "same_as" not in rows[0] and rows[1]["same_as"].startswith("Scratch-E - Pruned")
+    assert rows[1]["alias"] == {"scratch-b": "scratch-e"}
+    table = report.verdict_rows(rows)
+    assert table.loc[1, "verdict"].startswith("same runs as") and table.loc[1, "paper's claim"] == "-"
+    assert rows[0]["cmp"].family == 1  # the duplicate is not in the family
+
+
+def test_a_comparison_seen_in_an_earlier_chapter_is_not_counted_again_even_reversed():
+    seen = {}
+    first = report.settle(report.paired_stats(_rows(), ["model", "target"], [("scratch-b", "fine-tuned")]), seen=seen)
+    again = report.settle(report.paired_stats(_rows(), ["model", "target"], [("fine-tuned", "scratch-b")]), seen=seen)
+    assert "same_as" not in first[0] and "same_as" in again[0]
+
+
+def test_holm_runs_within_each_family_and_only_there():
+    df = pd.concat([_rows(target=t) for t in ("a", "b", "c")])
+    pairs = [("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned")]
+    one = report.settle(report.paired_stats(df, ["model", "target"], pairs))  # one family of 6
+    assert {r["cmp"].family for r in one} == {6}
+    per_pair = report.settle(report.paired_stats(df, ["model", "target"], pairs), family=lambda r: r["a"])
+    assert {r["cmp"].family for r in per_pair} == {3}
+    raw = report.paired_stats(df, ["model", "target"], pairs)
+    for r, s in zip(raw, per_pair):
+        assert s["cmp"].p_diff_adj >= r["cmp"].p_diff and s["cmp"].mean == r["cmp"].mean
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (COMMITTED / "cpu" / "predefined-cifar10.csv").exists(), reason="no committed cpu results")
+def test_the_committed_book_counts_each_comparison_once_and_reads_chapter_1_on_its_curve():
+    from nbprune.book import book_comparisons, curve_points, headline, longest_point
+    from nbprune.chapters import CHAPTERS
+
+    rows = book_comparisons("cpu", str(COMMITTED))
+    keys = [frozenset(r["ids"]) for r in rows if "same_as" not in r]
+    assert len(keys) == len(set(keys))  # no two verdicts compare the same runs
+    dup = {r["chapter"].number: r["same_as"] for r in rows if "same_as" in r}
+    assert 1 in dup and 6 in dup  # SFP's Scratch-B is its Scratch-E; chapter 6 repeats chapter 5's 20% row
+    head = headline("cpu", str(COMMITTED))
+    assert len(head) == len({r["family"] for r in rows if "same_as" not in r and r["claim_text"] != "no claim tabulated"})
+    point = longest_point(curve_points(CHAPTERS["predefined"], "cpu", str(COMMITTED)))
+    first = head.iloc[0]
+    assert point is not None and first["longest budget"].startswith(f"**{point.budget} epochs")
+    assert first["our verdict on the claim"] in ("supports", "contradicts", "mixed", "undecided",
+                                                "supports (partly decided)", "contradicts (partly decided)")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (COMMITTED / "cpu" / "predefined-cifar10.csv").exists(), reason="no committed cpu results")
+def test_the_intro_markdown_has_the_headline_first_and_every_comparison_folded():
+    from nbprune.book import verdict_markdown
+
+    md = verdict_markdown("cpu", str(COMMITTED))
+    assert md.startswith(":::{list-table}") and "* - claim" in md.split(":::")[1]
+    assert md.index("_static/verdicts.png") < md.index(":::{dropdown}")
+    assert "nan" not in md.lower().replace("financ", "")
