@@ -180,10 +180,11 @@ display(report.show(report.ledger_table(report.results_frame(results.rows)), gro
 # paper's numbers only. The CIFAR grid of Table 4 runs at the paper's protocol with
 #
 # ```bash
-# jupytext --to ipynb notebooks/02_automatic.py -o build/02_automatic.ipynb
-# papermill build/02_automatic.ipynb book/02_automatic.ipynb -k nbprune -p preset paper
-# papermill build/02_automatic.ipynb book/02_automatic-cifar100.ipynb -k nbprune -p preset paper -p dataset cifar100
+# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 02_automatic
+# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 02_automatic -p dataset cifar100
 # ```
+#
+# (a run at another preset than the committed book's writes under `build/rerun/paper/`).
 
 # %% [markdown]
 # ## What this chapter found

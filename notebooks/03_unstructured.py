@@ -156,9 +156,10 @@ display(report.show(report.ledger_table(report.results_frame(results.rows)), gro
 # at 30/80/95%) runs at the paper's protocol with
 #
 # ```bash
-# jupytext --to ipynb notebooks/03_unstructured.py -o build/03_unstructured.ipynb
-# papermill build/03_unstructured.ipynb book/03_unstructured.ipynb -k nbprune -p preset paper
+# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 03_unstructured
 # ```
+#
+# (a run at another preset than the committed book's writes under `build/rerun/paper/`).
 
 # %% [markdown]
 # ## What this chapter found

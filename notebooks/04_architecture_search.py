@@ -214,9 +214,10 @@ plt.show()
 # Figure 3 with guided sparsification are in the `paper` preset's grid, which runs with
 #
 # ```bash
-# jupytext --to ipynb notebooks/04_architecture_search.py -o build/04_architecture_search.ipynb
-# papermill build/04_architecture_search.ipynb book/04_architecture_search.ipynb -k nbprune -p preset paper
+# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 04_architecture_search
 # ```
+#
+# (a run at another preset than the committed book's writes under `build/rerun/paper/`).
 
 # %% [markdown]
 # ## What this chapter found

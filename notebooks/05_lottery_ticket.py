@@ -181,9 +181,10 @@ display(report.show(report.ledger_table(report.results_frame(results.rows)), gro
 # weights (Figure 7) run at the paper's protocol with
 #
 # ```bash
-# jupytext --to ipynb notebooks/05_lottery_ticket.py -o build/05_lottery_ticket.ipynb
-# papermill build/05_lottery_ticket.ipynb book/05_lottery_ticket.ipynb -k nbprune -p preset paper
+# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 05_lottery_ticket
 # ```
+#
+# (a run at another preset than the committed book's writes under `build/rerun/paper/`).
 
 # %% [markdown]
 # ## What this chapter found

@@ -4,7 +4,6 @@ reference model of the surgery tests."""
 from __future__ import annotations
 
 import copy
-import io
 import os
 import tarfile
 from pathlib import Path

@@ -6,8 +6,8 @@ No chapter is executed here (that is `make nbval`); the one kernel start below r
 from __future__ import annotations
 
 import ast
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +62,8 @@ def test_every_chapter_grid_names_registered_models_and_methods(preset):
         grid = chapter_grid(chapter, preset)
         assert grid, chapter
         for exp in grid:
-            assert exp.model in list_models() and exp.method in list_methods(), (chapter, exp)
+            # a large model trained alone (a curve's doubled reference, Table 10's unpruned models) prunes nothing
+            assert exp.model in list_models() and (exp.method in list_methods() or not exp.variants), (chapter, exp)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

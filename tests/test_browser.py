@@ -238,7 +238,7 @@ class _Ids(HTMLParser):
                 self.ids.add(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ids_in(path: Path) -> frozenset[str]:
     parser = _Ids()
     parser.feed(path.read_text(errors="replace"))

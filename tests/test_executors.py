@@ -16,11 +16,10 @@ from conftest import make_imagefolder
 from nbprune import executors, graph, runs
 from nbprune import experiments as grids
 from nbprune.chapters import chapter_grid
-from nbprune.runner import run_grid
 from nbprune.cli import main
 from nbprune.executors import make_executor
 from nbprune.graph import grid_graph
-from nbprune.runner import complete_grid
+from nbprune.runner import complete_grid, run_grid
 from nbprune.runs import RunLock, RunStore
 
 

@@ -16,8 +16,8 @@ from torch import nn
 
 from nbprune.flops import count_flops, count_params
 from nbprune.models import ChannelSelection, create_model, selections_of
-from nbprune.runner import run_chain as prune_chain
 from nbprune.prune import hooks_for, make_plan
+from nbprune.runner import run_chain as prune_chain
 from nbprune.runs import RunStore
 from nbprune.train import RunConfig, build_model, fresh_seed
 

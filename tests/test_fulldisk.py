@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import make_imagefolder
 from nbprune import atomic
 from nbprune import runs as runs_mod
 from nbprune.atomic import StoreError, atomic_save, atomic_write_json, is_temp_name
@@ -22,8 +23,6 @@ from nbprune.cli import main
 from nbprune.runs import RunLock, RunStore
 from nbprune.store_io import same_result
 from nbprune.train import RunConfig
-
-from conftest import make_imagefolder
 from test_train import synthetic
 
 TINY = dict(model="resnet20", width=0.25, epochs=3, batch_size=32)

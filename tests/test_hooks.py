@@ -15,7 +15,7 @@ from nbprune.hooks import TrainHook, check_hooks
 from nbprune.prune import hooks_for
 from nbprune.prune.sfp import SFPHook
 from nbprune.prune.slimming import SlimmingHook
-from nbprune.prune.sss import SSSHook, ScaledBasicBlock
+from nbprune.prune.sss import ScaledBasicBlock, SSSHook
 from nbprune.train import RunConfig, build_model, make_optimizer, train
 
 SRC = Path(train_mod.__file__)

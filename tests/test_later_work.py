@@ -95,8 +95,8 @@ def test_the_chapter_shares_its_large_models_and_runs_with_chapters_1_2_and_5():
 
 
 def test_the_intro_reads_the_chapters_cross_row_verdict(tmp_path):
-    from nbprune.presets import get_preset
     from nbprune.book import verdict_stats, verdict_summary
+    from nbprune.presets import get_preset
 
     p = get_preset("smoke")
     folder = tmp_path / p.name
@@ -121,7 +121,7 @@ def test_seed_points_are_drawn_on_an_axis_that_spans_the_data_not_from_zero():
     ax = report.seeds_figure(_rows(), "t", chance=10.0)
     lo, hi = ax.get_ylim()
     assert 50 < lo < 55 and 63 < hi < 66
-    assert not [l for l in ax.get_lines() if l.get_label() == "chance"]  # 10% lies far below: not drawn
+    assert not [ln for ln in ax.get_lines() if ln.get_label() == "chance"]  # 10% lies far below: not drawn
 
 
 def test_the_schedule_figure_draws_one_line_per_schedule_shifted_after_the_large_model():
@@ -134,7 +134,7 @@ def test_the_schedule_figure_draws_one_line_per_schedule_shifted_after_the_large
     large = RunConfig(model="vgg16", epochs=4)
     clr = RunConfig(model="vgg16", epochs=1, **retraining_schedule("clr", large, 1))
     ax = report.schedule_figure({"large": large.lr_curve(4), "clr": clr.lr_curve(4)}, "t", {"clr": 4.0})
-    lines = {l.get_label(): l for l in ax.get_lines()}
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
     assert set(lines) == {"large", "clr"} and min(lines["clr"].get_xdata()) == pytest.approx(4.0)
     assert ax.get_yscale() == "log"
 

@@ -5,14 +5,18 @@ Tiny random models (BN statistics calibrated on random images) and random data; 
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
-import pytest
 from torch import nn
 
 from nbprune.flops import count_flops
 from nbprune.models import create_model
-from nbprune.prune import apply_plan, make_plan
+from nbprune.prune import (
+    apply_plan,
+    make_plan,
+    structured,  # noqa: F401  (registers l1)
+)
 from nbprune.prune.reconstruct import (
     REGRESSION_TARGETS,
     THINET_TARGETS,
@@ -25,8 +29,6 @@ from nbprune.prune.reconstruct import (
 from nbprune.prune.sfp import SFP_MEAN, SFP_RECIPE, SFP_STD, filter_norms, sfp_step
 from nbprune.prune.sss import add_block_scales, apply_block_removal, block_scales, sss_prox_step
 from nbprune.prune.surgery import channel_units
-from nbprune.prune import structured  # noqa: F401  (registers l1)
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 

@@ -1,7 +1,6 @@
 """Reliability: SIGKILL at random moments, two processes racing for one run."""
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -12,7 +11,6 @@ import pytest
 import torch
 
 from conftest import make_imagefolder
-
 
 EPOCHS = 20  # long enough (a few seconds) that a kill at a random moment usually lands mid-training
 
@@ -42,7 +40,6 @@ def test_sigkill_at_random_moments_then_resume_is_identical(tmp_path, small_data
     for attempt in range(8):
         proc = subprocess.Popen(_cli(store, small_data, EPOCHS), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         # let it get past start-up (imports, data) into training, then kill at a random moment
-        ckpt = store / ref_out["run_id"] / "checkpoint.pt"
         t0 = time.time()
         while proc.poll() is None and not (store / ref_out["run_id"] / "lock").exists() and time.time() - t0 < 120:
             time.sleep(0.05)

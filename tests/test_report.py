@@ -10,8 +10,18 @@ import pandas as pd
 import pytest
 import torch
 
-from nbprune.report import (HISTOGRAM_BINS, mean_std, paired_table, paper_shaped_table, paper_table, paper_value,
-                            results_frame, t_interval, weight_distribution_figure, weight_histogram)
+from nbprune.report import (
+    HISTOGRAM_BINS,
+    mean_std,
+    paired_table,
+    paper_shaped_table,
+    paper_table,
+    paper_value,
+    results_frame,
+    t_interval,
+    weight_distribution_figure,
+    weight_histogram,
+)
 
 
 def test_paper_numbers_ship_with_the_package():

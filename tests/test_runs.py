@@ -10,7 +10,6 @@ import torch
 from nbprune import runs as runs_mod
 from nbprune.runs import RunLock, RunStore, StoreError
 from nbprune.train import RunConfig
-
 from test_train import synthetic
 
 TINY = dict(model="resnet20", width=0.25, epochs=2, batch_size=32)

@@ -79,9 +79,8 @@ def test_a_bad_schedule_is_one_line_naming_the_field(bad):
 
 @pytest.mark.slow
 def test_the_trainer_sets_a_named_schedules_lr_at_every_step(tmp_path, monkeypatch):
-    from test_train import synthetic
-
     from nbprune import train as train_mod
+    from test_train import synthetic
 
     seen = []
     real = train_mod.train_batch
@@ -101,11 +100,10 @@ def test_the_trainer_sets_a_named_schedules_lr_at_every_step(tmp_path, monkeypat
 
 @pytest.mark.slow
 def test_a_large_model_keeps_its_early_weights_for_rewinding_and_a_rewound_ticket_starts_from_them(tmp_path):
-    from test_train import synthetic
-
-    from nbprune.graph import variant_configs
     from nbprune.experiments import experiment
+    from nbprune.graph import variant_configs
     from nbprune.runs import RunStore
+    from test_train import synthetic
 
     assert RunConfig(model="vgg16", epochs=160, train_subset=None, batch_size=64).rewind_steps() == (1251, 2502)  # 1% and 2% of 160 x 782 steps
     data = synthetic(n_train=64, n_test=16)
@@ -132,11 +130,10 @@ def test_a_large_model_keeps_its_early_weights_for_rewinding_and_a_rewound_ticke
 def test_a_missing_rewind_snapshot_is_replayed_from_the_large_models_init_bit_identically(tmp_path):
     import json
 
-    from test_train import synthetic
-
-    from nbprune.graph import variant_configs
     from nbprune.experiments import experiment
+    from nbprune.graph import variant_configs
     from nbprune.runs import RunStore
+    from test_train import synthetic
 
     data = synthetic(n_train=64, n_test=16)
     large = RunConfig(model="vgg11", width=0.125, epochs=2, batch_size=16, train_subset=64)
@@ -152,4 +149,3 @@ def test_a_missing_rewind_snapshot_is_replayed_from_the_large_models_init_bit_id
     assert json.loads((res.dir / "rewind-1.json").read_text())["replayed"] is True
     assert not list(res.dir.glob(".replay-*"))  # the replay's scratch directory is gone
     assert res.state_dict("final").keys() == original.keys()  # the large run itself is untouched
-

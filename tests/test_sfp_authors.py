@@ -51,6 +51,7 @@ def test_every_committed_config_keeps_its_run_id(store):
     assert {k: v for k, v in wrong.items() if k != v} == {}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset, changed", [("cpu", 0), ("quick", 0)])
 def test_only_chapter_1s_sfp_rows_get_other_run_ids(preset, changed):
     """Every committed row of every chapter (curves and follow-up stages included) is still named by the
@@ -167,6 +168,7 @@ def test_scratch_runs_are_the_full_size_network_drawn_as_the_authors_draw_it():
             assert torch.equal(state[key[:-len("weight")] + "weight_mask"], (value != 0).float())
 
 
+@pytest.mark.slow
 def test_a_masked_chain_trains_keeps_its_zeros_and_reports_sfp_flops(tmp_path):
     from nbprune.runner import run_chain
     from nbprune.runs import RunStore

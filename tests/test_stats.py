@@ -46,9 +46,7 @@ def test_the_power_functions_agree_with_simulation(mean, sd, margin, n):
     """TOST and the difference test run on simulated seeds decide as often as the power functions say."""
     import numpy as np
 
-    from nbprune.stats import difference_power, tost_power
-
-    from nbprune.stats import _decide, _p_values
+    from nbprune.stats import _decide, _p_values, difference_power, tost_power
 
     rng = np.random.default_rng(0)
     sims = 4000

@@ -23,7 +23,6 @@ from nbprune.provenance import compare_provenance, describe_differences, provena
 from nbprune.runs import RunStore
 from nbprune.store_io import export_runs, import_runs, same_result
 from nbprune.train import RunConfig
-
 from test_train import synthetic
 
 SHA = "d" * 64

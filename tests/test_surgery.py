@@ -217,7 +217,7 @@ SMALL = [("vgg11", {}), ("vgg16", {"head": "mlp"}), ("resnet20", {}), ("preresne
          ("densenet-bc-100", {})]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def small_model(i: int, width: float) -> nn.Module:
     name, kwargs = SMALL[i]
     return randomised(name, width, seed=i, **kwargs)

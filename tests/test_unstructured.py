@@ -5,12 +5,11 @@ import torch
 
 from nbprune.flops import count_flops, count_params, scratch_b_epochs
 from nbprune.models import create_model
-from nbprune.runner import run_chain
 from nbprune.prune import apply_plan, make_plan
 from nbprune.prune.unstructured import conv_weights, iterative_fractions, stage_sparsity
+from nbprune.runner import run_chain
 from nbprune.runs import RunStore
 from nbprune.train import RunConfig
-
 from test_train import synthetic
 
 

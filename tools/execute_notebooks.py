@@ -98,7 +98,7 @@ def to_ipynb(src: Path, dest: Path, kernel: str):
     return nb
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def declared_parameters(src: Path) -> dict[str, object]:
     """The names a chapter's parameters cell (tagged ``parameters``) assigns, with their literal values
     (:data:`NOT_LITERAL` for an expression); empty when it has no such cell."""
@@ -439,8 +439,8 @@ def export_results(out: Path, preset: str, results_root: Path | None = None) -> 
     import csv
 
     from nbprune.presets import get_preset
-    from nbprune.runs import RunStore
     from nbprune.runner import results_path
+    from nbprune.runs import RunStore
     from nbprune.store_io import export_runs
 
     folder = results_path("x", get_preset(preset), root=results_root).parent

@@ -13,8 +13,9 @@ import io
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 WHAT = {  # what each store file is, for the one-line error
     "init.pt": "the random init",

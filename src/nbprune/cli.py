@@ -296,10 +296,16 @@ def cmd_grid(args) -> int:
             for row in df.to_dict("records"):
                 print(json.dumps(row, default=str))
             return 0
-        counts = df["state"].value_counts().to_dict()
+        grid_part = df[df["part"] == "grid"] if "part" in df else df
+        counts = grid_part["state"].value_counts().to_dict()
         follow = " (and its follow-up stage, designed from these results)" if chapter.followups else ""
-        print(f"{chapter.name} at {preset.name}, seeds {list(seeds)}, store {store.path}{follow}: "
-              + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        line = (f"{chapter.name} at {preset.name}, seeds {list(seeds)}, store {store.path}{follow}: "
+                + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        if "part" in df:
+            curve_counts = df[df["part"] == "curve"]["state"].value_counts().to_dict()
+            line += "; its budget curve (trained with --curve): " + (
+                ", ".join(f"{v} {k}" for k, v in curve_counts.items()) or "the same runs")
+        print(line)
         print(df.to_string(index=False))
         blocked = graph.blocked(store)
         if blocked:

@@ -96,7 +96,7 @@ class RunConfig:
 
     # --------------------------------------------------------------------------------- construction
     @classmethod
-    def from_preset(cls, preset, model: str, **overrides) -> "RunConfig":
+    def from_preset(cls, preset, model: str, **overrides) -> RunConfig:
         """A large-model run at a preset's budget (epochs, width, subsets); ``overrides`` win."""
         p = get_preset(preset)
         kw = dict(model=model, epochs=p.epochs, width=p.width, batch_size=p.batch_size,
@@ -214,7 +214,7 @@ class RunConfig:
         return _thaw(value)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -227,7 +227,7 @@ class RunConfig:
         payload = json.dumps({"v": CONFIG_VERSION, **self.non_default()}, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
-    def replace(self, **changes) -> "RunConfig":
+    def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
     def lr_milestones(self) -> tuple[int, ...]:

@@ -197,7 +197,7 @@ def _load_raw(dataset: str, root: Path | None, download: bool) -> tuple[dict, st
     if cache.exists():
         try:
             return torch.load(cache, weights_only=True), str(root), digest
-        except Exception:  # a torn cache file: decode again
+        except Exception:  # noqa: BLE001 - a torn cache file (any unpickling error): decode again
             cache.unlink(missing_ok=True)
     files = _iter_archive(root) if source_kind == "archive" else _iter_dir(root)
     raw = _tensors_from_imagefolder(files, str(root))

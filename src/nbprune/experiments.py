@@ -47,7 +47,7 @@ class Experiment:
     paper_table: str = ""
     paper_target: str = ""
     paper_note: str | None = None
-    previous: "Experiment | None" = None  # iterative pruning: this round prunes the previous round's ticket
+    previous: Experiment | None = None  # iterative pruning: this round prunes the previous round's ticket
     large_variant: str = "unpruned"  # the large model's row; "sfp-trained": a Soft Filter Pruning run, its own row
     budget: int | None = None  # the large model's epochs at a point of a budget curve (None: the preset's)
     seeds: int | None = None  # how many of the seeds it is run with this row trains, the first ones (None: all)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+from .atomic import StoreError
 from .data import DATASETS
 from .experiments import Experiment, preset_for, seeds_of
 from .flops import count_flops
 from .pipeline import derived_configs, large_config
 from .plans import compute_plan, load_plan, plan_for
 from .prune import PrunePlan, hooks_for
-from .atomic import StoreError
 from .runs import RunStore, _read_json
 from .train import RunConfig, _thaw, build_model
 

@@ -37,7 +37,6 @@ keeps the input channels a masked filter feeds, would train 642).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 from .flops import scratch_b_epochs

@@ -31,8 +31,8 @@ from .plans import plan_for, plan_key
 from .presets import Preset, budget_seeds, get_preset, resolve_seeds
 from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance, run_provenance
 from .prune import hooks_for, make_plan
-from .prune.unstructured import stage_sparsity
 from .prune.structured import stage_keep_fractions
+from .prune.unstructured import stage_sparsity
 from .runs import RunResult, RunStore
 from .train import RunConfig, build_model, resolve_device
 

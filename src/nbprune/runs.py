@@ -34,8 +34,8 @@ from typing import Any
 import torch
 
 from .atomic import StoreError, atomic_write_json, remove_temp_files, write_error
-from .data import DATASETS, load_cifar
 from .config import _thaw
+from .data import DATASETS, load_cifar
 from .plans import plan_for
 from .provenance import provenance
 from .prune import derive_state, hooks_for
@@ -374,7 +374,7 @@ class RunLock:
             except OSError:
                 pass
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         import threading
 
         t0, warned = time.time(), False

@@ -25,9 +25,9 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from . import __version__
 from .atomic import StoreError, atomic_write_bytes, atomic_write_json, json_bytes, write_error
@@ -511,4 +511,3 @@ def describe_import(result: ImportResult) -> list[str]:
     """The lines the CLI prints for an import: the summary, then every conflict."""
     return [result.summary(), *(c.describe() for c in result.conflicts),
             *(f"run {r}: skipped, {why}" for r, why in result.skipped)]
-

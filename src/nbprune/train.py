@@ -18,9 +18,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -40,6 +39,7 @@ from .flops import count_flops, count_params
 from .hooks import TrainHook, check_hooks
 from .models import create_model, set_selections
 from .step import make_step_model, resolve_step
+
 
 # ----------------------------------------------------------------------------------------------- helpers
 def resolve_device(device: str | torch.device = "auto", param: str = "device") -> torch.device:

@@ -22,14 +22,14 @@ import torch.nn as nn
 from nbprune.choices import unknown_choice
 from nbprune.data import DATASETS, calibration_images
 from nbprune.hooks import TrainHook
+from nbprune.prune import reconstruct, sfp, slimming, sss, structured, unstructured  # noqa: F401  (register)
 from nbprune.prune._checks import check_fraction
 from nbprune.prune.plan import HOOKS, METHODS, PrunePlan, register_hook, register_method
-from nbprune.prune.stages import resolution_stages
 from nbprune.prune.reconstruct import apply_reconstruction
 from nbprune.prune.sss import apply_block_removal
+from nbprune.prune.stages import resolution_stages
 from nbprune.prune.surgery import prune_channels
 from nbprune.prune.unstructured import attach_masks, rescale_init
-from nbprune.prune import reconstruct, sfp, slimming, sss, structured, unstructured  # noqa: F401,E402  (register)
 from nbprune.train import RunConfig, _thaw, build_model
 
 __all__ = ["NEEDS_DATA", "PrunePlan", "apply_plan", "check_fraction", "derive_state", "hooks_for", "list_methods",
@@ -62,7 +62,7 @@ def hooks_for(config: RunConfig) -> list[TrainHook]:
     return hooks
 
 
-def apply_plan(model: nn.Module, plan: PrunePlan, reconstruct: bool = True) -> nn.Module:
+def apply_plan(model: nn.Module, plan: PrunePlan, reconstruct: bool = True) -> nn.Module:  # noqa: F811 - a flag, not the module
     """A new model pruned by ``plan``: block removal (Sparse Structure Selection), surgery for kept channels
     (with the consumers' refitted weights of ThiNet / regression when ``reconstruct``), ``weight_mask``
     buffers for masks."""

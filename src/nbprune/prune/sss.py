@@ -26,8 +26,8 @@ import copy
 import torch
 from torch import nn
 
-from nbprune.models import create_model, model_spec
 from nbprune.hooks import TrainHook
+from nbprune.models import create_model, model_spec
 from nbprune.models.resnet import BasicBlock, ResNet
 from nbprune.prune.plan import PrunePlan, register_hook, register_method
 

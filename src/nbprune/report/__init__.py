@@ -22,15 +22,62 @@ are re-exported here.
 from __future__ import annotations
 
 from ..paper import paper_table, paper_value, paper_wide
-from .figures import (budget_figure, FIGSIZE, HISTOGRAM_BINS, seeds_figure, chapter_forest, conv_weight_names, forest_figure,
-                      params_curve_figure, stage_sparsity_figure, weight_distribution_figure, weight_histogram,
-                      weight_histograms, chain_states, schedule_figure)
-from .tables import (PIPELINES, VARIANT_LABELS, VARIANT_ORDER, Html, architecture_table, fold, ledger_table, mean_std,
-                     budget_tables, paper_rows, paper_shaped_table, paper_tables, results_frame, row_label, run_box, show,
-                     variant_rows, widths_table)
-from .verdicts import (BUDGET_PAIRS, budget_stats, CLAIM_WORDS, PAIR_CLAIMS, SEARCH_COMPARISONS, chapter_tables, paired_stats, paired_table,
-                       best_schedule, comparison_label, random_pruning_stats, random_pruning_table, search_pairs, search_stats,
-                       settle, t_interval, verdict_rows, curve_rows)
+from .figures import (
+    FIGSIZE,
+    HISTOGRAM_BINS,
+    budget_figure,
+    chain_states,
+    chapter_forest,
+    conv_weight_names,
+    forest_figure,
+    params_curve_figure,
+    schedule_figure,
+    seeds_figure,
+    stage_sparsity_figure,
+    weight_distribution_figure,
+    weight_histogram,
+    weight_histograms,
+)
+from .tables import (
+    PIPELINES,
+    VARIANT_LABELS,
+    VARIANT_ORDER,
+    Html,
+    architecture_table,
+    budget_tables,
+    fold,
+    ledger_table,
+    mean_std,
+    paper_rows,
+    paper_shaped_table,
+    paper_tables,
+    results_frame,
+    row_label,
+    run_box,
+    show,
+    variant_rows,
+    widths_table,
+)
+from .verdicts import (
+    BUDGET_PAIRS,
+    CLAIM_WORDS,
+    PAIR_CLAIMS,
+    SEARCH_COMPARISONS,
+    best_schedule,
+    budget_stats,
+    chapter_tables,
+    comparison_label,
+    curve_rows,
+    paired_stats,
+    paired_table,
+    random_pruning_stats,
+    random_pruning_table,
+    search_pairs,
+    search_stats,
+    settle,
+    t_interval,
+    verdict_rows,
+)
 
 __all__ = [
     "BUDGET_PAIRS", "budget_stats", "budget_figure", "best_schedule", "random_pruning_stats",
