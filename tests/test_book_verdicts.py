@@ -69,8 +69,8 @@ def test_the_committed_book_counts_each_comparison_once_and_reads_chapter_1_on_i
     assert len(head) == len({r["family"] for r in rows if "same_as" not in r and r["claim_text"] != "no claim tabulated"})
     point = longest_point(curve_points(CHAPTERS["predefined"], "cpu", str(COMMITTED)))
     first = head.iloc[0]
-    assert point is not None and first["longest budget"].startswith(f"**{point.budget} epochs")
-    assert first["our verdict on the claim"] in ("supports", "contradicts", "mixed", "undecided",
+    assert point is not None and first["at the longest budget"].startswith(f"**{point.budget} epochs")
+    assert first["our verdict"].strip("*") in ("supports", "contradicts", "mixed", "undecided",
                                                 "supports (partly decided)", "contradicts (partly decided)")
 
 

@@ -401,8 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     from nbprune.book import verdict_figure, verdict_markdown
 
     # the intro page includes the table: the claims with this preset's verdicts, from these results only
-    write_if_changed((f"Preset `{args.preset}`; differences in accuracy points (final epoch), ours as the mean over "
-                      "seeds with its 95% interval.\n\n" + verdict_markdown(args.preset, str(results_root)) + "\n")
+    write_if_changed((verdict_markdown(args.preset, str(results_root)) + "\n")
                      .encode(), out_dir / "_verdicts.md")
     ax = verdict_figure(args.preset, str(results_root))  # the intro shows it under the table
     if ax is not None:

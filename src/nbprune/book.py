@@ -153,7 +153,11 @@ def _result(r: dict) -> str:
     from .report.verdicts import _side
 
     side_a, side_b = r.get("side_a") or _side(r["a"]), r.get("side_b") or _side(r["b"])
-    return f"{_name(r)} {c.mean:+.2f}{ci}: {c.text(side_a, side_b)}"
+    if c.outcome == "inconclusive":
+        verdict = "inconclusive" + ("" if c.seeds_needed is None else f" (~{c.seeds_needed} seeds)")
+    else:
+        verdict = c.text(side_a, side_b)
+    return f"{_name(r)}: {c.mean:+.2f}{ci}, {verdict}"
 
 
 def _results(rows: list[dict], multi: bool) -> str:
@@ -199,17 +203,16 @@ def _needed(rows: list[dict]) -> str:
         return ""
     known = [n for n in needs if n is not None]
     most = f"up to about {max(known)}" if known else "more than 1000"
-    return f"; the undecided need {most} seeds (80% power)"
+    return f"; the others need {most} seeds"
 
 
 def headline(preset, results_dir: str | None = None, dataset: str = "cifar10") -> pd.DataFrame:
     """The intro's headline: one row per claim, read at the longest budget the book has for it.
 
-    Columns: ``claim`` (in a few words, with its chapter), ``longest budget`` (where: epochs, images, seeds,
-    then each comparison's difference, 95% interval and verdict), ``preset's budget`` (the same at the
-    chapter's own runs, or "same runs" when that is the longest), ``paper`` (the paper's differences at 160
-    epochs where it reports them), ``verdict`` (supports / contradicts / mixed / undecided, from the
-    longest budget's comparisons and the paper's claim about each) and ``why`` (computed: how many were
+    Columns: ``claim`` (in a few words, with its chapter), ``our verdict``, ``at the longest budget`` (where: epochs, images, seeds,
+    then each comparison's difference, 95% interval and verdict), ``at <epochs> epochs`` (the same at the
+    chapter's own runs, or "same runs" when that is the longest), ``paper (160 epochs)`` (the paper's differences where it reports them); ``our verdict`` is supports /
+    contradicts / mixed / undecided, from the longest budget's comparisons and the paper's claim about each, and ``why`` (computed: how many were
     decided, whether the verdict moves with the budget, the seeds the undecided ones need)."""
     p = get_preset(preset)
     book = [r for r in book_comparisons(p, results_dir, dataset) if "same_as" not in r]
@@ -235,16 +238,16 @@ def headline(preset, results_dir: str | None = None, dataset: str = "cifar10") -
             longest, verdict, before = short, _overall([_agrees(r) for r in short_rows]), None
         decided = long_rows or short_rows
         n_dec = sum(r["cmp"].outcome not in ("inconclusive", "one seed") for r in decided)
-        why = f"{n_dec} of {len(decided)} comparison(s) decided"
+        why = f"{n_dec} of {len(decided)} decided"
         if before is not None and before != verdict:
-            why += f"; at {p.epochs} epochs the same claim read {before}, so the verdict moves with training length"
+            why += f"; at {p.epochs} epochs it read *{before}*: the verdict moves with training length"
         why += _needed(decided)
         papers = [f"{_row_name(r) + ': ' if multi else ''}{_name(r)} {r['paper']:+.2f}" for r in short_rows
                   if r.get("paper") is not None]
-        out.append({"claim": f"{short_claim(ch, claim)} ({{doc}}`{ch.page}`)", "longest budget": longest,
-                    "preset's budget": "(no longer budget yet)" if not long_rows else short,
-                    "paper": "; ".join(papers) or "-",
-                    "our verdict on the claim": verdict, "why": why})
+        out.append({"claim": f"{short_claim(ch, claim)} ({{doc}}`{ch.page}`)", "our verdict": f"**{verdict}**",
+                    "at the longest budget": longest,
+                    f"at {p.epochs} epochs": "(no longer budget yet)" if not long_rows else short,
+                    "paper (160 epochs)": "; ".join(papers) or "none tabulated", "why": why})
     return pd.DataFrame(out)
 
 
@@ -323,7 +326,7 @@ def verdict_markdown(preset, results_dir: str | None = None, dataset: str = "cif
               f"lines are a chapter's budget curve (on {images} training images), hollow markers the chapter's own "
               f"runs at {p.epochs} epochs (on {_images(p.train_subset)} images), the green band the ±{p.margin:g} "
               "margin of the equivalence test and the stars the paper's difference at 160 epochs.", "```"]
-    lines = [list_table(head, [17, 27, 27, 11, 8, 10], "headline"), "", *figure, "",
+    lines = [list_table(head, [16, 13, 24, 20, 13, 14], "headline"), "", *figure, "",
              f":::{{dropdown}} Every comparison at the preset's budget ({p.epochs} epochs), one row each: {len(every)} "
              "rows" + (f", {len(dropped)} of them the same runs as an earlier row (not counted again)" if dropped else ""),
              "", list_table(every, [9, 11, 15, 13, 11, 7, 24, 8], "every-comparison"), ":::", ""]
@@ -561,7 +564,8 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
     if need:
         known = [n for n in need if n is not None]
         reasons.append(f"{len(need)} comparison(s) are undecided at {seeds} seeds; "
-                       + (f"deciding them would take about {min(known)} to {max(known)} seeds at 80% power"
+                       + ((f"deciding them would take about {min(known)} to {max(known)} seeds at 80% power"
+                           if min(known) != max(known) else f"deciding it would take about {known[0]} seeds at 80% power")
                           if known else "none would be decided within 1000 seeds"))
     if any("same_as" in r for r in rows):
         reasons.append("some rows compare the same runs under two names and are counted once")
