@@ -46,7 +46,10 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from nbprune import report
+from nbprune.log import show_log
 from nbprune.runner import run_chapter
+
+show_log()  # the package logs; the chapter shows its INFO lines (what was trained or read)
 
 # One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
 # it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the

@@ -83,3 +83,11 @@ def test_the_intro_markdown_has_the_headline_first_and_every_comparison_folded()
     assert md.startswith(":::{list-table}") and "* - claim" in md.split(":::")[1]
     assert md.index("_static/verdicts.png") < md.index(":::{dropdown}")
     assert "nan" not in md.lower().replace("financ", "")
+
+
+def test_the_intro_of_a_preset_without_results_says_so(tmp_path):
+    from nbprune.book import verdict_figure, verdict_markdown
+
+    md = verdict_markdown("smoke", str(tmp_path))
+    assert md.startswith("No chapter has results at preset `smoke` yet.") and "not run" in md
+    assert verdict_figure("smoke", str(tmp_path)) is None

@@ -64,7 +64,7 @@ def test_graph_is_named_in_stages_and_local_completion_fills_it(tmp_path, tiny):
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
-def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny, capsys):
+def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny, caplog):
     """Two worker processes of one thread each give the same run ids, histories and final weights as one
     thread training the runs in turn (the one_thread fixture), and print a line per finished run."""
     import torch
@@ -73,9 +73,10 @@ def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny
     seq, par = RunStore(tmp_path / "seq"), RunStore(tmp_path / "par")
     kw = dict(data_root=tiny, device="cpu", progress=False)
     a = run_grid(seq, grid, "smoke", [0, 1], **kw)
-    b = run_grid(par, grid, "smoke", [0, 1], executor=make_executor("local", workers=2, threads=1), **kw)
+    with caplog.at_level("INFO", logger="nbprune"):
+        b = run_grid(par, grid, "smoke", [0, 1], executor=make_executor("local", workers=2, threads=1), **kw)
     assert [r["run_id"] for r in a.rows] == [r["run_id"] for r in b.rows]
-    out = capsys.readouterr().out
+    out = caplog.text  # logged by the executor
     assert "2 at a time with 1 thread(s) each" in out and "[2/2]" in out
     for run_id in seq.run_ids():
         ra, rb = seq.load(run_id), par.load(run_id)
@@ -277,14 +278,15 @@ def test_a_worker_slot_takes_its_device_from_the_queue():
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
-def test_runs_placed_on_a_device_list_train_in_the_pool(tmp_path, tiny, capsys):
+def test_runs_placed_on_a_device_list_train_in_the_pool(tmp_path, tiny, caplog):
     store = RunStore(tmp_path / "store")
     nodes = grid_graph(store, chapter_grid("predefined", "smoke"), "smoke", [0, 1], data_root=tiny).missing(store)
     ex = make_executor("local", devices=["cpu"], runs_per_device=2, threads=1)
-    outcomes = ex.run(store, nodes, data_root=tiny, device="cuda")  # the device list wins over device=
+    with caplog.at_level("INFO", logger="nbprune"):
+        outcomes = ex.run(store, nodes, data_root=tiny, device="cuda")  # the device list wins over device=
     assert sorted(o["run_id"] for o in outcomes) == sorted(n.run_id for n in nodes)
     assert all(o["state"] == "finished" and o["device"] == "cpu" for o in outcomes)
-    out = capsys.readouterr().out
+    out = caplog.text  # the executor logs (nbprune.log); the CLI and the notebooks print it
     assert "2 at a time with 1 thread(s) each; cpu x2" in out and "on cpu" in out
 
 
@@ -333,3 +335,47 @@ def test_derived_runs_of_a_parent_imported_without_weights_are_blocked_before_tr
     for name in ("final.pt", "init.pt"):
         (b.path / large.run_id / name).write_bytes((a.path / large.run_id / name).read_bytes())
     assert grid_graph(b, grid, "smoke", [0], data_root=tiny).blocked(b) == []
+
+
+def test_the_package_logs_and_show_log_prints_it_on_stdout(capsys):
+    import logging
+
+    from nbprune.log import LOGGER, show_log
+
+    before = (list(LOGGER.handlers), LOGGER.level, LOGGER.propagate)
+    try:
+        show_log()
+        show_log()  # idempotent: one handler
+        LOGGER.info("98 runs: all read from the store, nothing trained")
+        assert capsys.readouterr().out == "98 runs: all read from the store, nothing trained\n"
+        assert sum(type(h).__name__ == "_Stdout" for h in LOGGER.handlers) == 1
+    finally:
+        LOGGER.handlers[:], LOGGER.level, LOGGER.propagate = before
+    assert logging.getLogger("nbprune") is LOGGER
+
+
+def test_a_grid_trained_locally_advances_one_bar_over_its_runs(tmp_path, tiny, monkeypatch):
+    from nbprune import progress
+    from nbprune.runner import complete_grid
+
+    seen = []
+
+    class Spy(progress.RunsBar):
+        def add(self, nodes):
+            nodes = list(nodes)
+            seen.append(("add", len(nodes)))
+            super().add(nodes)
+
+        def done(self, node, outcome=None):
+            seen.append(("done", node.run_id))
+            super().done(node, outcome)
+
+    monkeypatch.setattr("nbprune.runner.RunsBar", Spy)
+    store = RunStore(tmp_path / "store")
+    grid = grids.l1_grid(["vgg16-a"])
+    complete_grid(store, grid, "smoke", [0], data_root=tiny, device="cpu")
+    adds = [n for kind, n in seen if kind == "add"]
+    dones = [r for kind, r in seen if kind == "done"]
+    # the large model, then its derived runs once it finished (at smoke Scratch-B is Scratch-E: one run)
+    assert adds == [1, 2]
+    assert len(dones) == sum(adds) == len(set(dones))  # each run advanced the bar once

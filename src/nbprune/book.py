@@ -300,6 +300,8 @@ def markdown_table(df: pd.DataFrame) -> str:
 def list_table(df: pd.DataFrame, widths: list[int], css: str = "") -> str:
     """A DataFrame as a MyST ``list-table`` (cells are markdown; ``widths`` in relative units, so the table
     keeps to the page's column and long cells wrap)."""
+    if df.empty or not len(df.columns):
+        return "(none)"
     lines = [":::{list-table}", ":header-rows: 1", f":widths: {' '.join(map(str, widths))}"]
     if css:
         lines.append(f":class: {css}")
@@ -326,6 +328,9 @@ def verdict_markdown(preset, results_dir: str | None = None, dataset: str = "cif
               f"lines are a chapter's budget curve (on {images} training images), hollow markers the chapter's own "
               f"runs at {p.epochs} epochs (on {_images(p.train_subset)} images), the green band the ±{p.margin:g} "
               "margin of the equivalence test and the stars the paper's difference at 160 epochs.", "```"]
+    if head.empty:  # no chapter has results at this preset yet
+        return (f"No chapter has results at preset `{p.name}` yet.\n\n"
+                + list_table(every, [9, 11, 15, 13, 11, 7, 24, 8], "every-comparison") + "\n")
     lines = [list_table(head, [16, 13, 24, 20, 13, 14], "headline"), "", *figure, "",
              f":::{{dropdown}} Every comparison at the preset's budget ({p.epochs} epochs), one row each: {len(every)} "
              "rows" + (f", {len(dropped)} of them the same runs as an earlier row (not counted again)" if dropped else ""),

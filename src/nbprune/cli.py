@@ -324,6 +324,9 @@ def cmd_grid(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .executors import SlurmError
+    from .log import show_log
+
+    show_log()  # the CLI prints the package's INFO lines (runs trained, read, missing)
     from .runs import StoreError
 
     try:

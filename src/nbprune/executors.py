@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .graph import Node, measured_rate, projected_seconds, run_state, training_flops
+from .log import LOGGER
 from .runs import RunStore
 from .step import check_step, default_step, resolve_step
 from .train import RunConfig, resolve_device
@@ -203,9 +204,11 @@ class LocalExecutor:
         return self.workers != 1
 
     def run(self, store: RunStore, nodes: list[Node], on_run=None, data_root=None, device: str = "auto",
-            stop_at: float | None = None, **run_kw) -> list[dict]:
+            stop_at: float | None = None, on_done=None, **run_kw) -> list[dict]:
         """Train ``nodes``; with ``stop_at`` (a ``time.time()``) every run stops, resumable, after the first
-        epoch that ends past it. Returns each run's outcome (:func:`train_node`), in the order they ended."""
+        epoch that ends past it. ``on_run(i, n, node)`` is called before each run trained in this process,
+        ``on_done(node, outcome)`` after each run ends (a progress bar's). Returns each run's outcome
+        (:func:`train_node`), in the order they ended."""
         slots = self.slots(device)
         self._check_step(slots or [device])
         workers = self.workers_for(len(nodes), device)
@@ -217,11 +220,13 @@ class LocalExecutor:
                     if on_run is not None:
                         on_run(i, len(nodes), node)
                     outcomes.append(train_node(store, node.config, data_root, where, stop_at, **run_kw))
+                    if on_done is not None:
+                        on_done(node, outcomes[-1])
             return outcomes
-        return self._run_pool(store, nodes, workers, data_root, slots or [device] * workers, stop_at)
+        return self._run_pool(store, nodes, workers, data_root, slots or [device] * workers, stop_at, on_done)
 
     def _run_pool(self, store: RunStore, nodes: list[Node], workers: int, data_root, slots: list[str],
-                  stop_at: float | None) -> list[dict]:
+                  stop_at: float | None, on_done=None) -> list[dict]:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -233,7 +238,7 @@ class LocalExecutor:
         placed = self.slots() is not None
         where = ("; " + ", ".join(f"{d} x{slots[:workers].count(d)}" for d in dict.fromkeys(slots[:workers]))
                  if placed else "")
-        print(f"training {len(order)} run(s), {workers} at a time with {threads} thread(s) each{where}", flush=True)
+        LOGGER.info(f"training {len(order)} run(s), {workers} at a time with {threads} thread(s) each{where}")
         ctx = multiprocessing.get_context("spawn")
         queue = ctx.Queue()
         for d in slots[:workers]:
@@ -248,16 +253,17 @@ class LocalExecutor:
                     out = fut.result()
                 except Exception as e:  # noqa: BLE001 -- reported together below
                     failures.append(f"{what}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-                    print(f"  [{done}/{len(order)}] FAILED {what}", flush=True)
+                    LOGGER.warning(f"  [{done}/{len(order)}] FAILED {what}")
                     continue
                 outcomes.append(out)
+                if on_done is not None:
+                    on_done(node, out)
                 on = f" on {out['device']}" if placed else ""
                 if out["state"] == "stopped":
-                    print(f"  [{done}/{len(order)}] {what}: stopped at the time limit after epoch "
-                          f"{out['epochs_done']}/{out['epochs']}{on}", flush=True)
+                    LOGGER.info(f"  [{done}/{len(order)}] {what}: stopped at the time limit after epoch "
+                                f"{out['epochs_done']}/{out['epochs']}{on}")
                 else:
-                    print(f"  [{done}/{len(order)}] {what}: {out['test_acc']:.2f}% at {time.time() - t0:.0f} s{on}",
-                          flush=True)
+                    LOGGER.info(f"  [{done}/{len(order)}] {what}: {out['test_acc']:.2f}% at {time.time() - t0:.0f} s{on}")
         if failures:
             raise RuntimeError(f"{len(failures)} of {len(order)} run(s) failed: " + "; ".join(failures))
         return outcomes

@@ -119,7 +119,7 @@ def lottery_curve(preset) -> list[Experiment]:
     """Chapter 5's curve: winning ticket vs random init at lr 0.1 for VGG-16-A (structured, L1-norm) and 20%
     magnitude pruning (unstructured) at the preset's ``row_budgets``. Their large models are chapter 1's
     curve models where the budget, seed and images are the same (the same runs)."""
-    rows = [e for e in lottery_rows(get_preset(preset).name, 0.1) if e.previous is None]
+    rows = [e for e in lottery_rows(get_preset(preset), 0.1) if e.previous is None]
     return _at_budgets(rows, preset)
 
 
@@ -154,7 +154,7 @@ def _magnitude(model: str, fraction: float, **kw) -> Experiment:
 def _sfp_recipe(preset: str) -> dict:
     """SFP's own recipe at ``paper`` (Nesterov, wd 5e-4, batch 128, 200 epochs, its warm-up and normalisation);
     nothing at the CPU presets (their budget)."""
-    return {**SFP_RECIPE} if get_preset(preset).name == "paper" else {}
+    return {**SFP_RECIPE} if get_preset(preset).sfp_recipe else {}
 
 
 def _sfp(model: str, fraction: float, preset: str, pretrained: bool = False) -> Experiment:
@@ -191,18 +191,18 @@ def predefined_grid(preset) -> list[Experiment]:
     """Chapter 1: Table 1's L1-norm targets, Table 10's Soft Filter Pruning rows with their four unpruned models
     on SFP's recipe and Table 11's SFP rows from those unpruned models (``paper``); VGG-16-A and one SFP row
     (ResNet-56, 40% of every conv's filters, at the preset's budget) on the CPU presets."""
-    p = get_preset(preset).name
-    if p == "paper":
+    p = get_preset(preset)
+    if p.full_grid:
         l1 = [_l1(t, t.split("-")[0]) for t in ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")]
         return (l1 + [_sfp_unpruned(m, p) for m in SFP_TABLE10]
                 + [_sfp(m, f, p) for m, fs in SFP_TABLE10.items() for f in fs]
                 + [_sfp(m, f, p, pretrained=True) for m, fs in SFP_TABLE11.items() for f in fs])
-    return [_l1("vgg16-a", "vgg16"), _sfp("resnet56", 0.4, get_preset(preset))]
+    return [_l1("vgg16-a", "vgg16"), _sfp("resnet56", 0.4, p)]
 
 
 def automatic_grid(preset) -> list[Experiment]:
     """Chapter 2: Table 4's Network Slimming rows (``paper``); VGG-19 at 70% on the CPU presets."""
-    if get_preset(preset).name == "paper":
+    if get_preset(preset).full_grid:
         return [_slim("vgg19", 0.7), _slim("preresnet164", 0.4), _slim("preresnet164", 0.6),
                 _slim("densenet40", 0.4), _slim("densenet40", 0.6)]
     return [_slim("vgg19", 0.7)]
@@ -210,7 +210,7 @@ def automatic_grid(preset) -> list[Experiment]:
 
 def unstructured_grid(preset) -> list[Experiment]:
     """Chapter 3: Table 6's CIFAR-10 models at 30/80/95% (``paper``); VGG-19 at 30% on the CPU presets."""
-    if get_preset(preset).name == "paper":
+    if get_preset(preset).full_grid:
         return [_magnitude(m, f) for m in ("vgg19", "preresnet110", "densenet-bc-100") for f in (0.3, 0.8, 0.95)]
     return [_magnitude("vgg19", 0.3)]
 
@@ -219,35 +219,35 @@ def architecture_search_grid(preset) -> list[Experiment]:
     """Chapter 4: Figure 3 (left) / Table 21 (VGG-16's Network Slimming architectures vs uniformly pruned
     channels) and Figure 5 / Table 18 (PreResNet-164's), all Scratch-E, and (``paper`` only) Figure 3's
     unstructured curve, the source of guided sparsification; VGG-16 only on the CPU presets."""
-    p = get_preset(preset).name
-    if p == "paper":
+    p = get_preset(preset)
+    if p.full_grid:
         return (search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], model="vgg16")
                 + search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], model="preresnet164")
                 + sparsity_search_grid([0.3, 0.5, 0.7, 0.9, 0.95]))
-    return search_grid([0.4, 0.5, 0.6, 0.7] if p in ("quick", "cpu") else [0.4, 0.7], model="vgg16")
+    return search_grid([0.4, 0.5, 0.6, 0.7] if p.name in ("quick", "cpu") else [0.4, 0.7], model="vgg16")
 
 
 def lottery_ticket_grid(preset) -> list[Experiment]:
     """Chapter 5: Table 8 (structured, L1-norm), Table 9 (unstructured one-shot) and Figure 7 (iterative), at
     lr 0.1 (and 0.01 on ``paper``)."""
-    p = get_preset(preset).name
-    return [e for lr in ((0.1, 0.01) if p == "paper" else (0.1,)) for e in lottery_rows(p, lr)]
+    p = get_preset(preset)
+    return [e for lr in ((0.1, 0.01) if p.full_grid else (0.1,)) for e in lottery_rows(p, lr)]
 
 
 def lottery_rows(preset, lr: float) -> list[Experiment]:
     """Chapter 5's rows at one initial lr: Table 8 (L1-norm targets), Table 9 (one-shot magnitude) and Figure 7
     (iterative magnitude pruning, 20% of the remaining weights per round; round 1 is the one-shot 20% row)."""
-    p = get_preset(preset).name
+    full = get_preset(preset).full_grid
     tag = "" if lr == 0.1 else f" (lr {lr:g})"  # rows of another lr are other rows of the tables
     t8, t9 = {0.1: ("8a", "9a"), 0.01: ("8b", "9b")}.get(lr, ("", ""))
     large = (("lr", lr),) if lr != 0.1 else ()
-    targets = ("vgg16-a",) if p != "paper" else ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")
+    targets = ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b") if full else ("vgg16-a",)
     grid = [experiment(_paper_target(t) + tag, t.split("-")[0], "l1", {"target": t},
                        variants=("winning-ticket", "random-init"), lr=lr, paper_table=t8,
                        paper_target=_paper_target(t), large=large) for t in targets]
-    rounds = [2] if p != "paper" else list(range(2, 15))  # 0.8 ** 14 keeps 4.4% (95.6% pruned)
+    rounds = list(range(2, 15)) if full else [2]  # 0.8 ** 14 keeps 4.4% (95.6% pruned)
     grid += iterative_grid("vgg16", 0.2, rounds, lr, paper_table=t9)
-    for f in (0.2,) if p != "paper" else (0.2, 0.4, 0.6, 0.8, 0.95):
+    for f in (0.2, 0.4, 0.6, 0.8, 0.95) if full else (0.2,):
         grid.append(experiment(f"{f:.0%}{tag}", "vgg16", "magnitude", {"fraction": f},
                                variants=("winning-ticket", "random-init"), lr=lr, paper_table=t9,
                                paper_target=f"{f:.0%}", large=large))

@@ -25,10 +25,12 @@ from .data import DATASETS, ImageData, load_cifar
 from .executors import LocalExecutor, make_executor
 from .experiments import Experiment, paper_refs, preset_for, seeds_of
 from .graph import MAX_STAGES, GridGraph, Node, _finished, grid_graph, large_for
+from .log import LOGGER
 from .params import slurm_options
 from .pipeline import VARIANTS, Chain, derived_configs
 from .plans import plan_for, plan_key
 from .presets import Preset, budget_seeds, get_preset, resolve_seeds
+from .progress import RunsBar
 from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance, run_provenance
 from .prune import hooks_for, make_plan
 from .prune.structured import stage_keep_fractions
@@ -39,18 +41,29 @@ from .train import RunConfig, build_model, resolve_device
 
 # ------------------------------------------------------------------------------------------ execution
 def print_run(i: int, n: int, node: Node) -> None:
-    """A one-line progress report per run trained in this process (the executors' ``on_run``)."""
+    """A one-line progress report per run trained in this process (the executors' ``on_run``), logged."""
     what = " ".join(x for x in (node.config.model, node.label, node.role, f"seed {node.seed}") if x)
-    print(f"[{i + 1}/{n}] {what}", flush=True)
+    LOGGER.info(f"[{i + 1}/{n}] {what}")
 
 
 def complete_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
                   executor=None, data_root=None, device: str = "auto", on_run=None, **run_kw) -> GridGraph:
     """Train every missing run of the grid through ``executor`` (None: one worker, in this process), stage by
-    stage: the runs nameable now, then those their results make nameable, until none is missing."""
+    stage: the runs nameable now, then those their results make nameable, until none is missing. A local
+    executor's runs advance one progress bar over the grid (:class:`nbprune.progress.RunsBar`: an ETA from the
+    measured rates, over the runs named so far); Slurm's executor shows its own."""
     executor = executor or LocalExecutor(workers=1)
     if on_run is not None:
         run_kw["on_run"] = on_run
+    bar = RunsBar(store, "cuda" if str(device).startswith("cuda") else "cpu", desc="training the grid",
+                  enabled=isinstance(executor, LocalExecutor))
+    with bar:
+        return _complete(store, grid, preset, seeds, dataset, executor, data_root, device, bar, run_kw)
+
+
+def _complete(store, grid, preset, seeds, dataset, executor, data_root, device, bar, run_kw) -> GridGraph:
+    if isinstance(executor, LocalExecutor):
+        run_kw = {**run_kw, "on_done": bar.done}
     for _stage in range(MAX_STAGES):  # large models, derived runs, and one more per round of iterative pruning
         graph = grid_graph(store, grid, preset, seeds, dataset, data_root)
         if graph.unplannable:  # before any of the stage trains
@@ -65,6 +78,7 @@ def complete_grid(store: RunStore, grid: list[Experiment], preset, seeds, datase
         blocked = graph.blocked(store)
         if blocked:  # before any of the stage trains: these would fail only once their turn came
             raise StoreError(f"{len(blocked)} run(s) of the grid cannot train; the first: {blocked[0][1]}")
+        bar.add(todo)
         executor.run(store, todo, data_root=data_root, device=device, **run_kw)
     raise RuntimeError(f"complete_grid: the grid did not converge in {MAX_STAGES} stages")
 
@@ -356,8 +370,8 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
     runs = store if isinstance(store, RunStore) else RunStore(store)
     ex = make_executor(executor, **slurm_options(executor_options or {}))
     data = load_cifar(dataset, data_root, train_subset=p.train_subset, test_subset=p.test_subset)
-    print(f"{ch.name} at preset {p.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); store {runs.path}",
-          flush=True)
+    LOGGER.info(f"{ch.name} at preset {p.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); "
+                f"store {runs.path}")
     kw = dict(executor=ex, data_root=data_root, device=device, on_run=print_run, progress=progress)
     had = _finished_ids(runs)
     results = run_grid(runs, grid, p, seeds, dataset, **kw)
@@ -382,16 +396,16 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
             pending = grid_graph(runs, curve_grid, p, curve_seeds, dataset, data_root)
             curve_missing = len(pending.missing(runs)) + len(pending.waiting) + len(pending.unplannable)
             if curve_missing:
-                print(f"curve: {len(curve.rows)} finished run(s) read; {curve_missing} run(s) or chain(s) not trained "
-                      f"(train them with nbprune grid {ch.name} --preset {p.name} --curve)", flush=True)
+                LOGGER.info(f"curve: {len(curve.rows)} finished run(s) read; {curve_missing} run(s) or chain(s) not "
+                            f"trained (train them with nbprune grid {ch.name} --preset {p.name} --curve)")
         if curve.rows:
             curve_saved = save_results(curve, f"{ch.name}-budget", p, dataset, results_root)
     used = {r["run_id"] for r in results.rows + (curve.rows if curve else [])}
     trained = len(used - had)
-    print(f"{len(used)} runs: " + (f"{trained} trained now, {len(used) - trained} read from the store" if trained
-                                   else "all read from the store, nothing trained"), flush=True)
+    LOGGER.info(f"{len(used)} runs: " + (f"{trained} trained now, {len(used) - trained} read from the store"
+                                         if trained else "all read from the store, nothing trained"))
     run = ChapterRun(ch, p, seeds, dataset, grid, follow, runs, dev, data, results, paper_refs(grid, dataset), saved,
                      time.time() - t0, curve, curve_saved, curve_missing)
     for line in run.store_figure_data():
-        print(f"figure data {line}", flush=True)
+        LOGGER.info(f"figure data {line}")
     return run

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import torch
 from .atomic import StoreError, atomic_write_json, remove_temp_files, write_error
 from .config import _thaw
 from .data import DATASETS, load_cifar
+from .log import LOGGER
 from .plans import plan_for
 from .provenance import provenance
 from .prune import derive_state, hooks_for
@@ -393,8 +393,7 @@ class RunLock:
                     self.path.unlink(missing_ok=True)
                     continue
                 if not warned:
-                    print(f"run {self.path.parent.name}: another process is training it; waiting", file=sys.stderr,
-                          flush=True)
+                    LOGGER.warning(f"run {self.path.parent.name}: another process is training it; waiting")
                     warned = True
                 if self.timeout_s is not None and time.time() - t0 > self.timeout_s:
                     raise TimeoutError(f"run {self.path.parent.name}: still locked after {self.timeout_s} s")
