@@ -169,7 +169,7 @@ if {SLIM, UNIFORM} <= set(sizes.columns):
 # ±1 accuracy point at the CPU presets, ±0.5 at `paper` (the run box states this run's). A row is *equivalent within the
 # margin* when the 90% t-interval of the mean paired difference lies inside it (two one-sided tests at 5%, TOST),
 # even if the difference is significant; otherwise one side is *better* when the 95% interval excludes 0;
-# otherwise it is *inconclusive*, with about how many seeds would decide it at the observed spread. Pairing by
+# otherwise it is *inconclusive*, with about how many seeds would decide it at 80% power (p's Holm-adjusted within the claim). Pairing by
 # seed is right because the runs of a seed see the same data order, which the seed fixes; that is all they
 # share: every one of them is trained from its own random initialisation, and only the slimmed and guided
 # architectures depend on that seed's large model (the uniform one depends on no large model). The last

@@ -128,7 +128,7 @@ display(report.show(report.variant_rows(table), group=["model", "target"]))
 # accuracy point at the CPU presets, ±0.5 at `paper` (the run box states this run's). A row is *equivalent
 # within the margin* when the 90% t-interval of the mean paired difference lies inside it (two one-sided tests
 # at 5%, TOST), even if the difference is significant; otherwise one side is *better* when the 95% interval
-# excludes 0; otherwise it is *inconclusive*, with about how many seeds would decide it at the observed spread.
+# excludes 0; otherwise it is *inconclusive*, with about how many seeds would decide it at 80% power (p's Holm-adjusted within the claim).
 # Pairing by seed is right because the ticket and its control of one seed share the large model, the mask and
 # the data order. The last column says whether the verdict supports the paper's claim ("equivalent" and
 # "random init better" do; "winning ticket better" does not). The forest plot shows each comparison's 90% (thick) and

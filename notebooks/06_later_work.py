@@ -150,7 +150,7 @@ display(report.show(report.variant_rows(report.paper_shaped_table(retrain, ["mod
 # The verdicts, paired by seed (each schedule's run and the Scratch run of one seed share the large model's
 # data order and pruned architecture), with the preset's margin fixed before the runs: *equivalent within the
 # margin* when the 90% t-interval of the mean difference lies inside it (two one-sided tests), else one side
-# *better* when the 95% interval excludes 0, else *inconclusive* with about how many seeds would decide it.
+# *better* when the 95% interval excludes 0, else *inconclusive* with about how many seeds would decide it at 80% power (p's Holm-adjusted within the claim).
 # The last column says whether the verdict supports the later work's claim for the pair: only "better" does.
 
 # %% tags=["hide-input"]

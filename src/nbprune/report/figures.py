@@ -102,10 +102,13 @@ def forest_figure(stats_rows: list[dict], margin: float, title: str, ax=None):
 
 
 def chapter_forest(rows: list[dict], refs: dict, pairs: list[tuple[str, str]], margin: float, title: str, ax=None):
-    """The forest plot of a chapter's paired comparisons (:func:`forest_figure`)."""
+    """The forest plot of a chapter's paired comparisons (:func:`forest_figure`), each comparison once: a row of
+    the same runs as an earlier one (:func:`nbprune.report.settle`) is not drawn again."""
+    from .verdicts import settle
+
     df = results_frame(rows)
-    return forest_figure(paired_stats(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs, margin),
-                         margin, title, ax)
+    stats = settle(paired_stats(df[df["variant"] != "unpruned"], ["model", "target"], pairs, refs, margin))
+    return forest_figure([r for r in stats if "same_as" not in r], margin, title, ax)
 
 
 # one colour per variant in every figure of the book (a hue the table does not know gets the next free one)

@@ -7,7 +7,8 @@ the runs (see :mod:`nbprune.stats`):
 
 - **equivalent within ±margin** when the 90% t-interval lies inside ``(-margin, +margin)`` (TOST at 5%);
 - otherwise **a better** / **b better** when the 95% t-interval lies above / below 0;
-- otherwise **inconclusive**, with about how many seeds would decide it ("one seed" when there is one).
+- otherwise **inconclusive**, with about how many seeds would decide it at 80% power ("one seed" when there is
+  one); within a claim's family the p's are Holm-adjusted first (:func:`settle`).
 
 A verdict *agrees* with the paper's claim when it is one the claim predicts, *disagrees* when it is one the
 claim rules out, and is *undecided* otherwise.
