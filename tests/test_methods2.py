@@ -306,3 +306,15 @@ def test_thinet_chain_fine_tunes_the_reconstructed_model(tmp_path, tiny_archive,
     chain = run_chain(store, large, "thinet", {"fraction": 0.5}, "smoke", variants=("fine-tuned",), progress=False)
     assert chain.flops_pruned < chain.flops_large
     assert chain.runs["fine-tuned"].metrics["status"] == "finished"
+
+
+def test_every_method_registers_what_the_package_needs_to_know_about_it():
+    """needs_data and data_driven come with the registration (no name list elsewhere)."""
+    from nbprune.prune import METHOD_INFO, list_methods, method_info
+
+    assert set(METHOD_INFO) == set(list_methods())
+    assert {m for m in list_methods() if method_info(m).needs_data} == {"thinet", "regression"}
+    assert {m for m in list_methods() if not method_info(m).data_driven} == {
+        "l1", "random-channels", "magnitude", "uniform-channels", "uniform-sparsity"}
+    with pytest.raises(ValueError, match="method: unknown 'nope'; registered: "):
+        method_info("nope")

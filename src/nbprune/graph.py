@@ -19,7 +19,7 @@ from .experiments import Experiment, preset_for, seeds_of
 from .flops import count_flops
 from .pipeline import derived_configs, large_config
 from .plans import compute_plan, load_plan, plan_for
-from .prune import PrunePlan, hooks_for
+from .prune import PrunePlan, hooks_for, method_info
 from .runs import RunStore, _read_json
 from .train import RunConfig, _thaw, build_model
 
@@ -296,7 +296,7 @@ def project_grid(grid: list[Experiment], preset, seeds, dataset: str = "cifar10"
             continue
         model = build_model(first, DATASETS[dataset], hooks_for(first)).eval()
         sp = compute_plan(model, exp.method, dict(exp.settings), calibration)
-        data_driven = exp.method not in ("l1", "random-channels", "magnitude", "uniform-channels", "uniform-sparsity")
+        data_driven = method_info(exp.method).data_driven  # registered with the method
         for seed in seeds_of(exp, seeds):
             large = large_for(exp, preset, seed, dataset)
             add(large, "large", "", False)

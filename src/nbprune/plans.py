@@ -26,7 +26,7 @@ from .atomic import StoreError, atomic_save, atomic_write_json
 from .data import calibration_images
 from .flops import count_flops
 from .models import selections_of
-from .prune import NEEDS_DATA, PrunePlan, apply_plan, make_plan
+from .prune import PrunePlan, apply_plan, make_plan, method_info
 from .prune.unstructured import stage_sparsity
 
 PLAN_VERSION = 2  # bump when a stored plan's meaning changes (older files are then recomputed)
@@ -70,8 +70,8 @@ def summary_path(run_dir: str | Path, method: str, settings: dict[str, Any]) -> 
 def compute_plan(model: nn.Module, method: str, settings: dict[str, Any], data: torch.Tensor | None = None
                  ) -> StoredPlan:
     """Prune ``model`` (not modified) with ``method(**settings)``; ``data``: calibration images for the methods
-    that sample activations (:data:`nbprune.prune.NEEDS_DATA`)."""
-    extra = {"data": data} if method in NEEDS_DATA else {}
+    that sample activations (registered with ``needs_data``, :class:`nbprune.prune.MethodInfo`)."""
+    extra = {"data": data} if method_info(method).needs_data else {}
     plan = make_plan(model, method, **settings, **extra)
     pruned = apply_plan(model, plan)
     sparsity = stage_sparsity(model, plan.masks) if plan.masks else None
@@ -159,7 +159,7 @@ def plan_for(parent, method: str, settings: dict[str, Any], data_root=None, comp
     stored = load_plan(parent.dir, method, settings, complete)
     if stored is not None:
         return stored
-    data = calibration_images(parent.config, data_root=data_root) if method in NEEDS_DATA else None
+    data = calibration_images(parent.config, data_root=data_root) if method_info(method).needs_data else None
     sp = compute_plan(parent.model("final"), method, settings, data)
     try:
         save_plan(parent.dir, method, settings, sp)

@@ -24,7 +24,16 @@ from nbprune.data import DATASETS, calibration_images
 from nbprune.hooks import TrainHook
 from nbprune.prune import reconstruct, sfp, slimming, sss, structured, unstructured  # noqa: F401  (register)
 from nbprune.prune._checks import check_fraction
-from nbprune.prune.plan import HOOKS, METHODS, PrunePlan, register_hook, register_method
+from nbprune.prune.plan import (
+    HOOKS,
+    METHOD_INFO,
+    METHODS,
+    MethodInfo,
+    PrunePlan,
+    method_info,
+    register_hook,
+    register_method,
+)
 from nbprune.prune.reconstruct import apply_reconstruction
 from nbprune.prune.sss import apply_block_removal
 from nbprune.prune.stages import resolution_stages
@@ -32,7 +41,7 @@ from nbprune.prune.surgery import prune_channels
 from nbprune.prune.unstructured import attach_masks, rescale_init
 from nbprune.train import RunConfig, _thaw, build_model
 
-__all__ = ["NEEDS_DATA", "PrunePlan", "apply_plan", "check_fraction", "derive_state", "hooks_for", "list_methods",
+__all__ = ["METHOD_INFO", "MethodInfo", "PrunePlan", "apply_plan", "method_info", "check_fraction", "derive_state", "hooks_for", "list_methods",
            "make_plan", "register_hook", "register_method", "resolution_stages"]
 
 
@@ -80,7 +89,6 @@ def apply_plan(model: nn.Module, plan: PrunePlan, reconstruct: bool = True) -> n
     return model
 
 
-NEEDS_DATA = ("thinet", "regression")  # methods that sample activations of training images
 
 
 def derive_state(parent, config: RunConfig, plan: PrunePlan | None = None) -> dict | None:
@@ -90,7 +98,7 @@ def derive_state(parent, config: RunConfig, plan: PrunePlan | None = None) -> di
         settings = dict(config.prune)
         method = settings.pop("method")
         settings = {k: _thaw(v) for k, v in settings.items()}
-        if method in NEEDS_DATA:
+        if method_info(method).needs_data:
             settings["data"] = calibration_images(parent.config)
         plan = make_plan(parent.model("final"), method, **settings)
     want = None if config.cfg is None else _thaw(config.cfg)

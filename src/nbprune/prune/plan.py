@@ -11,7 +11,8 @@ import torch
 
 from nbprune.hooks import TrainHook
 
-__all__ = ["HOOKS", "METHODS", "PrunePlan", "register_hook", "register_method"]
+__all__ = ["HOOKS", "METHODS", "METHOD_INFO", "MethodInfo", "PrunePlan", "method_info", "register_hook",
+           "register_method"]
 
 
 @dataclass
@@ -32,15 +33,41 @@ class PrunePlan:
 
 
 METHODS: dict[str, Callable[..., PrunePlan]] = {}  # method name -> fn(model, **settings) -> PrunePlan
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What the package needs to know about a registered method besides its function.
+
+    ``needs_data``: the method samples activations of training images (``fn`` gets ``data=``: ThiNet, the
+    regression-based reconstruction). ``data_driven``: the pruned architecture depends on the trained weights
+    (Network Slimming's global threshold), so a projection made before training (pruning the large model at
+    its random init, :func:`nbprune.graph.project_grid`) only estimates its size."""
+
+    needs_data: bool = False
+    data_driven: bool = True
+
+
+METHOD_INFO: dict[str, MethodInfo] = {}  # method name -> what it needs (registered with the method)
 HOOKS: dict[str, type[TrainHook]] = {}  # RunConfig field -> the hook class that consumes it
 
 
-def register_method(name: str) -> Callable[[Callable[..., PrunePlan]], Callable[..., PrunePlan]]:
-    """Decorator: ``fn(model, **settings) -> PrunePlan`` becomes method ``name``."""
+def register_method(name: str, *, needs_data: bool = False,
+                    data_driven: bool = True) -> Callable[[Callable[..., PrunePlan]], Callable[..., PrunePlan]]:
+    """Decorator: ``fn(model, **settings) -> PrunePlan`` becomes method ``name``, with what the package needs
+    to know about it (:class:`MethodInfo`) registered in the same place."""
     def deco(fn):
         METHODS[name] = fn
+        METHOD_INFO[name] = MethodInfo(needs_data=needs_data, data_driven=data_driven)
         return fn
     return deco
+
+
+def method_info(name: str) -> MethodInfo:
+    """The :class:`MethodInfo` of a registered method; a ValueError names the registered ones otherwise."""
+    if name not in METHOD_INFO:
+        raise ValueError(f"method: unknown {name!r}; registered: {', '.join(sorted(METHOD_INFO))}")
+    return METHOD_INFO[name]
 
 
 def register_hook(cls: type[TrainHook]) -> type[TrainHook]:

@@ -380,7 +380,7 @@ def apply_reconstruction(model: nn.Module, plan: PrunePlan) -> nn.Module:
     return prune_channels(source, plan.keep)
 
 
-@register_method("thinet")
+@register_method("thinet", needs_data=True)
 def thinet(model: nn.Module, data: torch.Tensor, fraction: float | None = None, widths: Any = None,
            target: str | None = None, cfg: Any = None, refit: str = "scale", locations: int = 2000,
            max_rows: int = 50_000, batch_size: int = 64, seed: int = 0, ridge: float = 1e-6,
@@ -404,7 +404,7 @@ def thinet(model: nn.Module, data: torch.Tensor, fraction: float | None = None, 
                         full_min)
 
 
-@register_method("regression")
+@register_method("regression", needs_data=True)
 def regression(model: nn.Module, data: torch.Tensor, fraction: float | None = None, widths: Any = None,
                target: str | None = None, cfg: Any = None, refit: str = "full", locations: int = 2000,
                max_rows: int = 50_000, batch_size: int = 64, seed: int = 0, ridge: float = 1e-6,

@@ -115,7 +115,7 @@ def _l1_keep(model: nn.Module, units: dict[str, Unit], widths: Mapping[str, int]
     return {name: top_k(l1_scores(model, unit), widths[name]) for name, unit in units.items()}
 
 
-@register_method("l1")
+@register_method("l1", data_driven=False)
 def l1(model: nn.Module, target: str | None = None, ratios: Any = None, skip: Any = None) -> PrunePlan:
     """L1-norm filter pruning: keep each unit's filters with the largest sum |W| over (C_in, k, k).
 
@@ -137,7 +137,7 @@ def l1(model: nn.Module, target: str | None = None, ratios: Any = None, skip: An
     return _plan("l1", model, _l1_keep(model, units, widths))
 
 
-@register_method("random-channels")
+@register_method("random-channels", data_driven=False)
 def random_channels(model: nn.Module, target: str, draw: int = 0) -> PrunePlan:
     """Random filter pruning (Le & Hua's control): the per-unit widths of the named L1 ``target``, with the
     kept channels of every unit drawn uniformly at random instead of by their L1 norm.
@@ -188,7 +188,7 @@ def slimming(model: nn.Module, fraction: float) -> PrunePlan:
     return _plan("slimming", model, keep, threshold=threshold, emptied=emptied)
 
 
-@register_method("uniform-channels")
+@register_method("uniform-channels", data_driven=False)
 def uniform_channels(model: nn.Module, fraction: float) -> PrunePlan:
     """Section 5's uniform baseline: every unit keeps ``max(1, int(C * (1 - fraction)))`` channels.
 

@@ -59,7 +59,7 @@ def global_magnitude_masks(weights: dict[str, torch.Tensor], prev: dict[str, tor
     return out
 
 
-@register_method("magnitude")
+@register_method("magnitude", data_driven=False)
 def magnitude(model: nn.Module, fraction: float) -> PrunePlan:
     """Global magnitude pruning of conv weights until ``fraction`` of them are pruned.
 
@@ -89,7 +89,7 @@ def iterative_fractions(fraction: float, rate: float = ITERATIVE_RATE) -> list[f
     return out
 
 
-@register_method("uniform-sparsity")
+@register_method("uniform-sparsity", data_driven=False)
 def uniform_sparsity(model: nn.Module, fraction: float, seed: int = 0) -> PrunePlan:
     """Every conv layer keeps the same fraction of its weights, chosen at random."""
     fraction = check_fraction(fraction)
