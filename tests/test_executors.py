@@ -379,3 +379,18 @@ def test_a_grid_trained_locally_advances_one_bar_over_its_runs(tmp_path, tiny, m
     # the large model, then its derived runs once it finished (at smoke Scratch-B is Scratch-E: one run)
     assert adds == [1, 2]
     assert len(dones) == sum(adds) == len(set(dones))  # each run advanced the bar once
+
+
+def test_the_cli_logs_on_stderr_so_its_json_stays_clean(capsys):
+    from nbprune.log import LOGGER, show_log
+
+    before = (list(LOGGER.handlers), LOGGER.level)
+    try:
+        show_log(stream="stderr")
+        LOGGER.info("a line for the person watching")
+        out, err = capsys.readouterr()
+        assert out == "" and err == "a line for the person watching\n"
+        with pytest.raises(ValueError, match="stream: must be 'stdout' or 'stderr'"):
+            show_log(stream="file")
+    finally:
+        LOGGER.handlers[:], LOGGER.level = before

@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     from .executors import SlurmError
     from .log import show_log
 
-    show_log()  # the CLI prints the package's INFO lines (runs trained, read, missing)
+    show_log(stream="stderr")  # the package's INFO lines (runs trained, read, missing); stdout is the result
     from .runs import StoreError
 
     try:

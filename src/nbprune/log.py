@@ -2,8 +2,9 @@
 
 The library only logs; whoever runs it decides what is shown. ``nbprune`` (the CLI) and the book's notebooks
 call :func:`show_log`, which prints the package's INFO messages (a chapter's "N runs: ... nothing trained",
-each run trained, a curve's missing runs) as plain lines on standard output; a program importing nbprune sees
-its warnings only, as :mod:`logging` does by default, unless it configures the logger itself.
+each run trained, a curve's missing runs) as plain lines: on standard output in a notebook, on standard error
+in the CLI (whose standard output is its result, e.g. ``--json``). A program importing nbprune sees its
+warnings only, as :mod:`logging` does by default, unless it configures the logger itself.
 """
 
 from __future__ import annotations
@@ -15,23 +16,29 @@ LOGGER = logging.getLogger("nbprune")
 
 
 class _Stdout(logging.StreamHandler):
-    """A handler that writes to whatever ``sys.stdout`` is when a record is emitted (a Jupyter kernel replaces
-    it per cell), each message as it is."""
+    """A handler that writes to whatever ``sys.stdout`` (or ``sys.stderr``) is when a record is emitted (a
+    Jupyter kernel and pytest replace them), each message as it is."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, stream: str = "stdout") -> None:
+        self.which = stream
+        super().__init__(getattr(sys, stream))
         self.setFormatter(logging.Formatter("%(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stdout  # not setStream: that flushes the previous stream, which may be closed by now
+        self.stream = getattr(sys, self.which)  # not setStream: that flushes the previous one, maybe closed by now
         super().emit(record)
 
 
-def show_log(level: int = logging.INFO) -> logging.Logger:
-    """Print nbprune's messages at ``level`` and above on standard output (once per process: a second call
-    only changes the level). The records still propagate to the root logger, so an application that
-    configures logging itself receives them too. Returns the package logger."""
-    if not any(isinstance(h, _Stdout) for h in LOGGER.handlers):
-        LOGGER.addHandler(_Stdout())
+def show_log(level: int = logging.INFO, stream: str = "stdout") -> logging.Logger:
+    """Print nbprune's messages at ``level`` and above on ``stream`` ("stdout" or "stderr"; once per process:
+    a later call changes the level and the stream). The records still propagate to the root logger, so an
+    application that configures logging itself receives them too. Returns the package logger."""
+    if stream not in ("stdout", "stderr"):
+        raise ValueError(f"stream: must be 'stdout' or 'stderr', got {stream!r}")
+    handler = next((h for h in LOGGER.handlers if isinstance(h, _Stdout)), None)
+    if handler is None:
+        LOGGER.addHandler(_Stdout(stream))
+    else:
+        handler.which = stream
     LOGGER.setLevel(level)
     return LOGGER
