@@ -25,6 +25,7 @@ from .chapters import CHAPTERS, Chapter
 from .experiments import paper_refs
 from .presets import get_preset
 from .report.tables import VARIANT_LABELS
+from .report.verdicts import side_name
 from .runner import results_path
 from .stats import agreement
 
@@ -150,9 +151,7 @@ def _result(r: dict) -> str:
     """'Scratch-E - Fine-tuned −0.93 [−1.85, −0.00], fine-tuned better'."""
     c = r["cmp"]
     ci = "" if math.isnan(c.low95) else f" [{c.low95:+.2f}, {c.high95:+.2f}]"
-    from .report.verdicts import _side
-
-    side_a, side_b = r.get("side_a") or _side(r["a"]), r.get("side_b") or _side(r["b"])
+    side_a, side_b = r.get("side_a") or side_name(r["a"]), r.get("side_b") or side_name(r["b"])
     if c.outcome == "inconclusive":
         verdict = "inconclusive" + ("" if c.seeds_needed is None else f" (~{c.seeds_needed} seeds)")
     else:
@@ -206,7 +205,8 @@ def _needed(rows: list[dict]) -> str:
     return f"; the others need {most} seeds"
 
 
-def headline(preset, results_dir: str | None = None, dataset: str = "cifar10") -> pd.DataFrame:
+def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
+             rows: list[dict] | None = None) -> pd.DataFrame:
     """The intro's headline: one row per claim, read at the longest budget the book has for it.
 
     Columns: ``claim`` (in a few words, with its chapter), ``our verdict``, ``at the longest budget`` (where: epochs, images, seeds,
@@ -215,7 +215,8 @@ def headline(preset, results_dir: str | None = None, dataset: str = "cifar10") -
     contradicts / mixed / undecided, from the longest budget's comparisons and the paper's claim about each, and ``why`` (computed: how many were
     decided, whether the verdict moves with the budget, the seeds the undecided ones need)."""
     p = get_preset(preset)
-    book = [r for r in book_comparisons(p, results_dir, dataset) if "same_as" not in r]
+    rows = book_comparisons(p, results_dir, dataset) if rows is None else rows
+    book = [r for r in rows if "same_as" not in r]
     out = []
     for key in dict.fromkeys(r["family"] for r in book):
         short_rows = [r for r in book if r["family"] == key]
@@ -260,13 +261,14 @@ def _images(n: int | None) -> str:
     return "50,000" if n is None else f"{n:,}"
 
 
-def verdict_summary(preset, results_dir: str | None = None, dataset: str = "cifar10") -> pd.DataFrame:
+def verdict_summary(preset, results_dir: str | None = None, dataset: str = "cifar10",
+                    rows: list[dict] | None = None) -> pd.DataFrame:
     """Every comparison of the book at the preset's budget, one row each (no claim text: the headline has it):
     chapter, row, comparison, our difference with its 95% interval, the p's (Holm within the claim), the
     paper's difference, the verdict and whether it supports the paper's claim. A comparison of runs an
     earlier row compared says so and is not a verdict. Chapters without results are listed as not run."""
     p = get_preset(preset)
-    rows = book_comparisons(p, results_dir, dataset)
+    rows = book_comparisons(p, results_dir, dataset) if rows is None else rows
     have = {r["chapter"].name for r in rows}
     out = []
     for ch in CHAPTERS.values():
@@ -318,9 +320,10 @@ def verdict_markdown(preset, results_dir: str | None = None, dataset: str = "cif
     """The intro's results as MyST markdown: the headline table (one row per claim), then every comparison in
     a folded table, each computed from the saved results."""
     p = get_preset(preset)
-    head = headline(p, results_dir, dataset)
-    every = verdict_summary(p, results_dir, dataset)
-    dropped = [r for r in book_comparisons(p, results_dir, dataset) if "same_as" in r]
+    rows = book_comparisons(p, results_dir, dataset)  # read and settled once for both tables
+    head = headline(p, results_dir, dataset, rows)
+    every = verdict_summary(p, results_dir, dataset, rows)
+    dropped = [r for r in rows if "same_as" in r]
     images = _images(p.budget_subset if p.budget_subset is not None else p.train_subset)
     figure = ["```{figure} _static/verdicts.png", ":alt: each claim's paired differences against the training budget",
               ":width: 100%", "",
@@ -491,18 +494,12 @@ def _sentence(r: dict) -> str:
     adj = ("" if c.n < 2 else
            f"; Holm-adjusted p {c.p_diff_adj:.3f} for a difference over the claim's {c.family} comparisons"
            if c.family > 1 else f"; p {c.p_diff:.3f} for a difference")
-    side_a, side_b = r.get("side_a") or _side_of(r["a"]), r.get("side_b") or _side_of(r["b"])
+    side_a, side_b = r.get("side_a") or side_name(r["a"]), r.get("side_b") or side_name(r["b"])
     paper = "" if r.get("paper") is None else f" The paper: {r['paper']:+.2f}."
     agrees = _agrees(r)
     supports = {"agrees": " This supports the paper's claim.", "disagrees": " This contradicts the paper's claim.",
                 "undecided": "", "-": ""}[agrees]
     return f"{where}: {c.mean:+.2f} points{ci}, {c.text(side_a, side_b)}{adj}.{paper}{supports}"
-
-
-def _side_of(variant: str) -> str:
-    from .report.verdicts import _side
-
-    return _side(variant)
 
 
 def _split(values: list[float]) -> tuple[float, float] | None:

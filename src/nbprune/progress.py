@@ -21,7 +21,7 @@ class RunsBar:
 
     def __init__(self, store: RunStore, device: str = "cpu", desc: str = "runs", enabled: bool = True):
         self.store, self.device, self.enabled = store, device, enabled
-        self.totals = measured_totals(store, device) if enabled else {}
+        self.totals: dict | None = None  # the store's measured rates, read once a stage is about to train
         self.cost: dict[str, float] = {}
         self.finished = 0
         self.bar = None
@@ -30,6 +30,8 @@ class RunsBar:
     def seconds(self, node: Node) -> float:
         """The projected training time of ``node``'s run at its width and model's measured rate."""
         cfg = node.config
+        if self.totals is None:
+            self.totals = measured_totals(self.store, self.device)
         rate, _ = measured_rate(self.store, self.device, width=cfg.width, model=cfg.model, totals=self.totals)
         return training_flops(cfg) / rate
 

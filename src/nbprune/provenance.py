@@ -33,6 +33,23 @@ BOOK_INPUTS = ("src", "notebooks", "tools", "pyproject.toml", "requirements.txt"
 commits the re-executed book and its results) leaves :func:`inputs_commit` as it was."""
 
 
+def _git(cwd: Path, *args: str) -> str:
+    """``git args`` in ``cwd``: its stripped standard output ("" when git fails)."""
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5).stdout.strip()
+
+
+def _commit(where: Path, log: tuple[str, ...], status: tuple[str, ...]) -> str | None:
+    """The commit ``git <log>`` names in ``where``, with ``+dirty`` when ``git status --porcelain <status>``
+    lists changes; None outside a checkout or without git."""
+    try:
+        sha = _git(where, *log)
+        if not sha:
+            return None
+        return sha + ("+dirty" if _git(where, "status", "--porcelain", "--untracked-files=no", *status) else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def inputs_commit(path: str | os.PathLike | None = None, inputs: tuple[str, ...] = BOOK_INPUTS) -> str | None:
     """The last commit that changed the book's inputs (``inputs``, paths relative to the checkout's root),
     with ``+dirty`` when any of them has local changes; None outside a git checkout. Unlike
@@ -40,34 +57,15 @@ def inputs_commit(path: str | os.PathLike | None = None, inputs: tuple[str, ...]
     unchanged tree writes the same notebook."""
     where = Path(path) if path else Path(__file__).resolve().parent
     try:
-        root = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=where, capture_output=True, text=True,
-                              timeout=5).stdout.strip()
-        if not root:
-            return None
-        sha = subprocess.run(["git", "log", "-1", "--format=%H", "--", *inputs], cwd=root, capture_output=True,
-                             text=True, timeout=5).stdout.strip()
-        if not sha:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *inputs], cwd=root,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
+        root = _git(where, "rev-parse", "--show-toplevel")
     except (OSError, subprocess.SubprocessError):
         return None
+    return _commit(Path(root), ("log", "-1", "--format=%H", "--", *inputs), ("--", *inputs)) if root else None
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
     """The commit of the checkout holding nbprune (with ``+dirty`` when it has local changes), or None."""
-    where = Path(path) if path else Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
-                             timeout=5).stdout.strip()
-        if not sha:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
+    return _commit(Path(path) if path else Path(__file__).resolve().parent, ("rev-parse", "HEAD"), ())
 
 
 def package_versions() -> dict[str, str | None]:

@@ -69,7 +69,7 @@ def t_interval(diffs, level: float = 0.95) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
-def _side(variant: str) -> str:
+def side_name(variant: str) -> str:
     """A side's name in a verdict: 'scratch' for Scratch-E/B, else the variant's label in lower case."""
     return "scratch" if variant.startswith("scratch") else VARIANT_LABELS.get(variant, variant).lower()
 
@@ -226,7 +226,7 @@ def verdict_rows(rows: list[dict]) -> pd.DataFrame:
         if "same_as" in r:
             verdict, agrees = f"same runs as {r['same_as']}: not counted again", "-"
         else:
-            verdict = c.text(r.get("side_a") or _side(a), r.get("side_b") or _side(b))
+            verdict = c.text(r.get("side_a") or side_name(a), r.get("side_b") or side_name(b))
             agrees = "-" if claim is None else agreement(c.outcome, claim)
         paper = r.get("paper_text") or ("-" if r.get("paper") is None else f"{r['paper']:+.2f}")
         out.append(_verdict_row(r["keys"], label, c, verdict, paper, agrees))
@@ -375,7 +375,7 @@ def budget_stats(df: pd.DataFrame, margin: float = 1.0, pairs=BUDGET_PAIRS) -> p
             name = f"{VARIANT_LABELS.get(a, a)} - {VARIANT_LABELS.get(b, b)}"
             row[name] = c.mean
             row[f"{name} 95% CI"] = _interval(c.low95, c.high95)
-            row[f"{name} verdict"] = c.text(_side(a), _side(b))
+            row[f"{name} verdict"] = c.text(side_name(a), side_name(b))
             row[f"_{name}"] = (c.mean, c.low95, c.high95)
         if 2 * budget in unpruned.index.get_level_values(0) and budget in unpruned.index.get_level_values(0):
             gain = (unpruned.loc[2 * budget] - unpruned.loc[budget]).dropna()
