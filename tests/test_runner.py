@@ -262,3 +262,20 @@ def test_a_chapter_reads_its_curve_without_training_it_unless_asked(tmp_path, ti
     assert again.curve_missing == 0 and {r["budget"] for r in again.curve.rows} == set(smoke.row_budgets)
     with pytest.raises(ValueError, match="train_curve: must be None, True or False"):
         run_chapter("automatic", smoke, store=tmp_path / "s", train_curve="yes")
+
+
+def test_a_chapter_grid_names_its_dataset_and_refuses_one_it_has_no_rows_for():
+    from dataclasses import replace
+
+    from nbprune.chapters import chapter_grid
+
+    ch = get_chapter("automatic")
+    assert ch.dataset_names[0] == "cifar10"
+    assert chapter_grid("automatic", "cpu") == ch.grid_for("cpu") == ch.experiments("cpu")
+    with pytest.raises(ValueError, match=r"^dataset: chapter 'automatic' has no mnist rows; allowed: cifar10"):
+        ch.grid_for("cpu", "mnist")
+    rows = l1_grid(["vgg16-a"])
+    other = replace(ch, datasets=(("cifar100", lambda p: rows),))
+    assert other.dataset_names == ("cifar10", "cifar100") and other.experiments("cpu", dataset="cifar100") == rows
+    # the budget curve is a CIFAR-10 tool: none on another dataset
+    assert other.curve_for("cpu") and other.curve_for("cpu", "cifar100") == []

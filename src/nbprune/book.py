@@ -65,7 +65,7 @@ def _chapter_stats(ch: Chapter, df: pd.DataFrame, preset, dataset: str) -> list[
         rows = report.search_stats(df, p.margin)
         return [{**r, "claim_text": ch.claim if r["claim"] is not None else "no claim tabulated"} for r in rows]
     rows = report.paired_stats(df[df["variant"] != "unpruned"], ["model", "target"], list(ch.pairs),
-                               paper_refs(ch.grid(p), dataset), p.margin)
+                               paper_refs(ch.grid_for(p, dataset), dataset), p.margin)
     rows = [{**r, "claim_text": ch.claim_for(r["a"], r["b"])} for r in rows]
     if ch.verdicts == "paired+random":
         rows += [{**r, "claim_text": ch.claim_for("random", "")} for r in report.random_pruning_stats(df, p.margin)]

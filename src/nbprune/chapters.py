@@ -71,6 +71,32 @@ class Chapter:
     # what the chapter's figures plot from weights (names of ChapterRun methods): run_chapter computes and
     # stores it with the runs while their weights are there, so a results export draws the same figures
     figures: tuple[str, ...] = ()
+    # the chapter's rows on datasets other than CIFAR-10 (``grid`` is CIFAR-10's): (dataset, grid builder) pairs,
+    # e.g. ("cifar100", ...) for the paper's CIFAR-100 rows, ("imagenet", ...) for its ImageNet tables
+    datasets: tuple[tuple[str, Callable[[Preset], list[Experiment]]], ...] = ()
+
+    @property
+    def dataset_names(self) -> tuple[str, ...]:
+        """The datasets this chapter has rows for: CIFAR-10 first, then those of :attr:`datasets`."""
+        return ("cifar10", *(d for d, _ in self.datasets))
+
+    def grid_for(self, preset, dataset: str = "cifar10") -> list[Experiment]:
+        """The chapter's preset grid on ``dataset`` (a ValueError names the datasets it has rows for)."""
+        p = get_preset(preset)
+        if dataset == "cifar10":
+            return self.grid(p)
+        builders = dict(self.datasets)
+        if dataset not in builders:
+            raise ValueError(f"dataset: chapter {self.name!r} has no {dataset} rows; allowed: "
+                             f"{', '.join(self.dataset_names)}")
+        return builders[dataset](p)
+
+    def curve_for(self, preset, dataset: str = "cifar10") -> list[Experiment]:
+        """The chapter's budget curve at ``preset`` (empty when it has none): a CIFAR-10 tool, so empty on any
+        other dataset."""
+        if self.curve is None or dataset != "cifar10":
+            return []
+        return self.curve(get_preset(preset))
 
     def claim_for(self, a: str, b: str) -> str:
         """The claim the comparison a - b tests (``claims``, else the chapter's ``claim``)."""
@@ -81,10 +107,11 @@ class Chapter:
         """The notebook's stem, e.g. ``01_predefined`` (``notebooks/<page>.py``, ``book/<page>.ipynb``)."""
         return f"{self.number:02d}_{self.name}"
 
-    def experiments(self, preset, value=None) -> list[Experiment]:
-        """The first stage's experiments: the preset's grid, or the one ``value`` of :attr:`parameter` names."""
+    def experiments(self, preset, value=None, dataset: str = "cifar10") -> list[Experiment]:
+        """The first stage's experiments: the preset's grid on ``dataset`` (:meth:`grid_for`), or the one
+        ``value`` of :attr:`parameter` names."""
         p = get_preset(preset)
-        return self.grid(p) if value is None else self.custom(value, p)
+        return self.grid_for(p, dataset) if value is None else self.custom(value, p)
 
 
 def _search_followups(keep: list, sparsity: list, preset: Preset, custom: bool) -> list[Experiment]:
@@ -129,9 +156,9 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
 )}
 
 
-def chapter_grid(chapter: str, preset) -> list[Experiment]:
-    """The experiments of ``chapter`` at ``preset`` (its first stage)."""
-    return get_chapter(chapter).grid(get_preset(preset))
+def chapter_grid(chapter: str, preset, dataset: str = "cifar10") -> list[Experiment]:
+    """The experiments of ``chapter`` at ``preset`` on ``dataset`` (its first stage)."""
+    return get_chapter(chapter).grid_for(get_preset(preset), dataset)
 
 
 def get_chapter(name: str | Chapter) -> Chapter:

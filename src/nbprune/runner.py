@@ -365,7 +365,7 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
     seeds = resolve_seeds(seeds, p)
     if train_curve is not None and not isinstance(train_curve, bool):
         raise ValueError(f"train_curve: must be None, True or False, got {train_curve!r}")
-    grid = ch.experiments(p, value)
+    grid = ch.experiments(p, value, dataset)
     dev = resolve_device(device)
     runs = store if isinstance(store, RunStore) else RunStore(store)
     ex = make_executor(executor, **slurm_options(executor_options or {}))
@@ -387,7 +387,7 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
     saved = save_results(results, ch.name, p, dataset, results_root)
     curve, curve_saved = None, None
     curve_missing = 0
-    if ch.curve is not None and (curve_grid := ch.curve(p)):
+    if curve_grid := ch.curve_for(p, dataset):
         curve_seeds = budget_seeds(p, seeds, explicit)
         if p.train_curves if train_curve is None else train_curve:
             curve = run_grid(runs, curve_grid, p, curve_seeds, dataset, **kw)
