@@ -287,7 +287,7 @@ def test_execute_notebooks_rerun_with_other_parameters_goes_to_build(tmp_path, a
     assert (tmp_path / "results" / "cpu" / "ch-cifar10.csv").read_text() == "previous"
     assert sorted(p.name for p in (tmp_path / "book").iterdir()) == ["ch.ipynb"]
     assert not (tmp_path / "results" / "smoke").exists()
-    assert (rerun / "ch.ipynb").exists() and (rerun / "_verdicts.md").exists()
+    assert (rerun / "ch.ipynb").exists() and (rerun / "_verdicts.md").exists() and (rerun / "_run_summary.md").exists()
     assert (rerun / "results" / preset / "ch-cifar10.csv").read_text().endswith("[0]\n" if "-p" in args else "None\n")
     outputs = [line for line in proc.stdout.splitlines() if line.startswith("outputs: ")]
     assert len(outputs) == 1 and outputs[0].startswith(f"outputs: build/rerun/{preset}/ "), proc.stdout

@@ -91,3 +91,23 @@ def test_the_intro_of_a_preset_without_results_says_so(tmp_path):
     md = verdict_markdown("smoke", str(tmp_path))
     assert md.startswith("No chapter has results at preset `smoke` yet.") and "not run" in md
     assert verdict_figure("smoke", str(tmp_path)) is None
+
+
+def test_the_intros_run_paragraph_is_computed_from_the_committed_results(tmp_path):
+    import re
+
+    from nbprune.run_summary import run_summary
+
+    text = run_summary("cpu", str(COMMITTED))
+    ids = set()
+    for path in (COMMITTED / "cpu").glob("*-cifar10.csv"):
+        ids |= set(pd.read_csv(path, keep_default_na=False)["run_id"])
+    assert text.startswith(f"The `cpu` book's results hold {len(ids)} distinct runs, trained ")
+    chapter = pd.read_csv(COMMITTED / "cpu" / "predefined-cifar10.csv", keep_default_na=False)
+    large = chapter[chapter["variant"] == "unpruned"]["final"]
+    assert f"{large.min():.1f} to {large.max():.1f}% (mean {large.mean():.1f}%) for VGG-16;" in text
+    curve = pd.read_csv(COMMITTED / "cpu" / "predefined-budget-cifar10.csv", keep_default_na=False)
+    top = curve[curve["variant"] == "unpruned"].groupby("budget")["final"].mean()
+    assert f"to {top.iloc[-1]:.1f}% at {top.index[-1]} (mean over seeds)" in text
+    assert re.search(r"(on|between) 20\d\d-\d\d-\d\d", text) and "nan" not in text
+    assert run_summary("smoke", str(tmp_path)) == "The `smoke` book has no results yet."

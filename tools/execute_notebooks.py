@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.results_store:
         export_to = Path(args.results_store) if results_root == committed_results else \
             results_root / args.preset / "store"
-    print(f"outputs: {shown(out_dir)}/ (notebooks, _verdicts.md, _static/verdicts.png) and "
+    print(f"outputs: {shown(out_dir)}/ (notebooks, _verdicts.md, _run_summary.md, _static/verdicts.png) and "
           f"{shown(results_root / args.preset)}/ ({why})", flush=True)
 
     if args.results_store and not args.fresh:
@@ -403,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     # the intro page includes the table: the claims with this preset's verdicts, from these results only
     write_if_changed((verdict_markdown(args.preset, str(results_root)) + "\n")
                      .encode(), out_dir / "_verdicts.md")
+    from nbprune.run_summary import run_summary
+
+    # the intro's paragraph on what the runs were (count, dates, device, cost, the unpruned models' accuracy)
+    write_if_changed((run_summary(args.preset, str(results_root)) + "\n").encode(), out_dir / "_run_summary.md")
     ax = verdict_figure(args.preset, str(results_root))  # the intro shows it under the table
     if ax is not None:
         png = io.BytesIO()
