@@ -329,7 +329,7 @@ def test_execute_notebooks_reexecution_is_byte_identical_and_leaves_the_file_alo
         assert volatile not in text, volatile
     assert '"./store\\n"' in text  # a path under the repository is shown relative to it
     assert second.stdout.strip().splitlines()[-1] == \
-        "trained: 2 run(s) now (ch 2); 1 read from the store, over 1 chapter(s)"
+        "trained: 2 run(s) now (ch 2); 1 chapter runs read from the store, over 1 chapter(s)"
 
 
 def test_execute_notebooks_summary_line():
@@ -339,9 +339,10 @@ def test_execute_notebooks_summary_line():
     finally:
         sys.path.remove(str(ROOT / "tools"))
     assert ex.summary_line({"a": (98, 0), "b": (10, 0)}) == \
-        "trained: nothing (108 runs over 2 chapter(s), all read from the store)"
+        ("trained: nothing (108 chapter runs over 2 chapter(s), all read from the store; a run two chapters share "
+         "counts in both)")
     assert ex.summary_line({"a": (98, 3), "b": (10, 0)}) == \
-        "trained: 3 run(s) now (a 3); 105 read from the store, over 2 chapter(s)"
+        "trained: 3 run(s) now (a 3); 105 chapter runs read from the store, over 2 chapter(s)"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
         "stream", name="stdout", text="x at preset 'cpu'\n98 runs: all read from the store, nothing trained\n")])])
     assert ex.trained_counts(nb) == (98, 0)

@@ -222,16 +222,19 @@ def trained_counts(nb) -> tuple[int, int] | None:
 
 
 def summary_line(counts: dict[str, tuple[int, int]]) -> str:
-    """One line: what the chapters trained, from their run counts."""
+    """One line: what the chapters trained, from their run counts. Each chapter counts the runs it uses, and
+    chapters share runs (chapter 5 uses chapter 1's large models), so the sum counts a shared run in every chapter
+    that uses it: the line says "chapter runs", not distinct runs."""
     if not counts:
         return "trained: no chapter reported its runs"
     runs = sum(r for r, _ in counts.values())
     trained = {stem: t for stem, (_, t) in counts.items() if t}
     if not trained:
-        return f"trained: nothing ({runs} runs over {len(counts)} chapter(s), all read from the store)"
+        return (f"trained: nothing ({runs} chapter runs over {len(counts)} chapter(s), all read from the store; "
+                "a run two chapters share counts in both)")
     each = ", ".join(f"{stem} {t}" for stem, t in trained.items())
-    return (f"trained: {sum(trained.values())} run(s) now ({each}); {runs - sum(trained.values())} read from the "
-            f"store, over {len(counts)} chapter(s)")
+    return (f"trained: {sum(trained.values())} run(s) now ({each}); {runs - sum(trained.values())} chapter runs "
+            f"read from the store, over {len(counts)} chapter(s)")
 
 
 def write_if_changed(data: bytes, dest: Path) -> bool:
