@@ -159,16 +159,9 @@ plt.show()
 # curve's longest budget with every comparison trained.
 
 # %% tags=["hide-input"]
-from nbprune.book import curve_note, curve_sections
+from nbprune.book import show_curve
 
-for section in curve_sections(run):
-    accuracies, differences = report.budget_tables(section["stats"])
-    display(Markdown(f"**{section['row']}**"))
-    display(report.show(accuracies))
-    display(report.show(differences, group=["budget"]))
-    report.budget_figure(section["stats"], P.margin, section["title"], section["paper"])
-    plt.show()
-display(Markdown(curve_note(run)))
+show_curve(run)
 
 # %% [markdown]
 # ## The budget ledger

@@ -640,3 +640,21 @@ def curve_note(run) -> str:
                      f"adds {gain:.1f} points: a difference of that order between runs trained for different "
                      "numbers of epochs can come from the epochs alone.")
     return " ".join(parts)
+
+
+def show_curve(run) -> None:
+    """Display a chapter's budget curve in its notebook: per row of :func:`curve_sections`, its name, the mean
+    accuracies per budget, the paired differences per budget and the figure (:func:`nbprune.report.
+    budget_figure`), then :func:`curve_note`. Chapters 2 and 5 call it; nothing is shown but the note when the
+    chapter has no curve rows yet."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    for section in curve_sections(run):
+        accuracies, differences = report.budget_tables(section["stats"])
+        display(Markdown(f"**{section['row']}**"))
+        display(report.show(accuracies))
+        display(report.show(differences, group=["budget"]))
+        report.budget_figure(section["stats"], run.preset.margin, section["title"], section["paper"])
+        plt.show()
+    display(Markdown(curve_note(run)))
