@@ -136,7 +136,7 @@ def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str
                 # been trained here either, so the large model is all there is of the chain
                 if exp.previous is None and (large.run_id, exp.model) not in seen_large:
                     seen_large.add((large.run_id, exp.model))
-                    out.rows.append({**base, "target": "", "variant": "unpruned", **_metrics(large)})
+                    out.rows.append({**base, "target": exp.large_row, "variant": "unpruned", **_metrics(large)})
                 continue
             configs = derived_configs(large.config, sp.plan, {"method": exp.method, **spec}, sp.flops_large,
                                       sp.flops_pruned, p, exp.variants, exp.lr, sp.selections)
@@ -149,7 +149,7 @@ def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str
                 out.rows.append({**base, "variant": exp.large_variant, **_metrics(large)})
             elif exp.previous is None and (large.run_id, exp.model) not in seen_large:
                 seen_large.add((large.run_id, exp.model))
-                out.rows.append({**base, "target": "", "variant": "unpruned", **_metrics(large)})
+                out.rows.append({**base, "target": exp.large_row, "variant": "unpruned", **_metrics(large)})
             for variant, res in chain.runs.items():
                 out.rows.append({**base, "variant": variant, **_metrics(res)})
     return out
