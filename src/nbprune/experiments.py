@@ -466,20 +466,25 @@ def guided_grid(patterns: list[tuple[Experiment, list[float]]], model: str | Non
     return out
 
 
-def guided_sparsity_grid(patterns: list[tuple[Experiment, list[float]]]) -> list[Experiment]:
+def guided_sparsity_grid(patterns: list[tuple[Experiment, list[float]]], model: str | None = None) -> list[Experiment]:
     """Guided sparsification (Figure 6): ``patterns`` pairs each one-shot magnitude experiment with one seed's
     per-stage sparsity of its mask; their mean over seeds (3 decimals), applied at random within each stage,
-    is trained from scratch (Scratch-E)."""
+    is trained from scratch (Scratch-E). ``model``: another model with as many stages to apply them to
+    (*transferred* guided sparsification, VGG-16's patterns on VGG-19; its large model is :data:`SEARCH_MODELS`'s)."""
     by_fraction: dict[tuple[str, float, tuple], list[list[float]]] = {}
     for exp, sparsity in patterns:
         if exp.method == "magnitude" and exp.previous is None:
             key = (exp.model, dict(exp.settings)["fraction"], exp.large)
             by_fraction.setdefault(key, []).append(sparsity)
     out = []
-    for (model, fraction, large), sparsities in by_fraction.items():
+    for (source, fraction, large), sparsities in by_fraction.items():
         mean = tuple(round(sum(s[i] for s in sparsities) / len(sparsities), 3) for i in range(len(sparsities[0])))
-        out.append(experiment(f"guided sparsity {fraction:.0%}", model, "guided-sparsity", {"stage_sparsity": mean},
-                              variants=("scratch-e",), large=large))
+        if model is None or model == source:
+            out.append(experiment(f"guided sparsity {fraction:.0%}", source, "guided-sparsity",
+                                  {"stage_sparsity": mean}, variants=("scratch-e",), large=large))
+        else:
+            out.append(experiment(f"transferred sparsity {fraction:.0%}", model, "guided-sparsity",
+                                  {"stage_sparsity": mean}, variants=("scratch-e",), large=SEARCH_MODELS.get(model, ())))
     return out
 
 
@@ -531,3 +536,62 @@ def later_work_grid(preset, draws: int | None = None) -> list[Experiment]:
              for f in REWOUND_FRACTIONS]
     return grid
 
+
+# ----------------------------------------------------------------------------- CIFAR-100 rows (Chapter.datasets)
+# The paper's CIFAR-100 rows, one builder per chapter (nbprune.chapters.Chapter.datasets): every row at ``paper``,
+# one central row at the CPU presets (a smoke-sized check of the path; CIFAR-100 has no committed CPU book).
+SLIMMING_CIFAR100 = (("vgg19", 0.5), ("preresnet164", 0.4), ("preresnet164", 0.6), ("densenet40", 0.4),
+                     ("densenet40", 0.6))  # Table 4's CIFAR-100 rows (the paper's ratios there)
+MAGNITUDE_CIFAR100 = {m: (0.3, 0.5, 0.95) for m in ("vgg19", "preresnet110", "densenet-bc-100")}  # Table 6's
+# Figure 5 (middle, right): unstructured pruning vs uniform sparsification of PreResNet-110 and DenseNet-40 on
+# CIFAR-100 (Scratch-E); Tables 19 and 20 are the 3x3-kernel patterns of its pruned models at 10/50/90%
+FIGURE5_CIFAR100 = {"preresnet110": ("19", "Figure 5 (middle)"), "densenet40": ("20", "Figure 5 (right)")}
+FIGURE5_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)
+KERNEL_TABLE_FRACTIONS = (0.1, 0.5, 0.9)  # the columns of Tables 19 and 20
+FIGURE6_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)  # Figure 6: VGG-19 on CIFAR-100, Network Slimming's fractions
+FIGURE6_SPARSITY = (0.3, 0.5, 0.7, 0.9, 0.95)  # and unstructured pruning's (Figure 3 (right)'s)
+
+
+def automatic_cifar100_grid(preset) -> list[Experiment]:
+    """Chapter 2 on CIFAR-100: Table 4's Network Slimming rows and Table 13's DenseNet-40 at 80% (``paper``);
+    VGG-19 at 50% on the CPU presets."""
+    if not get_preset(preset).full_grid:
+        return [_slim("vgg19", 0.5)]
+    return ([_slim(m, f) for m, f in SLIMMING_CIFAR100]
+            + [_slim(m, f, table="13") for m, f in SLIMMING_TABLE13["cifar100"]])
+
+
+def unstructured_cifar100_grid(preset) -> list[Experiment]:
+    """Chapter 3 on CIFAR-100: Table 6's rows at 30/50/95% (``paper``; Table 15's VGG-19 at 95% is Table 6's
+    row); VGG-19 at 30% on the CPU presets."""
+    if not get_preset(preset).full_grid:
+        return [_magnitude("vgg19", 0.3)]
+    return [_magnitude(m, f) for m, fs in MAGNITUDE_CIFAR100.items() for f in fs]
+
+
+def _figure5_rows(model: str, fractions) -> list[Experiment]:
+    """Figure 5 (middle or right): ``model`` magnitude-pruned vs uniformly sparsified on CIFAR-100, Scratch-E; the
+    weight-level code's model (BN gamma 1), as Table 6's; Tables 19/20's fractions carry that table."""
+    table, figure = FIGURE5_CIFAR100[model]
+    large = () if model == "preresnet110" else WEIGHT_LEVEL
+    out = []
+    for f in fractions:
+        ref = dict(paper_table=table, paper_target=f"{f:.0%}") if f in KERNEL_TABLE_FRACTIONS else {}
+        out.append(experiment(f"magnitude {f:.0%}", model, "magnitude", {"fraction": float(f)},
+                              variants=("scratch-e",), large=large, paper_figure=figure, **ref))
+        out.append(experiment(f"uniform sparsity {f:.0%}", model, "uniform-sparsity", {"fraction": float(f)},
+                              variants=("scratch-e",), large=large, paper_figure=figure))
+    return out
+
+
+def architecture_search_cifar100_grid(preset) -> list[Experiment]:
+    """Chapter 4 on CIFAR-100 (``paper``): Figure 5 (middle, right) with Tables 19 and 20 (PreResNet-110 and
+    DenseNet-40, unstructured), and Figure 6's VGG-19: Network Slimming vs uniform channels (left) and magnitude
+    vs uniform sparsity (right), whose patterns the follow-up stage turns into guided pruning and sparsification,
+    beside the ones transferred from VGG-16 on CIFAR-10 (:func:`nbprune.chapters.Chapter.followups`). The CPU
+    presets: VGG-19 at 50% (slimming and uniform) and PreResNet-110 at 50% (magnitude and uniform)."""
+    if not get_preset(preset).full_grid:
+        return search_grid([0.5], model="vgg19", figure="Figure 6 (left)") + _figure5_rows("preresnet110", (0.5,))
+    return (_figure5_rows("preresnet110", FIGURE5_FRACTIONS) + _figure5_rows("densenet40", FIGURE5_FRACTIONS)
+            + search_grid(list(FIGURE6_FRACTIONS), model="vgg19", figure="Figure 6 (left)")
+            + sparsity_search_grid(list(FIGURE6_SPARSITY), model="vgg19", figure="Figure 6 (right)"))

@@ -378,7 +378,11 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
     follow: list[Experiment] = []
     if ch.followups is not None:
         keep, sparsity = stage_patterns(results.chains)
-        follow = ch.followups(keep, sparsity, p, value is not None)
+        extra = {}
+        if dataset != "cifar10":  # on another dataset the follow-ups may transfer the CIFAR-10 chains' patterns
+            source = collect(runs, ch.grid_for(p, "cifar10"), p, seeds, "cifar10", data_root, partial=True)
+            extra = dict(dataset=dataset, transfer=stage_patterns(source.chains))
+        follow = ch.followups(keep, sparsity, p, value is not None, **extra)
         if follow:
             more = run_grid(runs, follow, p, seeds, dataset, **kw)
             seen = {r["run_id"] for r in results.rows}  # a large model both stages share is one row
