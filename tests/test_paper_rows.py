@@ -105,3 +105,29 @@ def test_cifar100_follow_ups_transfer_vgg16s_cifar10_patterns_to_vgg19():
     assert [(e.label, e.model, e.method) for e in follow] == [
         ("transferred 40%", "vgg19", "guided-channels"), ("transferred sparsity 30%", "vgg19", "guided-sparsity")]
     assert dict(follow[0].settings)["stage_keep"] == (0.9, 0.8, 0.7, 0.5, 0.3)
+
+
+def test_make_book_trains_no_curve_at_paper_unless_asked():
+    """``make book PRESET=paper`` trains no budget curve (``Preset.train_curves`` is off there); ``CURVE=1`` passes
+    ``--curve``, which sets ``train_curve=True`` in the chapters that have a curve and only in those."""
+    import importlib.util
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from nbprune.presets import get_preset
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("execute_notebooks", root / "tools" / "execute_notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert not get_preset("paper").train_curves
+    base = {"preset": "paper"}
+    assert tool.curve_parameters(root / "notebooks" / "01_predefined.py", base, True) == {**base, "train_curve": True}
+    assert tool.curve_parameters(root / "notebooks" / "03_unstructured.py", base, True) == base  # no curve there
+    assert tool.curve_parameters(root / "notebooks" / "01_predefined.py", base, False) == base
+    if shutil.which("make"):
+        def dry(*extra: str) -> str:
+            return subprocess.run(["make", "-n", "notebooks", "PRESET=paper", *extra], cwd=root, capture_output=True,
+                                  text=True).stdout
+        assert "--curve" in dry("CURVE=1") and "--curve" not in dry()
