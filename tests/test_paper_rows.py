@@ -131,3 +131,48 @@ def test_make_book_trains_no_curve_at_paper_unless_asked():
             return subprocess.run(["make", "-n", "notebooks", "PRESET=paper", *extra], cwd=root, capture_output=True,
                                   text=True).stdout
         assert "--curve" in dry("CURVE=1") and "--curve" not in dry()
+
+
+def test_table9_and_figure7_run_the_weight_level_models_at_paper_only():
+    """At ``paper`` Table 9's one-shot rows and Figure 7's iterative rounds prune the weight-level code's VGG-16
+    (its own unpruned row) and the CIFAR ResNet-50; the CPU presets keep Table 1's VGG-16 (their committed runs)."""
+    from nbprune.experiments import WEIGHT_LEVEL_ROW, WEIGHT_LEVEL_VGG16
+
+    paper = [e for e in chapter_grid("lottery_ticket", "paper") if e.method == "magnitude"]
+    assert {e.model for e in paper} == {"vgg16", "resnet50"}
+    vgg = [e for e in paper if e.model == "vgg16"]
+    assert all(dict(WEIGHT_LEVEL_VGG16).items() <= dict(e.large).items() for e in vgg)
+    assert all(e.large_row == WEIGHT_LEVEL_ROW for e in vgg)
+    rounds = [e for e in paper if e.model == "resnet50" and e.previous is not None and "(lr" not in e.label]
+    assert len(rounds) == 13 and all(e.source == "Figure 7a" for e in rounds)
+    refs = paper_refs(chapter_grid("lottery_ticket", "paper"))
+    assert refs[("VGG-16", WEIGHT_LEVEL_ROW, "unpruned")][0] == pytest.approx(93.76)  # Table 9a's, not 8a's 93.63
+    assert refs[("ResNet-50", "95%", "winning-ticket")][0] == pytest.approx(88.75)
+    for preset in ("smoke", "quick", "cpu"):
+        assert all(not e.large or e.large == (("lr", 0.01),) for e in chapter_grid("lottery_ticket", preset))
+    fig3 = [e for e in chapter_grid("architecture_search", "paper") if e.source == "Figure 3 (right)"]
+    assert fig3 and all(e.large == WEIGHT_LEVEL_VGG16 for e in fig3)
+
+
+def test_appendix_rows_plan_longer_fine_tuning_and_the_300_epoch_schedule():
+    """Table 16's variants fine-tune 2x and 4x the preset's fine-tuning epochs (80 and 160 of 40 at ``paper``) from
+    Table 1's large model; Table 17's large model trains 300 epochs and its Scratch-E as long; Table 14 prunes 90%
+    of every block's first conv of ResNet-56."""
+    from nbprune.graph import plan_ahead
+    from nbprune.pipeline import FINETUNE_LR, LONGER_FINETUNING
+    from nbprune.presets import get_preset
+
+    assert LONGER_FINETUNING == {"fine-tune-80": 2, "fine-tune-160": 4} and get_preset("paper").finetune_epochs == 40
+    grid = {e.label: e for e in chapter_grid("predefined", "paper")}
+    smoke = get_preset("smoke")
+    longer = {n.role: n.config for n in plan_ahead(grid["VGG-16-A, longer fine-tuning"], smoke, [0])}
+    table1 = {n.role: n.config for n in plan_ahead(grid["VGG-16-A"], smoke, [0])}
+    assert longer["fine-tune-80"].parent == table1["fine-tuned"].parent  # Table 1's large model
+    assert [longer[v].epochs for v in ("fine-tune-80", "fine-tune-160")] == [2 * smoke.finetune_epochs,
+                                                                            4 * smoke.finetune_epochs]
+    assert longer["fine-tune-160"].lr == FINETUNE_LR and longer["fine-tune-160"].init == "parent"
+    long = {n.role: n.config for n in plan_ahead(grid["VGG-16-A, 300 epochs"], smoke, [0])}
+    assert long["scratch-e"].epochs == 300 and long["fine-tuned"].epochs == smoke.finetune_epochs
+    assert long["scratch-b"].epochs > 300 and long["fine-tuned"].parent != table1["fine-tuned"].parent
+    t14 = {n.role: n.config for n in plan_ahead(grid["ResNet-56, 90%"], get_preset("paper"), [0])}
+    assert t14["scratch-e"].cfg == ((1,) * 9, (3,) * 9, (6,) * 9)  # int(C * 0.1) of 16/32/64, no layer skipped
