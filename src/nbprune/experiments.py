@@ -291,20 +291,23 @@ def lottery_rows(preset, lr: float) -> list[Experiment]:
     tag = "" if lr == 0.1 else f" (lr {lr:g})"  # rows of another lr are other rows of the tables
     t8, t9 = {0.1: ("8a", "9a"), 0.01: ("8b", "9b")}.get(lr, ("", ""))
     large = (("lr", lr),) if lr != 0.1 else ()
+
+    def row(kwargs: tuple) -> str:  # the unpruned row of a large model other than Table 1's at lr 0.1
+        return ", ".join(x for x in (WEIGHT_LEVEL_ROW if kwargs == WEIGHT_LEVEL_VGG16 else "", tag.strip(" ()")) if x)
+
     targets = ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b") if full else ("vgg16-a",)
     grid = [experiment(_paper_target(t) + tag, t.split("-")[0], "l1", {"target": t},
                        variants=("winning-ticket", "random-init"), lr=lr, paper_table=t8,
-                       paper_target=_paper_target(t), large=large) for t in targets]
+                       paper_target=_paper_target(t), large=large, large_row=row(())) for t in targets]
     rounds = list(range(2, 15)) if full else [2]  # 0.8 ** 14 keeps 4.4% (95.6% pruned)
     # ``paper``: Table 9's and Figure 7's models; the CPU presets: Table 1's VGG-16 (their committed runs)
     for model, kwargs in LOTTERY_MODELS.items() if full else (("vgg16", ()),):
-        grid += iterative_grid(model, 0.2, rounds, lr, paper_table=t9, large=kwargs,
-                               large_row=WEIGHT_LEVEL_ROW if kwargs == WEIGHT_LEVEL_VGG16 else "")
+        grid += iterative_grid(model, 0.2, rounds, lr, paper_table=t9, large=kwargs, large_row=row(kwargs))
         for f in (0.2, 0.4, 0.6, 0.8, 0.95) if full else (0.2,):
             grid.append(experiment(f"{f:.0%}{tag}", model, "magnitude", {"fraction": f},
                                    variants=("winning-ticket", "random-init"), lr=lr, paper_table=t9,
                                    paper_target=f"{f:.0%}", large=large + kwargs, paper_figure="Figure 7b",
-                                   large_row=WEIGHT_LEVEL_ROW if kwargs == WEIGHT_LEVEL_VGG16 else ""))
+                                   large_row=row(kwargs)))
     return grid
 
 
