@@ -16,7 +16,8 @@ and the zero half passes no gradient in either. ``shortcut="conv"`` is option B:
 ResNet-50 (``resnet50``: n = 8 BasicBlocks per stage, option-B shortcuts by default) is the CIFAR ResNet-50 of
 Table 9 and Figure 7, the weight-level code's ``resnet(depth=50)``: that code takes n = (depth - 2) // 6 and
 uses bottlenecks only from depth 54, so its ResNet-50 is 48 3x3 convs in basic blocks (plus the stem, the two
-projection convs and the Linear), not ImageNet's bottleneck ResNet-50.
+projection convs and the Linear), not ImageNet's bottleneck ResNet-50. Its init here is the family's (convs
+over their fan-out and BN gamma 1, as that code; the Linear N(0, 0.01), where that code keeps PyTorch's default).
 """
 
 from __future__ import annotations
