@@ -3,7 +3,9 @@
 #                  (results/PRESET/store: runs without weights; only missing runs train) + build the HTML book;
 #                  make book FRESH=1 re-trains every run from an empty store and re-exports the results;
 #                  at another PRESET the chapters go to build/rerun/PRESET (book/ and results/ untouched)
-#                  unless REPLACE=1 (tools/execute_notebooks.py --replace-committed)
+#                  unless REPLACE=1 (tools/execute_notebooks.py --replace-committed); CURVE=1 trains the
+#                  budget curves' missing runs too (--curve; without it only the smoke preset trains them, so
+#                  make book PRESET=paper trains the paper's rows and no curve)
 #   make test   -- venv + ruff + every test (make pytest-all) + nbval on every chapter at the smoke preset + the
 #                  smoke book built and checked in headless Chromium, then the committed book's HTML checked alike
 # Other targets: make unit (the fast tier: the tests not marked slow, which train nothing; minutes),
@@ -49,13 +51,15 @@ FRESH_FLAG :=
 endif
 # REPLACE=1: write book/ and results/PRESET/ even when PRESET is not the committed book's (cpu)
 REPLACE_FLAG := $(if $(filter 1,$(REPLACE)),--replace-committed,)
+# CURVE=1: train the chapters' budget curves (chapters 1, 2 and 5) where runs are missing
+CURVE_FLAG := $(if $(filter 1,$(CURVE)),--curve,)
 
 notebooks: venv
 ifeq ($(FRESH),1)
 	rm -rf $(STORE)
 endif
 	NBPRUNE_STORE=$(abspath $(STORE)) $(PY) tools/execute_notebooks.py --preset $(PRESET) --kernel $(KERNEL) --out book \
-		--results-store $(RESULTS_STORE) $(FRESH_FLAG) $(REPLACE_FLAG)
+		--results-store $(RESULTS_STORE) $(FRESH_FLAG) $(REPLACE_FLAG) $(CURVE_FLAG)
 
 html: venv
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .

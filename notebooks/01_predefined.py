@@ -239,17 +239,24 @@ display(report.show(report.ledger_table(report.results_frame(results.rows)), gro
 # ## ImageNet rows (not run here)
 #
 # Table 1's ImageNet rows (ResNet-34-A/B), Tables 2 and 3 and the ImageNet rows of Table 10 need ImageNet and
-# days of GPU time; they are shown above with the paper's numbers only. At the `paper` preset this
-# chapter runs every CIFAR row of Table 1, Table 10's grid (ResNet-20/32/110 at 10/20/30%, ResNet-56 at 10-40%,
-# each large model on SFP's own recipe, with the four unpruned models on that recipe) and Table 11's rows that
-# start SFP from those trained unpruned models:
+# days of GPU time; they are shown above with the paper's numbers only.
+
+# %% [markdown]
+# ## Not run here
 #
-# ```bash
-# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 01_predefined
-# ```
-#
+# The list below is computed from the chapter's grids (`nbprune.coverage`): what the `paper` preset runs of this
+# chapter, on each dataset it has rows for, that the committed book (`cpu`, CIFAR-10) does not run, with the command
+# that trains it into the run store (`--executor slurm` spreads it over a cluster; `nbprune grid ... --status
+# --json` lists every run first, with its table or figure and, where the plan needs no training, its epochs).
+# `tools/execute_notebooks.py --preset paper --only 01_predefined` then executes this chapter from that store
 # (a run at another preset than the committed book's writes under `build/rerun/paper/`).
-#
+
+# %% tags=["remove-input"]
+from nbprune.coverage import not_run_markdown
+
+display(Markdown(not_run_markdown("predefined")))
+
+# %% [markdown]
 # ## Reading this chapter
 #
 # Under `smoke` the accuracies mean nothing (one epoch on 512 images). Under `quick` and `cpu` the models are a

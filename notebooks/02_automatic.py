@@ -173,14 +173,19 @@ display(report.show(report.ledger_table(report.results_frame(results.rows)), gro
 # ## Not run here
 #
 # ImageNet rows (VGG-11 slimming, Table 4; Sparse Structure Selection on ResNet-50, Table 5) are shown with the
-# paper's numbers only. The CIFAR grid of Table 4 runs at the paper's protocol with
+# paper's numbers only.
 #
-# ```bash
-# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 02_automatic
-# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 02_automatic -p dataset cifar100
-# ```
-#
+# The list below is computed from the chapter's grids (`nbprune.coverage`): what the `paper` preset runs of this
+# chapter, on each dataset it has rows for, that the committed book (`cpu`, CIFAR-10) does not run, with the command
+# that trains it into the run store (`--executor slurm` spreads it over a cluster; `nbprune grid ... --status
+# --json` lists every run first, with its table or figure and, where the plan needs no training, its epochs).
+# `tools/execute_notebooks.py --preset paper --only 02_automatic` then executes this chapter from that store
 # (a run at another preset than the committed book's writes under `build/rerun/paper/`).
+
+# %% tags=["remove-input"]
+from nbprune.coverage import not_run_markdown
+
+display(Markdown(not_run_markdown("automatic")))
 
 # %% [markdown]
 # ## What this chapter found

@@ -154,15 +154,19 @@ display(report.show(report.ledger_table(report.results_frame(results.rows)), gro
 # %% [markdown]
 # ## Not run here
 #
-# Table 6's ImageNet rows (VGG-16, ResNet-50) are shown with the paper's numbers only, and its CIFAR-100 rows
-# need CIFAR-100, which this machine does not have. The CIFAR-10 grid (VGG-19, PreResNet-110 and DenseNet-BC-100
-# at 30/80/95%) runs at the paper's protocol with
+# Table 6's ImageNet rows (VGG-16, ResNet-50) are shown with the paper's numbers only.
 #
-# ```bash
-# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 03_unstructured
-# ```
-#
+# The list below is computed from the chapter's grids (`nbprune.coverage`): what the `paper` preset runs of this
+# chapter, on each dataset it has rows for, that the committed book (`cpu`, CIFAR-10) does not run, with the command
+# that trains it into the run store (`--executor slurm` spreads it over a cluster; `nbprune grid ... --status
+# --json` lists every run first, with its table or figure and, where the plan needs no training, its epochs).
+# `tools/execute_notebooks.py --preset paper --only 03_unstructured` then executes this chapter from that store
 # (a run at another preset than the committed book's writes under `build/rerun/paper/`).
+
+# %% tags=["remove-input"]
+from nbprune.coverage import not_run_markdown
+
+display(Markdown(not_run_markdown("unstructured")))
 
 # %% [markdown]
 # ## What this chapter found

@@ -212,15 +212,17 @@ plt.show()
 # %% [markdown]
 # ## Not run here
 #
-# The transfer to VGG-19 on CIFAR-100 (the paper's Figure 6) needs CIFAR-100, which this machine does not have.
-# At the CPU presets the grid has VGG-16 only: PreResNet-164 (Figure 5, Table 18) and the unstructured curve of
-# Figure 3 with guided sparsification are in the `paper` preset's grid, which runs with
-#
-# ```bash
-# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 04_architecture_search
-# ```
-#
+# The list below is computed from the chapter's grids (`nbprune.coverage`): what the `paper` preset runs of this
+# chapter, on each dataset it has rows for, that the committed book (`cpu`, CIFAR-10) does not run, with the command
+# that trains it into the run store (`--executor slurm` spreads it over a cluster; `nbprune grid ... --status
+# --json` lists every run first, with its table or figure and, where the plan needs no training, its epochs).
+# `tools/execute_notebooks.py --preset paper --only 04_architecture_search` then executes this chapter from that store
 # (a run at another preset than the committed book's writes under `build/rerun/paper/`).
+
+# %% tags=["remove-input"]
+from nbprune.coverage import not_run_markdown
+
+display(Markdown(not_run_markdown("architecture_search")))
 
 # %% [markdown]
 # ## What this chapter found

@@ -172,15 +172,17 @@ display(report.show(report.ledger_table(report.results_frame(results.rows)), gro
 # %% [markdown]
 # ## Not run here
 #
-# The CPU presets run lr 0.1 only, VGG-16 only, and one iterative round after the one-shot 20% row. The lr 0.01
-# rows (Tables 8b and 9b), the ResNet-56/110 targets of Table 8 and the iterative rounds down to 4.4% of the
-# weights (Figure 7) run at the paper's protocol with
-#
-# ```bash
-# .venv/bin/python tools/execute_notebooks.py --preset paper --kernel nbprune --out book --only 05_lottery_ticket
-# ```
-#
+# The list below is computed from the chapter's grids (`nbprune.coverage`): what the `paper` preset runs of this
+# chapter, on each dataset it has rows for, that the committed book (`cpu`, CIFAR-10) does not run, with the command
+# that trains it into the run store (`--executor slurm` spreads it over a cluster; `nbprune grid ... --status
+# --json` lists every run first, with its table or figure and, where the plan needs no training, its epochs).
+# `tools/execute_notebooks.py --preset paper --only 05_lottery_ticket` then executes this chapter from that store
 # (a run at another preset than the committed book's writes under `build/rerun/paper/`).
+
+# %% tags=["remove-input"]
+from nbprune.coverage import not_run_markdown
+
+display(Markdown(not_run_markdown("lottery_ticket")))
 
 # %% [markdown]
 # ## What this chapter found

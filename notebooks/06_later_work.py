@@ -254,6 +254,21 @@ display(report.show(report.ledger_table(df), group=["model", "pruned"]))
 #   preset's budget and at sparsities (20%, 80% removed) far from theirs.
 
 # %% [markdown]
+# ## Not run here
+#
+# The list below is computed from the chapter's grids (`nbprune.coverage`): what the `paper` preset runs of this
+# chapter, on each dataset it has rows for, that the committed book (`cpu`, CIFAR-10) does not run, with the command
+# that trains it into the run store (`--executor slurm` spreads it over a cluster; `nbprune grid ... --status
+# --json` lists every run first, with its table or figure and, where the plan needs no training, its epochs).
+# `tools/execute_notebooks.py --preset paper --only 06_later_work` then executes this chapter from that store
+# (a run at another preset than the committed book's writes under `build/rerun/paper/`).
+
+# %% tags=["remove-input"]
+from nbprune.coverage import not_run_markdown
+
+display(Markdown(not_run_markdown("later_work")))
+
+# %% [markdown]
 # ## What this chapter found
 #
 # Every number below is computed from this run's results when the chapter is executed: each comparison with its

@@ -165,7 +165,8 @@ def test_cli_grid_status_lists_missing_runs(tmp_path, capsys):
     rc = main(["grid", "predefined", "--preset", "smoke", "--store", str(tmp_path / "s"), "--status"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "2 missing, 2 waiting on its large model" in out  # L1-norm VGG-16-A and Soft Filter Pruning
+    # the large models of L1-norm VGG-16-A and Soft Filter Pruning, and their three variants each, planned ahead
+    assert "6 planned: waits on its large model, 2 missing" in out
     rc = main(["grid", "nonsense", "--status"])
     assert rc == 2 and "chapter: unknown 'nonsense'" in capsys.readouterr().err
 

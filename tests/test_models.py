@@ -22,8 +22,8 @@ from nbprune.models import (
 
 CIFAR_BASES = [
     "vgg11", "vgg13", "vgg16", "vgg19",
-    "resnet20", "resnet32", "resnet56", "resnet110",
-    "preresnet110", "preresnet164", "densenet40", "densenet-bc-100",
+    "resnet20", "resnet32", "resnet50", "resnet56", "resnet110",
+    "preresnet56", "preresnet110", "preresnet164", "densenet40", "densenet-bc-100",
 ]  # fmt: skip
 TARGETS = ["resnet110-a", "resnet110-b", "resnet56-a", "resnet56-b", "vgg16-a"]
 IMAGENET = ["imagenet-resnet34", "imagenet-resnet50", "imagenet-vgg11", "imagenet-vgg16"]
@@ -287,3 +287,34 @@ def test_imagenet_models() -> None:
     vgg11 = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512]
     spec = {"name": "imagenet-vgg11", "num_classes": 10, "cfg": vgg11, "width": 1.0, "batch_norm": False}
     assert model_spec(plain) == spec
+
+
+def test_weight_level_vgg16_is_the_weight_level_codes_vgg16_bn() -> None:
+    """Table 9's VGG-16: conv biases (zero at init), fan-in He std, BN gamma 1, one Linear; the default VGG-16
+    (Table 1's) has none of these, and the kwargs are checked."""
+    from nbprune.models.vgg import WEIGHT_LEVEL_VGG
+
+    torch.manual_seed(0)
+    wl = create_model("vgg16", **dict(WEIGHT_LEVEL_VGG))
+    convs = [m for m in wl.modules() if isinstance(m, nn.Conv2d)]
+    assert all(c.bias is not None and not c.bias.any() for c in convs)
+    last = convs[-1]  # 512 -> 512: fan-in and fan-out agree; the first conv (3 -> 64) tells them apart
+    assert abs(convs[0].weight.std().item() - math.sqrt(2 / 27)) < 0.02 and last.weight.shape[1] == 512
+    assert all(m.weight.eq(1).all() for m in wl.modules() if isinstance(m, nn.BatchNorm2d))
+    assert [type(m) for m in wl.classifier] == [nn.Linear]
+    assert create_model(**model_spec(wl)).features[0].bias is not None  # the bias is architecture: in the spec
+    plain = create_model("vgg16")
+    assert plain.features[0].bias is None and abs(plain.features[0].weight.std().item() - math.sqrt(2 / 576)) < 0.01
+    with pytest.raises(ValueError, match="conv_init: unknown 'fan'"):
+        create_model("vgg16", conv_init="fan")
+    with pytest.raises(ValueError, match="conv_bias: must be True or False"):
+        create_model("vgg16", conv_bias=1)
+
+
+def test_cifar_resnet50_is_the_weight_level_codes_basic_block_resnet() -> None:
+    """ResNet-50 of Table 9: 8 basic blocks per stage, 1x1-conv + BN shortcuts where the shape changes."""
+    model = create_model("resnet50")
+    assert [len(s) for s in model.cfg] == [8, 8, 8]
+    projections = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)]
+    assert len(projections) == 2 and all(p.stride == (2, 2) for p in projections)
+    assert sum(isinstance(m, nn.Conv2d) for m in model.modules()) == 1 + 48 + 2

@@ -10,13 +10,18 @@ it was run. A failing chapter stops the run: the exit status is 1 and the messag
 error; the book's copy of that chapter is left as it was.
 
     python tools/execute_notebooks.py --preset cpu --kernel nbprune --out book [--only 01_predefined]
-        [-p seeds "[0, 1]"] [-p device cpu] [--replace-committed]
+        [-p seeds "[0, 1]"] [-p device cpu] [--replace-committed] [--curve]
 
 With ``--results-store results/<preset>/store`` (what ``make book`` passes) the committed results (an export
 of the run store without weights, :mod:`nbprune.store_io`) are imported into the run store first, so the
 chapters train only the runs that are missing; after every chapter ran, the runs the chapters' result
 files name are exported there again (replacing the earlier export). ``--fresh`` skips the import (``make book
 FRESH=1`` also starts from an empty store): everything is trained.
+
+``--curve`` (``make book CURVE=1``) trains the budget curves' missing runs: ``train_curve=True`` in each chapter
+that has a curve (chapters 1, 2 and 5). Without it a curve trains only at a preset whose ``train_curves`` is set
+(``smoke``): ``make book PRESET=paper`` trains the paper's rows and no curve (the curve is the CPU's way toward
+the paper's regime, about a quarter more GPU time that the paper does not spend).
 
 ``-p`` values are read as Python literals when they parse as one (``None``, ``3``, ``[0, 1]``,
 ``'cifar100'``), else kept as strings. The kernel's working directory is the repository root. A ``-p`` name
@@ -320,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results-store", default=None, metavar="DIR",
                     help="committed results (an export without weights): imported first, exported after")
     ap.add_argument("--fresh", action="store_true", help="with --results-store: do not import, only export")
+    ap.add_argument("--curve", action="store_true",
+                    help="train the budget curves' missing runs (train_curve=True in the chapters that have one; "
+                         "make book CURVE=1); without it a curve trains only where its preset says (smoke)")
     args = ap.parse_args(argv)
 
     try:  # a typo in the preset fails before any kernel starts
@@ -345,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     book = Path(args.book).expanduser().absolute()
     committed_results = Path(args.results or os.environ.get("NBPRUNE_RESULTS") or "results")
     committed_results = committed_results if committed_results.is_absolute() else ROOT / committed_results
-    differ = overrides(todo, parameters)
+    differ = overrides(todo, parameters) + (["train_curve=True"] if args.curve else [])
     if args.replace_committed or (out_dir.resolve() == book.resolve() and not differ):
         results_root = committed_results
         why = ("--replace-committed, with parameters other than the chapters' own: " + ", ".join(differ)
@@ -382,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     for src in todo:
         print(f"  {src.stem:<24} ...", end="", flush=True)
         try:
-            wall, changed, nb = execute(src, out_dir, Path(args.build), args.kernel, parameters, args.timeout)
+            wall, changed, nb = execute(src, out_dir, Path(args.build), args.kernel, curve_parameters(src, parameters,
+                                                                                               args.curve), args.timeout)
         except KeyboardInterrupt:
             print(" interrupted", flush=True)
             print(summary_line(counts), flush=True)
@@ -419,6 +428,14 @@ def main(argv: list[str] | None = None) -> int:
         export_results(export_to, args.preset, results_root)
     print(summary_line(counts), flush=True)
     return 0
+
+
+def curve_parameters(src: Path, parameters: dict, curve: bool) -> dict:
+    """``parameters`` for the chapter ``src``, with ``train_curve=True`` where ``curve`` is set and the chapter's
+    parameters cell has ``train_curve`` (the chapters with a budget curve; the others run as they are)."""
+    if curve and "train_curve" in declared_parameters(src):
+        return {**parameters, "train_curve": True}
+    return parameters
 
 
 def import_results(source: Path) -> None:

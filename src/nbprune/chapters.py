@@ -114,13 +114,25 @@ class Chapter:
         return self.grid_for(p, dataset) if value is None else self.custom(value, p)
 
 
-def _search_followups(keep: list, sparsity: list, preset: Preset, custom: bool) -> list[Experiment]:
+def _search_followups(keep: list, sparsity: list, preset: Preset, custom: bool, dataset: str = "cifar10",
+                      transfer: tuple[list, list] | None = None) -> list[Experiment]:
     """Chapter 4's second stage: guided pruning and guided sparsification from the first stage's patterns,
     and (preset grids only) transferred guided pruning to VGG-19 at one fraction on the CPU presets (time),
-    at every fraction on ``paper``."""
+    at every fraction on ``paper``.
+
+    On CIFAR-100 (Figure 6, VGG-19): guided pruning and sparsification from VGG-19's own CIFAR-100 patterns, and
+    the ones transferred from VGG-16 on CIFAR-10: ``transfer`` is the (keep, sparsity) patterns of the chapter's
+    CIFAR-10 chains finished in the store (:func:`nbprune.runner.stage_patterns`; none: no transferred rows)."""
+    vgg16 = [(e, k) for e, k in keep if e.model == "vgg16"]  # VGG-16's five stages map onto VGG-19's
+    if dataset != "cifar10":
+        out = ex.guided_grid(keep) + ex.guided_sparsity_grid([(e, s) for e, s in sparsity if e.model == "vgg19"])
+        if transfer is not None and not custom:
+            out += ex.guided_grid([(e, k) for e, k in transfer[0] if e.model == "vgg16"], model="vgg19")
+            out += ex.guided_sparsity_grid([(e, s) for e, s in transfer[1] if e.model == "vgg16"], model="vgg19")
+        return out
     out = ex.guided_grid(keep) + ex.guided_sparsity_grid(sparsity)
     if not custom:
-        out += ex.guided_grid(keep, model="vgg19", fractions={"smoke": [0.4], "quick": [0.5], "cpu": [0.5]}.get(preset.name))
+        out += ex.guided_grid(vgg16, model="vgg19", fractions={"smoke": [0.4], "quick": [0.5], "cpu": [0.5]}.get(preset.name))
     return out
 
 
@@ -133,16 +145,18 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
     Chapter("automatic", 2, "Automatic pruning",
             "Automatic pruning (Network Slimming): the found architecture trained from scratch is as good as the "
             "fine-tuned one",
-            ex.automatic_grid, "fractions", lambda v, p: ex.slimming_grid(v), curve=ex.automatic_curve),
+            ex.automatic_grid, "fractions", lambda v, p: ex.slimming_grid(v), curve=ex.automatic_curve,
+            datasets=(("cifar100", ex.automatic_cifar100_grid),)),
     Chapter("unstructured", 3, "Unstructured magnitude pruning",
             "Unstructured pruning at moderate sparsity on CIFAR: scratch training keeps up with fine-tuning",
-            ex.unstructured_grid, "fractions", lambda v, p: ex.magnitude_grid(v), figures=("weight_histograms",)),
+            ex.unstructured_grid, "fractions", lambda v, p: ex.magnitude_grid(v), figures=("weight_histograms",),
+            datasets=(("cifar100", ex.unstructured_cifar100_grid),)),
     Chapter("architecture_search", 4, "Pruning as architecture search",
             "Pruning as architecture search: on VGG, the architectures automatic pruning finds (and guided ones "
             "built from their per-stage widths) beat uniform pruning when trained from scratch",
             ex.architecture_search_grid, "fractions",
             lambda v, p: ex.search_grid(v, "vgg16"), pairs=(), verdicts="search", followups=_search_followups,
-            figures=("stage_sparsity",)),
+            figures=("stage_sparsity",), datasets=(("cifar100", ex.architecture_search_cifar100_grid),)),
     Chapter("lottery_ticket", 5, "The lottery ticket hypothesis",
             "At lr 0.1 a winning ticket is no better than a random initialisation",
             ex.lottery_ticket_grid, "lrs", lambda v, p: ex.lottery_grid(p, v),

@@ -280,7 +280,8 @@ def cmd_grid(args) -> int:
     seeds = resolve_seeds(args.seeds, preset)  # checked here; run_chapter gets args.seeds (None: the preset's)
     if args.status:
         store = RunStore(args.store)
-        graph = grid_graph(store, chapter.experiments(preset, args.value, args.dataset), preset, seeds, args.dataset, args.data)
+        graph = grid_graph(store, chapter.experiments(preset, args.value, args.dataset), preset, seeds, args.dataset,
+                           args.data, plan_waiting=True)
         df = graph.summary(store)
         if args.value is None and (curve := chapter.curve_for(preset, args.dataset)):
             import pandas as pd

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .choices import unknown_choice
 from .models import list_models, list_targets
+from .models.vgg import WEIGHT_LEVEL_VGG
 from .paper import paper_value
 from .params import parse_param
 from .presets import Preset, at_budget, budget_seed_count, get_preset, row_seed_count
@@ -22,8 +23,13 @@ from .prune.unstructured import iterative_fractions
 BN_SPARSITY = {"vgg": 1e-4, "preresnet": 1e-5, "densenet": 1e-5}  # Network Slimming's s per family
 PAPER_NAMES = {"vgg16": "VGG-16", "vgg19": "VGG-19", "resnet56": "ResNet-56", "resnet110": "ResNet-110",
                "preresnet164": "PreResNet-164", "preresnet110": "PreResNet-110", "densenet40": "DenseNet-40",
-               "resnet20": "ResNet-20", "resnet32": "ResNet-32", "densenet-bc-100": "DenseNet-BC-100"}
+               "resnet20": "ResNet-20", "resnet32": "ResNet-32", "densenet-bc-100": "DenseNet-BC-100",
+               "resnet50": "ResNet-50", "preresnet56": "PreResNet-56"}
 WEIGHT_LEVEL = (("model_kwargs", (("bn_gamma", 1.0),)),)  # Table 6's models: the weight-level code inits gamma 1
+# Table 9's, Figure 7's and Figure 3 (right)'s VGG-16 at ``paper``: the weight-level code's vgg16_bn (linear head,
+# BN gamma 1, conv bias, fan-in init: nbprune.models.vgg.WEIGHT_LEVEL_VGG), another model than Table 1's VGG-16
+WEIGHT_LEVEL_VGG16 = (("model_kwargs", WEIGHT_LEVEL_VGG),)
+WEIGHT_LEVEL_ROW = "weight-level"  # the row of its unpruned results (Experiment.large_row), apart from Table 1's
 SFP_TABLE10 = {"resnet20": (0.1, 0.2, 0.3), "resnet32": (0.1, 0.2, 0.3), "resnet56": (0.1, 0.2, 0.3, 0.4),
                "resnet110": (0.1, 0.2, 0.3)}  # Table 10: Soft Filter Pruning without pretrained models
 SFP_TABLE11 = {"resnet56": (0.3, 0.4), "resnet110": (0.3,)}  # Table 11: Soft Filter Pruning from pretrained models
@@ -54,6 +60,16 @@ class Experiment:
     # the large model starts from the final weights of the unpruned model with these overrides (Table 11's SFP
     # from a pretrained model; that model is a row of the grid too); empty: from its random init
     pretrained: tuple = ()
+    paper_figure: str = ""  # the paper's figure the row is a point of ("Figure 7a"), beside or instead of a table
+    # the row (target) of its large model's unpruned results: "" is the one every experiment of the model shares;
+    # another name keeps a different large model of the same paper model apart (Table 17's 300 epochs, Table 9's
+    # weight-level VGG-16 beside Table 8's), and the paper's unpruned number of its table is looked up for it
+    large_row: str = ""
+
+    @property
+    def source(self) -> str:
+        """Where the row is in the paper: "Table 9a", "Figure 7a", "Table 9a, Figure 7b" ("" where nowhere)."""
+        return ", ".join(x for x in (self.paper_table and f"Table {self.paper_table}", self.paper_figure) if x)
 
     @property
     def paper_model(self) -> str:
@@ -139,9 +155,9 @@ def _paper_target(target: str) -> str:
     return name[target]
 
 
-def _slim(model: str, fraction: float, **kw) -> Experiment:
+def _slim(model: str, fraction: float, table: str = "4", **kw) -> Experiment:
     return experiment(f"{fraction:.0%}", model, "slimming", {"fraction": fraction}, large=_sparse(model),
-                      paper_table="4", paper_target=f"{fraction:.0%}", **kw)
+                      paper_table=table, paper_target=f"{fraction:.0%}", **kw)
 
 
 def _magnitude(model: str, fraction: float, **kw) -> Experiment:
@@ -189,22 +205,56 @@ def _sfp_unpruned(model: str, preset: str) -> Experiment:
 
 def predefined_grid(preset) -> list[Experiment]:
     """Chapter 1: Table 1's L1-norm targets, Table 10's Soft Filter Pruning rows with their four unpruned models
-    on SFP's recipe and Table 11's SFP rows from those unpruned models (``paper``); VGG-16-A and one SFP row
+    on SFP's recipe, Table 11's SFP rows from those unpruned models and the appendix's L1-norm rows of Tables 14,
+    16 and 17 (:func:`l1_appendix_rows`) (``paper``); VGG-16-A and one SFP row
     (ResNet-56, 40% of every conv's filters, at the preset's budget) on the CPU presets."""
     p = get_preset(preset)
     if p.full_grid:
         l1 = [_l1(t, t.split("-")[0]) for t in ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")]
         return (l1 + [_sfp_unpruned(m, p) for m in SFP_TABLE10]
                 + [_sfp(m, f, p) for m, fs in SFP_TABLE10.items() for f in fs]
-                + [_sfp(m, f, p, pretrained=True) for m, fs in SFP_TABLE11.items() for f in fs])
+                + [_sfp(m, f, p, pretrained=True) for m, fs in SFP_TABLE11.items() for f in fs]
+                + l1_appendix_rows())
     return [_l1("vgg16-a", "vgg16"), _sfp("resnet56", 0.4, p)]
 
 
+# ------------------------------------------------------------------ the appendix's CIFAR rows (``paper`` only)
+# Table 13: Network Slimming at larger ratios than Liu et al. 2017 (model, fraction of channels pruned) per dataset
+SLIMMING_TABLE13 = {"cifar10": (("preresnet56", 0.8), ("preresnet164", 0.8), ("preresnet164", 0.9), ("densenet40", 0.8)),
+                    "cifar100": (("densenet40", 0.8),)}
+L1_TABLE14_RATIO = 0.9  # Table 14: ResNet-56 with 90% of every block's first-conv filters pruned (L1-norm)
+L1_TARGETS = ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")  # Tables 1, 16 and 17
+LONG_SCHEDULE = 300  # Table 17: the large model's CIFAR schedule extended from 160 to 300 epochs
+# Table 9 and Figure 7 at ``paper``: the weight-level code's VGG-16 and its CIFAR ResNet-50 (BN gamma 1 built in)
+LOTTERY_MODELS = {"vgg16": WEIGHT_LEVEL_VGG16, "resnet50": ()}
+
+
+def l1_appendix_rows() -> list[Experiment]:
+    """The appendix's L1-norm rows (``paper``): Table 14 (ResNet-56, 90% of each block's first-conv filters, no
+    layer skipped: the ``ratios`` form of the l1 method), Table 16 (Table 1's targets fine-tuned 80 and 160
+    epochs, :data:`nbprune.pipeline.LONGER_FINETUNING`; their Fine-tune-40 and Scratch-E are Table 1's runs) and
+    Table 17 (Table 1's targets with the large model trained :data:`LONG_SCHEDULE` epochs; Scratch-E trains as
+    long, Scratch-B by the FLOPs rule, fine-tuning the preset's epochs)."""
+    ratio = f"{L1_TABLE14_RATIO:.0%}"
+    rows = [experiment(f"ResNet-56, {ratio}", "resnet56", "l1", {"ratios": L1_TABLE14_RATIO}, paper_table="14",
+                       paper_target=ratio)]
+    rows += [experiment(f"{_paper_target(t)}, longer fine-tuning", t.split("-")[0], "l1", {"target": t},
+                        variants=("fine-tune-80", "fine-tune-160"), paper_table="16", paper_target=_paper_target(t))
+             for t in L1_TARGETS]
+    rows += [experiment(f"{_paper_target(t)}, {LONG_SCHEDULE} epochs", t.split("-")[0], "l1", {"target": t},
+                        large=(("epochs", LONG_SCHEDULE),), paper_table="17", paper_target=_paper_target(t),
+                        large_row=f"{LONG_SCHEDULE} epochs")
+             for t in L1_TARGETS]
+    return rows
+
+
 def automatic_grid(preset) -> list[Experiment]:
-    """Chapter 2: Table 4's Network Slimming rows (``paper``); VGG-19 at 70% on the CPU presets."""
+    """Chapter 2: Table 4's Network Slimming rows and Table 13's aggressively pruned ones (``paper``); VGG-19 at
+    70% on the CPU presets."""
     if get_preset(preset).full_grid:
         return [_slim("vgg19", 0.7), _slim("preresnet164", 0.4), _slim("preresnet164", 0.6),
-                _slim("densenet40", 0.4), _slim("densenet40", 0.6)]
+                _slim("densenet40", 0.4), _slim("densenet40", 0.6),
+                *(_slim(m, f, table="13") for m, f in SLIMMING_TABLE13["cifar10"])]
     return [_slim("vgg19", 0.7)]
 
 
@@ -220,10 +270,10 @@ def architecture_search_grid(preset) -> list[Experiment]:
     channels) and Figure 5 / Table 18 (PreResNet-164's), all Scratch-E, and (``paper`` only) Figure 3's
     unstructured curve, the source of guided sparsification; VGG-16 only on the CPU presets."""
     p = get_preset(preset)
-    if p.full_grid:
+    if p.full_grid:  # Figure 3 (right) on the weight-level code's VGG-16, as Table 9's
         return (search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], model="vgg16")
                 + search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], model="preresnet164")
-                + sparsity_search_grid([0.3, 0.5, 0.7, 0.9, 0.95]))
+                + sparsity_search_grid([0.3, 0.5, 0.7, 0.9, 0.95], large=WEIGHT_LEVEL_VGG16))
     return search_grid([0.4, 0.5, 0.6, 0.7] if p.name in ("quick", "cpu") else [0.4, 0.7], model="vgg16")
 
 
@@ -241,25 +291,34 @@ def lottery_rows(preset, lr: float) -> list[Experiment]:
     tag = "" if lr == 0.1 else f" (lr {lr:g})"  # rows of another lr are other rows of the tables
     t8, t9 = {0.1: ("8a", "9a"), 0.01: ("8b", "9b")}.get(lr, ("", ""))
     large = (("lr", lr),) if lr != 0.1 else ()
+
+    def row(kwargs: tuple) -> str:  # the unpruned row of a large model other than Table 1's at lr 0.1
+        return ", ".join(x for x in (WEIGHT_LEVEL_ROW if kwargs == WEIGHT_LEVEL_VGG16 else "", tag.strip(" ()")) if x)
+
     targets = ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b") if full else ("vgg16-a",)
     grid = [experiment(_paper_target(t) + tag, t.split("-")[0], "l1", {"target": t},
                        variants=("winning-ticket", "random-init"), lr=lr, paper_table=t8,
-                       paper_target=_paper_target(t), large=large) for t in targets]
+                       paper_target=_paper_target(t), large=large, large_row=row(())) for t in targets]
     rounds = list(range(2, 15)) if full else [2]  # 0.8 ** 14 keeps 4.4% (95.6% pruned)
-    grid += iterative_grid("vgg16", 0.2, rounds, lr, paper_table=t9)
-    for f in (0.2, 0.4, 0.6, 0.8, 0.95) if full else (0.2,):
-        grid.append(experiment(f"{f:.0%}{tag}", "vgg16", "magnitude", {"fraction": f},
-                               variants=("winning-ticket", "random-init"), lr=lr, paper_table=t9,
-                               paper_target=f"{f:.0%}", large=large))
+    # ``paper``: Table 9's and Figure 7's models; the CPU presets: Table 1's VGG-16 (their committed runs)
+    for model, kwargs in LOTTERY_MODELS.items() if full else (("vgg16", ()),):
+        grid += iterative_grid(model, 0.2, rounds, lr, paper_table=t9, large=kwargs, large_row=row(kwargs))
+        for f in (0.2, 0.4, 0.6, 0.8, 0.95) if full else (0.2,):
+            grid.append(experiment(f"{f:.0%}{tag}", model, "magnitude", {"fraction": f},
+                                   variants=("winning-ticket", "random-init"), lr=lr, paper_table=t9,
+                                   paper_target=f"{f:.0%}", large=large + kwargs, paper_figure="Figure 7b",
+                                   large_row=row(kwargs)))
     return grid
 
 
 def iterative_grid(model: str, per_round: float, rounds: list[int], lr: float = 0.1,
-                   paper_table: str = "") -> list[Experiment]:
+                   paper_table: str = "", large: tuple = (), large_row: str = "") -> list[Experiment]:
     """Iterative magnitude pruning (Frankle & Carbin; the paper's Figure 7): each round removes ``per_round``
     of the weights that remain (globally, by magnitude) from the previous round's trained ticket, then trains
     the new ticket from the original init and its control from a fresh draw, under the same mask. Round k
-    keeps ``(1 - per_round) ** k`` of the conv weights; the rows are the rounds listed in ``rounds``."""
+    keeps ``(1 - per_round) ** k`` of the conv weights; the rows are the rounds listed in ``rounds``.
+    ``large``: overrides of the large model's config beside the lr (e.g. :data:`WEIGHT_LEVEL_VGG16`);
+    ``large_row``: the row of its unpruned results (:attr:`Experiment.large_row`)."""
     if isinstance(per_round, bool) or not isinstance(per_round, (int, float)) or not 0 < per_round < 1:
         raise ValueError(f"per_round: must be a number in (0, 1), got {per_round!r}")
     if not rounds or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in rounds):
@@ -270,8 +329,9 @@ def iterative_grid(model: str, per_round: float, rounds: list[int], lr: float = 
         first = k == 1  # round 1 is the one-shot prune at per_round: the same runs as that row
         prev = experiment(f"{pruned:.0%}{tag}" if first else f"iterative {pruned:.0%}{tag}", model, "magnitude",
                           {"fraction": pruned}, variants=("winning-ticket", "random-init"), lr=lr,
-                          large=(("lr", lr),) if lr != 0.1 else (), previous=prev,
-                          paper_table=paper_table if first else "", paper_target=f"{pruned:.0%}" if first else "")
+                          large=((("lr", lr),) if lr != 0.1 else ()) + tuple(large), previous=prev,
+                          paper_table=paper_table if first else "", paper_target=f"{pruned:.0%}" if first else "",
+                          paper_figure="" if first else "Figure 7a", large_row=large_row)
         chain.append(prev)
     return [e for e in chain if e.round in rounds]
 
@@ -287,8 +347,8 @@ def paper_refs(grid: list[Experiment], dataset: str = "cifar10") -> dict[tuple[s
         for v in variants:
             target = "" if v == "unpruned" else exp.paper_target
             ref = paper_value(exp.paper_table, dataset, exp.paper_model, target, v, note=exp.paper_note)
-            if ref is not None:  # a lone large model is its own row (its paper_target), others share ""
-                row = (exp.paper_target if not exp.variants else "") if v == "unpruned" else exp.label
+            if ref is not None:  # a lone large model is its own row (its paper_target), others its large_row
+                row = (exp.paper_target if not exp.variants else exp.large_row) if v == "unpruned" else exp.label
                 refs.setdefault((exp.paper_model, row, v), ref)
     return refs
 
@@ -345,11 +405,13 @@ def magnitude_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
 
 SEARCH_MODELS = {"vgg16": (("model_kwargs", (("head", "linear"),)),), "vgg19": (), "preresnet164": ()}
 SEARCH_TABLES = {"vgg16": "21", "preresnet164": "18"}  # the tables of Figure 3 (left) and Figure 5
+SEARCH_FIGURES = {"vgg16": "Figure 3 (left)", "preresnet164": "Figure 5 (left)"}
 
 
-def search_grid(fractions: list[float], model: str = "vgg16") -> list[Experiment]:
+def search_grid(fractions: list[float], model: str = "vgg16", figure: str | None = None) -> list[Experiment]:
     """Chapter 4's slimming-vs-uniform experiments at the given channel fractions (Scratch-E). VGG-16 uses the
-    slimming code's single-Linear head; the Network Slimming penalty is the family's."""
+    slimming code's single-Linear head; the Network Slimming penalty is the family's. ``figure``: the paper's
+    figure of the rows (None: :data:`SEARCH_FIGURES`'s for ``model``)."""
     fractions = parse_param("fractions", fractions, list, "[0.2, 0.5, 0.8]")
     if isinstance(fractions, (str, dict)) or not isinstance(fractions, (list, tuple)) or not fractions:
         raise ValueError(f"fractions: must be None or a non-empty list of fractions in (0, 1), got {fractions!r}")
@@ -359,6 +421,7 @@ def search_grid(fractions: list[float], model: str = "vgg16") -> list[Experiment
             raise ValueError(f"fractions: {f!r} must be a number in (0, 1)")
         large = _sparse(model) + SEARCH_MODELS[model]
         table = dict(paper_table=SEARCH_TABLES[model], paper_target=f"{f:.0%}") if model in SEARCH_TABLES else {}
+        table["paper_figure"] = SEARCH_FIGURES.get(model, "") if figure is None else figure
         out.append(experiment(f"slimming {f:.0%}", model, "slimming", {"fraction": float(f)},
                               variants=("scratch-e",), large=large, **table))
         out.append(experiment(f"uniform {f:.0%}", model, "uniform-channels", {"fraction": float(f)},
@@ -366,15 +429,20 @@ def search_grid(fractions: list[float], model: str = "vgg16") -> list[Experiment
     return out
 
 
-def sparsity_search_grid(fractions: list[float], model: str = "vgg16") -> list[Experiment]:
+def sparsity_search_grid(fractions: list[float], model: str = "vgg16", large: tuple | None = None,
+                         figure: str = "Figure 3 (right)") -> list[Experiment]:
     """Figure 3's unstructured curve (and guided sparsification's source): magnitude-pruned masks vs uniformly
-    sparse ones at the same fraction of conv weights, both trained from scratch (Scratch-E)."""
+    sparse ones at the same fraction of conv weights, both trained from scratch (Scratch-E). ``large``: the
+    large model's overrides (None: :data:`SEARCH_MODELS`'s for ``model``); ``figure``: the paper's figure."""
+    large = SEARCH_MODELS[model] if large is None else large
     out = []
     for f in fractions:
         out.append(experiment(f"magnitude {f:.0%}", model, "magnitude", {"fraction": float(f)},
-                              variants=("scratch-e",), large=SEARCH_MODELS[model]))
+                              variants=("scratch-e",), large=large, paper_figure=figure,
+                              large_row=WEIGHT_LEVEL_ROW if large == WEIGHT_LEVEL_VGG16 else ""))
         out.append(experiment(f"uniform sparsity {f:.0%}", model, "uniform-sparsity", {"fraction": float(f)},
-                              variants=("scratch-e",), large=SEARCH_MODELS[model]))
+                              variants=("scratch-e",), large=large, paper_figure=figure,
+                              large_row=WEIGHT_LEVEL_ROW if large == WEIGHT_LEVEL_VGG16 else ""))
     return out
 
 
@@ -401,20 +469,25 @@ def guided_grid(patterns: list[tuple[Experiment, list[float]]], model: str | Non
     return out
 
 
-def guided_sparsity_grid(patterns: list[tuple[Experiment, list[float]]]) -> list[Experiment]:
+def guided_sparsity_grid(patterns: list[tuple[Experiment, list[float]]], model: str | None = None) -> list[Experiment]:
     """Guided sparsification (Figure 6): ``patterns`` pairs each one-shot magnitude experiment with one seed's
     per-stage sparsity of its mask; their mean over seeds (3 decimals), applied at random within each stage,
-    is trained from scratch (Scratch-E)."""
+    is trained from scratch (Scratch-E). ``model``: another model with as many stages to apply them to
+    (*transferred* guided sparsification, VGG-16's patterns on VGG-19; its large model is :data:`SEARCH_MODELS`'s)."""
     by_fraction: dict[tuple[str, float, tuple], list[list[float]]] = {}
     for exp, sparsity in patterns:
         if exp.method == "magnitude" and exp.previous is None:
             key = (exp.model, dict(exp.settings)["fraction"], exp.large)
             by_fraction.setdefault(key, []).append(sparsity)
     out = []
-    for (model, fraction, large), sparsities in by_fraction.items():
+    for (source, fraction, large), sparsities in by_fraction.items():
         mean = tuple(round(sum(s[i] for s in sparsities) / len(sparsities), 3) for i in range(len(sparsities[0])))
-        out.append(experiment(f"guided sparsity {fraction:.0%}", model, "guided-sparsity", {"stage_sparsity": mean},
-                              variants=("scratch-e",), large=large))
+        if model is None or model == source:
+            out.append(experiment(f"guided sparsity {fraction:.0%}", source, "guided-sparsity",
+                                  {"stage_sparsity": mean}, variants=("scratch-e",), large=large))
+        else:
+            out.append(experiment(f"transferred sparsity {fraction:.0%}", model, "guided-sparsity",
+                                  {"stage_sparsity": mean}, variants=("scratch-e",), large=SEARCH_MODELS.get(model, ())))
     return out
 
 
@@ -459,7 +532,69 @@ def later_work_grid(preset, draws: int | None = None) -> list[Experiment]:
     grid = [_l1("vgg16-a", "vgg16", variants=retrain), _slim("vgg19", 0.7, variants=retrain)]
     grid += [experiment("VGG-16-A, random filters", "vgg16", "random-channels", {"target": "vgg16-a", "draw": d},
                         variants=RETRAINING_VARIANTS, paper_target="VGG-16-A") for d in range(draws)]
+    wl = WEIGHT_LEVEL_VGG16 if get_preset(preset).full_grid else ()  # chapter 5's VGG-16 at ``paper``
     grid += [experiment(f"{f:.0%}", "vgg16", "magnitude", {"fraction": f},
                         variants=("winning-ticket", "rewound-ticket", "random-init"), lr=0.1, paper_table="9a",
-                        paper_target=f"{f:.0%}") for f in REWOUND_FRACTIONS]
+                        paper_target=f"{f:.0%}", large=wl, large_row=WEIGHT_LEVEL_ROW if wl else "")
+             for f in REWOUND_FRACTIONS]
     return grid
+
+
+# ----------------------------------------------------------------------------- CIFAR-100 rows (Chapter.datasets)
+# The paper's CIFAR-100 rows, one builder per chapter (nbprune.chapters.Chapter.datasets): every row at ``paper``,
+# one central row at the CPU presets (a smoke-sized check of the path; CIFAR-100 has no committed CPU book).
+SLIMMING_CIFAR100 = (("vgg19", 0.5), ("preresnet164", 0.4), ("preresnet164", 0.6), ("densenet40", 0.4),
+                     ("densenet40", 0.6))  # Table 4's CIFAR-100 rows (the paper's ratios there)
+MAGNITUDE_CIFAR100 = {m: (0.3, 0.5, 0.95) for m in ("vgg19", "preresnet110", "densenet-bc-100")}  # Table 6's
+# Figure 5 (middle, right): unstructured pruning vs uniform sparsification of PreResNet-110 and DenseNet-40 on
+# CIFAR-100 (Scratch-E); Tables 19 and 20 are the 3x3-kernel patterns of its pruned models at 10/50/90%
+FIGURE5_CIFAR100 = {"preresnet110": ("19", "Figure 5 (middle)"), "densenet40": ("20", "Figure 5 (right)")}
+FIGURE5_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.9)
+KERNEL_TABLE_FRACTIONS = (0.1, 0.5, 0.9)  # the columns of Tables 19 and 20
+FIGURE6_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)  # Figure 6: VGG-19 on CIFAR-100, Network Slimming's fractions
+FIGURE6_SPARSITY = (0.3, 0.5, 0.7, 0.9, 0.95)  # and unstructured pruning's (Figure 3 (right)'s)
+
+
+def automatic_cifar100_grid(preset) -> list[Experiment]:
+    """Chapter 2 on CIFAR-100: Table 4's Network Slimming rows and Table 13's DenseNet-40 at 80% (``paper``);
+    VGG-19 at 50% on the CPU presets."""
+    if not get_preset(preset).full_grid:
+        return [_slim("vgg19", 0.5)]
+    return ([_slim(m, f) for m, f in SLIMMING_CIFAR100]
+            + [_slim(m, f, table="13") for m, f in SLIMMING_TABLE13["cifar100"]])
+
+
+def unstructured_cifar100_grid(preset) -> list[Experiment]:
+    """Chapter 3 on CIFAR-100: Table 6's rows at 30/50/95% (``paper``; Table 15's VGG-19 at 95% is Table 6's
+    row); VGG-19 at 30% on the CPU presets."""
+    if not get_preset(preset).full_grid:
+        return [_magnitude("vgg19", 0.3)]
+    return [_magnitude(m, f) for m, fs in MAGNITUDE_CIFAR100.items() for f in fs]
+
+
+def _figure5_rows(model: str, fractions) -> list[Experiment]:
+    """Figure 5 (middle or right): ``model`` magnitude-pruned vs uniformly sparsified on CIFAR-100, Scratch-E; the
+    weight-level code's model (BN gamma 1), as Table 6's; Tables 19/20's fractions carry that table."""
+    table, figure = FIGURE5_CIFAR100[model]
+    large = () if model == "preresnet110" else WEIGHT_LEVEL
+    out = []
+    for f in fractions:
+        ref = dict(paper_table=table, paper_target=f"{f:.0%}") if f in KERNEL_TABLE_FRACTIONS else {}
+        out.append(experiment(f"magnitude {f:.0%}", model, "magnitude", {"fraction": float(f)},
+                              variants=("scratch-e",), large=large, paper_figure=figure, **ref))
+        out.append(experiment(f"uniform sparsity {f:.0%}", model, "uniform-sparsity", {"fraction": float(f)},
+                              variants=("scratch-e",), large=large, paper_figure=figure))
+    return out
+
+
+def architecture_search_cifar100_grid(preset) -> list[Experiment]:
+    """Chapter 4 on CIFAR-100 (``paper``): Figure 5 (middle, right) with Tables 19 and 20 (PreResNet-110 and
+    DenseNet-40, unstructured), and Figure 6's VGG-19: Network Slimming vs uniform channels (left) and magnitude
+    vs uniform sparsity (right), whose patterns the follow-up stage turns into guided pruning and sparsification,
+    beside the ones transferred from VGG-16 on CIFAR-10 (:func:`nbprune.chapters.Chapter.followups`). The CPU
+    presets: VGG-19 at 50% (slimming and uniform) and PreResNet-110 at 50% (magnitude and uniform)."""
+    if not get_preset(preset).full_grid:
+        return search_grid([0.5], model="vgg19", figure="Figure 6 (left)") + _figure5_rows("preresnet110", (0.5,))
+    return (_figure5_rows("preresnet110", FIGURE5_FRACTIONS) + _figure5_rows("densenet40", FIGURE5_FRACTIONS)
+            + search_grid(list(FIGURE6_FRACTIONS), model="vgg19", figure="Figure 6 (left)")
+            + sparsity_search_grid(list(FIGURE6_SPARSITY), model="vgg19", figure="Figure 6 (right)"))

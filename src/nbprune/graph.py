@@ -24,6 +24,10 @@ from .runs import RunStore, _read_json
 from .train import RunConfig, _thaw, build_model
 
 MAX_STAGES = 32  # a safety bound: iterative pruning at the paper preset needs 15 stages
+# methods registered data-driven whose pruned sizes still follow from their settings alone (SFP's fraction of
+# every conv's filters, guided pruning's per-stage fractions): their derived runs can be planned before training
+SIZED_BY_SETTINGS = ("sfp", "guided-channels")
+PLANNED = "planned: waits on its large model"  # the state of a derived run planned before its parent has trained
 DEFAULT_FLOPS_PER_S = {"cpu": 3e10, "cuda": 1e13}  # assumed training throughput when the store has no runs yet
 
 
@@ -65,7 +69,7 @@ class Node:
     role: str  # "large" or a variant ("fine-tuned", "scratch-e", ...)
     label: str  # the experiment's row label (empty for a large model)
     seed: int
-    table: str = ""  # the paper's table (or figure) the run's row belongs to; "" where it tabulates none
+    table: str = ""  # where the run's row is in the paper ("Table 1", "Figure 7a": Experiment.source); "" nowhere
 
     @property
     def run_id(self) -> str:
@@ -141,6 +145,10 @@ class GridGraph:
     # chains whose finished large model cannot be pruned here: imported without weights and without the plan
     # this experiment needs (experiment label, seed, why)
     unplannable: list[tuple[str, int, str]] = field(default_factory=list)
+    # derived runs of waiting chains whose plan does not depend on trained weights (:func:`plan_ahead`): their
+    # variant, model and epochs are known before the large model trains; never trained from here (no run id)
+    planned: list[Node] = field(default_factory=list)
+    waiting_tables: dict[str, str] = field(default_factory=dict)  # a waiting chain's label -> its paper source
 
     def states(self, store: RunStore) -> dict[str, str]:
         """run id -> finished | running | failed | missing."""
@@ -165,18 +173,28 @@ class GridGraph:
 
         rows = [{"role": n.role, "label": n.label, "seed": n.seed, "model": n.config.model, "epochs": n.config.epochs,
                  "table": n.table, "run_id": n.run_id, "state": _state(store, n.config)} for n in self.nodes]
-        rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "table": "",
-                  "run_id": "", "state": "waiting on its large model"} for label, seed in self.waiting]
+        planned = {(n.label, n.seed) for n in self.planned}
+        rows += [{"role": n.role, "label": n.label, "seed": n.seed, "model": n.config.model, "epochs": n.config.epochs,
+                  "table": n.table, "run_id": "", "state": PLANNED} for n in self.planned]
+        rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "table": table,
+                  "run_id": "", "state": "waiting on its large model"} for label, seed, table in self._waiting_rows()
+                 if (label, seed) not in planned]
         rows += [{"role": "(derived)", "label": label, "seed": seed, "model": "", "epochs": "", "table": "",
                   "run_id": "", "state": "blocked: large model has no weights here"}
                  for label, seed, _ in self.unplannable]
         return pd.DataFrame(rows)
 
+    def _waiting_rows(self) -> list[tuple[str, int, str]]:
+        """The waiting chains as (label, seed, the paper's table or figure of the row)."""
+        return [(label, seed, self.waiting_tables.get(label, "")) for label, seed in self.waiting]
+
 
 def grid_graph(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
-               data_root=None) -> GridGraph:
+               data_root=None, plan_waiting: bool = False) -> GridGraph:
     """Every run of ``grid`` x ``seeds`` nameable now: each large model (an iterative round's once the round
-    before it has a finished parent), and each derived run whose parent has finished."""
+    before it has a finished parent), and each derived run whose parent has finished. ``plan_waiting``: also
+    list, in :attr:`GridGraph.planned`, the derived runs of the waiting chains that :func:`plan_ahead` can plan
+    (what ``nbprune grid --status`` shows before a GPU spends anything)."""
     graph, seen = GridGraph(), set()
 
     def add(node: Node) -> None:
@@ -188,7 +206,7 @@ def grid_graph(store: RunStore, grid: list[Experiment], preset, seeds, dataset: 
         for seed in seeds_of(exp, seeds):
             large = large_for(exp, preset, seed, dataset)
             if large.parent is None or _finished(store, large.parent):
-                add(Node(large, "large", "", seed, exp.paper_table))
+                add(Node(large, "large", "", seed, exp.source))
     for exp in grid:
         for seed in seeds_of(exp, seeds):
             res = store.get(large_for(exp, preset, seed, dataset))
@@ -201,8 +219,41 @@ def grid_graph(store: RunStore, grid: list[Experiment], preset, seeds, dataset: 
                 graph.unplannable.append((exp.label, seed, str(e).splitlines()[0]))
                 continue
             for variant, cfg in configs.items():
-                add(Node(cfg, variant, exp.label, seed, exp.paper_table))
+                add(Node(cfg, variant, exp.label, seed, exp.source))
+    for exp in grid:
+        graph.waiting_tables.setdefault(exp.label, exp.source)
+    if plan_waiting:
+        waiting, plans = {(label, seed) for label, seed in graph.waiting}, {}
+        for exp in grid:
+            seeds_waiting = [s for s in seeds_of(exp, seeds) if (exp.label, s) in waiting]
+            if seeds_waiting:
+                graph.planned += plan_ahead(exp, preset, seeds_waiting, dataset, plans)
     return graph
+
+
+def plan_ahead(exp: Experiment, preset, seeds, dataset: str = "cifar10", plans: dict | None = None) -> list[Node]:
+    """The derived runs of ``exp`` for ``seeds``, planned before its large model has trained, where the plan does
+    not depend on trained weights: the method is not data-driven (L1-norm targets and ratios, magnitude and
+    uniform widths or sparsity) or its sizes follow from its settings (:data:`SIZED_BY_SETTINGS`). The large
+    model is pruned at its random init (as :func:`project_grid`); empty for any other method. ``plans``: a dict
+    the plans are kept in across calls, by architecture and settings (rows sharing a pruned model plan it once)."""
+    if not exp.variants or (method_info(exp.method).data_driven and exp.method not in SIZED_BY_SETTINGS):
+        return []
+    plans = {} if plans is None else plans
+    first = large_for(exp, preset, seeds[0], dataset)
+    key = (first.model, first.cfg, first.width, first.model_kwargs, first.dataset, first.sfp_convs, exp.method,
+           exp.settings)
+    if key not in plans:
+        model = build_model(first, DATASETS[dataset], hooks_for(first)).eval()
+        plans[key] = compute_plan(model, exp.method, dict(exp.settings))  # no data-sampling method gets here
+    sp = plans[key]
+    out = []
+    for seed in seeds:
+        large = large_for(exp, preset, seed, dataset)
+        configs = derived_configs(large, sp.plan, {"method": exp.method, **dict(exp.settings)}, sp.flops_large,
+                                  sp.flops_pruned, preset_for(exp, preset), exp.variants, exp.lr)
+        out += [Node(cfg, variant, exp.label, seed, exp.source) for variant, cfg in configs.items()]
+    return out
 
 
 # --------------------------------------------------------------------------------------------- projection

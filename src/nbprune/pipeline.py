@@ -104,6 +104,9 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
         if v == "fine-tuned":
             out[v] = RunConfig(**{**common, **_no_warmup}, cfg=cfg, **lineage, init="parent",
                                epochs=p.finetune_epochs, lr=FINETUNE_LR, milestones=())
+        elif v in LONGER_FINETUNING:  # Table 16: fine-tuning for 2x or 4x the preset's fine-tuning epochs
+            out[v] = RunConfig(**{**common, **_no_warmup}, cfg=cfg, **lineage, init="parent",
+                               epochs=LONGER_FINETUNING[v] * p.finetune_epochs, lr=FINETUNE_LR, milestones=())
         elif v in RETRAINING:  # chapter 6: the pruned model retrained for the fine-tuning budget, another lr
             out[v] = RunConfig(**{**common, **_no_warmup, **retraining_schedule(v, large, p.finetune_epochs)}, cfg=cfg,
                                **lineage, init="parent", epochs=p.finetune_epochs)
@@ -127,6 +130,8 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     return out
 
 
+# Table 16's longer fine-tuning, as multiples of the preset's fine-tuning epochs (at ``paper``: 80 and 160 of 40)
+LONGER_FINETUNING = {"fine-tune-80": 2, "fine-tune-160": 4}
 # chapter 6's retraining schedules (Le & Hua 2021; Renda et al. 2020): same budget as fine-tuning, another lr
 RETRAINING = ("lr-rewinding", "slr", "clr")
 RESTART_WARMUP = 0.1  # the learning-rate restarts ramp up linearly over the first 10% of the retraining steps
@@ -157,7 +162,7 @@ def retraining_schedule(variant: str, large: RunConfig, epochs: int) -> dict:
     raise ValueError(f"variant: {variant!r} is not a retraining schedule; allowed: {', '.join(RETRAINING)}")
 
 
-ALL_VARIANTS = (*VARIANTS, "pruned", "winning-ticket", "rewound-ticket", "random-init", *RETRAINING)
+ALL_VARIANTS = (*VARIANTS, *LONGER_FINETUNING, "pruned", "winning-ticket", "rewound-ticket", "random-init", *RETRAINING)
 _no_warmup = {"warmup_epochs": 0, "warmup_lr": 0.0}  # warm-up belongs to training from the start
 
 

@@ -136,7 +136,7 @@ def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str
                 # been trained here either, so the large model is all there is of the chain
                 if exp.previous is None and (large.run_id, exp.model) not in seen_large:
                     seen_large.add((large.run_id, exp.model))
-                    out.rows.append({**base, "target": "", "variant": "unpruned", **_metrics(large)})
+                    out.rows.append({**base, "target": exp.large_row, "variant": "unpruned", **_metrics(large)})
                 continue
             configs = derived_configs(large.config, sp.plan, {"method": exp.method, **spec}, sp.flops_large,
                                       sp.flops_pruned, p, exp.variants, exp.lr, sp.selections)
@@ -149,7 +149,7 @@ def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str
                 out.rows.append({**base, "variant": exp.large_variant, **_metrics(large)})
             elif exp.previous is None and (large.run_id, exp.model) not in seen_large:
                 seen_large.add((large.run_id, exp.model))
-                out.rows.append({**base, "target": "", "variant": "unpruned", **_metrics(large)})
+                out.rows.append({**base, "target": exp.large_row, "variant": "unpruned", **_metrics(large)})
             for variant, res in chain.runs.items():
                 out.rows.append({**base, "variant": variant, **_metrics(res)})
     return out
@@ -378,7 +378,11 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
     follow: list[Experiment] = []
     if ch.followups is not None:
         keep, sparsity = stage_patterns(results.chains)
-        follow = ch.followups(keep, sparsity, p, value is not None)
+        extra = {}
+        if dataset != "cifar10":  # on another dataset the follow-ups may transfer the CIFAR-10 chains' patterns
+            source = collect(runs, ch.grid_for(p, "cifar10"), p, seeds, "cifar10", data_root, partial=True)
+            extra = dict(dataset=dataset, transfer=stage_patterns(source.chains))
+        follow = ch.followups(keep, sparsity, p, value is not None, **extra)
         if follow:
             more = run_grid(runs, follow, p, seeds, dataset, **kw)
             seen = {r["run_id"] for r in results.rows}  # a large model both stages share is one row

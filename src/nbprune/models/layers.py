@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "CONV_INITS",
     "ChannelSelection",
     "check_gamma",
     "init_weights",
@@ -34,15 +35,21 @@ def check_gamma(bn_gamma: Any) -> float:
     return float(bn_gamma)
 
 
-def init_weights(model: nn.Module, bn_gamma: float) -> None:
-    """He init for (bias-free) convs, std sqrt(2 / (k*k*C_out)); N(0, 0.01) Linear, BatchNorm2d gamma/beta.
+CONV_INITS = ("fan_out", "fan_in")  # the fan of init_weights' conv std: k*k*C_out (default) or k*k*C_in
+
+
+def init_weights(model: nn.Module, bn_gamma: float, conv_init: str = "fan_out") -> None:
+    """He init for convs, std sqrt(2 / (k*k*C_out)) (``conv_init="fan_in"``: sqrt(2 / (k*k*C_in)), the
+    weight-level code's VGG), conv biases zero; N(0, 0.01) Linear, BatchNorm2d gamma/beta.
 
     BatchNorm1d keeps PyTorch's default (gamma 1, beta 0), as in the L1-norm reference code.
     """
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
-            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            fan = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels if conv_init == "fan_in" else m.out_channels)
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0.0, 0.01)
             nn.init.zeros_(m.bias)

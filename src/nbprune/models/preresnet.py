@@ -30,7 +30,8 @@ from nbprune.models.widths import cfg_error, int_list, is_pos_int, scale
 
 PLANES = (16, 32, 64)
 # arch -> (bottleneck, blocks per stage, BN gamma init, channel selections)
-ARCHS = {"preresnet110": (True, 12, 1.0, False), "preresnet164": (True, 18, 0.5, True)}
+ARCHS = {"preresnet56": (True, 6, 0.5, True), "preresnet110": (True, 12, 1.0, False),
+         "preresnet164": (True, 18, 0.5, True)}
 
 
 def _select(k_in: int, selection: bool) -> nn.Module:
@@ -173,6 +174,13 @@ def build_preresnet(arch: str, num_classes: int, cfg: Any, width: float) -> PreR
     else:
         cfg = _check_cfg(arch, bottleneck, n, width, cfg, selection)
     return PreResNet(arch, cfg, num_classes, width, bottleneck, bn_gamma, selection)
+
+
+@register_model("preresnet56", default_cfg=partial(_arch_default_cfg, "preresnet56"))
+def preresnet56(num_classes: int, cfg: Any, width: float) -> PreResNet:
+    """PreResNet-56 of Table 13, the Network Slimming layout at depth 56 (its code: n = (56 - 2) // 9 = 6
+    bottlenecks per stage, BN gamma 0.5, selections)."""
+    return build_preresnet("preresnet56", num_classes, cfg, width)
 
 
 @register_model("preresnet110", default_cfg=partial(_arch_default_cfg, "preresnet110"))

@@ -10,7 +10,14 @@ zero-padded extra channels (no parameters), as He et al. describe it (kwarg ``sh
 default). ``shortcut="reference"`` builds it the way the L1-norm reference code does: AvgPool2d(kernel 1,
 stride 2), then the result concatenated with itself times zero. In current PyTorch the two give the same
 outputs and the same gradients (tests/test_fidelity.py checks it): a 1x1 average pool is a subsampling,
-and the zero half passes no gradient in either. BatchNorm gamma is initialised to 1.
+and the zero half passes no gradient in either. ``shortcut="conv"`` is option B: a 1x1 conv (stride, no bias)
++ BN where the shape changes. BatchNorm gamma is initialised to 1.
+
+ResNet-50 (``resnet50``: n = 8 BasicBlocks per stage, option-B shortcuts by default) is the CIFAR ResNet-50 of
+Table 9 and Figure 7, the weight-level code's ``resnet(depth=50)``: that code takes n = (depth - 2) // 6 and
+uses bottlenecks only from depth 54, so its ResNet-50 is 48 3x3 convs in basic blocks (plus the stem, the two
+projection convs and the Linear), not ImageNet's bottleneck ResNet-50. Its init here is the family's (convs
+over their fan-out and BN gamma 1, as that code; the Linear N(0, 0.01), where that code keeps PyTorch's default).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from nbprune.models.layers import init_weights, set_identity
 from nbprune.models.registry import register_model, register_target
 from nbprune.models.widths import cfg_error, int_list, scale
 
-DEPTHS = (20, 32, 56, 110)
+DEPTHS = (20, 32, 50, 56, 110)
 STAGE_WIDTHS = (16, 32, 64)
 L1_TARGETS: dict[str, tuple[int, tuple[int, ...], tuple[float, float, float]]] = {
     "resnet56-a": (56, (16, 20, 38, 54), (0.1, 0.1, 0.1)),
@@ -62,7 +69,14 @@ class ShortcutReference(nn.Module):
         return torch.cat((x, x[:, : self.pad].mul(0)), 1)
 
 
-SHORTCUTS = {"he": ShortcutA, "reference": ShortcutReference}
+class ShortcutConv(nn.Sequential):
+    """Option-B shortcut: a 1x1 conv (``stride``, no bias) from ``c_in`` to ``c_out`` channels, then BN."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+
+SHORTCUTS = {"he": ShortcutA, "reference": ShortcutReference, "conv": ShortcutConv}
 
 
 class BasicBlock(nn.Module):
@@ -161,6 +175,12 @@ def resnet20(num_classes: int, cfg: Any, width: float, shortcut: str = "he") -> 
 def resnet32(num_classes: int, cfg: Any, width: float, shortcut: str = "he") -> ResNet:
     """CIFAR ResNet-32 (5 blocks per stage)."""
     return build_resnet(32, num_classes, cfg, width, shortcut)
+
+
+@register_model("resnet50", default_cfg=partial(resnet_default_cfg, 50))
+def resnet50(num_classes: int, cfg: Any, width: float, shortcut: str = "conv") -> ResNet:
+    """CIFAR ResNet-50 of the weight-level code (8 blocks per stage, option-B shortcuts; Table 9, Figure 7)."""
+    return build_resnet(50, num_classes, cfg, width, shortcut)
 
 
 @register_model("resnet56", default_cfg=partial(resnet_default_cfg, 56))

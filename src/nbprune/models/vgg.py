@@ -3,12 +3,18 @@
 cfg format: a flat list of conv output widths (positive ints) with ``"M"`` marking a 2x2 max-pool,
 e.g. VGG-16 ``[64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]``.
 An explicit cfg must have the default's length with ``"M"`` at the same positions. Each conv is a
-3x3 conv (no bias) + BN + ReLU; after the last conv an AvgPool2d(2) takes the 2x2 map to 1x1.
+3x3 conv (no bias; kwarg ``conv_bias=True``: with one) + BN + ReLU; after the last conv an AvgPool2d(2) takes
+the 2x2 map to 1x1.
 
 Head (kwarg ``head``): ``"mlp"`` = Linear(c, 512)-BN1d-ReLU-Linear(512, classes) (L1-norm code; the
 512 scales with ``width``), ``"linear"`` = Linear(c, classes) (slimming code). Default: ``"mlp"`` for
 vgg16, ``"linear"`` for the others. BatchNorm2d gamma is initialised to 0.5 (the slimming code) or to the
-kwarg ``bn_gamma`` (1 in the weight-level code of Table 6).
+kwarg ``bn_gamma`` (1 in the weight-level code of Table 6). Convs are He-initialised over their fan-out, or
+(kwarg ``conv_init="fan_in"``) over their fan-in.
+
+The weight-level code's ``vgg16_bn`` (Table 9, Figures 3 right and 7) is ``vgg16`` with ``head="linear"``,
+``bn_gamma=1``, ``conv_bias=True`` and ``conv_init="fan_in"`` (:data:`WEIGHT_LEVEL_VGG`): that code's conv has a
+bias, its std is sqrt(2 / (9 * C_in)), its BN starts at gamma 1, its head is one Linear.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import torch
 from torch import nn
 
 from nbprune.choices import unknown_choice
-from nbprune.models.layers import check_gamma, init_weights, set_identity
+from nbprune.models.layers import CONV_INITS, check_gamma, init_weights, set_identity
 from nbprune.models.registry import register_model, register_target
 from nbprune.models.widths import cfg_error, is_pos_int, scale
 
@@ -32,6 +38,8 @@ VGG_CFGS: dict[str, list[int | str]] = {
 }
 DEFAULT_HEADS = {"vgg11": "linear", "vgg13": "linear", "vgg16": "mlp", "vgg19": "linear"}
 HEADS = ("linear", "mlp")
+# the create_model kwargs of the weight-level code's vgg16_bn (Table 9, Figures 3 right and 7)
+WEIGHT_LEVEL_VGG = (("bn_gamma", 1.0), ("conv_bias", True), ("conv_init", "fan_in"), ("head", "linear"))
 VGG16_A = [32, 64, "M", 128, 128, "M", 256, 256, 256, "M", 256, 256, 256, "M", 256, 256, 256]
 
 
@@ -61,7 +69,7 @@ class VGG(nn.Module):
     """VGG feature stack + AvgPool2d(2) + linear or MLP head."""
 
     def __init__(self, arch: str, cfg: list[int | str], num_classes: int, width: float, head: str,
-                 bn_gamma: float = 0.5) -> None:
+                 bn_gamma: float = 0.5, conv_bias: bool = False, conv_init: str = "fan_out") -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
@@ -69,7 +77,7 @@ class VGG(nn.Module):
             if v == "M":
                 layers.append(nn.MaxPool2d(2, 2))
             else:
-                layers += [nn.Conv2d(c_in, v, 3, padding=1, bias=False), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
+                layers += [nn.Conv2d(c_in, v, 3, padding=1, bias=conv_bias), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
                 c_in = v
         self.features = nn.Sequential(*layers)
         self.pool = nn.AvgPool2d(2)
@@ -80,46 +88,55 @@ class VGG(nn.Module):
             )
         else:
             self.classifier = nn.Sequential(nn.Linear(c_in, num_classes))
-        init_weights(self, bn_gamma=bn_gamma)
+        init_weights(self, bn_gamma=bn_gamma, conv_init=conv_init)
         set_identity(self, arch, cfg, num_classes, width)
         self.head = head
-        self.extra_spec = {"head": head}
+        self.extra_spec = {"head": head, **({"conv_bias": True} if conv_bias else {})}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def build_vgg(arch: str, num_classes: int, cfg: Any, width: float, head: str | None, bn_gamma: float) -> VGG:
+def build_vgg(arch: str, num_classes: int, cfg: Any, width: float, head: str | None, bn_gamma: float,
+              conv_bias: bool = False, conv_init: str = "fan_out") -> VGG:
     """The CIFAR VGG ``arch`` (a key of ``VGG_CFGS``) with the factory arguments checked."""
     head = DEFAULT_HEADS[arch] if head is None else head
     if head not in HEADS:
         raise unknown_choice("head", head, HEADS)
+    if not isinstance(conv_bias, bool):
+        raise ValueError(f"conv_bias: must be True or False, got {conv_bias!r}")
+    if conv_init not in CONV_INITS:
+        raise unknown_choice("conv_init", conv_init, CONV_INITS)
     cfg = vgg_default_cfg(arch, width) if cfg is None else _check_cfg(arch, cfg)
-    return VGG(arch, cfg, num_classes, width, head, check_gamma(bn_gamma))
+    return VGG(arch, cfg, num_classes, width, head, check_gamma(bn_gamma), conv_bias, conv_init)
 
 
 @register_model("vgg11", default_cfg=partial(vgg_default_cfg, "vgg11"))
-def vgg11(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
+def vgg11(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5,
+          conv_bias: bool = False, conv_init: str = "fan_out") -> VGG:
     """CIFAR VGG-11 (default head ``"linear"``)."""
-    return build_vgg("vgg11", num_classes, cfg, width, head, bn_gamma)
+    return build_vgg("vgg11", num_classes, cfg, width, head, bn_gamma, conv_bias, conv_init)
 
 
 @register_model("vgg13", default_cfg=partial(vgg_default_cfg, "vgg13"))
-def vgg13(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
+def vgg13(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5,
+          conv_bias: bool = False, conv_init: str = "fan_out") -> VGG:
     """CIFAR VGG-13 (default head ``"linear"``)."""
-    return build_vgg("vgg13", num_classes, cfg, width, head, bn_gamma)
+    return build_vgg("vgg13", num_classes, cfg, width, head, bn_gamma, conv_bias, conv_init)
 
 
 @register_model("vgg16", default_cfg=partial(vgg_default_cfg, "vgg16"))
-def vgg16(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
+def vgg16(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5,
+          conv_bias: bool = False, conv_init: str = "fan_out") -> VGG:
     """CIFAR VGG-16 (default head ``"mlp"``, as in the L1-norm code)."""
-    return build_vgg("vgg16", num_classes, cfg, width, head, bn_gamma)
+    return build_vgg("vgg16", num_classes, cfg, width, head, bn_gamma, conv_bias, conv_init)
 
 
 @register_model("vgg19", default_cfg=partial(vgg_default_cfg, "vgg19"))
-def vgg19(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5) -> VGG:
+def vgg19(num_classes: int, cfg: Any, width: float, head: str | None = None, bn_gamma: float = 0.5,
+          conv_bias: bool = False, conv_init: str = "fan_out") -> VGG:
     """CIFAR VGG-19 (default head ``"linear"``, as in the slimming code)."""
-    return build_vgg("vgg19", num_classes, cfg, width, head, bn_gamma)
+    return build_vgg("vgg19", num_classes, cfg, width, head, bn_gamma, conv_bias, conv_init)
 
 
 @register_target("vgg16-a", base="vgg16")

@@ -20,14 +20,16 @@ import pandas as pd
 
 from ..presets import get_preset
 
-VARIANT_ORDER = ["unpruned", "sfp-trained", "pruned", "fine-tuned", "lr-rewinding", "slr", "clr", "scratch-e",
+VARIANT_ORDER = ["unpruned", "sfp-trained", "pruned", "fine-tuned", "fine-tune-80", "fine-tune-160", "lr-rewinding", "slr", "clr", "scratch-e",
                  "scratch-b", "winning-ticket", "rewound-ticket", "random-init"]
 VARIANT_LABELS = {"unpruned": "Unpruned", "fine-tuned": "Fine-tuned", "scratch-e": "Scratch-E",
                   "scratch-b": "Scratch-B", "winning-ticket": "Winning ticket", "random-init": "Random init",
                   "sfp-trained": "SFP-trained", "pruned": "Pruned", "lr-rewinding": "LR rewinding",
-                  "slr": "Scaled LR restart", "clr": "Cyclic LR restart", "rewound-ticket": "Rewound ticket"}
+                  "slr": "Scaled LR restart", "clr": "Cyclic LR restart", "rewound-ticket": "Rewound ticket",
+                  "fine-tune-80": "Fine-tune-80", "fine-tune-160": "Fine-tune-160"}
 
-PIPELINES = {"fine-tuned": "train large + prune + fine-tune", "scratch-e": "Scratch-E", "scratch-b": "Scratch-B",
+PIPELINES = {"fine-tuned": "train large + prune + fine-tune",
+             "fine-tune-80": "train large + prune + fine-tune (2x)", "fine-tune-160": "train large + prune + fine-tune (4x)", "scratch-e": "Scratch-E", "scratch-b": "Scratch-B",
              "winning-ticket": "train large + prune + retrain from its init", "random-init": "random init",
              "sfp-trained": "train with soft filter pruning", "pruned": "SFP training + removal (no fine-tuning)",
              "lr-rewinding": "train large + prune + retrain (its last epochs' lr)",
@@ -298,7 +300,8 @@ def ledger_table(df: pd.DataFrame) -> pd.DataFrame:
                                                                               observed=True, sort=False):
         flops, wall = g["train_flops"].astype(float).to_numpy(), g["wall_time_s"].astype(float).to_numpy()
         parent, keys = None, None
-        if variant in ("fine-tuned", "winning-ticket", "rewound-ticket", "lr-rewinding", "slr", "clr"):  # they include the large model
+        if variant in ("fine-tuned", "fine-tune-80", "fine-tune-160", "winning-ticket", "rewound-ticket", "lr-rewinding",
+                       "slr", "clr"):  # they include the large model
             parent, keys = large, list(zip(g["model"], g["seed"]))
         elif variant == "pruned":  # Soft Filter Pruning's result: its pipeline is the SFP training
             parent, keys = soft, list(zip(g["model"], g["target"], g["seed"]))
