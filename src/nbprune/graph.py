@@ -294,7 +294,7 @@ def project_grid(grid: list[Experiment], preset, seeds, dataset: str = "cifar10"
             for seed in seeds_of(exp, seeds):
                 add(large_for(exp, preset, seed, dataset), "large", "", False)
             continue
-        model = build_model(first, DATASETS[dataset], hooks_for(first)).eval()
+        model = build_model(first, first.classes, hooks_for(first)).eval()
         sp = compute_plan(model, exp.method, dict(exp.settings), calibration)
         data_driven = method_info(exp.method).data_driven  # registered with the method
         for seed in seeds_of(exp, seeds):

@@ -20,7 +20,7 @@ import copy
 import torch.nn as nn
 
 from nbprune.choices import unknown_choice
-from nbprune.data import DATASETS, calibration_images
+from nbprune.data import calibration_images
 from nbprune.hooks import TrainHook
 from nbprune.prune import reconstruct, sfp, slimming, sss, structured, unstructured  # noqa: F401  (register)
 from nbprune.prune._checks import check_fraction
@@ -114,11 +114,11 @@ def derive_state(parent, config: RunConfig, plan: PrunePlan | None = None) -> di
     if config.init == "parent-random":  # the ticket's control: a fresh draw of the unpruned model, pruned alike
         seed = config.seed if config.init_seed is None else config.init_seed
         large = parent.config.replace(init_seed=seed)
-        fresh_large = build_model(large, DATASETS[config.dataset], hooks_for(large))
+        fresh_large = build_model(large, large.classes, hooks_for(large))
         return apply_plan(fresh_large, plan, reconstruct=False).state_dict()
     if not plan.masks:  # structured scratch training: the architecture is all that carries over
         return None
-    fresh = build_model(config, DATASETS[config.dataset], hooks_for(config))
+    fresh = build_model(config, config.classes, hooks_for(config))
     attach_masks(fresh, plan.masks)
     rescale_init(fresh)
     return fresh.state_dict()
