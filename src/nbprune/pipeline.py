@@ -87,7 +87,10 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     the unpruned model's scale (``init="parent-random"``), so it differs from the ticket in values only.
     """
     p = for_dataset(preset, large.dataset)
-    common = dict(model=plan.arch, dataset=large.dataset, width=large.width, model_kwargs=large.model_kwargs,
+    kwargs = large.model_kwargs  # a named architecture's own keyword arguments win (VGG-GAP's head)
+    if plan.info.get("model_kwargs"):
+        kwargs = tuple(sorted({**dict(large.model_kwargs), **plan.info["model_kwargs"]}.items()))
+    common = dict(model=plan.arch, dataset=large.dataset, width=large.width, model_kwargs=kwargs,
                   num_classes=large.num_classes, image_size=large.image_size,
                   batch_size=large.batch_size, seed=large.seed, train_subset=large.train_subset,
                   test_subset=large.test_subset, val_size=large.val_size, amp=large.amp,
