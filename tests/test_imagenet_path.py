@@ -221,3 +221,25 @@ def test_two_gloo_processes_write_a_one_process_run(tmp_path, folder):
     assert metrics["status"] == "finished" and len(metrics["history"]) == 2
     assert metrics["train_flops"] == json.loads((r / "metrics.json").read_text())["train_flops"]
     assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in metrics["history"])
+
+
+def test_slurm_ddp_places_one_task_per_gpu(tmp_path, monkeypatch, capsys):
+    import stat
+
+    from nbprune.executors import TrainJob, make_executor
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("sinfo", "printf 'gpu*\\n'"), ("sbatch", "exit 1")):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod((bin_dir / name).stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(ValueError, match=r"^ddp: True trains each run .* needs gpus >= 2"):
+        make_executor("slurm", gpus=1, ddp=True)
+    ex = make_executor("slurm", gpus=4, ddp=True, folder=tmp_path / "logs")
+    params = ex.executor().parameters
+    assert params["ntasks_per_node"] == 4 and params["gpus_per_node"] == 4
+    job = TrainJob(str(tmp_path), {"model": "resnet20"}, ddp=True)
+    assert job.checkpoint().function.ddp  # a requeued job is still one of the run's DDP tasks
+    assert main(["grid", "predefined", "--ddp", "--preset", "smoke"]) == 2
+    assert capsys.readouterr().err.strip().startswith("nbprune: error: ddp: --ddp places the processes")
