@@ -1,4 +1,5 @@
-"""CIFAR-10/100 as uint8 tensors with batched, on-device augmentation (airbench style); ImageNet loaders.
+"""CIFAR-10/100 as uint8 tensors with batched, on-device augmentation (airbench style); ImageNet from an
+ImageFolder through DataLoaders with decode workers (:class:`FolderData`, at the end of this module).
 
 Where CIFAR comes from (first that applies):
 1. ``root`` argument, else the ``NBPRUNE_DATA`` environment variable: an ImageFolder-layout directory
