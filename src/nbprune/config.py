@@ -29,6 +29,7 @@ INITS = ("random", "parent", "parent-init", "parent-random", "parent-rewind")
 REWIND_FRACTIONS = (0.01, 0.02)  # a large model keeps its weights after these fractions of its steps (rewinding)
 TRAIN_IMAGES = 50000  # CIFAR-10/100 training images
 DATASET_TRAIN_IMAGES = {"cifar10": TRAIN_IMAGES, "cifar100": TRAIN_IMAGES, "imagenet": 1_281_167}  # ILSVRC-2012
+DATASET_TEST_IMAGES = {"cifar10": 10000, "cifar100": 10000, "imagenet": 50000}  # ImageNet: its validation set
 SCHEDULES = ("step", "cosine")  # the named lr schedules of RunConfig.schedule
 SFP_CONVS = ("units", "all")  # RunConfig.sfp_convs: the convs Soft Filter Pruning zeroes (nbprune.prune.sfp)
 NORMALIZATIONS = ("cifar", "sfp")  # nbprune.data.NORMS: the paper's CIFAR constants, or Soft Filter Pruning's

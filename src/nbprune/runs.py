@@ -35,7 +35,7 @@ import torch
 from . import distributed as dist_mod
 from .atomic import StoreError, atomic_write_json, remove_temp_files, write_error
 from .config import _thaw
-from .data import load_cifar, load_data
+from .data import load_data
 from .log import LOGGER
 from .plans import plan_for
 from .provenance import provenance
@@ -211,8 +211,7 @@ class RunStore:
         same = data is not None and all(getattr(pc, f) == getattr(config, f) for f in
                                         ("dataset", "train_subset", "test_subset", "val_size"))
         if not same:  # the data the parent was trained on (the run's own, when it was handed the same images)
-            data = load_cifar(pc.dataset, data_root, val_size=pc.val_size, train_subset=pc.train_subset,
-                              test_subset=pc.test_subset)
+            data = load_data(pc, data_root)
         with tempfile.TemporaryDirectory(dir=parent.dir, prefix=".replay-") as tmp:
             train(pc, Path(tmp), data, dev, progress=False, hooks=hooks_for(pc), stop_after_step=config.rewind_step)
             snapshot = Path(tmp) / name
