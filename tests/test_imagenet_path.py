@@ -97,10 +97,13 @@ def test_the_paper_imagenet_recipe_and_the_class_count(folder):
     assert (large.lr, large.weight_decay, large.momentum, large.lr_milestones()) == (0.1, 1e-4, 0.9, (30, 60))
     assert large.classes == 1000 and large.num_classes is None and large.image_size is None
     from nbprune.flops import count_flops
+    from nbprune.graph import training_flops
     from nbprune.pipeline import derived_configs
     from nbprune.prune import make_plan
     from nbprune.train import build_model
 
+    per_image = count_flops(build_model(large, 1000))  # at 224 px; 1.28 M training and 50,000 validation images
+    assert training_flops(large) == pytest.approx(per_image * 90 * (3 * 1_281_167 + 50_000), rel=1e-12)
     model = build_model(large.replace(num_classes=10), 10)
     plan = make_plan(model, "l1", target="imagenet-resnet34-b")
     from nbprune.prune import apply_plan

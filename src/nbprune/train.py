@@ -180,11 +180,11 @@ def evaluate_data(model: nn.Module, data, device: torch.device, amp: bool = Fals
     """(mean cross-entropy loss, accuracy in %) of ``model`` on a run's data: CIFAR tensors (``split`` "test"
     or "val", :func:`evaluate`) or an ImageFolder's test images (:class:`nbprune.data.FolderData`: the
     centre crops of ``val/``, shared among the processes of a DDP run and summed over them)."""
+    dist_mod.broadcast_buffers(model)  # DDP: every process evaluates rank 0's model (its BatchNorm statistics)
     if isinstance(data, data_mod.ImageData):
         x, y = (data.test_x, data.test_y) if split == "test" else (data.val_x, data.val_y)
         return evaluate(model, x.to(device), y.to(device), amp, norm)
     rank, world = dist_mod.rank_world()
-    dist_mod.broadcast_buffers(model)
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, correct, images
