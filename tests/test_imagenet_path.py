@@ -149,6 +149,7 @@ def test_grid_status_lists_the_imagenet_rows_with_the_paper_tables(capsys):
     assert refs[("VGG-16", "VGG-Tiny", "scratch-b")][0] == 59.93
     assert refs[("VGG-16", "VGG-16-5x", "scratch-b")][0] == 71.0  # Table 3
     assert refs[("VGG-11", "50%", "scratch-b")][0] == 71.18  # Table 4
+    assert refs[("ResNet-50", "ResNet-26", "scratch-b")][0] == 73.41  # Table 5
     assert refs[("ResNet-50", "60%", "fine-tuned")][0] == 76.09  # Table 6
     assert refs[("ResNet-50", "SFP 30%", "pruned")][0] == 74.61  # Table 10
 
@@ -176,6 +177,25 @@ def test_vgg_gap_tiny_and_resnet50_2x_train_only_from_scratch():
         derive_state(None, runs["fine-tuned"], plan)
     with pytest.raises(ValueError, match="^target: 'imagenet-resnet34-a' is a pruned imagenet-resnet34"):
         make_plan(vgg, "architecture", target="imagenet-resnet34-a")
+    # Table 5: Sparse Structure Selection's ResNet-41/32/26 on SSS's 100-epoch recipe; Scratch-B from the FLOPs
+    # ratio gives the authors' 117 / 145 / 179 epochs; each lr step is scaled by that ratio (the authors' configs
+    # multiply the first stage's int(30 * ratio) instead: [43, 86, 129] and [53, 106, 159], a step or two earlier)
+    from nbprune.experiments import imagenet_automatic_grid
+    from nbprune.flops import count_flops
+
+    r50 = create_model("imagenet-resnet50", num_classes=10)
+    sss = RunConfig("imagenet-resnet50", dataset="imagenet", epochs=100, milestones=(30, 60, 90))
+    table5 = [e.large for e in imagenet_automatic_grid("paper") if e.paper_table == "5"]
+    assert table5 == [(("epochs", 100), ("milestones", (30, 60, 90)))] * 3
+    for name, epochs, steps in (("imagenet-resnet41", 117, (35, 70, 105)), ("imagenet-resnet32", 145, (43, 87, 130)),
+                                ("imagenet-resnet26", 179, (53, 107, 161))):
+        plan = make_plan(r50, "architecture", target=name)
+        fl, fp = count_flops(r50), count_flops(apply_plan(r50, plan))
+        sb = derived_configs(sss, plan, {"method": "architecture", "target": name}, fl, fp, "paper")["scratch-b"]
+        assert (sb.epochs, sb.lr_milestones()) == (epochs, steps), name
+    r26 = create_model("imagenet-resnet26", num_classes=10).eval()
+    assert r26(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert sum(type(b).__name__ == "Bottleneck" for s in (r26.layer1, r26.layer2, r26.layer3, r26.layer4) for b in s) == 8
 
 
 # ---------------------------------------------------------------------------------------- end to end

@@ -53,6 +53,14 @@ Named targets (the base family is the model's ``arch``):
   a model built from the cfg alone reads the first ones, which for training from scratch is the same
   architecture.
 
+* ``imagenet-resnet41`` / ``-32`` / ``-26``: Sparse Structure Selection's ResNet-50s (Huang & Wang 2018) as the
+  paper's authors describe them (``imagenet/sparse-structure-selection`` of their code): some Bottlenecks'
+  residual branches removed, written ``[]`` in the cfg; a removed block computes ``relu(downsample(x))`` when it
+  is a stage's first (its downsampling shortcut stays) and ``x`` otherwise. Blocks kept per stage: ResNet-41
+  0/4/6/3 (every first block but stage 1's kept), ResNet-32 1/4/4/1 (stage 1's first removed), ResNet-26
+  0/2/5/1 (the first blocks of stages 1-3 removed). Which of a stage's identity blocks are kept does not change
+  the architecture; the first ones after the stage's first block are.
+
 The VGG-16 ThiNet / regression targets default to ``batch_norm=False`` (the plain VGG-16 of those papers);
 pass ``batch_norm=True`` for the BN variant.
 """
@@ -106,6 +114,24 @@ VGG16_GAP = [32, 32, "M", 64, 64, "M", 128, 128, 128, "M", 256, 256, 256, "M", 5
 VGG16_TINY = [16, 16, "M", 32, 32, "M", 64, 64, 64, "M", 128, 128, 128, "M", 128, 128, 256]
 VGG_HEADS = ("fc", "gap")  # torchvision's three FC layers on a 7x7 pool, or a global average pool + one Linear
 # ResNet-50-2x (He et al. 2017): [kept block inputs, conv1, conv2] per Bottleneck, the authors' cfg_2x
+R50 = {64: [64, 64], 128: [128, 128], 256: [256, 256], 512: [512, 512]}  # a Bottleneck kept at full width
+
+
+def _sss(counts: tuple[tuple[int, bool], ...]) -> list[list[list[int]]]:
+    """A Sparse Structure Selection ResNet-50 cfg from (blocks kept, first block kept) per stage; the kept
+    identity blocks are the first after the stage's first block; removed blocks are ``[]``."""
+    cfg = []
+    for (kept, first), w, n in zip(counts, STAGE_WIDTHS, RESNET_BLOCKS["imagenet-resnet50"][1]):
+        others = kept - first
+        cfg.append([list(R50[w]) if first else []] + [list(R50[w]) if i < others else [] for i in range(n - 1)])
+    return cfg
+
+
+SSS_RESNET50 = {  # the authors' ``config.units`` for SSS's pruned ResNet-50s: (blocks kept, first block kept)
+    "imagenet-resnet41": ((0, False), (4, True), (6, True), (3, True)),
+    "imagenet-resnet32": ((1, False), (4, True), (4, True), (1, True)),
+    "imagenet-resnet26": ((0, False), (2, False), (5, False), (1, True)),
+}
 RESNET50_2X = [[35, 64, 55], [101, 51, 39], [97, 50, 37], [144, 128, 106], [205, 105, 72], [198, 105, 72],
                [288, 128, 110], [278, 256, 225], [418, 209, 147], [407, 204, 158], [423, 212, 155], [412, 211, 148],
                [595, 256, 213], [606, 512, 433], [1222, 512, 437], [1147, 512, 440]]
@@ -133,8 +159,8 @@ def _check_resnet_cfg(arch: str, cfg: Any) -> list[list[Any]]:
         allowed = f"4 lists (one per stage) of {counts_text} positive ints (each BasicBlock's conv1 width)"
     else:
         allowed = (f"4 lists (one per stage) of {counts_text} [conv1, conv2] pairs of positive ints "
-                   f"(each Bottleneck's inner widths), or [kept inputs, conv1, conv2] triples (kept inputs at most "
-                   f"the block's input channels)")
+                   f"(each Bottleneck's inner widths), [kept inputs, conv1, conv2] triples (kept inputs at most "
+                   f"the block's input channels) or [] (a removed residual branch)")
     if not isinstance(cfg, (list, tuple)) or len(cfg) != len(counts):
         raise cfg_error(arch, allowed, cfg)
     out: list[list[Any]] = []
@@ -147,7 +173,8 @@ def _check_resnet_cfg(arch: str, cfg: Any) -> list[list[Any]]:
                 raise cfg_error(arch, allowed, cfg)
             out.append(widths)
         else:
-            pairs = [int_list(entry, 3, 2) for entry in stage]
+            pairs = [[] if isinstance(entry, (list, tuple)) and len(entry) == 0 else int_list(entry, 3, 2)
+                     for entry in stage]
             if any(p is None for p in pairs):
                 raise cfg_error(arch, allowed, cfg)
             out.append(pairs)
@@ -245,6 +272,18 @@ class ImageNetVGG(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
+class RemovedBlock(nn.Module):
+    """A Bottleneck whose residual branch Sparse Structure Selection removed: its shortcut alone, then the
+    block's ReLU (``relu(downsample(x))``; an identity shortcut's input is already a ReLU output: ``x``)."""
+
+    def __init__(self, downsample: nn.Module | None) -> None:
+        super().__init__()
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.downsample is None else torch.relu(self.downsample(x))
+
+
 class ImageNetResNet(torchvision.models.ResNet):
     """torchvision's ResNet-34/50 with each block's inner widths set by the cfg."""
 
@@ -261,6 +300,8 @@ class ImageNetResNet(torchvision.models.ResNet):
                     blk.conv1 = _resized(blk.conv1, blk.conv1.in_channels, mid)
                     blk.bn1 = _bn(blk.bn1, mid)
                     blk.conv2 = _resized(blk.conv2, mid, blk.conv2.out_channels)
+                elif not cfg[s][b]:  # Sparse Structure Selection removed the residual branch
+                    stage[b] = RemovedBlock(blk.downsample)
                 else:
                     *sel, c1, c2 = cfg[s][b]
                     c_in = blk.conv1.in_channels
@@ -342,6 +383,7 @@ IMAGENET_TARGETS: dict[str, tuple[str, Any, dict[str, Any]]] = {  # name -> (bas
     "imagenet-vgg16-5x": ("imagenet-vgg16", VGG16_5X, {"batch_norm": False}),
     "imagenet-vgg16-gap": ("imagenet-vgg16", VGG16_GAP, {"batch_norm": False, "head": "gap"}),
     "imagenet-vgg16-tiny": ("imagenet-vgg16", VGG16_TINY, {"batch_norm": False, "head": "gap"}),
+    **{name: ("imagenet-resnet50", _sss(units), {}) for name, units in SSS_RESNET50.items()},
     "imagenet-resnet50-2x": ("imagenet-resnet50",
                              [RESNET50_2X[0:3], RESNET50_2X[3:7], RESNET50_2X[7:13], RESNET50_2X[13:16]], {}),
 }
@@ -421,3 +463,21 @@ def imagenet_vgg16_tiny(width: float) -> list[int | str]:
 def imagenet_resnet50_2x(width: float) -> list[list[list[int]]]:
     """Regression-based ResNet-50-2x (He et al. 2017): [kept inputs, conv1, conv2] per Bottleneck."""
     return _target_cfg("imagenet-resnet50-2x", width)
+
+
+@_register_target("imagenet-resnet41")
+def imagenet_resnet41(width: float) -> list[list[list[int]]]:
+    """Sparse Structure Selection's ResNet-41 (Huang & Wang 2018): 13 of ResNet-50's 16 Bottlenecks."""
+    return _target_cfg("imagenet-resnet41", width)
+
+
+@_register_target("imagenet-resnet32")
+def imagenet_resnet32(width: float) -> list[list[list[int]]]:
+    """Sparse Structure Selection's ResNet-32 (Huang & Wang 2018): 10 of ResNet-50's 16 Bottlenecks."""
+    return _target_cfg("imagenet-resnet32", width)
+
+
+@_register_target("imagenet-resnet26")
+def imagenet_resnet26(width: float) -> list[list[list[int]]]:
+    """Sparse Structure Selection's ResNet-26 (Huang & Wang 2018): 8 of ResNet-50's 16 Bottlenecks."""
+    return _target_cfg("imagenet-resnet26", width)
