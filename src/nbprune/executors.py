@@ -6,7 +6,9 @@ time (large models, then everything derived from them):
 
 * :class:`LocalExecutor` trains the runs on this machine: one after another in this process, or several at
   once in worker processes (one per core on a CPU by default; a small CPU is used better that way).
-* :class:`SlurmExecutor` submits one Slurm job per run (a job array capped at ``max_jobs`` running at once),
+* :class:`SlurmExecutor` submits one Slurm job per run (a job array capped at ``max_jobs`` running at once;
+  with ``ddp``, one task per GPU of the job's node, which train the run together with DistributedDataParallel,
+  :mod:`nbprune.distributed`),
   waits with a display of queued / running / done / failed runs, and raises naming the failed runs and their
   logs. A preempted or timed-out job is requeued by submitit and resumes from the run's last epoch
   checkpoint (the store's), and the store's lock keeps two jobs from training one run.
@@ -351,7 +353,7 @@ class SlurmExecutor:
         kind = "cuda" if self.gpus or str(device).startswith("cuda") else "cpu"
         rate, how = measured_rate(store, kind)
         longest = max(nodes, key=lambda n: training_flops(n.config))
-        need = projected_seconds(longest.config, rate) / 60
+        need = projected_seconds(longest.config, rate) / 60 / (self.gpus if self.ddp else 1)  # DDP: gpus share it
         if need > self.time_min:
             raise ValueError(f"time_min: {self.time_min} min is shorter than the longest run's projection "
                              f"({need:.0f} min for {longest.config.model}, {longest.config.epochs} epochs, at "
