@@ -315,6 +315,6 @@ def test_every_method_registers_what_the_package_needs_to_know_about_it():
     assert set(METHOD_INFO) == set(list_methods())
     assert {m for m in list_methods() if method_info(m).needs_data} == {"thinet", "regression"}
     assert {m for m in list_methods() if not method_info(m).data_driven} == {
-        "l1", "random-channels", "magnitude", "uniform-channels", "uniform-sparsity"}
+        "l1", "random-channels", "magnitude", "uniform-channels", "uniform-sparsity", "architecture"}
     with pytest.raises(ValueError, match="method: unknown 'nope'; registered: "):
         method_info("nope")

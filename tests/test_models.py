@@ -29,7 +29,8 @@ TARGETS = ["resnet110-a", "resnet110-b", "resnet56-a", "resnet56-b", "vgg16-a"]
 IMAGENET = ["imagenet-resnet34", "imagenet-resnet50", "imagenet-vgg11", "imagenet-vgg16"]
 IMAGENET_TARGETS = [
     "imagenet-resnet34-a", "imagenet-resnet34-b", "imagenet-resnet50-30", "imagenet-resnet50-50",
-    "imagenet-resnet50-70", "imagenet-vgg16-5x", "imagenet-vgg16-conv",
+    "imagenet-resnet50-70", "imagenet-vgg16-5x", "imagenet-vgg16-conv", "imagenet-vgg16-gap", "imagenet-vgg16-tiny",
+    "imagenet-resnet50-2x", "imagenet-resnet41", "imagenet-resnet32", "imagenet-resnet26",
 ]  # fmt: skip
 
 

@@ -141,16 +141,17 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
             "Predefined pruning: training the pruned architecture from scratch is as good as fine-tuning the pruned "
             "model (L1-norm), or as Soft Filter Pruning's result",
             ex.predefined_grid, "targets", lambda v, p: ex.l1_grid(v),
-            pairs=(*SCRATCH_VS_FINETUNED, ("scratch-e", "pruned"), ("scratch-b", "pruned")), curve=ex.budget_grid),
+            pairs=(*SCRATCH_VS_FINETUNED, ("scratch-e", "pruned"), ("scratch-b", "pruned")), curve=ex.budget_grid,
+            datasets=(("imagenet", ex.imagenet_predefined_grid),)),
     Chapter("automatic", 2, "Automatic pruning",
             "Automatic pruning (Network Slimming): the found architecture trained from scratch is as good as the "
             "fine-tuned one",
             ex.automatic_grid, "fractions", lambda v, p: ex.slimming_grid(v), curve=ex.automatic_curve,
-            datasets=(("cifar100", ex.automatic_cifar100_grid),)),
+            datasets=(("cifar100", ex.automatic_cifar100_grid), ("imagenet", ex.imagenet_automatic_grid))),
     Chapter("unstructured", 3, "Unstructured magnitude pruning",
             "Unstructured pruning at moderate sparsity on CIFAR: scratch training keeps up with fine-tuning",
             ex.unstructured_grid, "fractions", lambda v, p: ex.magnitude_grid(v), figures=("weight_histograms",),
-            datasets=(("cifar100", ex.unstructured_cifar100_grid),)),
+            datasets=(("cifar100", ex.unstructured_cifar100_grid), ("imagenet", ex.imagenet_unstructured_grid))),
     Chapter("architecture_search", 4, "Pruning as architecture search",
             "Pruning as architecture search: on VGG, the architectures automatic pruning finds (and guided ones "
             "built from their per-stage widths) beat uniform pruning when trained from scratch",

@@ -37,6 +37,7 @@ def _positive_int(name: str):
 
 
 _width = width_arg("width")
+DATASET_CHOICES = ["cifar10", "cifar100", "imagenet"]  # nbprune.data.DATASETS (not imported here: it loads torch)
 
 
 def _setting(s: str) -> tuple[str, object]:
@@ -60,13 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="parameters and FLOPs of a model (or a named pruned target)")
     info.add_argument("model")
-    info.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    info.add_argument("--dataset", default="cifar10", choices=DATASET_CHOICES)
     info.add_argument("--width", type=_width, default=1.0)
     info.add_argument("--json", action="store_true", help="print a JSON object")
 
     tr = sub.add_parser("train", help="train one run (or return the cached result)")
     tr.add_argument("--model", required=True)
-    tr.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    tr.add_argument("--dataset", default="cifar10", choices=DATASET_CHOICES)
     tr.add_argument("--epochs", type=_positive_int("epochs"), default=None, help="default: the preset's")
     tr.add_argument("--seed", type=_positive_int("seed"), default=0)
     tr.add_argument("--width", type=_width, default=None, help="default: the preset's")
@@ -77,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--val-size", type=_positive_int("val-size"), default=0)
     tr.add_argument("--preset", default="paper", help="smoke, quick, cpu or paper (default: paper, the paper's recipe)")
     tr.add_argument("--store", default=None, help="run store directory (default: $NBPRUNE_STORE or ./store)")
-    tr.add_argument("--data", default=None, help="data source (default: $NBPRUNE_DATA or torchvision download)")
+    tr.add_argument("--data", default=None, help="data source (default: $NBPRUNE_DATA or torchvision download); "
+                                                 "imagenet: an ImageFolder directory (train/<class>/*, val/<class>/*), "
+                                                 "required")
     tr.add_argument("--device", default="auto")
     tr.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                     help="bf16 autocast (CUDA, or CPUs with AVX-512 BF16/AMX); default: the preset's")
@@ -109,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--json", action="store_true")
 
     data = sub.add_parser("data", help="decode and cache the dataset, print its source and checksum")
-    data.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    data.add_argument("--dataset", default="cifar10", choices=DATASET_CHOICES)
     data.add_argument("--data", default=None)
     g = sub.add_parser("grid", help="a chapter's runs at a preset: what is missing (--status), or train it "
                                     "locally or on Slurm")
@@ -117,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "later_work")
     g.add_argument("--preset", default="cpu", help="smoke, quick, cpu or paper (default: cpu)")
     g.add_argument("--seeds", type=_positive_int("seeds"), nargs="+", default=None, help="default: the preset's")
-    g.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
+    g.add_argument("--dataset", default="cifar10", choices=DATASET_CHOICES)
     g.add_argument("--store", default=None)
     g.add_argument("--data", default=None)
     g.add_argument("--device", default="auto")
@@ -135,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--time-min", type=_positive_int("time-min"), default=60, help="time limit per job (slurm)")
     g.add_argument("--max-jobs", type=_positive_int("max-jobs"), default=16, help="jobs running at once (slurm)")
     g.add_argument("--log-dir", default="slurm_logs", help="submitit's logs, one folder per job (slurm)")
+    g.add_argument("--ddp", action="store_true",
+                   help="slurm: train each run on all --gpus of its node with DistributedDataParallel (one task "
+                        "per GPU) instead of one process")
     g.add_argument("--json", action="store_true", help="with --status: one JSON object per run")
     g.add_argument("--value", default=None,
                    help="the chapter's grid parameter as YAML/JSON, as the notebook's (predefined: targets, e.g. "
@@ -173,29 +179,43 @@ def train_config(args):
     """The RunConfig ``nbprune train`` trains: every field the preset sets (as a chapter's large model, see
     :func:`nbprune.pipeline.large_config`), with the flags given on the command line winning."""
     from .models import list_models
-    from .presets import get_preset
+    from .presets import for_data
     from .train import RunConfig
 
     if args.model not in list_models():  # validate before loading data
         from .models import create_model
 
         create_model(args.model)
+    preset = for_data(args.preset, args.dataset, require_data(args))  # ImageNet: its recipe, the folder's classes
     overrides = dict(dataset=args.dataset, seed=args.seed, val_size=args.val_size, **dict(args.set))
     overrides.update({k: getattr(args, k) for k in TRAIN_OVERRIDES if getattr(args, k) is not None})
-    return RunConfig.from_preset(get_preset(args.preset), args.model, **overrides)
+    return RunConfig.from_preset(preset, args.model, **overrides)
+
+
+def require_data(args):
+    """``args.data``; for an ImageFolder dataset (imagenet) a ValueError naming ``--data`` when it is not given."""
+    if args.dataset == "imagenet" and not args.data:
+        raise ValueError("data: --dataset imagenet needs --data <an ImageFolder directory with train/<class>/* and "
+                         "val/<class>/*>")
+    return args.data
 
 
 def cmd_train(args) -> dict:
+    """Train one run; launched by torchrun (several processes), with DistributedDataParallel (rank 0 prints)."""
+    from .distributed import init_from_env, is_main
     from .runs import RunStore
 
     config = train_config(args)
+    device = init_from_env(args.device)
     store = RunStore(args.store)
-    result = store.run(config, data_root=args.data, device=args.device,
+    result = store.run(config, data_root=args.data, device=device,
                        progress=False if args.quiet else "auto", compile_model=args.compile)
     m = result.metrics
     out = {"run_id": result.run_id, "dir": str(result.dir), "test_acc": m["test_acc"],
            "best_test_acc": m["best_test_acc"], "epochs": m["epochs"], "params": m["params"],
            "flops": m["flops"], "train_flops": m["train_flops"], "wall_time_s": m["wall_time_s"]}
+    if not is_main():
+        return out
     if args.json:
         print(json.dumps(out))
     else:
@@ -261,9 +281,9 @@ def cmd_import(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from .data import load_cifar
+    from .data import FolderData, load_cifar
 
-    d = load_cifar(args.dataset, args.data)
+    d = FolderData(require_data(args)) if args.dataset == "imagenet" else load_cifar(args.dataset, args.data)
     print(json.dumps(d.describe()))
     return 0
 
@@ -271,12 +291,15 @@ def cmd_data(args) -> int:
 def cmd_grid(args) -> int:
     from .chapters import get_chapter
     from .graph import grid_graph
-    from .presets import get_preset, resolve_seeds
+    from .presets import for_data, for_dataset, resolve_seeds
     from .runner import run_chapter
     from .runs import RunStore
 
     chapter = get_chapter(args.chapter)
-    preset = get_preset(args.preset)
+    # the preset's recipe for the dataset; ImageNet's class count from the folder (--status without --data:
+    # the full dataset's runs)
+    preset = (for_dataset(args.preset, args.dataset) if args.status and not args.data
+              else for_data(args.preset, args.dataset, require_data(args)))
     seeds = resolve_seeds(args.seeds, preset)  # checked here; run_chapter gets args.seeds (None: the preset's)
     if args.status:
         store = RunStore(args.store)
@@ -312,12 +335,23 @@ def cmd_grid(args) -> int:
         if blocked:
             print(f"{len(blocked)} run(s) blocked; the first: {blocked[0][1]}")
         return 0
-    options = {"workers": args.workers} if args.executor == "local" else {}
+    import os
+
+    launched = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1  # torchrun: all processes train each run together
+    options = {"workers": 1 if launched else args.workers} if args.executor == "local" else {}
     if args.executor == "slurm":
         options = dict(partition=args.partition, gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem_gb,
-                       time_min=args.time_min, max_jobs=args.max_jobs, folder=args.log_dir)
-    run = run_chapter(chapter, preset, args.value, args.seeds, args.dataset, args.device, args.data, args.store,
+                       time_min=args.time_min, max_jobs=args.max_jobs, folder=args.log_dir, ddp=args.ddp)
+    elif args.ddp:
+        raise ValueError("ddp: --ddp places the processes of a Slurm job (--executor slurm); on one machine launch "
+                         "the command with torchrun instead")
+    from .distributed import init_from_env, is_main
+
+    device = init_from_env(args.device) if args.executor == "local" else args.device  # torchrun: DDP per run
+    run = run_chapter(chapter, preset, args.value, args.seeds, args.dataset, device, args.data, args.store,
                       args.executor, options, args.results, train_curve=args.curve)
+    if not is_main():
+        return 0
     print(f"{len(run.rows)} result rows -> {run.saved}")
     return 0
 

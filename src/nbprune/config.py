@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .choices import unknown_choice
-from .data import DATASETS
+from .data import CIFAR, DATASETS
 from .flops import scratch_b_milestones
-from .presets import get_preset
+from .presets import for_dataset
 
 __all__ = ["CONFIG_VERSION", "INITS", "NORMALIZATIONS", "SFP_CONVS", "RunConfig", "fresh_seed"]
 
@@ -28,6 +28,8 @@ CONFIG_VERSION = 1
 INITS = ("random", "parent", "parent-init", "parent-random", "parent-rewind")
 REWIND_FRACTIONS = (0.01, 0.02)  # a large model keeps its weights after these fractions of its steps (rewinding)
 TRAIN_IMAGES = 50000  # CIFAR-10/100 training images
+DATASET_TRAIN_IMAGES = {"cifar10": TRAIN_IMAGES, "cifar100": TRAIN_IMAGES, "imagenet": 1_281_167}  # ILSVRC-2012
+DATASET_TEST_IMAGES = {"cifar10": 10000, "cifar100": 10000, "imagenet": 50000}  # ImageNet: its validation set
 SCHEDULES = ("step", "cosine")  # the named lr schedules of RunConfig.schedule
 SFP_CONVS = ("units", "all")  # RunConfig.sfp_convs: the convs Soft Filter Pruning zeroes (nbprune.prune.sfp)
 NORMALIZATIONS = ("cifar", "sfp")  # nbprune.data.NORMS: the paper's CIFAR constants, or Soft Filter Pruning's
@@ -93,14 +95,22 @@ class RunConfig:
     # ("warmup", 0.1)); () is the paper's step schedule, set once per epoch (see :meth:`lr_at`)
     schedule: tuple = ()
     rewind_step: int | None = None  # init "parent-rewind": the parent's step whose weights the run starts from
+    # the model's classes where they differ from the dataset's standard count (DATASETS: ImageNet 1000); an
+    # ImageFolder of other classes (a subset of ImageNet, a test folder) is recorded here, so its runs never
+    # share an id with runs on the full dataset (None: the standard count; every CIFAR run)
+    num_classes: int | None = None
+    # the crop side of an ImageFolder dataset's images (None: 224, the paper's); smaller for cheap test runs
+    image_size: int | None = None
 
     # --------------------------------------------------------------------------------- construction
     @classmethod
     def from_preset(cls, preset, model: str, **overrides) -> RunConfig:
-        """A large-model run at a preset's budget (epochs, width, subsets); ``overrides`` win."""
-        p = get_preset(preset)
+        """A large-model run at a preset's budget (epochs, width, subsets), resolved for the run's dataset
+        (:func:`nbprune.presets.for_dataset`: ImageNet's own recipe); ``overrides`` win."""
+        p = for_dataset(preset, overrides.get("dataset", "cifar10"))
         kw = dict(model=model, epochs=p.epochs, width=p.width, batch_size=p.batch_size,
                   train_subset=p.train_subset, test_subset=p.test_subset, amp=p.amp)
+        kw.update({k: getattr(p, k) for k in ("image_size", "num_classes") if getattr(p, k) is not None})
         kw.update(overrides)
         return cls(**kw)
 
@@ -125,6 +135,19 @@ class RunConfig:
 
         if self.dataset not in DATASETS:
             raise unknown_choice("dataset", self.dataset, DATASETS)
+        if self.num_classes is not None and (isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int)
+                                             or self.num_classes < 2):
+            bad("num_classes", "None or an integer >= 2")
+        if self.dataset in CIFAR and self.num_classes not in (None, DATASETS[self.dataset]):
+            bad("num_classes", f"None (or {DATASETS[self.dataset]}) for {self.dataset}")
+        if self.image_size is not None and (self.dataset in CIFAR or isinstance(self.image_size, bool)
+                                            or not isinstance(self.image_size, int) or self.image_size < 16):
+            bad("image_size", "None, or for an ImageFolder dataset (imagenet) an integer >= 16")
+        if self.dataset not in CIFAR and self.val_size:
+            bad("val_size", f"0 for {self.dataset} (its val/ folder is the test set)")
+        if self.dataset not in CIFAR and self.normalization != "cifar":
+            bad("normalization", f"left at its default for {self.dataset} (ImageFolder data is normalised with "
+                                 "torchvision's ImageNet constants)")
         for name in ("epochs", "seed", "val_size", "warmup_epochs"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
@@ -241,7 +264,12 @@ class RunConfig:
 
     def steps_per_epoch(self) -> int:
         """Optimiser steps in one epoch (the last batch may be short)."""
-        return math.ceil(((self.train_subset or TRAIN_IMAGES) - self.val_size) / self.batch_size)
+        return math.ceil(((self.train_subset or DATASET_TRAIN_IMAGES[self.dataset]) - self.val_size) / self.batch_size)
+
+    @property
+    def classes(self) -> int:
+        """The number of classes the model predicts: ``num_classes``, else the dataset's standard count."""
+        return DATASETS[self.dataset] if self.num_classes is None else self.num_classes
 
     def rewind_steps(self) -> tuple[int, ...]:
         """The steps after which a large model (no parent) keeps its weights as ``rewind-<step>.pt``: about 1%

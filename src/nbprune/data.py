@@ -1,4 +1,5 @@
-"""CIFAR-10/100 as uint8 tensors with batched, on-device augmentation (airbench style); ImageNet loaders.
+"""CIFAR-10/100 as uint8 tensors with batched, on-device augmentation (airbench style); ImageNet from an
+ImageFolder through DataLoaders with decode workers (:class:`FolderData`, at the end of this module).
 
 Where CIFAR comes from (first that applies):
 1. ``root`` argument, else the ``NBPRUNE_DATA`` environment variable: an ImageFolder-layout directory
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import tarfile
 from collections.abc import Iterator
@@ -33,7 +35,10 @@ CIFAR_STD = (0.2023, 0.1994, 0.2010)
 SFP_MEAN = tuple(v / 255 for v in (125.3, 123.0, 113.9))
 SFP_STD = tuple(v / 255 for v in (63.0, 62.1, 66.7))
 NORMS = {"cifar": (CIFAR_MEAN, CIFAR_STD), "sfp": (SFP_MEAN, SFP_STD)}  # RunConfig.normalization -> (mean, std)
-DATASETS = {"cifar10": 10, "cifar100": 100}
+CIFAR = {"cifar10": 10, "cifar100": 100}  # the datasets held as uint8 tensors (load_cifar)
+# every dataset a run may name -> its standard number of classes (an ImageFolder's own count may differ:
+# RunConfig.num_classes records it)
+DATASETS = {**CIFAR, "imagenet": 1000}
 PAD = 4
 SUBSET_SEED = 0  # one fixed split/subset for every run, so runs with different seeds see the same images
 
@@ -226,8 +231,8 @@ def load_cifar(dataset: str = "cifar10", root: str | os.PathLike | None = None, 
 
     The split and the subsets are drawn with one fixed seed, so every run sees the same images.
     """
-    if dataset not in DATASETS:
-        raise unknown_choice("dataset", dataset, DATASETS)
+    if dataset not in CIFAR:
+        raise unknown_choice("dataset", dataset, CIFAR)
     for name, value in (("val_size", val_size), ("train_subset", train_subset), ("test_subset", test_subset)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0
                                   or (value == 0 and name != "val_size")):
@@ -238,9 +243,9 @@ def load_cifar(dataset: str = "cifar10", root: str | os.PathLike | None = None, 
     if key in _MEMO:
         return _MEMO[key]
     raw, source, digest = _load_raw(dataset, path, download)
-    if len(raw["classes"]) != DATASETS[dataset]:
+    if len(raw["classes"]) != CIFAR[dataset]:
         raise ValueError(f"data_root: {source} has {len(raw['classes'])} classes but dataset={dataset!r} "
-                         f"needs {DATASETS[dataset]}")
+                         f"needs {CIFAR[dataset]}")
     n_train = len(raw["train_y"])
     if val_size >= n_train:
         raise ValueError(f"val_size: must be smaller than the training set ({n_train}), got {val_size}")
@@ -339,7 +344,9 @@ def eval_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int = 256,
 
 def calibration_images(config, n: int = 256, data_root=None) -> torch.Tensor:
     """``n`` normalised, un-augmented training images of a run's data (a fixed seeded draw): the samples
-    ThiNet and regression-based pruning reconstruct activations on."""
+    ThiNet and regression-based pruning reconstruct activations on (ImageNet: the evaluation transform's crops)."""
+    if config.dataset not in CIFAR:
+        return load_data(config, data_root).calibration_images(n)
     data = load_cifar(config.dataset, data_root, val_size=config.val_size, train_subset=config.train_subset,
                       test_subset=config.test_subset)
     g = torch.Generator().manual_seed(SUBSET_SEED + 1)
@@ -350,27 +357,222 @@ def calibration_images(config, n: int = 256, data_root=None) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------- ImageNet
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_SIZE = 224  # the crop ImageNet models train and are evaluated at
+RESIZE_RATIO = 256 / 224  # evaluation: resize the short side to 256, then centre-crop 224
+FOLDER_SPLITS = ("train", "val")  # an ImageNet-style folder's splits; ``val`` is the paper's test set
+
+
+def default_workers() -> int:
+    """Decode workers of an ImageFolder loader: ``$NBPRUNE_WORKERS``, else min(8, CPUs of this process)."""
+    env = os.environ.get("NBPRUNE_WORKERS")
+    if env not in (None, ""):
+        if not env.isdigit():
+            raise ValueError(f"NBPRUNE_WORKERS: must be an integer >= 0, got {env!r}")
+        return int(env)
+    return min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def folder_classes(root: str | os.PathLike) -> list[str]:
+    """The class folders of ``root/train`` (sorted, as ImageFolder labels them), after checking that
+    ``root`` has the ImageFolder layout ``train/<class>/*`` and ``val/<class>/*`` with the same classes.
+    Any problem is a one-line FileNotFoundError/ValueError naming ``data_root``; no image is read."""
+    if root in (None, ""):
+        raise ValueError("data_root: ImageNet needs the path of an ImageFolder directory (train/<class>/*, "
+                         "val/<class>/*); give --data / data_root, or set NBPRUNE_DATA")
+    root = Path(root).expanduser()
+    for split in FOLDER_SPLITS:
+        if not (root / split).is_dir():
+            raise FileNotFoundError(f"data_root: ImageNet needs {root / split} (ImageFolder layout: "
+                                    "train/<class>/*, val/<class>/*)")
+    found = {split: sorted(e.name for e in os.scandir(root / split) if e.is_dir() and not e.name.startswith("."))
+             for split in FOLDER_SPLITS}
+    if not found["train"]:
+        raise ValueError(f"data_root: {root / 'train'} has no class folders (ImageFolder layout: train/<class>/*)")
+    if found["val"] != found["train"]:
+        extra = sorted(set(found["val"]) ^ set(found["train"]))[:5]
+        raise ValueError(f"data_root: {root}'s val/ and train/ must hold the same class folders; they differ in "
+                         f"{extra}")
+    if len(found["train"]) < 2:
+        raise ValueError(f"data_root: {root / 'train'} must hold at least 2 class folders, found "
+                         f"{len(found['train'])}")
+    return found["train"]
+
+
+def folder_root(root: str | os.PathLike | None) -> Path:
+    """An ImageNet-style folder: ``root``, else ``$NBPRUNE_DATA`` (checked as :func:`folder_classes` does)."""
+    root = root if root not in (None, "") else os.environ.get("NBPRUNE_DATA") or None
+    folder_classes(root)
+    return Path(root).expanduser().resolve()
+
+
+def folder_transforms(image_size: int = IMAGE_SIZE):
+    """(training, evaluation) transforms of an ImageNet-style folder at crop ``image_size``: the standard
+    RandomResizedCrop + horizontal flip for training, resize to ``image_size * 256 / 224`` + centre crop for
+    evaluation (224 / 256 at full size), both normalised with torchvision's ImageNet constants."""
+    import torchvision.transforms as T
+
+    norm = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    train = T.Compose([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip(), T.ToTensor(), norm])
+    resize = round(image_size * RESIZE_RATIO)
+    evaluation = T.Compose([T.Resize(resize), T.CenterCrop(image_size), T.ToTensor(), norm])
+    return train, evaluation
+
+
+class _SeededImages(torch.utils.data.Dataset):
+    """An ImageFolder whose items are asked for as ``(index, seed)``: each image's random crop and flip are
+    drawn from its own generator state, seeded by ``seed`` (a function of the run's seed, the epoch and the
+    index), so an epoch's augmentation is the same whatever the number of decode workers or processes."""
+
+    def __init__(self, folder, transform) -> None:
+        self.folder, self.transform = folder, transform
+
+    def __len__(self) -> int:
+        return len(self.folder.samples)
+
+    def __getitem__(self, item):
+        index, seed = item if isinstance(item, tuple) else (item, None)
+        path, label = self.folder.samples[index]
+        image = self.folder.loader(path)
+        if seed is None:
+            return self.transform(image), label
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(image), label
+
+
+class FolderData:
+    """An ImageNet-style ImageFolder (``train/<class>/*``, ``val/<class>/*``) read through DataLoaders with
+    decode workers, with the interface :func:`nbprune.train.train` reads (the CIFAR path holds tensors instead).
+
+    What identifies the data (:meth:`describe`, recorded in each run's ``provenance.json``): the class list,
+    the image count of each split and a sha256 over the class list and every image's relative path. A
+    checksum of the image bytes, as the CIFAR sources have, would read all of ImageNet (about 150 GB) before
+    every run, which is impractical; files renamed or re-encoded in place therefore keep the same identity.
+
+    Training batches: the order of an epoch is a permutation drawn from ``(seed, epoch)``
+    (:func:`epoch_generator`), cut into global batches of ``batch_size``; with ``world`` processes
+    (DistributedDataParallel) rank ``r`` takes every ``world``-th image of each global batch from offset
+    ``r``, so the processes together see exactly the global batches of a one-process run. Each image's
+    augmentation is seeded by (seed, epoch, index) (:class:`_SeededImages`), so a run is reproducible
+    independently of the number of workers.
+    """
+
+    name = "imagenet"
+
+    def __init__(self, root: str | os.PathLike | None, image_size: int = IMAGE_SIZE, train_subset: int | None = None,
+                 test_subset: int | None = None, workers: int | None = None) -> None:
+        from torchvision.datasets import ImageFolder
+
+        self.root = folder_root(root)
+        self.classes = folder_classes(self.root)
+        self.image_size = image_size
+        self.workers = default_workers() if workers is None else workers
+        self.train_tf, self.eval_tf = folder_transforms(image_size)
+        self._train = ImageFolder(str(self.root / "train"))
+        self._val = ImageFolder(str(self.root / "val"))
+        for split, folder in (("train", self._train), ("val", self._val)):
+            if not folder.samples:
+                raise ValueError(f"data_root: {self.root / split} holds no images")
+        g = torch.Generator().manual_seed(SUBSET_SEED)
+        n_train, n_val = len(self._train.samples), len(self._val.samples)
+        self.train_idx = (torch.randperm(n_train, generator=g)[:train_subset].sort().values.tolist()
+                          if train_subset is not None and train_subset < n_train else list(range(n_train)))
+        self.test_idx = (torch.randperm(n_val, generator=g)[:test_subset].sort().values.tolist()
+                         if test_subset is not None and test_subset < n_val else list(range(n_val)))
+        h = hashlib.sha256("\n".join(self.classes).encode())
+        for split, folder in (("train", self._train), ("val", self._val)):
+            for path, label in folder.samples:
+                h.update(f"{split}\0{Path(path).relative_to(self.root / split)}\0{label}\n".encode())
+        self.sha256 = h.hexdigest()
+        self.source = str(self.root)
+        self.val_x = None  # no validation split held out of training (the paper's protocol)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def n_train(self) -> int:
+        """Training images a run sees in one epoch (all processes together)."""
+        return len(self.train_idx)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_idx)
+
+    def describe(self) -> dict:
+        """What identifies the data, as plain JSON (see the class docstring)."""
+        return {"dataset": self.name, "source": self.source, "sha256": self.sha256, "train": self.n_train,
+                "test": self.n_test, "val": 0, "classes": len(self.classes),
+                "class_list_sha256": hashlib.sha256("\n".join(self.classes).encode()).hexdigest(),
+                "images": {"train": len(self._train.samples), "val": len(self._val.samples)},
+                "image_size": self.image_size, "identity": "class list + relative image paths (not image bytes)"}
+
+    def batches_per_epoch(self, batch_size: int) -> int:
+        return math.ceil(self.n_train / batch_size)
+
+    def _loader(self, dataset, batch_sampler) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, num_workers=self.workers,
+                                           pin_memory=torch.cuda.is_available())
+
+    def train_batches(self, batch_size: int, seed: int, epoch: int, device: torch.device, rank: int = 0,
+                      world: int = 1, channels_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of this process's share of each global batch, augmented, on ``device``."""
+        g = epoch_generator(seed, epoch)
+        order = torch.randperm(self.n_train, generator=g).tolist()
+        base = (seed * 100_003 + epoch + 1) * 10_000_019  # one augmentation seed per (seed, epoch, image)
+        batches = [[(self.train_idx[i], base + self.train_idx[i]) for i in order[s:s + batch_size][rank::world]]
+                   for s in range(0, self.n_train, batch_size)]
+        yield from self._to(self._loader(_SeededImages(self._train, self.train_tf), batches), device, channels_last)
+
+    def eval_batches(self, device: torch.device, batch_size: int = 256, rank: int = 0, world: int = 1,
+                     channels_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's share (every ``world``-th image) of the test (``val/``) images, centre-cropped."""
+        idx = self.test_idx[rank::world]
+        batches = [[(i, None) for i in idx[s:s + batch_size]] for s in range(0, len(idx), batch_size)]
+        yield from self._to(self._loader(_SeededImages(self._val, self.eval_tf), batches), device, channels_last)
+
+    def calibration_images(self, n: int = 256) -> torch.Tensor:
+        """``n`` training images (a fixed seeded draw) through the evaluation transform, normalised float NCHW."""
+        g = torch.Generator().manual_seed(SUBSET_SEED + 1)
+        pick = sorted(self.train_idx[i] for i in torch.randperm(self.n_train, generator=g)[:n].tolist())
+        ds = _SeededImages(self._train, self.eval_tf)
+        return torch.stack([ds[i][0] for i in pick])
+
+    @staticmethod
+    def _to(loader, device, channels_last: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for xb, yb in loader:
+            xb = xb.to(device, non_blocking=True)
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            yield xb, yb.to(device, non_blocking=True)
+
+
+def load_data(config, data_root: str | os.PathLike | None = None, workers: int | None = None):
+    """The data a run of ``config`` trains on: CIFAR as tensors (:func:`load_cifar`) or an ImageNet-style
+    folder (:class:`FolderData`, at the config's image size) whose class count must be the config's."""
+    if config.dataset in CIFAR:
+        return load_cifar(config.dataset, data_root, val_size=config.val_size, train_subset=config.train_subset,
+                          test_subset=config.test_subset)
+    data = FolderData(data_root, config.image_size or IMAGE_SIZE, config.train_subset, config.test_subset, workers)
+    if data.num_classes != config.classes:
+        raise ValueError(f"data_root: {data.source} has {data.num_classes} classes but the run's num_classes is "
+                         f"{config.classes}; give num_classes={data.num_classes} (the CLI and the chapter runner "
+                         "read it from the folder)")
+    return data
 
 
 def imagenet_loaders(root: str | os.PathLike, batch_size: int = 256, workers: int = 8,
                      seed: int = 0) -> tuple[torch.utils.data.DataLoader, torch.utils.data.DataLoader]:
-    """Train/val DataLoaders over an ImageFolder tree ``root/train``, ``root/val`` at 224 px.
+    """Train/val DataLoaders over an ImageFolder tree ``root/train``, ``root/val`` at 224 px (the first
+    epoch's order for ``seed``; :class:`FolderData` is what training uses).
 
     Training: RandomResizedCrop(224) + horizontal flip; evaluation: Resize(256) + CenterCrop(224).
     """
-    import torchvision.transforms as T
-    from torchvision.datasets import ImageFolder
-
-    root = Path(root)
-    for split in ("train", "val"):
-        if not (root / split).is_dir():
-            raise FileNotFoundError(f"data_root: ImageNet needs {root / split} (ImageFolder layout)")
-    norm = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
-    train_tf = T.Compose([T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(), norm])
-    eval_tf = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), norm])
-    train = ImageFolder(str(root / "train"), train_tf)
-    val = ImageFolder(str(root / "val"), eval_tf)
-    g = torch.Generator().manual_seed(seed)
-    kw = dict(num_workers=workers, pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0)
-    return (torch.utils.data.DataLoader(train, batch_size, shuffle=True, generator=g, drop_last=False, **kw),
-            torch.utils.data.DataLoader(val, batch_size, shuffle=False, **kw))
+    data = FolderData(root, workers=workers)
+    g = epoch_generator(seed, 0)
+    order = torch.randperm(data.n_train, generator=g).tolist()
+    train = [[(i, seed * 10_000_019 + i) for i in order[s:s + batch_size]] for s in range(0, data.n_train, batch_size)]
+    val = [[(i, None) for i in range(s, min(s + batch_size, data.n_test))] for s in range(0, data.n_test, batch_size)]
+    return (data._loader(_SeededImages(data._train, data.train_tf), train),
+            data._loader(_SeededImages(data._val, data.eval_tf), val))

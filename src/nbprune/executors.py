@@ -6,7 +6,9 @@ time (large models, then everything derived from them):
 
 * :class:`LocalExecutor` trains the runs on this machine: one after another in this process, or several at
   once in worker processes (one per core on a CPU by default; a small CPU is used better that way).
-* :class:`SlurmExecutor` submits one Slurm job per run (a job array capped at ``max_jobs`` running at once),
+* :class:`SlurmExecutor` submits one Slurm job per run (a job array capped at ``max_jobs`` running at once;
+  with ``ddp``, one task per GPU of the job's node, which train the run together with DistributedDataParallel,
+  :mod:`nbprune.distributed`),
   waits with a display of queued / running / done / failed runs, and raises naming the failed runs and their
   logs. A preempted or timed-out job is requeued by submitit and resumes from the run's last epoch
   checkpoint (the store's), and the store's lock keeps two jobs from training one run.
@@ -281,14 +283,23 @@ class TrainJob:
     epoch. ``device`` :data:`SLOT_DEVICE` means the device of the local worker slot that runs it."""
 
     def __init__(self, store_path: str, config: dict, data_root=None, device: str = "auto",
-                 threads: int | None = None, step: str | None = None, stop_at: float | None = None):
+                 threads: int | None = None, step: str | None = None, stop_at: float | None = None,
+                 ddp: bool = False):
         self.store_path, self.config, self.data_root = store_path, config, data_root
         self.device, self.threads, self.step, self.stop_at = device, threads, step, stop_at
+        self.ddp = ddp  # one of the job's tasks: join the job's process group (DistributedDataParallel)
 
     def __call__(self) -> dict:
         import torch
 
         device = _slot_device if self.device == SLOT_DEVICE else self.device
+        if self.ddp:  # the job's tasks (one per GPU) train the run together; rank 0 writes
+            from submitit.helpers import TorchDistributedEnvironment
+
+            from .distributed import init_from_env
+
+            TorchDistributedEnvironment().export()
+            device = init_from_env(device)
         if self.threads:
             torch.set_num_threads(self.threads)
         if str(device).startswith("cuda:"):
@@ -301,7 +312,7 @@ class TrainJob:
         from submitit.helpers import DelayedSubmission
 
         return DelayedSubmission(TrainJob(self.store_path, self.config, self.data_root, self.device, self.threads,
-                                          self.step, self.stop_at))
+                                          self.step, self.stop_at, self.ddp))
 
 
 class SlurmExecutor:
@@ -316,8 +327,12 @@ class SlurmExecutor:
 
     def __init__(self, partition: str | None = None, gpus: int = 0, cpus: int = 2, mem_gb: float = 4,
                  time_min: int = 60, max_jobs: int = 16, folder: str | os.PathLike = "slurm_logs",
-                 poll_s: float = 5.0, threads: int | None = None, progress: bool = True):
+                 poll_s: float = 5.0, threads: int | None = None, progress: bool = True, ddp: bool = False):
         _check_int("gpus", gpus, 0)
+        if not isinstance(ddp, bool) or (ddp and gpus < 2):
+            raise ValueError(f"ddp: True trains each run on the job's GPUs with DistributedDataParallel and needs "
+                             f"gpus >= 2, got ddp={ddp!r} with gpus={gpus!r}")
+        self.ddp = ddp
         _check_int("cpus", cpus, 1)
         _check_int("time_min", time_min, 1)
         _check_int("max_jobs", max_jobs, 1)
@@ -329,15 +344,16 @@ class SlurmExecutor:
         check_slurm(partition)
 
     def __repr__(self) -> str:
+        ddp = ", ddp=True" if self.ddp else ""
         return (f"SlurmExecutor(partition={self.partition!r}, gpus={self.gpus}, cpus={self.cpus}, "
-                f"mem_gb={self.mem_gb}, time_min={self.time_min}, max_jobs={self.max_jobs})")
+                f"mem_gb={self.mem_gb}, time_min={self.time_min}, max_jobs={self.max_jobs}{ddp})")
 
     def check_time(self, store: RunStore, nodes: list[Node], device: str = "auto") -> None:
         """Refuse a time limit shorter than the longest run's projected wall time."""
         kind = "cuda" if self.gpus or str(device).startswith("cuda") else "cpu"
         rate, how = measured_rate(store, kind)
         longest = max(nodes, key=lambda n: training_flops(n.config))
-        need = projected_seconds(longest.config, rate) / 60
+        need = projected_seconds(longest.config, rate) / 60 / (self.gpus if self.ddp else 1)  # DDP: gpus share it
         if need > self.time_min:
             raise ValueError(f"time_min: {self.time_min} min is shorter than the longest run's projection "
                              f"({need:.0f} min for {longest.config.model}, {longest.config.epochs} epochs, at "
@@ -353,6 +369,8 @@ class SlurmExecutor:
             params["partition"] = self.partition
         if self.gpus:
             params["gpus_per_node"] = self.gpus
+        if self.ddp:  # one task per GPU on one node; each task is one DDP process (cpus_per_task each)
+            params["ntasks_per_node"] = self.gpus
         ex.update_parameters(**params)
         return ex
 
@@ -362,8 +380,8 @@ class SlurmExecutor:
         root = None if data_root is None else str(Path(data_root).resolve())
         data_env = os.environ.get("NBPRUNE_DATA")
         with ex.batch():
-            jobs = [ex.submit(TrainJob(str(store.path), n.config.to_dict(), root or data_env, device, self.threads))
-                    for n in nodes]
+            jobs = [ex.submit(TrainJob(str(store.path), n.config.to_dict(), root or data_env, device, self.threads,
+                                       ddp=self.ddp)) for n in nodes]
         return jobs
 
     def run(self, store: RunStore, nodes: list[Node], data_root=None, device: str = "auto", **_ignored) -> None:

@@ -338,7 +338,8 @@ def iterative_grid(model: str, per_round: float, rounds: list[int], lr: float = 
 
 def paper_refs(grid: list[Experiment], dataset: str = "cifar10") -> dict[tuple[str, str, str], tuple[float, float]]:
     """The paper's (mean, std) for every (model, row label, variant) of ``grid`` that the paper reports,
-    the unpruned model included (under an empty label)."""
+    the unpruned model included (under an empty label). A cell the paper gives as a drop from an unpruned
+    accuracy (Tables 2 and 3: ``top1_acc_drop``, "relative to <accuracy>") is that accuracy plus the drop."""
     refs = {}
     for exp in grid:
         if not exp.paper_table:
@@ -347,10 +348,29 @@ def paper_refs(grid: list[Experiment], dataset: str = "cifar10") -> dict[tuple[s
         for v in variants:
             target = "" if v == "unpruned" else exp.paper_target
             ref = paper_value(exp.paper_table, dataset, exp.paper_model, target, v, note=exp.paper_note)
+            if ref is None and v != "unpruned":
+                ref = _paper_from_drop(exp.paper_table, dataset, exp.paper_model, target, v)
             if ref is not None:  # a lone large model is its own row (its paper_target), others its large_row
                 row = (exp.paper_target if not exp.variants else exp.large_row) if v == "unpruned" else exp.label
                 refs.setdefault((exp.paper_model, row, v), ref)
     return refs
+
+
+def _paper_from_drop(table: str, dataset: str, model: str, target: str, variant: str) -> tuple[float, float] | None:
+    """The accuracy of a cell the paper reports as a drop ``relative to <accuracy>`` (its note), or None."""
+    import math
+    import re
+
+    drop = paper_value(table, dataset, model, target, variant, metric="top1_acc_drop")
+    if drop is None:
+        return None
+    from .paper import paper_table
+
+    df = paper_table(table, dataset)
+    row = df[(df["model"] == model) & (df["target"] == target) & (df["variant"] == variant)
+             & (df["metric"] == "top1_acc_drop")]
+    base = re.search(r"relative to (\d+(?:\.\d+)?)", row["note"].iloc[0])
+    return None if base is None else (round(float(base.group(1)) + drop[0], 2), math.nan)
 
 
 def l1_grid(targets: list[str]) -> list[Experiment]:
@@ -598,3 +618,72 @@ def architecture_search_cifar100_grid(preset) -> list[Experiment]:
     return (_figure5_rows("preresnet110", FIGURE5_FRACTIONS) + _figure5_rows("densenet40", FIGURE5_FRACTIONS)
             + search_grid(list(FIGURE6_FRACTIONS), model="vgg19", figure="Figure 6 (left)")
             + sparsity_search_grid(list(FIGURE6_SPARSITY), model="vgg19", figure="Figure 6 (right)"))
+
+
+# ---------------------------------------------------------------------------------------------- ImageNet rows
+# The paper's ImageNet rows (one run each, on the ImageNet recipe of nbprune.presets.IMAGENET_RECIPES), as each
+# chapter's ``datasets=(("imagenet", builder),)``. Fine-tuning: 20 epochs at lr 0.001; Scratch-B at most 2x the
+# large model's 90 epochs (nbprune.flops.scratch_b_epochs). Models are torchvision's (nbprune.models.imagenet).
+IMAGENET_PAPER_NAMES = {"imagenet-vgg11": "VGG-11", "imagenet-vgg16": "VGG-16", "imagenet-resnet34": "ResNet-34",
+                        "imagenet-resnet50": "ResNet-50"}
+PAPER_NAMES.update(IMAGENET_PAPER_NAMES)
+PLAIN_VGG = (("model_kwargs", (("batch_norm", False),)),)  # ThiNet's and the regression method's VGG-16: no BN
+FROM_SCRATCH = ("scratch-e", "scratch-b")  # rows the authors trained only from scratch (Fine-tuned: quoted)
+IMAGENET_SLIMMING_S = 1e-5  # Network Slimming's sparsity on ImageNet VGG-A (Liu et al. 2017)
+
+
+def _imagenet(label: str, model: str, method: str, settings: dict, table: str, target: str, **kw) -> Experiment:
+    return experiment(label, model, method, settings, paper_table=table, paper_target=target, **kw)
+
+
+def imagenet_predefined_grid(preset) -> list[Experiment]:
+    """Chapter 1 on ImageNet: Table 1's L1-norm ResNet-34-A/B; Table 2's ThiNet rows (VGG-Conv and ResNet-50 at
+    30/50/70% pruned, fine-tuned and from scratch; VGG-GAP and VGG-Tiny from scratch, their FC head replaced by
+    a global pool); Table 3's regression-based rows (VGG-16-5x; ResNet-50-2x from scratch); Table 10's Soft
+    Filter Pruning of ResNet-34 and ResNet-50 at 30% (every conv, as its authors ran it). ``paper`` has every
+    row; the smoke preset ResNet-34-A only (the chain a test runs on a tiny folder)."""
+    rows = [_imagenet(f"ResNet-34-{v}", "imagenet-resnet34", "l1", {"target": f"imagenet-resnet34-{v.lower()}"}, "1",
+                      f"ResNet-34-{v}") for v in ("A", "B")]
+    if not get_preset(preset).full_grid:
+        return rows[:1]
+    rows.append(_imagenet("VGG-Conv", "imagenet-vgg16", "thinet", {"target": "imagenet-vgg16-conv"}, "2", "VGG-Conv",
+                          large=PLAIN_VGG, paper_note="authors' own PyTorch"))
+    rows += [_imagenet(name, "imagenet-vgg16", "architecture", {"target": f"imagenet-vgg16-{name[4:].lower()}"}, "2",
+                       name, large=PLAIN_VGG, variants=FROM_SCRATCH, paper_note="authors' own PyTorch")
+             for name in ("VGG-GAP", "VGG-Tiny")]
+    rows += [_imagenet(f"ResNet50-{r}%", "imagenet-resnet50", "thinet", {"target": f"imagenet-resnet50-{r}"}, "2",
+                       f"ResNet50-{r}%", paper_note="authors' own PyTorch") for r in (30, 50, 70)]
+    rows.append(_imagenet("VGG-16-5x", "imagenet-vgg16", "regression", {"target": "imagenet-vgg16-5x"}, "3",
+                          "VGG-16-5x", large=PLAIN_VGG, paper_note="authors' own PyTorch"))
+    rows.append(_imagenet("ResNet-50-2x", "imagenet-resnet50", "architecture", {"target": "imagenet-resnet50-2x"}, "3",
+                          "ResNet-50-2x", variants=FROM_SCRATCH, paper_note="authors' own PyTorch"))
+    rows += [_imagenet(f"SFP {f:.0%}", m, "sfp", {"fraction": f, "convs": "all"}, "10", f"{f:.0%}",
+                       variants=("pruned", "scratch-e", "scratch-b"), large_variant="sfp-trained",
+                       large=(("sfp_convs", "all"), ("sfp_rate", f))) for m in ("imagenet-resnet34", "imagenet-resnet50")
+             for f in (0.3,)]
+    return rows
+
+
+# Sparse Structure Selection's recipe (its MXNet code, as the paper's authors ran Table 5): 100 epochs, lr x0.1 at
+# 30, 60 and 90; Scratch-B scales the epochs and every step by the FLOPs ratio (117 / 145 / 179 epochs)
+SSS_RECIPE = (("epochs", 100), ("milestones", (30, 60, 90)))
+
+
+def imagenet_automatic_grid(preset) -> list[Experiment]:
+    """Chapter 2 on ImageNet: Table 4's Network Slimming of VGG-11 (with BN) at 50%, and (``paper``) Table 5's
+    Sparse Structure Selection ResNet-41/32/26 trained from scratch on SSS's recipe (the paper quotes the pruned
+    models' accuracies from SSS's paper; nbprune's SSS method acts on the CIFAR ResNets' basic blocks only)."""
+    rows = [_imagenet("50%", "imagenet-vgg11", "slimming", {"fraction": 0.5}, "4", "50%",
+                      large=(("bn_sparsity", IMAGENET_SLIMMING_S),))]
+    if get_preset(preset).full_grid:
+        rows += [_imagenet(f"ResNet-{d}", "imagenet-resnet50", "architecture", {"target": f"imagenet-resnet{d}"}, "5",
+                           f"ResNet-{d}", variants=FROM_SCRATCH, large=SSS_RECIPE) for d in (41, 32, 26)]
+    return rows
+
+
+def imagenet_unstructured_grid(preset) -> list[Experiment]:
+    """Chapter 3 on ImageNet: Table 6's magnitude pruning of VGG-16 (with BN, the weight-level code's) and ResNet-50
+    at 30% and 60% (``paper``); ResNet-50 at 30% only on the smoke preset."""
+    fractions = (0.3, 0.6) if get_preset(preset).full_grid else (0.3,)
+    models = ("imagenet-vgg16", "imagenet-resnet50") if get_preset(preset).full_grid else ("imagenet-resnet50",)
+    return [_imagenet(f"{f:.0%}", m, "magnitude", {"fraction": f}, "6", f"{f:.0%}") for m in models for f in fractions]

@@ -14,6 +14,7 @@ import functools
 from dataclasses import dataclass, field
 
 from .atomic import StoreError
+from .config import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES
 from .data import DATASETS
 from .experiments import Experiment, preset_for, seeds_of
 from .flops import count_flops
@@ -260,17 +261,19 @@ def plan_ahead(exp: Experiment, preset, seeds, dataset: str = "cifar10", plans: 
 def training_flops(config: RunConfig) -> float:
     """Forward+backward FLOPs of a whole run (3 x forward per training image, plus one test pass per epoch)."""
     flops = _forward_flops(config.model, config.cfg, config.width, config.model_kwargs, config.dataset,
-                           bool(config.sss_penalty))
-    n_train = config.train_subset or 50000 - config.val_size
-    n_test = config.test_subset or 10000
+                           bool(config.sss_penalty), config.image_size)
+    n_train = config.train_subset or DATASET_TRAIN_IMAGES[config.dataset] - config.val_size
+    n_test = config.test_subset or DATASET_TEST_IMAGES[config.dataset]
     return float(flops) * config.epochs * (3 * n_train + n_test)
 
 
 @functools.lru_cache(maxsize=512)
-def _forward_flops(model: str, cfg, width: float, model_kwargs, dataset: str, sss: bool) -> int:
+def _forward_flops(model: str, cfg, width: float, model_kwargs, dataset: str, sss: bool,
+                   image_size: int | None = None) -> int:
     config = RunConfig(model=model, cfg=cfg, width=width, model_kwargs=model_kwargs, dataset=dataset,
                        sss_penalty=1e-4 if sss else 0.0)
-    return count_flops(build_model(config, DATASETS[dataset], hooks_for(config)))
+    size = None if image_size is None else (3, image_size, image_size)  # an ImageFolder run's crop (None: 224)
+    return count_flops(build_model(config, DATASETS[dataset], hooks_for(config)), size)
 
 
 def measured_totals(store: RunStore, device: str = "cpu") -> dict[tuple[float, str], tuple[float, float, int]]:
@@ -345,7 +348,7 @@ def project_grid(grid: list[Experiment], preset, seeds, dataset: str = "cifar10"
             for seed in seeds_of(exp, seeds):
                 add(large_for(exp, preset, seed, dataset), "large", "", False)
             continue
-        model = build_model(first, DATASETS[dataset], hooks_for(first)).eval()
+        model = build_model(first, first.classes, hooks_for(first)).eval()
         sp = compute_plan(model, exp.method, dict(exp.settings), calibration)
         data_driven = method_info(exp.method).data_driven  # registered with the method
         for seed in seeds_of(exp, seeds):

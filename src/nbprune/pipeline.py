@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .flops import scratch_b_epochs
-from .presets import Preset, get_preset
+from .presets import Preset, for_dataset
 from .prune import PrunePlan
 from .train import RunConfig, fresh_seed
 
@@ -86,8 +86,12 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     large model's init); ``random-init``, the lottery control, is the ticket's architecture drawn afresh at
     the unpruned model's scale (``init="parent-random"``), so it differs from the ticket in values only.
     """
-    p = get_preset(preset)
-    common = dict(model=plan.arch, dataset=large.dataset, width=large.width, model_kwargs=large.model_kwargs,
+    p = for_dataset(preset, large.dataset)
+    kwargs = large.model_kwargs  # a named architecture's own keyword arguments win (VGG-GAP's head)
+    if plan.info.get("model_kwargs"):
+        kwargs = tuple(sorted({**dict(large.model_kwargs), **plan.info["model_kwargs"]}.items()))
+    common = dict(model=plan.arch, dataset=large.dataset, width=large.width, model_kwargs=kwargs,
+                  num_classes=large.num_classes, image_size=large.image_size,
                   batch_size=large.batch_size, seed=large.seed, train_subset=large.train_subset,
                   test_subset=large.test_subset, val_size=large.val_size, amp=large.amp,
                   **{f: getattr(large, f) for f in RECIPE_FIELDS})

@@ -61,10 +61,19 @@ class Preset:
     # Soft Filter Pruning's large models on SFP's own recipe (Nesterov, wd 5e-4, batch 128, 200 epochs, warm-up);
     # False: the preset's own budget and the paper's recipe
     sfp_recipe: bool = False
+    # the dataset this preset's recipe is resolved for (:func:`for_dataset`); the CIFAR presets serve both CIFARs
+    dataset: str = "cifar10"
+    # an ImageFolder dataset's crop side (None: 224) and its class count where it differs from the dataset's
+    # standard one (None: standard); both enter the runs' configs (RunConfig.image_size / num_classes)
+    image_size: int | None = None
+    num_classes: int | None = None
 
     def as_dict(self) -> dict:
-        """Plain-JSON view, for tables and provenance."""
+        """Plain-JSON view, for tables and provenance (the dataset resolution's fields only where resolved)."""
         d = asdict(self)
+        if self.dataset == "cifar10":
+            for k in ("dataset", "image_size", "num_classes"):
+                d.pop(k)
         d["seeds"] = list(self.seeds)
         d["budgets"] = list(self.budgets)
         d["budget_seeds_at"] = {str(b): n for b, n in self.budget_seeds_at}
@@ -134,6 +143,56 @@ PRESETS: dict[str, Preset] = {
         sfp_recipe=True,
     ),
 }
+
+
+# The paper's ImageNet recipe (Section 4; PROTOCOL.md): 90 epochs, batch 256, lr 0.1 x0.1 at epochs 30 and 60
+# (nbprune.flops.scratch_b_milestones), weight decay 1e-4, momentum 0.9, one run; fine-tuning 20 epochs at
+# the lowest lr; Scratch-B at most 2x the large model's epochs (nbprune.flops.scratch_b_epochs). ``smoke`` only
+# checks that the ImageNet path runs: one epoch at a 32-px crop on 512 images. ImageNet on a CPU is out of reach,
+# so the CPU presets have no ImageNet recipe.
+IMAGENET_RECIPES: dict[str, dict] = {
+    "paper": dict(epochs=90, finetune_epochs=20, width=1.0, batch_size=256, train_subset=None, test_subset=None,
+                  seeds=(0,), amp=False, budgets=(), row_budgets=(), sfp_recipe=False, image_size=None),
+    "smoke": dict(epochs=1, finetune_epochs=1, width=1.0, batch_size=16, train_subset=512, test_subset=512,
+                  seeds=(0,), amp=False, budgets=(), row_budgets=(), train_curves=False, sfp_recipe=False,
+                  image_size=32),
+}
+FOLDER_DATASETS = ("imagenet",)  # datasets read from an ImageFolder, with recipes of their own
+
+
+def for_dataset(preset, dataset: str = "cifar10", num_classes: int | None = None) -> Preset:
+    """``preset`` resolved for ``dataset``: the preset itself for CIFAR-10/100, its :data:`IMAGENET_RECIPES`
+    entry for ImageNet (a preset without one is a ValueError naming those that have one). ``num_classes``:
+    an ImageFolder's class count (kept only where it differs from the dataset's standard count, so runs on
+    the full dataset keep their ids). Idempotent: a preset already resolved for ``dataset`` is returned."""
+    from .data import DATASETS
+
+    p = get_preset(preset)
+    if dataset not in DATASETS:
+        raise unknown_choice("dataset", dataset, DATASETS)
+    if dataset not in FOLDER_DATASETS:
+        return p
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2):
+        raise ValueError(f"num_classes: must be None or an integer >= 2, got {num_classes!r}")
+    classes = None if num_classes in (None, DATASETS[dataset]) else num_classes
+    if p.dataset == dataset:
+        return p if classes is None or classes == p.num_classes else replace(p, num_classes=classes)
+    if p.name not in IMAGENET_RECIPES:
+        raise ValueError(f"preset: {p.name!r} has no {dataset} recipe (ImageNet needs GPUs); allowed with "
+                         f"dataset {dataset}: {', '.join(IMAGENET_RECIPES)}")
+    return replace(p, dataset=dataset, num_classes=classes, **IMAGENET_RECIPES[p.name])
+
+
+def for_data(preset, dataset: str = "cifar10", data_root=None) -> Preset:
+    """:func:`for_dataset` with an ImageFolder dataset's class count read from its folder (``data_root``, else
+    ``$NBPRUNE_DATA``), which is checked first: a missing or malformed folder is a one-line error naming
+    ``data_root`` before any work. CIFAR: the preset itself (its data is checked when it loads)."""
+    p = for_dataset(preset, dataset)
+    if dataset not in FOLDER_DATASETS:
+        return p
+    from .data import folder_classes, folder_root
+
+    return for_dataset(p, dataset, len(folder_classes(folder_root(data_root))))
 
 
 def at_budget(preset, epochs: int) -> Preset:

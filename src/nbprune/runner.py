@@ -21,7 +21,7 @@ import torch
 from . import report
 from .atomic import StoreError, atomic_write_json, atomic_write_text
 from .chapters import CHAPTERS, Chapter, get_chapter
-from .data import DATASETS, ImageData, load_cifar
+from .data import CIFAR, IMAGE_SIZE, FolderData, ImageData, load_cifar
 from .executors import LocalExecutor, make_executor
 from .experiments import Experiment, paper_refs, preset_for, seeds_of
 from .graph import MAX_STAGES, GridGraph, Node, _finished, grid_graph, large_for
@@ -29,7 +29,7 @@ from .log import LOGGER
 from .params import slurm_options
 from .pipeline import VARIANTS, Chain, derived_configs
 from .plans import plan_for, plan_key
-from .presets import Preset, budget_seeds, get_preset, resolve_seeds
+from .presets import Preset, budget_seeds, for_data, get_preset, resolve_seeds
 from .progress import RunsBar
 from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance, run_provenance
 from .prune import hooks_for, make_plan
@@ -187,7 +187,7 @@ def stage_patterns(chains: list[tuple[Experiment, Chain]]) -> tuple[list, list]:
             continue
         if exp.method == "slimming":
             cfg = chain.large.config
-            model = build_model(cfg, DATASETS[cfg.dataset], hooks_for(cfg))
+            model = build_model(cfg, cfg.classes, hooks_for(cfg))
             keep.append((exp, stage_keep_fractions(model, chain.plan)))
         elif exp.method == "magnitude":
             sparsity.append((exp, chain.stage_sparsity))
@@ -264,7 +264,7 @@ class ChapterRun:
     followups: list[Experiment]
     store: RunStore
     device: torch.device
-    data: ImageData
+    data: ImageData | FolderData
     results: ChapterResults
     refs: dict
     saved: str
@@ -360,7 +360,7 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
     """
     t0 = time.time()
     ch = get_chapter(chapter)
-    p = get_preset(preset)
+    p = for_data(preset, dataset, data_root)  # ImageNet: its recipe, and the folder's classes (checked first)
     explicit = seeds is not None
     seeds = resolve_seeds(seeds, p)
     if train_curve is not None and not isinstance(train_curve, bool):
@@ -369,7 +369,8 @@ def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, da
     dev = resolve_device(device)
     runs = store if isinstance(store, RunStore) else RunStore(store)
     ex = make_executor(executor, **slurm_options(executor_options or {}))
-    data = load_cifar(dataset, data_root, train_subset=p.train_subset, test_subset=p.test_subset)
+    data = (load_cifar(dataset, data_root, train_subset=p.train_subset, test_subset=p.test_subset)
+            if dataset in CIFAR else FolderData(data_root, p.image_size or IMAGE_SIZE, p.train_subset, p.test_subset))
     LOGGER.info(f"{ch.name} at preset {p.name!r}: {len(grid)} pruned model(s) x {len(seeds)} seed(s); "
                 f"store {runs.path}")
     kw = dict(executor=ex, data_root=data_root, device=device, on_run=print_run, progress=progress)

@@ -32,9 +32,10 @@ from typing import Any
 
 import torch
 
+from . import distributed as dist_mod
 from .atomic import StoreError, atomic_write_json, remove_temp_files, write_error
 from .config import _thaw
-from .data import DATASETS, load_cifar
+from .data import load_data
 from .log import LOGGER
 from .plans import plan_for
 from .provenance import provenance
@@ -76,7 +77,7 @@ class RunResult:
 
     def model(self, which: str = "final"):
         """The run's architecture with its ``final`` (or ``init``) weights loaded, in eval mode."""
-        m = build_model(self.config, DATASETS[self.config.dataset], hooks_for(self.config))
+        m = build_model(self.config, self.config.classes, hooks_for(self.config))
         state = self.state_dict(which)
         register_masks(m, state)
         m.load_state_dict(state)
@@ -155,7 +156,9 @@ class RunStore:
             lock_timeout_s: float | None = None, on_epoch=None) -> RunResult:
         """Return the finished run for ``config``, training it first (or resuming it) if needed.
 
-        When another process is training the same run, wait for it and return its result.
+        When another process is training the same run, wait for it and return its result. In a process group
+        (:mod:`nbprune.distributed`) every process trains the run with DistributedDataParallel and only rank 0
+        takes the lock and writes; the others return once rank 0's files are on disk.
         """
         done = self.get(config)
         if done is not None:
@@ -164,12 +167,21 @@ class RunStore:
         if config.init == "parent-rewind":
             self._ensure_rewind(config, data_root, dev, data)
         init_state = self.init_state(config)
-        self._check_writable()
+        main = dist_mod.is_main()
+        if main:
+            self._check_writable()
         if data is None:
-            data = load_cifar(config.dataset, data_root, val_size=config.val_size,
-                              train_subset=config.train_subset, test_subset=config.test_subset)
+            data = load_data(config, data_root)
+        elif data.num_classes != config.classes:
+            raise ValueError(f"data: {data.source} has {data.num_classes} classes but the run's num_classes is "
+                             f"{config.classes}")
         d = self.run_dir(config)
         d.mkdir(parents=True, exist_ok=True)
+        if not main:  # DDP: rank 0 holds the lock and writes every file; this process trains its share
+            metrics = self._train(config, d, data, dev, init_state, progress=False, on_epoch=on_epoch,
+                                  compile_model=compile_model)
+            dist_mod.barrier()  # rank 0 has written metrics.json
+            return RunResult(config.run_id, d, config, metrics)
         with RunLock(d / "lock", timeout_s=lock_timeout_s):
             done = self.get(config)  # another process may have finished it while we waited
             if done is not None:
@@ -181,6 +193,7 @@ class RunStore:
             metrics = self._train(config, d, data, dev, init_state, progress=progress, on_epoch=on_epoch,
                                   compile_model=compile_model)
             atomic_write_json(metrics, d / "metrics.json")
+        dist_mod.barrier()
         return RunResult(config.run_id, d, config, metrics)
 
     def _ensure_rewind(self, config: RunConfig, data_root, dev, data=None) -> None:
@@ -204,8 +217,7 @@ class RunStore:
         same = data is not None and all(getattr(pc, f) == getattr(config, f) for f in
                                         ("dataset", "train_subset", "test_subset", "val_size"))
         if not same:  # the data the parent was trained on (the run's own, when it was handed the same images)
-            data = load_cifar(pc.dataset, data_root, val_size=pc.val_size, train_subset=pc.train_subset,
-                              test_subset=pc.test_subset)
+            data = load_data(pc, data_root)
         with tempfile.TemporaryDirectory(dir=parent.dir, prefix=".replay-") as tmp:
             train(pc, Path(tmp), data, dev, progress=False, hooks=hooks_for(pc), stop_after_step=config.rewind_step)
             snapshot = Path(tmp) / name
@@ -228,6 +240,8 @@ class RunStore:
             remove_temp_files(d)
             raise write_error(Path(e.filename) if e.filename else d, e, None) from None
         except Exception as e:
+            if not dist_mod.is_main():
+                raise  # rank 0 records the failure
             try:
                 atomic_write_json({"status": "failed", "error": f"{type(e).__name__}: {e}"}, d / "metrics.json")
             except StoreError:

@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from . import data as data_mod
+from . import distributed as dist_mod
 from .atomic import atomic_save, atomic_write_json  # noqa: F401  (re-exported)
 from .config import (  # noqa: F401  (re-exported: notebooks and tests import them from here)
     CONFIG_VERSION,
@@ -174,7 +175,32 @@ def train_batch(step_model: Callable[[torch.Tensor], torch.Tensor], model: nn.Mo
     return out, loss
 
 
-def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: torch.device,
+def evaluate_data(model: nn.Module, data, device: torch.device, amp: bool = False, norm: str = "cifar",
+                  split: str = "test") -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy in %) of ``model`` on a run's data: CIFAR tensors (``split`` "test"
+    or "val", :func:`evaluate`) or an ImageFolder's test images (:class:`nbprune.data.FolderData`: the
+    centre crops of ``val/``, shared among the processes of a DDP run and summed over them)."""
+    dist_mod.broadcast_buffers(model)  # DDP: every process evaluates rank 0's model (its BatchNorm statistics)
+    if isinstance(data, data_mod.ImageData):
+        x, y = (data.test_x, data.test_y) if split == "test" else (data.val_x, data.val_y)
+        return evaluate(model, x.to(device), y.to(device), amp, norm)
+    rank, world = dist_mod.rank_world()
+    was_training = model.training
+    model.eval()
+    sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, correct, images
+    with torch.no_grad():
+        for xb, yb in data.eval_batches(device, 256, rank, world):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out = model(xb)
+            sums[0] += nn.functional.cross_entropy(out.float(), yb, reduction="sum")
+            sums[1] += (out.argmax(1) == yb).sum()
+            sums[2] += len(yb)
+    model.train(was_training)
+    loss, correct, n = dist_mod.all_reduce_sum(sums).tolist()
+    return loss / n, 100.0 * correct / n
+
+
+def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.FolderData, device: torch.device,
           init_state: dict | None = None, progress: bool | str = "auto",
           on_epoch: Callable[[int], None] | None = None, compile_model: bool = False,
           step: str | None = None, hooks: Sequence[TrainHook] = (), stop_after_step: int | None = None) -> dict | None:
@@ -188,21 +214,30 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
     that sets a method field without its hook is a ValueError before any work. ``stop_after_step``: stop
     (returning None, no checkpoint or metrics) after that many steps, once the step's rewind snapshot is
     saved: how :meth:`nbprune.runs.RunStore.run` replays the start of a large model whose snapshot is missing.
+
+    ``data``: CIFAR as tensors (:class:`nbprune.data.ImageData`) or an ImageFolder read by DataLoaders
+    (:class:`nbprune.data.FolderData`, ImageNet). In a process group (:mod:`nbprune.distributed`: torchrun or
+    Slurm tasks) the model trains with DistributedDataParallel, each process taking its share of every
+    batch; the metrics are all-reduced and only rank 0 writes files, so the run directory is a one-process run's.
     """
     hooks = check_hooks(config.regularizer_fields(), config.regularizer_fields(), hooks)
+    rank, world = dist_mod.rank_world()
+    main = rank == 0
     run_dir.mkdir(parents=True, exist_ok=True)
     if progress == "auto":
-        progress = sys.stderr.isatty()
+        progress = sys.stderr.isatty() and main
     t_start = time.time()
+    folder = not isinstance(data, data_mod.ImageData)
     model = build_model(config, data.num_classes, hooks)
     init_path = run_dir / "init.pt"
-    if not init_path.exists():  # the random init, kept for lottery-ticket experiments
+    if main and not init_path.exists():  # the random init, kept for lottery-ticket experiments
         atomic_save(model.state_dict(), init_path)
     if init_state is not None:
         register_masks(model, init_state)
         model.load_state_dict(init_state)
         _apply_masks(model)
-    flops_per_image = count_flops(model, masked=True)
+    # per image at the size trained on (an ImageFolder's crop; the Scratch-B budgets count at 224, nbprune.flops)
+    flops_per_image = count_flops(model, (3, data.image_size, data.image_size) if folder else None, masked=True)
     model = model.to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(model, config, hooks)
     history: list[dict] = []
@@ -215,12 +250,23 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         resumes = [*ckpt.get("resumes", []), start_epoch]  # the epochs this run was resumed after
     for hook in hooks:
         hook.on_train_start(model, start_epoch)
-    step_model = make_step_model(model, resolve_step(step, device, compile_model),
-                                 (config.batch_size, *data.train_x.shape[1:]), device, config.amp)
+    impl = resolve_step(step, device, compile_model)
+    if folder:
+        x = y = None
+        n_train, n_batches = data.n_train, data.batches_per_epoch(config.batch_size)
+        sample_shape = (config.batch_size, 3, data.image_size, data.image_size)
+    else:
+        x, y = data.train_x.to(device), data.train_y.to(device)
+        n_train, n_batches = len(y), math.ceil(len(y) / config.batch_size)
+        sample_shape = (config.batch_size, *data.train_x.shape[1:])
+    if world > 1:  # DDP: the gradients are averaged over the processes during backward
+        if impl == "cuda-graph":
+            raise ValueError("step: 'cuda-graph' does not run under DistributedDataParallel; allowed: eager, compile")
+        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        step_model = torch.compile(ddp) if impl == "compile" else ddp
+    else:
+        step_model = make_step_model(model, impl, sample_shape, device, config.amp)
     masks = mask_pairs(model)  # the step re-applies these; looked up once, not per step
-    x, y = data.train_x.to(device), data.train_y.to(device)
-    test_x, test_y = data.test_x.to(device), data.test_y.to(device)
-    n_batches = math.ceil(len(y) / config.batch_size)
     # the steps whose weights a rewound ticket restarts from, counted in the steps this data makes (a data set
     # smaller than the config's subset, as in the tests, still keeps the snapshots its derived runs name)
     rewind = set(config.rewind_steps())
@@ -237,15 +283,19 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = _progress(n_batches, f"{config.model} epoch {epoch + 1}/{config.epochs}", progress)
-        for i, (xb, yb) in enumerate(data_mod.train_batches(x, y, config.batch_size, config.seed, epoch,
-                                                            norm=config.normalization)):
+        batches = (data.train_batches(config.batch_size, config.seed, epoch, device, rank, world) if folder else
+                   data_mod.train_batches(x, y, config.batch_size, config.seed, epoch, norm=config.normalization))
+        for i, (xb, yb) in enumerate(batches):
+            if world > 1 and not folder:  # CIFAR under DDP: this process's share of the global batch
+                xb, yb = xb[rank::world], yb[rank::world]
             if per_step_lr:  # a named schedule: the lr of every step (the step schedule: once an epoch)
                 lr = config.lr_at(epoch, (i + 1) / n_batches)
                 for group in opt.param_groups:
                     group["lr"] = lr
             out, loss = train_batch(step_model, model, opt, xb, yb, amp, lr, hooks, masks)
             if rewind and epoch * n_batches + i + 1 in rewind:  # the weights a rewound ticket restarts from
-                atomic_save(model.state_dict(), run_dir / f"rewind-{epoch * n_batches + i + 1}.pt")
+                if main:
+                    atomic_save(model.state_dict(), run_dir / f"rewind-{epoch * n_batches + i + 1}.pt")
                 if epoch * n_batches + i + 1 == stop_after_step:
                     bar.close()
                     return None
@@ -253,29 +303,33 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData, device: to
             correct += (out.detach().argmax(1) == yb).sum()
             bar.update(1)
         bar.close()
-        train_loss = loss_sum.item() / len(y)
+        dist_mod.all_reduce_sum(loss_sum)
+        dist_mod.all_reduce_sum(correct)
+        train_loss = loss_sum.item() / n_train
         if not math.isfinite(train_loss):
             raise NonFiniteLoss(f"run {run_dir.name}: training loss became {train_loss} in epoch {epoch + 1} "
                                 f"(lr {lr}); the run is marked failed")
         for hook in hooks:
             hook.on_epoch_end(model, epoch)
-        test_loss, test_acc = evaluate(model, test_x, test_y, amp, config.normalization)
+        test_loss, test_acc = evaluate_data(model, data, device, amp, config.normalization)
         row = {"epoch": epoch + 1, "lr": config.lr_at(epoch, 1 / n_batches), "train_loss": train_loss,
-               "train_acc": 100.0 * correct.item() / len(y), "test_loss": test_loss, "test_acc": test_acc,
-               "train_flops": 3 * flops_per_image * len(y), "time_s": time.time() - t_resume + elapsed_before}
+               "train_acc": 100.0 * correct.item() / n_train, "test_loss": test_loss, "test_acc": test_acc,
+               "train_flops": 3 * flops_per_image * n_train, "time_s": time.time() - t_resume + elapsed_before}
         if data.val_x is not None:
-            row["val_loss"], row["val_acc"] = evaluate(model, data.val_x.to(device), data.val_y.to(device), amp,
-                                                          config.normalization)
+            row["val_loss"], row["val_acc"] = evaluate_data(model, data, device, amp, config.normalization, "val")
         history.append(row)
-        atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
-                     "epoch": epoch + 1, "elapsed": row["time_s"], "resumes": resumes}, run_dir / "checkpoint.pt")
+        if main:
+            atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
+                         "epoch": epoch + 1, "elapsed": row["time_s"], "resumes": resumes}, run_dir / "checkpoint.pt")
+        dist_mod.barrier()  # every process resumes from the same checkpoint
         if on_epoch is not None:
             on_epoch(epoch + 1)
     if not history:  # epochs == 0: evaluate the initial (or inherited) weights once
-        test_loss, test_acc = evaluate(model, test_x, test_y, amp, config.normalization)
+        test_loss, test_acc = evaluate_data(model, data, device, amp, config.normalization)
         history = [{"epoch": 0, "lr": config.lr, "train_loss": float("nan"), "train_acc": float("nan"),
                     "test_loss": test_loss, "test_acc": test_acc, "train_flops": 0, "time_s": 0.0}]
-    atomic_save(model.state_dict(), run_dir / "final.pt")
+    if main:
+        atomic_save(model.state_dict(), run_dir / "final.pt")
     final = history[-1]
     metrics = {
         "status": "finished",

@@ -40,10 +40,29 @@ Named targets (the base family is the model's ``arch``):
 * ``imagenet-vgg16-5x``: regression-based pruning (He et al. 2017), cfg
   ``[24, 22, "M", 41, 51, "M", 108, 89, 111, "M", 184, 276, 228, "M", 512, 512, 512]``.
 
+* ``imagenet-vgg16-gap`` / ``imagenet-vgg16-tiny``: ThiNet's VGG-GAP and VGG-Tiny (Luo et al. 2017), as the
+  paper's authors trained them from scratch (``imagenet/thinet`` of their code): the convs of
+  ``[32, 32, M, 64, 64, M, 128, 128, 128, M, 256, 256, 256, M, 512, 512, 512]`` (GAP) and ``[16, 16, M, 32, 32,
+  M, 64, 64, 64, M, 128, 128, 128, M, 128, 128, 256]`` (Tiny), then no final max-pool, a global average
+  pool and a single Linear (``head="gap"``): the FC layers are gone, which is what saves ThiNet-Tiny's 100x
+  parameters.
+* ``imagenet-resnet50-2x``: regression-based ResNet-50-2x (He et al. 2017), as the authors' ``resnet_2x``:
+  every Bottleneck reads only some of its input channels (a ``ChannelSelection`` before ``conv1``) and has
+  narrower ``conv1`` / ``conv2``; its cfg entries are ``[kept inputs, conv1, conv2]`` triples (the widths of
+  the authors' ``cfg_2x``). Which input channels each block keeps is the pruned model's (``selections``);
+  a model built from the cfg alone reads the first ones, which for training from scratch is the same
+  architecture.
+
+* ``imagenet-resnet41`` / ``-32`` / ``-26``: Sparse Structure Selection's ResNet-50s (Huang & Wang 2018) as the
+  paper's authors describe them (``imagenet/sparse-structure-selection`` of their code): some Bottlenecks'
+  residual branches removed, written ``[]`` in the cfg; a removed block computes ``relu(downsample(x))`` when it
+  is a stage's first (its downsampling shortcut stays) and ``x`` otherwise. Blocks kept per stage: ResNet-41
+  0/4/6/3 (every first block but stage 1's kept), ResNet-32 1/4/4/1 (stage 1's first removed), ResNet-26
+  0/2/5/1 (the first blocks of stages 1-3 removed). Which of a stage's identity blocks are kept does not change
+  the architecture; the first ones after the stage's first block are.
+
 The VGG-16 ThiNet / regression targets default to ``batch_norm=False`` (the plain VGG-16 of those papers);
-pass ``batch_norm=True`` for the BN variant. Not registered, because their exact configurations are not
-stated in the paper or the protocol at hand: ThiNet's VGG-GAP and VGG-Tiny (only "FLOPs reduced by 15x,
-parameters by 100x" is given for Tiny) and the regression-based ResNet-50-2x.
+pass ``batch_norm=True`` for the BN variant.
 """
 
 from __future__ import annotations
@@ -57,7 +76,7 @@ import torchvision
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from nbprune.models.layers import set_identity
+from nbprune.models.layers import ChannelSelection, set_identity
 from nbprune.models.registry import CfgFn, register_model, register_target
 from nbprune.models.vgg import check_vgg_cfg
 from nbprune.models.widths import cfg_error, int_list
@@ -91,6 +110,31 @@ RESNET34_L1: dict[str, tuple[tuple[int, ...], tuple[float, float, float, float]]
 THINET_RESNET50 = {"imagenet-resnet50-30": 0.3, "imagenet-resnet50-50": 0.5, "imagenet-resnet50-70": 0.7}
 VGG16_CONV = [32, 32, "M", 64, 64, "M", 128, 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]
 VGG16_5X = [24, 22, "M", 41, 51, "M", 108, 89, 111, "M", 184, 276, 228, "M", 512, 512, 512]
+VGG16_GAP = [32, 32, "M", 64, 64, "M", 128, 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]
+VGG16_TINY = [16, 16, "M", 32, 32, "M", 64, 64, 64, "M", 128, 128, 128, "M", 128, 128, 256]
+VGG_HEADS = ("fc", "gap")  # torchvision's three FC layers on a 7x7 pool, or a global average pool + one Linear
+# ResNet-50-2x (He et al. 2017): [kept block inputs, conv1, conv2] per Bottleneck, the authors' cfg_2x
+R50 = {64: [64, 64], 128: [128, 128], 256: [256, 256], 512: [512, 512]}  # a Bottleneck kept at full width
+
+
+def _sss(counts: tuple[tuple[int, bool], ...]) -> list[list[list[int]]]:
+    """A Sparse Structure Selection ResNet-50 cfg from (blocks kept, first block kept) per stage; the kept
+    identity blocks are the first after the stage's first block; removed blocks are ``[]``."""
+    cfg = []
+    for (kept, first), w, n in zip(counts, STAGE_WIDTHS, RESNET_BLOCKS["imagenet-resnet50"][1]):
+        others = kept - first
+        cfg.append([list(R50[w]) if first else []] + [list(R50[w]) if i < others else [] for i in range(n - 1)])
+    return cfg
+
+
+SSS_RESNET50 = {  # the authors' ``config.units`` for SSS's pruned ResNet-50s: (blocks kept, first block kept)
+    "imagenet-resnet41": ((0, False), (4, True), (6, True), (3, True)),
+    "imagenet-resnet32": ((1, False), (4, True), (4, True), (1, True)),
+    "imagenet-resnet26": ((0, False), (2, False), (5, False), (1, True)),
+}
+RESNET50_2X = [[35, 64, 55], [101, 51, 39], [97, 50, 37], [144, 128, 106], [205, 105, 72], [198, 105, 72],
+               [288, 128, 110], [278, 256, 225], [418, 209, 147], [407, 204, 158], [423, 212, 155], [412, 211, 148],
+               [595, 256, 213], [606, 512, 433], [1222, 512, 437], [1147, 512, 440]]
 
 
 # ---- cfgs ------------------------------------------------------------------------------------------------
@@ -115,7 +159,8 @@ def _check_resnet_cfg(arch: str, cfg: Any) -> list[list[Any]]:
         allowed = f"4 lists (one per stage) of {counts_text} positive ints (each BasicBlock's conv1 width)"
     else:
         allowed = (f"4 lists (one per stage) of {counts_text} [conv1, conv2] pairs of positive ints "
-                   f"(each Bottleneck's inner widths)")
+                   f"(each Bottleneck's inner widths), [kept inputs, conv1, conv2] triples (kept inputs at most "
+                   f"the block's input channels) or [] (a removed residual branch)")
     if not isinstance(cfg, (list, tuple)) or len(cfg) != len(counts):
         raise cfg_error(arch, allowed, cfg)
     out: list[list[Any]] = []
@@ -128,10 +173,15 @@ def _check_resnet_cfg(arch: str, cfg: Any) -> list[list[Any]]:
                 raise cfg_error(arch, allowed, cfg)
             out.append(widths)
         else:
-            pairs = [int_list(entry, 2, 2) for entry in stage]
+            pairs = [[] if isinstance(entry, (list, tuple)) and len(entry) == 0 else int_list(entry, 3, 2)
+                     for entry in stage]
             if any(p is None for p in pairs):
                 raise cfg_error(arch, allowed, cfg)
             out.append(pairs)
+    inputs = [64] + [4 * w for w, n in zip(STAGE_WIDTHS, counts) for _ in range(n)]  # each block's input channels
+    flat = [entry for stage in out for entry in stage]
+    if block is Bottleneck and any(len(e) == 3 and e[0] > c for e, c in zip(flat, inputs)):
+        raise cfg_error(arch, allowed, cfg)
     return out
 
 
@@ -177,11 +227,11 @@ def _bn(like: nn.BatchNorm2d, c: int) -> nn.BatchNorm2d:
 class ImageNetVGG(nn.Module):
     """torchvision's VGG layout for any cfg: ``features``, ``avgpool`` (to 7x7), ``classifier``."""
 
-    def __init__(self, arch: str, cfg: list[int | str], num_classes: int, batch_norm: bool) -> None:
+    def __init__(self, arch: str, cfg: list[int | str], num_classes: int, batch_norm: bool, head: str = "fc") -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
-        for v in [*cfg, "M"]:
+        for v in [*cfg, "M"] if head == "fc" else cfg:
             if v == "M":
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
                 continue
@@ -191,16 +241,20 @@ class ImageNetVGG(nn.Module):
             layers.append(nn.ReLU(inplace=True))
             c_in = v
         self.features = nn.Sequential(*layers)
-        self.avgpool = nn.AdaptiveAvgPool2d(POOL)
-        self.classifier = nn.Sequential(
-            nn.Linear(c_in * POOL[0] * POOL[1], HIDDEN),
-            nn.ReLU(True),
-            nn.Dropout(p=0.5),
-            nn.Linear(HIDDEN, HIDDEN),
-            nn.ReLU(True),
-            nn.Dropout(p=0.5),
-            nn.Linear(HIDDEN, num_classes),
-        )
+        if head == "gap":  # ThiNet's VGG-GAP / VGG-Tiny: global average pool (14x14 at 224 px), one Linear
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Sequential(nn.Linear(c_in, num_classes))
+        else:
+            self.avgpool = nn.AdaptiveAvgPool2d(POOL)
+            self.classifier = nn.Sequential(
+                nn.Linear(c_in * POOL[0] * POOL[1], HIDDEN),
+                nn.ReLU(True),
+                nn.Dropout(p=0.5),
+                nn.Linear(HIDDEN, HIDDEN),
+                nn.ReLU(True),
+                nn.Dropout(p=0.5),
+                nn.Linear(HIDDEN, num_classes),
+            )
         for m in self.modules():  # torchvision's init, in the same module order
             if isinstance(m, nn.Conv2d):
                 _init_conv(m)
@@ -212,10 +266,22 @@ class ImageNetVGG(nn.Module):
                 nn.init.zeros_(m.bias)
         set_identity(self, arch, cfg, num_classes, 1.0)
         self.batch_norm = batch_norm
-        self.extra_spec = {"batch_norm": batch_norm}
+        self.extra_spec = {"batch_norm": batch_norm, **({"head": head} if head != "fc" else {})}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+class RemovedBlock(nn.Module):
+    """A Bottleneck whose residual branch Sparse Structure Selection removed: its shortcut alone, then the
+    block's ReLU (``relu(downsample(x))``; an identity shortcut's input is already a ReLU output: ``x``)."""
+
+    def __init__(self, downsample: nn.Module | None) -> None:
+        super().__init__()
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.downsample is None else torch.relu(self.downsample(x))
 
 
 class ImageNetResNet(torchvision.models.ResNet):
@@ -234,9 +300,15 @@ class ImageNetResNet(torchvision.models.ResNet):
                     blk.conv1 = _resized(blk.conv1, blk.conv1.in_channels, mid)
                     blk.bn1 = _bn(blk.bn1, mid)
                     blk.conv2 = _resized(blk.conv2, mid, blk.conv2.out_channels)
+                elif not cfg[s][b]:  # Sparse Structure Selection removed the residual branch
+                    stage[b] = RemovedBlock(blk.downsample)
                 else:
-                    c1, c2 = cfg[s][b]
-                    blk.conv1 = _resized(blk.conv1, blk.conv1.in_channels, c1)
+                    *sel, c1, c2 = cfg[s][b]
+                    c_in = blk.conv1.in_channels
+                    if sel and sel[0] != c_in:  # ResNet-50-2x: the block's conv1 reads sel[0] of its inputs
+                        blk.conv1 = nn.Sequential(ChannelSelection(sel[0]), _resized(blk.conv1, sel[0], c1))
+                    else:
+                        blk.conv1 = _resized(blk.conv1, c_in, c1)
                     blk.bn1 = _bn(blk.bn1, c1)
                     blk.conv2 = _resized(blk.conv2, c1, c2)
                     blk.bn2 = _bn(blk.bn2, c2)
@@ -261,13 +333,16 @@ def _default_cfg_at(arch: str, width: float) -> Any:
     return _fixed(arch, width, imagenet_default_cfg(arch))
 
 
-def build_imagenet_vgg(arch: str, num_classes: int, cfg: Any, width: float, batch_norm: bool) -> ImageNetVGG:
+def build_imagenet_vgg(arch: str, num_classes: int, cfg: Any, width: float, batch_norm: bool,
+                       head: str = "fc") -> ImageNetVGG:
     """The ImageNet VGG ``arch`` (a key of ``VGG_CFGS``) with the factory arguments checked."""
     _check_width(arch, width)
     if not isinstance(batch_norm, bool):
         raise ValueError(f"batch_norm: must be True or False, got {batch_norm!r}")
+    if head not in VGG_HEADS:
+        raise ValueError(f"head: must be one of {', '.join(VGG_HEADS)}, got {head!r}")
     cfg = imagenet_default_cfg(arch) if cfg is None else _check_vgg_cfg(arch, cfg)
-    return ImageNetVGG(arch, cfg, num_classes, batch_norm)
+    return ImageNetVGG(arch, cfg, num_classes, batch_norm, head)
 
 
 def build_imagenet_resnet(arch: str, num_classes: int, cfg: Any, width: float) -> ImageNetResNet:
@@ -278,15 +353,15 @@ def build_imagenet_resnet(arch: str, num_classes: int, cfg: Any, width: float) -
 
 
 @register_model("imagenet-vgg11", default_cfg=partial(_default_cfg_at, "imagenet-vgg11"))
-def imagenet_vgg11(num_classes: int, cfg: Any, width: float, batch_norm: bool = True) -> ImageNetVGG:
-    """torchvision's VGG-11 (``vgg11_bn`` with ``batch_norm``)."""
-    return build_imagenet_vgg("imagenet-vgg11", num_classes, cfg, width, batch_norm)
+def imagenet_vgg11(num_classes: int, cfg: Any, width: float, batch_norm: bool = True, head: str = "fc") -> ImageNetVGG:
+    """torchvision's VGG-11 (``vgg11_bn`` with ``batch_norm``; ``head="gap"``: global average pool + Linear)."""
+    return build_imagenet_vgg("imagenet-vgg11", num_classes, cfg, width, batch_norm, head)
 
 
 @register_model("imagenet-vgg16", default_cfg=partial(_default_cfg_at, "imagenet-vgg16"))
-def imagenet_vgg16(num_classes: int, cfg: Any, width: float, batch_norm: bool = True) -> ImageNetVGG:
-    """torchvision's VGG-16 (``vgg16_bn`` with ``batch_norm``)."""
-    return build_imagenet_vgg("imagenet-vgg16", num_classes, cfg, width, batch_norm)
+def imagenet_vgg16(num_classes: int, cfg: Any, width: float, batch_norm: bool = True, head: str = "fc") -> ImageNetVGG:
+    """torchvision's VGG-16 (``vgg16_bn`` with ``batch_norm``; ``head="gap"``: global average pool + Linear)."""
+    return build_imagenet_vgg("imagenet-vgg16", num_classes, cfg, width, batch_norm, head)
 
 
 @register_model("imagenet-resnet34", default_cfg=partial(_default_cfg_at, "imagenet-resnet34"))
@@ -306,6 +381,11 @@ IMAGENET_TARGETS: dict[str, tuple[str, Any, dict[str, Any]]] = {  # name -> (bas
     "imagenet-vgg16-conv": ("imagenet-vgg16", VGG16_CONV, {"batch_norm": False}),
     **{name: ("imagenet-resnet50", resnet50_thinet_cfg(r), {}) for name, r in THINET_RESNET50.items()},
     "imagenet-vgg16-5x": ("imagenet-vgg16", VGG16_5X, {"batch_norm": False}),
+    "imagenet-vgg16-gap": ("imagenet-vgg16", VGG16_GAP, {"batch_norm": False, "head": "gap"}),
+    "imagenet-vgg16-tiny": ("imagenet-vgg16", VGG16_TINY, {"batch_norm": False, "head": "gap"}),
+    **{name: ("imagenet-resnet50", _sss(units), {}) for name, units in SSS_RESNET50.items()},
+    "imagenet-resnet50-2x": ("imagenet-resnet50",
+                             [RESNET50_2X[0:3], RESNET50_2X[3:7], RESNET50_2X[7:13], RESNET50_2X[13:16]], {}),
 }
 
 
@@ -365,3 +445,39 @@ def imagenet_resnet50_70(width: float) -> list[list[list[int]]]:
 def imagenet_vgg16_5x(width: float) -> list[int | str]:
     """Regression-based VGG-16-5x (He et al. 2017); plain VGG-16 by default."""
     return _target_cfg("imagenet-vgg16-5x", width)
+
+
+@_register_target("imagenet-vgg16-gap")
+def imagenet_vgg16_gap(width: float) -> list[int | str]:
+    """ThiNet VGG-GAP (Luo et al. 2017): half the filters of conv1_1 .. conv4_3, a global-average-pool head."""
+    return _target_cfg("imagenet-vgg16-gap", width)
+
+
+@_register_target("imagenet-vgg16-tiny")
+def imagenet_vgg16_tiny(width: float) -> list[int | str]:
+    """ThiNet VGG-Tiny (Luo et al. 2017): every conv narrowed, a global-average-pool head."""
+    return _target_cfg("imagenet-vgg16-tiny", width)
+
+
+@_register_target("imagenet-resnet50-2x")
+def imagenet_resnet50_2x(width: float) -> list[list[list[int]]]:
+    """Regression-based ResNet-50-2x (He et al. 2017): [kept inputs, conv1, conv2] per Bottleneck."""
+    return _target_cfg("imagenet-resnet50-2x", width)
+
+
+@_register_target("imagenet-resnet41")
+def imagenet_resnet41(width: float) -> list[list[list[int]]]:
+    """Sparse Structure Selection's ResNet-41 (Huang & Wang 2018): 13 of ResNet-50's 16 Bottlenecks."""
+    return _target_cfg("imagenet-resnet41", width)
+
+
+@_register_target("imagenet-resnet32")
+def imagenet_resnet32(width: float) -> list[list[list[int]]]:
+    """Sparse Structure Selection's ResNet-32 (Huang & Wang 2018): 10 of ResNet-50's 16 Bottlenecks."""
+    return _target_cfg("imagenet-resnet32", width)
+
+
+@_register_target("imagenet-resnet26")
+def imagenet_resnet26(width: float) -> list[list[list[int]]]:
+    """Sparse Structure Selection's ResNet-26 (Huang & Wang 2018): 8 of ResNet-50's 16 Bottlenecks."""
+    return _target_cfg("imagenet-resnet26", width)

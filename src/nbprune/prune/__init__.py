@@ -20,8 +20,9 @@ import copy
 import torch.nn as nn
 
 from nbprune.choices import unknown_choice
-from nbprune.data import DATASETS, calibration_images
+from nbprune.data import calibration_images
 from nbprune.hooks import TrainHook
+from nbprune.models import create_model
 from nbprune.prune import reconstruct, sfp, slimming, sss, structured, unstructured  # noqa: F401  (register)
 from nbprune.prune._checks import check_fraction
 from nbprune.prune.plan import (
@@ -77,6 +78,8 @@ def apply_plan(model: nn.Module, plan: PrunePlan, reconstruct: bool = True) -> n
     buffers for masks."""
     if "blocks" in plan.info:
         return apply_block_removal(model, plan)
+    if "architecture" in plan.info:  # a named architecture without weights (prune.structured.architecture)
+        return create_model(plan.arch, num_classes=model.num_classes, cfg=plan.cfg, **plan.info["model_kwargs"])
     if plan.keep:
         if reconstruct and plan.info.get("weights"):
             model = apply_reconstruction(model, plan)
@@ -105,6 +108,9 @@ def derive_state(parent, config: RunConfig, plan: PrunePlan | None = None) -> di
     if want is not None and plan.structured and plan.cfg != want:
         raise ValueError(f"cfg: the run asks for {want} but pruning the parent {config.parent} "
                          f"with {dict(config.prune)} gives {plan.cfg}")
+    if "architecture" in plan.info and config.init != "random":
+        raise ValueError(f"init: {config.init!r} inherits weights, but the plan {plan.info['architecture']!r} is an "
+                         "architecture without weights; allowed: 'random' (Scratch-E/B)")
     if config.init == "parent":
         return apply_plan(parent.model("final"), plan).state_dict()
     if config.init == "parent-init":  # refitted weights mean nothing on an init: plain surgery
@@ -114,11 +120,11 @@ def derive_state(parent, config: RunConfig, plan: PrunePlan | None = None) -> di
     if config.init == "parent-random":  # the ticket's control: a fresh draw of the unpruned model, pruned alike
         seed = config.seed if config.init_seed is None else config.init_seed
         large = parent.config.replace(init_seed=seed)
-        fresh_large = build_model(large, DATASETS[config.dataset], hooks_for(large))
+        fresh_large = build_model(large, large.classes, hooks_for(large))
         return apply_plan(fresh_large, plan, reconstruct=False).state_dict()
     if not plan.masks:  # structured scratch training: the architecture is all that carries over
         return None
-    fresh = build_model(config, DATASETS[config.dataset], hooks_for(config))
+    fresh = build_model(config, config.classes, hooks_for(config))
     attach_masks(fresh, plan.masks)
     rescale_init(fresh)
     return fresh.state_dict()

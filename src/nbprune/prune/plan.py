@@ -28,8 +28,8 @@ class PrunePlan:
 
     @property
     def structured(self) -> bool:
-        """Whether the plan changes the architecture (channels kept, or blocks removed)."""
-        return bool(self.keep) or "blocks" in self.info
+        """Whether the plan changes the architecture (channels kept, blocks removed, or a named architecture)."""
+        return bool(self.keep) or "blocks" in self.info or "architecture" in self.info
 
 
 METHODS: dict[str, Callable[..., PrunePlan]] = {}  # method name -> fn(model, **settings) -> PrunePlan

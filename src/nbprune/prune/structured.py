@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from nbprune.choices import unknown_choice
-from nbprune.models import create_model, list_targets
+from nbprune.models import create_model, list_targets, model_spec
 from nbprune.models.imagenet import ImageNetResNet
 from nbprune.models.resnet import ResNet
 from nbprune.prune._checks import check_fraction, is_ratio
@@ -242,3 +242,22 @@ def guided_channels(model: nn.Module, stage_keep: list[float]) -> PrunePlan:
     units = channel_units(model)
     widths = {name: max(1, int(round(unit.size * stage_keep[stages[name]]))) for name, unit in units.items()}
     return _plan("guided-channels", model, _l1_keep(model, units, widths), stage_keep=list(stage_keep))
+
+
+@register_method("architecture", data_driven=False)
+def architecture(model: nn.Module, target: str) -> PrunePlan:
+    """The registered pruned ``target``'s architecture, without weights: for the paper's rows that train a
+    pruned architecture only from scratch (ThiNet's VGG-GAP and VGG-Tiny, whose global-pool head cannot inherit
+    VGG-16's FC layers, and the regression-based ResNet-50-2x, whose blocks read a subset of their inputs; the
+    paper quotes their Fine-tuned numbers from the methods' papers). The plan is structured (``cfg``, and the
+    target's keyword arguments in ``info["model_kwargs"]``, e.g. ``head="gap"``) and carries no weights:
+    :func:`nbprune.prune.apply_plan` builds the target afresh, and a run that would inherit weights from it
+    (fine-tuning, a ticket) is refused."""
+    if target not in list_targets():
+        raise unknown_choice("target", target, list_targets())
+    spec = model_spec(create_model(target, num_classes=model.num_classes))
+    if spec["name"] != model.arch:
+        raise ValueError(f"target: {target!r} is a pruned {spec['name']}, not a {model.arch}")
+    kwargs = {k: v for k, v in spec.items() if k not in ("name", "num_classes", "cfg", "width")}
+    return PrunePlan(method="architecture", arch=model.arch, cfg=spec["cfg"],
+                     info={"architecture": target, "model_kwargs": kwargs})
