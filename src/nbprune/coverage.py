@@ -137,7 +137,8 @@ def not_run_markdown(chapter: str | Chapter, book_preset: str = "cpu", preset: s
         lines.append(f"**{_dataset_name(dataset)}**, run with `{grid_command(ch.name, dataset, preset)}`:")
         lines.append("")
         for c in here:
-            shown = ", ".join(c.rows[:max_rows]) + (f" and {len(c.rows) - max_rows} more" if len(c.rows) > max_rows
+            # semicolons: a row's name can hold a comma ("ResNet-56 SFP 30%, pretrained")
+            shown = "; ".join(c.rows[:max_rows]) + (f"; and {len(c.rows) - max_rows} more" if len(c.rows) > max_rows
                                                      else "")
             lines.append(f"- {c.source}: {shown}")
         lines.append("")
