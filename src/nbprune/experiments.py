@@ -12,17 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .choices import unknown_choice
-from .models import list_models, list_targets
+from .models import list_models, list_targets, paper_name, slimming_penalty
 from .paper import paper_value
 from .params import parse_param
 from .presets import Preset, at_budget, budget_seed_count, get_preset, row_seed_count
 from .prune.sfp import SFP_RECIPE
 from .prune.unstructured import iterative_fractions
 
-BN_SPARSITY = {"vgg": 1e-4, "preresnet": 1e-5, "densenet": 1e-5}  # Network Slimming's s per family
-PAPER_NAMES = {"vgg16": "VGG-16", "vgg19": "VGG-19", "resnet56": "ResNet-56", "resnet110": "ResNet-110",
-               "preresnet164": "PreResNet-164", "preresnet110": "PreResNet-110", "densenet40": "DenseNet-40",
-               "resnet20": "ResNet-20", "resnet32": "ResNet-32", "densenet-bc-100": "DenseNet-BC-100"}
 WEIGHT_LEVEL = (("model_kwargs", (("bn_gamma", 1.0),)),)  # Table 6's models: the weight-level code inits gamma 1
 SFP_TABLE10 = {"resnet20": (0.1, 0.2, 0.3), "resnet32": (0.1, 0.2, 0.3), "resnet56": (0.1, 0.2, 0.3, 0.4),
                "resnet110": (0.1, 0.2, 0.3)}  # Table 10: Soft Filter Pruning without pretrained models
@@ -57,7 +53,8 @@ class Experiment:
 
     @property
     def paper_model(self) -> str:
-        return PAPER_NAMES.get(self.model, self.model)
+        """The paper's spelling of the model ("VGG-16"), as its family registered it."""
+        return paper_name(self.model)
 
     @property
     def round(self) -> int:
@@ -124,8 +121,8 @@ def lottery_curve(preset) -> list[Experiment]:
 
 
 def _sparse(model: str) -> tuple:
-    family = "preresnet" if model.startswith("preresnet") else "densenet" if model.startswith("densenet") else "vgg"
-    return (("bn_sparsity", BN_SPARSITY[family]),)
+    """The large model's Network Slimming penalty: its family's (an error for a family that registers none)."""
+    return (("bn_sparsity", slimming_penalty(model)),)
 
 
 def _l1(target: str, model: str, **kw) -> Experiment:
