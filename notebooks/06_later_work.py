@@ -127,7 +127,7 @@ for variant in ("lr-rewinding", "slr", "clr"):
 curves = {"large model (E epochs)": l1_chain.large.config.lr_curve()}
 offset = {}
 for variant in ("fine-tuned", "lr-rewinding", "slr", "clr"):
-    name = report.VARIANT_LABELS[variant] + (" (= fine-tuned)" if variant == "lr-rewinding" and same_as_ft else "")
+    name = report.variant_label(variant) + (" (= fine-tuned)" if variant == "lr-rewinding" and same_as_ft else "")
     curves[name] = l1_chain.runs[variant].config.lr_curve()
     offset[name] = float(E)
 report.schedule_figure(curves, f"Learning rate per epoch: large model, then retraining ({P.name})", offset)

@@ -13,6 +13,7 @@ that the import graph has no cycle):
     prune      -- the pruning methods: scores, plans, surgery, masks, and each method's training hooks
     plans      -- a chain's pruning plan, computed once and stored beside the run it prunes
     runs, store_io, provenance -- the content-addressed run store, its export/import, where a result came from
+    variants   -- one record per variant (fine-tuned, Scratch-E/B, tickets, ...): label, order, claims, derivation
     pipeline   -- the configs of the runs derived from a large model (fine-tuned, Scratch-E/B, tickets)
     experiments, chapters -- the book's rows and chapters as data (grids per preset, claims, comparisons)
     graph      -- a grid's run graph (configs named from stored plans) and its cost projection

@@ -14,19 +14,20 @@ from . import experiments as ex
 from .choices import unknown_choice
 from .experiments import Experiment
 from .presets import Preset, get_preset
+from .variants import variants_in
 
 Pair = tuple[str, str]
 SCRATCH_VS_FINETUNED: tuple[Pair, ...] = (("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned"))
 # chapter 6: each large-lr schedule against fine-tuning and against Scratch-B (the same computation or more),
 # and the rewound ticket against the reset one and the random re-initialisation
 LATER_WORK_PAIRS: tuple[Pair, ...] = (
-    *((s, "fine-tuned") for s in ("lr-rewinding", "slr", "clr")),
-    *((s, "scratch-b") for s in ("lr-rewinding", "slr", "clr")),
+    *((s, "fine-tuned") for s in variants_in("retraining")),
+    *((s, "scratch-b") for s in variants_in("retraining")),
     ("rewound-ticket", "winning-ticket"), ("rewound-ticket", "random-init"), ("winning-ticket", "random-init"))
 _RETRAIN = ("Le & Hua 2021: retrained at a large learning rate, the pruned model's inherited weights beat fine-tuning "
             "and training from scratch")
 LATER_WORK_CLAIMS: tuple[tuple[Pair | str, str], ...] = (
-    *(((s, b), _RETRAIN) for s in ("lr-rewinding", "slr", "clr") for b in ("fine-tuned", "scratch-b")),
+    *(((s, b), _RETRAIN) for s in variants_in("retraining") for b in ("fine-tuned", "scratch-b")),
     ("random", "Le & Hua 2021: randomly pruned filters, retrained at a large learning rate, beat L1-norm pruning "
                "fine-tuned"),
     (("rewound-ticket", "winning-ticket"), "Frankle et al. 2019, 2020: at lr 0.1 a ticket needs rewinding to "

@@ -18,6 +18,7 @@ from .params import parse_param
 from .presets import Preset, at_budget, budget_seed_count, get_preset, row_seed_count
 from .prune.sfp import SFP_RECIPE
 from .prune.unstructured import iterative_fractions
+from .variants import variants_in
 
 WEIGHT_LEVEL = (("model_kwargs", (("bn_gamma", 1.0),)),)  # Table 6's models: the weight-level code inits gamma 1
 SFP_TABLE10 = {"resnet20": (0.1, 0.2, 0.3), "resnet32": (0.1, 0.2, 0.3), "resnet56": (0.1, 0.2, 0.3, 0.4),
@@ -429,7 +430,7 @@ def lottery_grid(preset, lrs: list[float] | None = None) -> list[Experiment]:
 
 
 # chapter 6: later work (Le & Hua 2021; Renda et al. 2020; Frankle et al. 2019, 2020) on the same runs
-RETRAINING_VARIANTS = ("fine-tuned", "lr-rewinding", "slr", "clr")  # the retraining schedules, same budget F
+RETRAINING_VARIANTS = ("fine-tuned", *variants_in("retraining"))  # the retraining schedules, same budget F
 RANDOM_DRAWS = 3  # random architectures of the target's widths per seed
 REWOUND_FRACTIONS = (0.2, 0.8)  # chapter 5's one-shot magnitude rows, with the rewound ticket added
 

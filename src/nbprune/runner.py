@@ -32,7 +32,7 @@ from .plans import plan_for, plan_key
 from .presets import Preset, budget_seeds, get_preset, resolve_seeds
 from .progress import RunsBar
 from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance, run_provenance
-from .prune import hooks_for, make_plan
+from .prune import hooks_for, make_plan, method_info
 from .prune.structured import stage_keep_fractions
 from .prune.unstructured import stage_sparsity
 from .runs import RunResult, RunStore
@@ -177,19 +177,21 @@ def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, pr
 
 
 def stage_patterns(chains: list[tuple[Experiment, Chain]]) -> tuple[list, list]:
-    """Per chain, the pattern a guided follow-up copies: the fraction of channels a Network Slimming plan keeps
-    per stage (:func:`~nbprune.prune.structured.stage_keep_fractions`), and the sparsity a one-shot magnitude
-    plan has per stage (:func:`~nbprune.prune.unstructured.stage_sparsity`). Read from the stored plans and
-    the architecture alone (no weights)."""
+    """Per one-shot chain, the pattern a guided follow-up copies, as its method registered it
+    (:attr:`nbprune.prune.MethodInfo.stage_pattern`): ``"keep"``, the fraction of channels the plan keeps per
+    stage (:func:`~nbprune.prune.structured.stage_keep_fractions`; Network Slimming), or ``"sparsity"``, the
+    sparsity the plan's masks have per stage (:func:`~nbprune.prune.unstructured.stage_sparsity`; magnitude
+    pruning). Read from the stored plans and the architecture alone (no weights)."""
     keep, sparsity = [], []
     for exp, chain in chains:
         if exp.previous is not None:
             continue
-        if exp.method == "slimming":
+        pattern = method_info(exp.method).stage_pattern
+        if pattern == "keep":
             cfg = chain.large.config
             model = build_model(cfg, DATASETS[cfg.dataset], hooks_for(cfg))
             keep.append((exp, stage_keep_fractions(model, chain.plan)))
-        elif exp.method == "magnitude":
+        elif pattern == "sparsity":
             sparsity.append((exp, chain.stage_sparsity))
     return keep, sparsity
 

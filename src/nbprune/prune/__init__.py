@@ -33,6 +33,7 @@ from nbprune.prune.plan import (
     method_info,
     register_hook,
     register_method,
+    search_comparisons,
 )
 from nbprune.prune.reconstruct import apply_reconstruction
 from nbprune.prune.sss import apply_block_removal
@@ -42,7 +43,7 @@ from nbprune.prune.unstructured import attach_masks, rescale_init
 from nbprune.train import RunConfig, _thaw, build_model
 
 __all__ = ["METHOD_INFO", "MethodInfo", "PrunePlan", "apply_plan", "method_info", "check_fraction", "derive_state", "hooks_for", "list_methods",
-           "make_plan", "register_hook", "register_method", "resolution_stages"]
+           "make_plan", "register_hook", "register_method", "resolution_stages", "search_comparisons"]
 
 
 def list_methods() -> list[str]:

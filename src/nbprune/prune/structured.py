@@ -156,7 +156,7 @@ def random_channels(model: nn.Module, target: str, draw: int = 0) -> PrunePlan:
     return _plan("random-channels", model, keep, draw=draw)
 
 
-@register_method("slimming")
+@register_method("slimming", stage_pattern="keep", compared_with=(("uniform-channels", "a > b"),))
 def slimming(model: nn.Module, fraction: float) -> PrunePlan:
     """Network Slimming: remove the ``fraction`` of all unit channels with the smallest |gamma|.
 
@@ -222,7 +222,7 @@ def stage_keep_fractions(model: nn.Module, plan: PrunePlan) -> list[float]:
     return [k / t for k, t in zip(kept, total)]
 
 
-@register_method("guided-channels")
+@register_method("guided-channels", compared_with=(("uniform-channels", "a > b"), ("slimming", "a = b")))
 def guided_channels(model: nn.Module, stage_keep: list[float]) -> PrunePlan:
     """Guided pruning (Section 5): every unit of stage s keeps ``stage_keep[s]`` of its channels.
 

@@ -22,6 +22,7 @@ are re-exported here.
 from __future__ import annotations
 
 from ..paper import paper_table, paper_value, paper_wide
+from ..variants import pair_claim, side_name, variant_label, variant_order
 from .figures import (
     FIGSIZE,
     HISTOGRAM_BINS,
@@ -39,9 +40,6 @@ from .figures import (
     weight_histograms,
 )
 from .tables import (
-    PIPELINES,
-    VARIANT_LABELS,
-    VARIANT_ORDER,
     Html,
     architecture_table,
     budget_tables,
@@ -61,8 +59,6 @@ from .tables import (
 from .verdicts import (
     BUDGET_PAIRS,
     CLAIM_WORDS,
-    PAIR_CLAIMS,
-    SEARCH_COMPARISONS,
     best_schedule,
     budget_stats,
     chapter_tables,
@@ -72,6 +68,7 @@ from .verdicts import (
     paired_table,
     random_pruning_stats,
     random_pruning_table,
+    search_comparisons,
     search_pairs,
     search_stats,
     settle,
@@ -82,8 +79,8 @@ from .verdicts import (
 __all__ = [
     "BUDGET_PAIRS", "budget_stats", "budget_figure", "best_schedule", "random_pruning_stats",
     "random_pruning_table", "schedule_figure",
-    "CLAIM_WORDS", "FIGSIZE", "HISTOGRAM_BINS", "PAIR_CLAIMS", "PIPELINES", "SEARCH_COMPARISONS",
-    "VARIANT_LABELS", "VARIANT_ORDER", "architecture_table", "seeds_figure", "chapter_forest", "chapter_tables",
+    "CLAIM_WORDS", "FIGSIZE", "HISTOGRAM_BINS", "search_comparisons",
+    "pair_claim", "side_name", "variant_label", "variant_order", "architecture_table", "seeds_figure", "chapter_forest", "chapter_tables",
     "conv_weight_names", "forest_figure", "ledger_table", "mean_std", "paired_stats", "paired_table",
     "paper_shaped_table", "paper_table", "paper_value", "paper_wide", "params_curve_figure", "results_frame",
     "row_label", "run_box", "search_pairs", "search_stats", "stage_sparsity_figure", "t_interval",
