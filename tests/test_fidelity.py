@@ -16,6 +16,7 @@ from torch import nn
 
 from nbprune.flops import count_flops, count_params
 from nbprune.models import ChannelSelection, create_model, selections_of
+from nbprune.presets import get_preset
 from nbprune.prune import hooks_for, make_plan
 from nbprune.runner import run_chain as prune_chain
 from nbprune.runs import RunStore
@@ -193,7 +194,7 @@ def test_sfp_chain_scratch_runs_follow_the_recipe_and_are_as_dense_as_the_pruned
     from nbprune.plans import plan_for
 
     exp = experiment("SFP 40%", "resnet20", "sfp", {"fraction": 0.4}, variants=("pruned", "scratch-e", "scratch-b"))
-    configs = variant_configs(large_res, exp, "smoke")
+    configs = variant_configs(large_res, exp, get_preset("smoke"))
     chain = plan_for(large_res, "sfp", {"fraction": 0.4})  # plan and FLOPs, as stored beside the large run
     trained = large_res.model()
     pruned = apply_plan(trained, chain.plan)

@@ -6,6 +6,7 @@ import pytest
 
 from nbprune import variants
 from nbprune.pipeline import ALL_VARIANTS, RETRAINING, derived_configs
+from nbprune.presets import get_preset
 from nbprune.prune import PrunePlan
 from nbprune.train import RunConfig
 from nbprune.variants import (
@@ -61,13 +62,13 @@ def test_a_registered_variant_is_derived_by_the_pipeline(monkeypatch):
                      includes="unpruned", claims=(("fine-tuned", "a >= b"),))
     large = RunConfig(model="vgg16", epochs=4, width=0.125)
     plan = PrunePlan("magnitude", "vgg16", None, masks={"features.0.weight": [1]})  # unstructured: no cfg
-    configs = derived_configs(large, plan, {"method": "magnitude", "fraction": 0.2}, 10, 8, "cpu",
+    configs = derived_configs(large, plan, {"method": "magnitude", "fraction": 0.2}, 10, 8, get_preset("cpu"),
                               ("fine-tuned", "long-fine-tuned"))
     assert configs["long-fine-tuned"].epochs == 2 * configs["fine-tuned"].epochs
     assert configs["long-fine-tuned"].init == "parent" and pair_claim("long-fine-tuned", "fine-tuned") == "a >= b"
     assert list_variants().index("long-fine-tuned") == list_variants().index("fine-tuned") + 1
     with pytest.raises(ValueError, match="variants: unknown 'unpruned'; allowed: pruned, fine-tuned"):
-        derived_configs(large, plan, {"method": "magnitude"}, 10, 8, "cpu", ("unpruned",))
+        derived_configs(large, plan, {"method": "magnitude"}, 10, 8, get_preset("cpu"), ("unpruned",))
 
 
 def test_methods_register_their_stage_pattern_and_search_comparisons():

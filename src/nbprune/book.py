@@ -23,7 +23,7 @@ import pandas as pd
 from . import report
 from .chapters import CHAPTERS, Chapter
 from .experiments import paper_refs
-from .presets import get_preset
+from .presets import Preset, get_preset
 from .runner import results_path
 from .stats import agreement
 from .variants import pair_claim, side_name, variant_label
@@ -57,9 +57,8 @@ def _frame(path) -> pd.DataFrame:
     return report.results_frame(pd.read_csv(path, keep_default_na=False).to_dict("records"))
 
 
-def _chapter_stats(ch: Chapter, df: pd.DataFrame, preset, dataset: str) -> list[dict]:
+def _chapter_stats(ch: Chapter, df: pd.DataFrame, p: Preset, dataset: str) -> list[dict]:
     """A chapter's comparisons as stats rows (not settled), each with its claim text in ``claim_text``."""
-    p = get_preset(preset)
     if ch.verdicts == "search":
         rows = report.search_stats(df, p.margin)
         return [{**r, "claim_text": ch.claim if r["claim"] is not None else "no claim tabulated"} for r in rows]
@@ -87,6 +86,7 @@ def book_comparisons(preset, results_dir: str | None = None, dataset: str = "cif
     """Every chapter's comparisons at the preset's own budget, settled book-wide (:func:`nbprune.report.settle`):
     each row a stats row plus ``chapter`` (the record), ``claim_text`` and ``family`` ((chapter number, claim));
     a row of runs an earlier row compared carries ``same_as``. Chapters without results are left out."""
+    preset = get_preset(preset)
     seen: dict = {}
     out = []
     for ch in CHAPTERS.values():
@@ -575,7 +575,7 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _doubling_gain(preset, epochs: int, results_dir: str | None = None, dataset: str = "cifar10") -> float | None:
+def _doubling_gain(preset: Preset, epochs: int, results_dir: str | None = None, dataset: str = "cifar10") -> float | None:
     """Chapter 1's curve: the unpruned model's mean gain from ``epochs`` to twice that, paired by seed."""
     path = results_path("predefined-budget", preset, dataset, results_dir)
     if not path.exists():

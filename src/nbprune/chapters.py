@@ -82,7 +82,7 @@ class Chapter:
         """The notebook's stem, e.g. ``01_predefined`` (``notebooks/<page>.py``, ``book/<page>.ipynb``)."""
         return f"{self.number:02d}_{self.name}"
 
-    def experiments(self, preset, value=None) -> list[Experiment]:
+    def experiments(self, preset: str | Preset, value=None) -> list[Experiment]:
         """The first stage's experiments: the preset's grid, or the one ``value`` of :attr:`parameter` names."""
         p = get_preset(preset)
         return self.grid(p) if value is None else self.custom(value, p)
@@ -90,11 +90,12 @@ class Chapter:
 
 def _search_followups(keep: list, sparsity: list, preset: Preset, custom: bool) -> list[Experiment]:
     """Chapter 4's second stage: guided pruning and guided sparsification from the first stage's patterns,
-    and (preset grids only) transferred guided pruning to VGG-19 at one fraction on the CPU presets (time),
-    at every fraction on ``paper``."""
+    and (preset grids only) transferred guided pruning to VGG-19 at the preset's ``transfer_fractions`` (one
+    fraction on the CPU presets, for time; every fraction on ``paper``)."""
     out = ex.guided_grid(keep) + ex.guided_sparsity_grid(sparsity)
     if not custom:
-        out += ex.guided_grid(keep, model="vgg19", fractions={"smoke": [0.4], "quick": [0.5], "cpu": [0.5]}.get(preset.name))
+        fractions = None if preset.transfer_fractions is None else list(preset.transfer_fractions)
+        out += ex.guided_grid(keep, model="vgg19", fractions=fractions)
     return out
 
 
@@ -130,7 +131,7 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
 )}
 
 
-def chapter_grid(chapter: str, preset) -> list[Experiment]:
+def chapter_grid(chapter: str, preset: str | Preset) -> list[Experiment]:
     """The experiments of ``chapter`` at ``preset`` (its first stage)."""
     return get_chapter(chapter).grid(get_preset(preset))
 

@@ -19,9 +19,9 @@ from typing import Any
 from .choices import unknown_choice
 from .data import DATASETS
 from .flops import scratch_b_milestones
-from .presets import get_preset
+from .presets import Preset, get_preset
 
-__all__ = ["CONFIG_VERSION", "INITS", "NORMALIZATIONS", "SFP_CONVS", "RunConfig", "fresh_seed"]
+__all__ = ["CONFIG_VERSION", "INITS", "NORMALIZATIONS", "SFP_CONVS", "RunConfig", "fresh_seed", "thaw"]
 
 CONFIG_VERSION = 1
 # bump CONFIG_VERSION when the meaning of an existing field changes (old runs then stop matching)
@@ -96,8 +96,9 @@ class RunConfig:
 
     # --------------------------------------------------------------------------------- construction
     @classmethod
-    def from_preset(cls, preset, model: str, **overrides) -> RunConfig:
-        """A large-model run at a preset's budget (epochs, width, subsets); ``overrides`` win."""
+    def from_preset(cls, preset: str | Preset, model: str, **overrides) -> RunConfig:
+        """A large-model run at a preset's budget (epochs, width, subsets); ``overrides`` win. ``preset``: a
+        :class:`~nbprune.presets.Preset` or its name (a public constructor: the name is resolved here)."""
         p = get_preset(preset)
         kw = dict(model=model, epochs=p.epochs, width=p.width, batch_size=p.batch_size,
                   train_subset=p.train_subset, test_subset=p.test_subset, amp=p.amp)

@@ -15,7 +15,7 @@ from .choices import unknown_choice
 from .models import list_models, list_targets, paper_name, slimming_penalty
 from .paper import paper_value
 from .params import parse_param
-from .presets import Preset, at_budget, budget_seed_count, get_preset, row_seed_count
+from .presets import Preset, at_budget, budget_seed_count, row_seed_count
 from .prune.sfp import SFP_RECIPE
 from .prune.unstructured import iterative_fractions
 from .variants import variants_in
@@ -73,18 +73,18 @@ def seeds_of(exp: Experiment, seeds) -> list[int]:
     return list(seeds) if exp.seeds is None else list(seeds)[:exp.seeds]
 
 
-def preset_for(exp: Experiment, preset) -> Preset:
+def preset_for(exp: Experiment, preset: Preset) -> Preset:
     """The preset an experiment's runs are made at: the preset itself, or its point of the budget curve."""
-    return get_preset(preset) if exp.budget is None else at_budget(preset, exp.budget)
+    return preset if exp.budget is None else at_budget(preset, exp.budget)
 
 
-def budget_grid(preset, target: str = "vgg16-a") -> list[Experiment]:
+def budget_grid(preset: Preset, target: str = "vgg16-a") -> list[Experiment]:
     """Chapter 1's budget curve: the L1-norm row ``target`` at each of the preset's budgets (large-model epochs;
     fine-tuning scaled alike, see :func:`nbprune.presets.at_budget`), plus the unpruned model alone at twice the
     largest budget, so that at every point the gain of doubling the unpruned model's epochs is measured (with
     budgets that double, the next point's unpruned model is the doubled one). Each point trains the first
     :func:`~nbprune.presets.budget_seed_count` seeds of the curve's. Empty when the preset has none."""
-    p = get_preset(preset)
+    p = preset
     if not p.budgets:
         return []
     model = target.split("-")[0]
@@ -97,27 +97,27 @@ def budget_grid(preset, target: str = "vgg16-a") -> list[Experiment]:
     return out
 
 
-def _at_budgets(rows: list[Experiment], preset) -> list[Experiment]:
+def _at_budgets(rows: list[Experiment], preset: Preset) -> list[Experiment]:
     """``rows`` at each of the preset's ``row_budgets`` (labelled "<row>, <n> epochs"), each point training
     :func:`~nbprune.presets.row_seed_count` seeds. Empty when the preset has no such budgets."""
     from dataclasses import replace
 
-    p = get_preset(preset)
+    p = preset
     return [replace(e, label=f"{e.label}, {b} epochs", budget=b, seeds=row_seed_count(p, b))
             for b in p.row_budgets for e in rows]
 
 
-def automatic_curve(preset) -> list[Experiment]:
+def automatic_curve(preset: Preset) -> list[Experiment]:
     """Chapter 2's curve: Network Slimming on VGG-19 at 70% (the large model trained with the sparsity penalty
     at each budget; fine-tuned, Scratch-E, Scratch-B) at the preset's ``row_budgets``."""
     return _at_budgets([_slim("vgg19", 0.7)], preset)
 
 
-def lottery_curve(preset) -> list[Experiment]:
+def lottery_curve(preset: Preset) -> list[Experiment]:
     """Chapter 5's curve: winning ticket vs random init at lr 0.1 for VGG-16-A (structured, L1-norm) and 20%
     magnitude pruning (unstructured) at the preset's ``row_budgets``. Their large models are chapter 1's
     curve models where the budget, seed and images are the same (the same runs)."""
-    rows = [e for e in lottery_rows(get_preset(preset), 0.1) if e.previous is None]
+    rows = [e for e in lottery_rows(preset, 0.1) if e.previous is None]
     return _at_budgets(rows, preset)
 
 
@@ -149,13 +149,13 @@ def _magnitude(model: str, fraction: float, **kw) -> Experiment:
                       paper_target=f"{fraction:.0%}", large=large, **kw)
 
 
-def _sfp_recipe(preset: str) -> dict:
+def _sfp_recipe(preset: Preset) -> dict:
     """SFP's own recipe at ``paper`` (Nesterov, wd 5e-4, batch 128, 200 epochs, its warm-up and normalisation);
     nothing at the CPU presets (their budget)."""
-    return {**SFP_RECIPE} if get_preset(preset).sfp_recipe else {}
+    return {**SFP_RECIPE} if preset.sfp_recipe else {}
 
 
-def _sfp(model: str, fraction: float, preset: str, pretrained: bool = False) -> Experiment:
+def _sfp(model: str, fraction: float, preset: Preset, pretrained: bool = False) -> Experiment:
     """A Table 10 row (Table 11's with ``pretrained``): Soft Filter Pruning as its authors ran it, every conv's
     weakest filters zeroed after each epoch (``sfp_convs="all"``, :mod:`nbprune.prune.sfp`), then the masked
     full-size model as it is, and Scratch-E and -B as masked full-size networks (:mod:`nbprune.pipeline`).
@@ -163,7 +163,7 @@ def _sfp(model: str, fraction: float, preset: str, pretrained: bool = False) -> 
     unpruned model of that recipe (:func:`_sfp_unpruned`) at :data:`SFP_PRETRAINED_LR`, and its Scratch runs train
     at the recipe's own lr. At a preset whose ``sfp_scope`` is "units" (the committed CPU books), the earlier
     method instead: each block's first conv only, the pruned model physically smaller."""
-    if get_preset(preset).sfp_scope == "units":  # the committed CPU rows' method: see Preset.sfp_scope
+    if preset.sfp_scope == "units":  # the committed CPU rows' method: see Preset.sfp_scope
         return experiment(f"SFP {fraction:.0%}", model, "sfp", {"fraction": fraction},
                           variants=("pruned", "scratch-e", "scratch-b"), large=(("sfp_rate", fraction),),
                           paper_table="10", paper_target=f"{fraction:.0%}", large_variant="sfp-trained")
@@ -178,18 +178,18 @@ def _sfp(model: str, fraction: float, preset: str, pretrained: bool = False) -> 
                       pretrained=tuple(sorted(recipe.items())) if pretrained else ())
 
 
-def _sfp_unpruned(model: str, preset: str) -> Experiment:
+def _sfp_unpruned(model: str, preset: Preset) -> Experiment:
     """Table 10's (and 11's) unpruned model: trained alone on :func:`_sfp_recipe` (the authors'
     ``pruning_cifar10_pretrain.py``); Table 11's SFP runs start from it."""
     return experiment("unpruned, SFP's recipe", model, "", {}, variants=(),
                       large=tuple(sorted(_sfp_recipe(preset).items())), paper_table="10", paper_target=SFP_UNPRUNED)
 
 
-def predefined_grid(preset) -> list[Experiment]:
+def predefined_grid(preset: Preset) -> list[Experiment]:
     """Chapter 1: Table 1's L1-norm targets, Table 10's Soft Filter Pruning rows with their four unpruned models
     on SFP's recipe and Table 11's SFP rows from those unpruned models (``paper``); VGG-16-A and one SFP row
     (ResNet-56, 40% of every conv's filters, at the preset's budget) on the CPU presets."""
-    p = get_preset(preset)
+    p = preset
     if p.full_grid:
         l1 = [_l1(t, t.split("-")[0]) for t in ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")]
         return (l1 + [_sfp_unpruned(m, p) for m in SFP_TABLE10]
@@ -198,44 +198,44 @@ def predefined_grid(preset) -> list[Experiment]:
     return [_l1("vgg16-a", "vgg16"), _sfp("resnet56", 0.4, p)]
 
 
-def automatic_grid(preset) -> list[Experiment]:
+def automatic_grid(preset: Preset) -> list[Experiment]:
     """Chapter 2: Table 4's Network Slimming rows (``paper``); VGG-19 at 70% on the CPU presets."""
-    if get_preset(preset).full_grid:
+    if preset.full_grid:
         return [_slim("vgg19", 0.7), _slim("preresnet164", 0.4), _slim("preresnet164", 0.6),
                 _slim("densenet40", 0.4), _slim("densenet40", 0.6)]
     return [_slim("vgg19", 0.7)]
 
 
-def unstructured_grid(preset) -> list[Experiment]:
+def unstructured_grid(preset: Preset) -> list[Experiment]:
     """Chapter 3: Table 6's CIFAR-10 models at 30/80/95% (``paper``); VGG-19 at 30% on the CPU presets."""
-    if get_preset(preset).full_grid:
+    if preset.full_grid:
         return [_magnitude(m, f) for m in ("vgg19", "preresnet110", "densenet-bc-100") for f in (0.3, 0.8, 0.95)]
     return [_magnitude("vgg19", 0.3)]
 
 
-def architecture_search_grid(preset) -> list[Experiment]:
+def architecture_search_grid(preset: Preset) -> list[Experiment]:
     """Chapter 4: Figure 3 (left) / Table 21 (VGG-16's Network Slimming architectures vs uniformly pruned
     channels) and Figure 5 / Table 18 (PreResNet-164's), all Scratch-E, and (``paper`` only) Figure 3's
     unstructured curve, the source of guided sparsification; VGG-16 only on the CPU presets."""
-    p = get_preset(preset)
+    p = preset
     if p.full_grid:
         return (search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], model="vgg16")
                 + search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], model="preresnet164")
                 + sparsity_search_grid([0.3, 0.5, 0.7, 0.9, 0.95]))
-    return search_grid([0.4, 0.5, 0.6, 0.7] if p.name in ("quick", "cpu") else [0.4, 0.7], model="vgg16")
+    return search_grid(list(p.search_fractions), model="vgg16")
 
 
-def lottery_ticket_grid(preset) -> list[Experiment]:
+def lottery_ticket_grid(preset: Preset) -> list[Experiment]:
     """Chapter 5: Table 8 (structured, L1-norm), Table 9 (unstructured one-shot) and Figure 7 (iterative), at
     lr 0.1 (and 0.01 on ``paper``)."""
-    p = get_preset(preset)
+    p = preset
     return [e for lr in ((0.1, 0.01) if p.full_grid else (0.1,)) for e in lottery_rows(p, lr)]
 
 
-def lottery_rows(preset, lr: float) -> list[Experiment]:
+def lottery_rows(preset: Preset, lr: float) -> list[Experiment]:
     """Chapter 5's rows at one initial lr: Table 8 (L1-norm targets), Table 9 (one-shot magnitude) and Figure 7
     (iterative magnitude pruning, 20% of the remaining weights per round; round 1 is the one-shot 20% row)."""
-    full = get_preset(preset).full_grid
+    full = preset.full_grid
     tag = "" if lr == 0.1 else f" (lr {lr:g})"  # rows of another lr are other rows of the tables
     t8, t9 = {0.1: ("8a", "9a"), 0.01: ("8b", "9b")}.get(lr, ("", ""))
     large = (("lr", lr),) if lr != 0.1 else ()
@@ -416,7 +416,7 @@ def guided_sparsity_grid(patterns: list[tuple[Experiment, list[float]]]) -> list
     return out
 
 
-def lottery_grid(preset, lrs: list[float] | None = None) -> list[Experiment]:
+def lottery_grid(preset: Preset, lrs: list[float] | None = None) -> list[Experiment]:
     """Chapter 5's experiments at ``preset``, at the preset's learning rates or the given ones."""
     lrs = parse_param("lrs", lrs, list, "[0.1, 0.01]")
     if lrs is None:
@@ -435,7 +435,7 @@ RANDOM_DRAWS = 3  # random architectures of the target's widths per seed
 REWOUND_FRACTIONS = (0.2, 0.8)  # chapter 5's one-shot magnitude rows, with the rewound ticket added
 
 
-def later_work_grid(preset, draws: int | None = None) -> list[Experiment]:
+def later_work_grid(preset: Preset, draws: int | None = None) -> list[Experiment]:
     """Chapter 6's experiments, the same at every preset (their large models are chapter 1's, 2's and 5's):
 
     1. retraining schedules: VGG-16 -> VGG-16-A (L1-norm) and VGG-19 at 70% (Network Slimming), each pruned
@@ -448,7 +448,6 @@ def later_work_grid(preset, draws: int | None = None) -> list[Experiment]:
        init), the ticket rewound to the large model's weights after ~2% of its training, and the random
        re-initialisation, all under the same mask.
     """
-    get_preset(preset)
     draws = parse_param("draws", draws, int, "3")
     draws = RANDOM_DRAWS if draws is None else draws
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:

@@ -14,20 +14,18 @@ import functools
 from dataclasses import dataclass, field
 
 from .atomic import StoreError
-from .data import DATASETS
 from .experiments import Experiment, preset_for, seeds_of
-from .flops import count_flops
 from .pipeline import derived_configs, large_config
-from .plans import compute_plan, load_plan, plan_for
-from .prune import PrunePlan, hooks_for, method_info
-from .runs import RunStore, _read_json
-from .train import RunConfig, _thaw, build_model
+from .plans import load_plan, plan_for
+from .presets import Preset
+from .prune import PrunePlan
+from .runs import RunStore
+from .train import RunConfig, thaw
 
 MAX_STAGES = 32  # a safety bound: iterative pruning at the paper preset needs 15 stages
-DEFAULT_FLOPS_PER_S = {"cpu": 3e10, "cuda": 1e13}  # assumed training throughput when the store has no runs yet
 
 
-def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10") -> RunConfig:
+def large_for(exp: Experiment, preset: Preset, seed: int, dataset: str = "cifar10") -> RunConfig:
     """The config of the model ``exp`` prunes, for ``seed``: the large model, or (iterative pruning) the
     previous round's winning ticket. An unstructured ticket's config does not depend on its plan's result,
     so every round is nameable before anything has trained. With ``exp.pretrained`` the large model starts from
@@ -45,7 +43,7 @@ def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10") -> R
                            ("winning-ticket",), prev.lr)["winning-ticket"]
 
 
-def variant_configs(parent, exp: Experiment, preset, data_root=None) -> dict[str, RunConfig]:
+def variant_configs(parent, exp: Experiment, preset: Preset, data_root=None) -> dict[str, RunConfig]:
     """The config of every variant of ``exp`` derived from the finished run ``parent`` (by its stored plan)."""
     if not exp.variants:  # the large model alone (a budget curve's doubled reference)
         return {}
@@ -173,7 +171,7 @@ class GridGraph:
         return pd.DataFrame(rows)
 
 
-def grid_graph(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
+def grid_graph(store: RunStore, grid: list[Experiment], preset: Preset, seeds, dataset: str = "cifar10",
                data_root=None) -> GridGraph:
     """Every run of ``grid`` x ``seeds`` nameable now: each large model (an iterative round's once the round
     before it has a finished parent), and each derived run whose parent has finished."""

@@ -40,7 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .presets import Preset, get_preset
+from .presets import Preset
 from .prune import PrunePlan
 from .train import RunConfig, fresh_seed
 from .variants import (
@@ -73,7 +73,7 @@ class Chain:
     stage_sparsity: list[float] | None = None  # a masked plan's pruned fraction per stage (guided sparsification)
 
 
-def large_config(preset: Preset | str, model: str, seed: int, dataset: str = "cifar10", **overrides) -> RunConfig:
+def large_config(preset: Preset, model: str, seed: int, dataset: str = "cifar10", **overrides) -> RunConfig:
     """The large (unpruned) model's run at a preset."""
     return RunConfig.from_preset(preset, model, seed=seed, dataset=dataset, **overrides)
 
@@ -83,7 +83,7 @@ RECIPE_FIELDS = ("momentum", "weight_decay", "nesterov", "gamma", "warmup_epochs
 
 
 def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: int, flops_pruned: int,
-                    preset: Preset | str, variants=VARIANTS, lr: float | None = None,
+                    preset: Preset, variants=VARIANTS, lr: float | None = None,
                     selections: dict[str, list[int]] | None = None) -> dict[str, RunConfig]:
     """The configs of each variant derived from ``large`` by ``plan`` (made with ``spec``).
 
@@ -96,7 +96,7 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     large model's init); ``random-init``, the lottery control, is the ticket's architecture drawn afresh at
     the unpruned model's scale (``init="parent-random"``), so it differs from the ticket in values only.
     """
-    p = get_preset(preset)
+    p = preset
     common = dict(model=plan.arch, dataset=large.dataset, width=large.width, model_kwargs=large.model_kwargs,
                   batch_size=large.batch_size, seed=large.seed, train_subset=large.train_subset,
                   test_subset=large.test_subset, val_size=large.val_size, amp=large.amp,

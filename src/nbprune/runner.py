@@ -46,12 +46,13 @@ def print_run(i: int, n: int, node: Node) -> None:
     LOGGER.info(f"[{i + 1}/{n}] {what}")
 
 
-def complete_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
+def complete_grid(store: RunStore, grid: list[Experiment], preset: str | Preset, seeds, dataset: str = "cifar10",
                   executor=None, data_root=None, device: str = "auto", on_run=None, **run_kw) -> GridGraph:
     """Train every missing run of the grid through ``executor`` (None: one worker, in this process), stage by
     stage: the runs nameable now, then those their results make nameable, until none is missing. A local
     executor's runs advance one progress bar over the grid (:class:`nbprune.progress.RunsBar`: an ETA from the
     measured rates, over the runs named so far); Slurm's executor shows its own."""
+    preset = get_preset(preset)
     executor = executor or LocalExecutor(workers=1)
     if on_run is not None:
         run_kw["on_run"] = on_run
@@ -61,7 +62,7 @@ def complete_grid(store: RunStore, grid: list[Experiment], preset, seeds, datase
         return _complete(store, grid, preset, seeds, dataset, executor, data_root, device, bar, run_kw)
 
 
-def _complete(store, grid, preset, seeds, dataset, executor, data_root, device, bar, run_kw) -> GridGraph:
+def _complete(store, grid, preset: Preset, seeds, dataset, executor, data_root, device, bar, run_kw) -> GridGraph:
     if isinstance(executor, LocalExecutor):
         run_kw = {**run_kw, "on_done": bar.done}
     for _stage in range(MAX_STAGES):  # large models, derived runs, and one more per round of iterative pruning
@@ -105,12 +106,13 @@ def _must(store: RunStore, config: RunConfig) -> RunResult:
     return res
 
 
-def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
+def collect(store: RunStore, grid: list[Experiment], preset: str | Preset, seeds, dataset: str = "cifar10",
             data_root=None, partial: bool = False) -> ChapterResults:
     """Every finished run of ``grid`` x ``seeds`` read back from the store (nothing is trained): one row per
     run (each large model once per seed), and each experiment's chain with its stored plan. A run that is not
     finished is an error, unless ``partial``: then it is left out (and a chain with any run missing gives
     rows but no chain)."""
+    preset = get_preset(preset)
     out = ChapterResults()
     seen_large = set()
     must = (lambda cfg: store.get(cfg)) if partial else (lambda cfg: _must(store, cfg))
@@ -155,7 +157,7 @@ def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str
     return out
 
 
-def run_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10", executor=None,
+def run_grid(store: RunStore, grid: list[Experiment], preset: str | Preset, seeds, dataset: str = "cifar10", executor=None,
              data_root=None, device: str = "auto", on_run=None, **run_kw) -> ChapterResults:
     """Train what is missing of ``grid`` x ``seeds`` (:func:`complete_grid`), then read every row back
     (:func:`collect`). ``run_kw`` goes to :meth:`nbprune.runs.RunStore.run` (e.g. ``progress``, ``data``)."""
@@ -163,7 +165,7 @@ def run_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: st
     return collect(store, grid, preset, seeds, dataset, data_root)
 
 
-def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset, variants=VARIANTS,
+def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset: str | Preset, variants=VARIANTS,
               lr: float | None = None, **run_kw) -> Chain:
     """Train (or read back) ``large``, prune it with ``method(**settings)`` (its plan computed once and stored),
     then train each variant, in this process: the primitives a grid's stages use, for a chain outside any
@@ -171,7 +173,7 @@ def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, pr
     large_res = store.run(large, **run_kw)
     sp = plan_for(large_res, method, settings, run_kw.get("data_root"))
     configs = derived_configs(large, sp.plan, {"method": method, **settings}, sp.flops_large, sp.flops_pruned,
-                              preset, variants, lr, sp.selections)
+                              get_preset(preset), variants, lr, sp.selections)
     return Chain(large_res, sp.plan, sp.flops_large, sp.flops_pruned,
                  {name: store.run(cfg, **run_kw) for name, cfg in configs.items()}, sp.stage_sparsity)
 
@@ -196,7 +198,7 @@ def stage_patterns(chains: list[tuple[Experiment, Chain]]) -> tuple[list, list]:
     return keep, sparsity
 
 
-def save_results(results: ChapterResults, chapter: str, preset, dataset: str = "cifar10",
+def save_results(results: ChapterResults, chapter: str, preset: Preset, dataset: str = "cifar10",
                  root: str | os.PathLike | None = None) -> str:
     """Write a chapter's result rows (run ids and metrics, no weights) to
     ``<root>/<preset>/<chapter>-<dataset>.csv`` (root: ``$NBPRUNE_RESULTS``, else ``results``), atomically."""
@@ -208,7 +210,8 @@ def save_results(results: ChapterResults, chapter: str, preset, dataset: str = "
     return str(path)
 
 
-def results_path(chapter: str, preset, dataset: str = "cifar10", root: str | os.PathLike | None = None) -> Path:
+def results_path(chapter: str, preset: str | Preset, dataset: str = "cifar10",
+                 root: str | os.PathLike | None = None) -> Path:
     """Where a chapter's results file is (see :func:`save_results`)."""
     root = Path(root or os.environ.get("NBPRUNE_RESULTS") or "results")
     return root / get_preset(preset).name / f"{chapter}-{dataset}.csv"

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..presets import get_preset
+from ..presets import Preset
 from ..variants import get_variant, list_variants, variant_label, variant_order
 
 
@@ -362,11 +362,11 @@ def widths_table(chains) -> pd.DataFrame:
     return pd.DataFrame(out).set_index(["model", "pruned", "layer"]) if out else pd.DataFrame()
 
 
-def run_box(preset, seeds: list[int], data, device, extra: list[str] | None = None) -> str:
+def run_box(preset: Preset, seeds: list[int], data, device, extra: list[str] | None = None) -> str:
     """Markdown: the settings of this execution next to the paper's, and every way it differs."""
     from ..provenance import device_name  # imports torch: only when a run box is made
 
-    p = get_preset(preset)
+    p = preset
     src = data.describe()
     n_train, n_test = 50_000, 10_000
     setting = [
