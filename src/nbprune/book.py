@@ -575,7 +575,8 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _doubling_gain(preset: Preset, epochs: int, results_dir: str | None = None, dataset: str = "cifar10") -> float | None:
+def _doubling_gain(preset: Preset, epochs: int, results_dir: str | None = None,
+                   dataset: str = "cifar10") -> float | None:
     """Chapter 1's curve: the unpruned model's mean gain from ``epochs`` to twice that, paired by seed."""
     path = results_path("predefined-budget", preset, dataset, results_dir)
     if not path.exists():

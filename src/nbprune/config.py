@@ -202,17 +202,17 @@ class RunConfig:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.default is dataclasses.MISSING or v != f.default:
-                out[f.name] = _thaw(v)
+                out[f.name] = thaw(v)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """Every field (defaults included), as JSON-ready values."""
-        return {f.name: _thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @staticmethod
     def to_dict_value(value: Any) -> Any:
         """A field value as it appears in :meth:`to_dict`."""
-        return _thaw(value)
+        return thaw(value)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
@@ -311,7 +311,8 @@ def _freeze(v):
     return v
 
 
-def _thaw(v):
+def thaw(v):
+    """A frozen config value back in its JSON form: tuples (how a config stores lists) as lists, recursively."""
     if isinstance(v, tuple):
-        return [_thaw(x) for x in v]
+        return [thaw(x) for x in v]
     return v

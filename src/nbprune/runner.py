@@ -24,7 +24,7 @@ from .chapters import CHAPTERS, Chapter, get_chapter
 from .data import DATASETS, ImageData, load_cifar
 from .executors import LocalExecutor, make_executor
 from .experiments import Experiment, paper_refs, preset_for, seeds_of
-from .graph import MAX_STAGES, GridGraph, Node, _finished, grid_graph, large_for
+from .graph import MAX_STAGES, GridGraph, Node, grid_graph, large_for
 from .log import LOGGER
 from .params import slurm_options
 from .pipeline import VARIANTS, Chain, derived_configs
@@ -157,16 +157,16 @@ def collect(store: RunStore, grid: list[Experiment], preset: str | Preset, seeds
     return out
 
 
-def run_grid(store: RunStore, grid: list[Experiment], preset: str | Preset, seeds, dataset: str = "cifar10", executor=None,
-             data_root=None, device: str = "auto", on_run=None, **run_kw) -> ChapterResults:
+def run_grid(store: RunStore, grid: list[Experiment], preset: str | Preset, seeds, dataset: str = "cifar10",
+             executor=None, data_root=None, device: str = "auto", on_run=None, **run_kw) -> ChapterResults:
     """Train what is missing of ``grid`` x ``seeds`` (:func:`complete_grid`), then read every row back
     (:func:`collect`). ``run_kw`` goes to :meth:`nbprune.runs.RunStore.run` (e.g. ``progress``, ``data``)."""
     complete_grid(store, grid, preset, seeds, dataset, executor, data_root, device, on_run, **run_kw)
     return collect(store, grid, preset, seeds, dataset, data_root)
 
 
-def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset: str | Preset, variants=VARIANTS,
-              lr: float | None = None, **run_kw) -> Chain:
+def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset: str | Preset,
+              variants=VARIANTS, lr: float | None = None, **run_kw) -> Chain:
     """Train (or read back) ``large``, prune it with ``method(**settings)`` (its plan computed once and stored),
     then train each variant, in this process: the primitives a grid's stages use, for a chain outside any
     chapter (the tests', a user's own large model)."""
@@ -348,16 +348,18 @@ class ChapterRun:
 
 
 def _finished_ids(store: RunStore) -> set[str]:
-    return {r for r in store.run_ids() if _finished(store, r)}
+    return {r for r in store.run_ids() if store.finished(r)}
 
 
-def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, dataset: str = "cifar10",
-                device: str = "auto", data_root=None, store=None, executor="local", executor_options=None,
-                results_root=None, progress: bool = False, train_curve: bool | None = None) -> ChapterRun:
+def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None, *, seeds=None,
+                dataset: str = "cifar10", device: str = "auto", data_root=None, store=None, executor="local",
+                executor_options=None, results_root=None, progress: bool = False,
+                train_curve: bool | None = None) -> ChapterRun:
     """Run one chapter: check every parameter, train what is missing, read the rows back, save them.
 
     ``value`` is the chapter's grid parameter (``targets``, ``fractions`` or ``lrs``: see
-    :attr:`nbprune.chapters.Chapter.parameter`; None: the preset's grid). ``executor`` is ``"local"``,
+    :attr:`nbprune.chapters.Chapter.parameter`; None: the preset's grid); the options after it are
+    keyword-only. ``executor`` is ``"local"``,
     ``"slurm"`` or an executor; ``executor_options`` its options (a mapping, or its YAML/JSON text: the
     notebooks' ``slurm`` parameter). ``train_curve``: train the missing runs of the chapter's curve (None: the
     preset's ``train_curves``); otherwise its finished runs are read and the missing ones counted

@@ -105,9 +105,11 @@ def register_family(name: str, cls: type[nn.Module], models: tuple[str, ...] | l
             raise ValueError(f"models: {m!r} already belongs to the {other!r} family")
     paper_names = dict(paper_names or {})
     if stray := [m for m in paper_names if m not in models]:
-        raise ValueError(f"paper_names: {', '.join(map(repr, stray))} not among the family's models ({', '.join(models)})")
-    if slimming_penalty is not None and (isinstance(slimming_penalty, bool) or not isinstance(slimming_penalty, numbers.Real)
-                                         or not 0 < slimming_penalty < 1):
+        raise ValueError(f"paper_names: {', '.join(map(repr, stray))} not among the family's models "
+                         f"({', '.join(models)})")
+    bad = isinstance(slimming_penalty, bool) or not isinstance(slimming_penalty, numbers.Real) \
+        or not 0 < slimming_penalty < 1
+    if slimming_penalty is not None and bad:
         raise ValueError(f"slimming_penalty: must be None or a number in (0, 1), got {slimming_penalty!r}")
     family = Family(name, cls, models, paper_names, slimming_penalty, channel_units)
     _FAMILIES[name] = family

@@ -42,7 +42,7 @@ class MethodInfo:
     ``needs_data``: the method samples activations of training images (``fn`` gets ``data=``: ThiNet, the
     regression-based reconstruction). ``data_driven``: the pruned architecture depends on the trained weights
     (Network Slimming's global threshold), so a projection made before training (pruning the large model at
-    its random init, :func:`nbprune.graph.project_grid`) only estimates its size. ``stage_pattern``: what
+    its random init, :func:`nbprune.projection.project_grid`) only estimates its size. ``stage_pattern``: what
     a guided follow-up copies from the method's one-shot plans (:func:`nbprune.runner.stage_patterns`):
     ``"keep"`` (the fraction of channels kept per stage, Network Slimming's architectures) or ``"sparsity"``
     (the pruned fraction of weights per stage, magnitude pruning's masks); None: none. ``compared_with``: the

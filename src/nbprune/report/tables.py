@@ -331,11 +331,11 @@ def architecture_table(names: list[str], num_classes: int = 10) -> pd.DataFrame:
 
 def _architecture(config):
     """The architecture of a run's config, without its weights (a run imported from results has none)."""
-    from ..config import _thaw
+    from ..config import thaw
     from ..data import DATASETS
     from ..models import create_model
 
-    cfg = None if config.cfg is None else _thaw(config.cfg)
+    cfg = None if config.cfg is None else thaw(config.cfg)
     return create_model(config.model, num_classes=DATASETS[config.dataset], cfg=cfg, width=config.width,
                         **dict(config.model_kwargs))
 

@@ -194,8 +194,8 @@ def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]
     The verdict is "equivalent within ±margin", "<side> better", or "inconclusive" with the seeds that would
     decide it at 80% power; a row of the same runs as an earlier one says so instead ("same runs as ...")
     and is no verdict. "paper's claim" applies :func:`nbprune.stats.agreement` to the claim
-    :func:`~nbprune.variants.pair_claim` gives for the pair ("agrees", "disagrees", "undecided"; "-" for a pair without one
-    or a row that is no verdict).
+    :func:`~nbprune.variants.pair_claim` gives for the pair ("agrees", "disagrees", "undecided"; "-" for a pair
+    without one or a row that is no verdict).
     """
     return verdict_rows(settle(paired_stats(df, group, pairs, paper, margin, value), family))
 
