@@ -315,8 +315,9 @@ def cmd_grid(args) -> int:
     if args.executor == "slurm":
         options = dict(partition=args.partition, gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem_gb,
                        time_min=args.time_min, max_jobs=args.max_jobs, folder=args.log_dir)
-    run = run_chapter(chapter, preset, args.value, args.seeds, args.dataset, args.device, args.data, args.store,
-                      args.executor, options, args.results, train_curve=args.curve)
+    run = run_chapter(chapter, preset, args.value, seeds=args.seeds, dataset=args.dataset, device=args.device,
+                      data_root=args.data, store=args.store, executor=args.executor, executor_options=options,
+                      results_root=args.results, train_curve=args.curve)
     print(f"{len(run.rows)} result rows -> {run.saved}")
     return 0
 
