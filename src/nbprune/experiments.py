@@ -378,16 +378,16 @@ def sparsity_search_grid(fractions: list[float], model: str = "vgg16") -> list[E
 
 def guided_grid(patterns: list[tuple[Experiment, list[float]]], model: str | None = None,
                 fractions: list[float] | None = None) -> list[Experiment]:
-    """Chapter 4's guided pruning (Figure 6). ``patterns`` pairs each Network Slimming experiment with the
-    per-stage fractions of channels one seed's pruned architecture keeps (see
-    :func:`nbprune.runner.stage_patterns`); their mean over seeds (3 decimals) defines a new architecture that
+    """Chapter 4's guided pruning (Figure 6). ``patterns`` pairs each experiment of a method registered with
+    ``stage_pattern="keep"`` (Network Slimming) with the per-stage fractions of channels one seed's pruned
+    architecture keeps (see :func:`nbprune.runner.stage_patterns`); their mean over seeds (3 decimals) defines a new architecture that
     keeps that fraction in every layer of the stage, trained from scratch (Scratch-E). ``model`` None: the
     model the patterns come from (guided pruning); another model: *transferred* guided pruning (the paper
     moves VGG-16's patterns to VGG-19). ``fractions``: only these slimming fractions (None: all)."""
     by_fraction: dict[tuple[str, float], list[list[float]]] = {}
     for exp, keep in patterns:
         f = dict(exp.settings).get("fraction")
-        if exp.method == "slimming" and (fractions is None or f in fractions):
+        if fractions is None or f in fractions:  # the patterns are those of methods registered with "keep"
             by_fraction.setdefault((exp.model, f), []).append(keep)
     out = []
     for (source, fraction), keeps in by_fraction.items():
@@ -400,12 +400,12 @@ def guided_grid(patterns: list[tuple[Experiment, list[float]]], model: str | Non
 
 
 def guided_sparsity_grid(patterns: list[tuple[Experiment, list[float]]]) -> list[Experiment]:
-    """Guided sparsification (Figure 6): ``patterns`` pairs each one-shot magnitude experiment with one seed's
-    per-stage sparsity of its mask; their mean over seeds (3 decimals), applied at random within each stage,
+    """Guided sparsification (Figure 6): ``patterns`` pairs each one-shot experiment of a method registered with
+    ``stage_pattern="sparsity"`` (magnitude pruning) with one seed's per-stage sparsity of its mask; their mean over seeds (3 decimals), applied at random within each stage,
     is trained from scratch (Scratch-E)."""
     by_fraction: dict[tuple[str, float, tuple], list[list[float]]] = {}
     for exp, sparsity in patterns:
-        if exp.method == "magnitude" and exp.previous is None:
+        if exp.previous is None:  # one-shot plans of methods registered with stage_pattern="sparsity"
             key = (exp.model, dict(exp.settings)["fraction"], exp.large)
             by_fraction.setdefault(key, []).append(sparsity)
     out = []
