@@ -295,7 +295,7 @@ def test_imagenet_models() -> None:
 def test_families_register_their_properties() -> None:
     """Each CIFAR family registers the paper's names and, where Network Slimming runs on it, its penalty; a
     named target belongs to its base's family."""
-    from nbprune.models import family_of, list_families, paper_name, slimming_penalty
+    from nbprune.models import family_of, list_families, models_with, paper_name, slimming_penalty
 
     assert sorted(list_families()) == ["densenet", "imagenet-resnet", "imagenet-vgg", "preresnet", "resnet", "vgg"]
     assert sorted(list_families("slimming_penalty")) == ["densenet", "preresnet", "vgg"]
@@ -304,6 +304,8 @@ def test_families_register_their_properties() -> None:
     assert (slimming_penalty("vgg19"), slimming_penalty("preresnet164"), slimming_penalty("densenet40")) == (
         1e-4, 1e-5, 1e-5)
     assert family_of("vgg16-a").name == "vgg" and family_of("resnet56-b").name == "resnet"
+    assert sorted(models_with("slimming_penalty")) == sorted(
+        ["vgg11", "vgg13", "vgg16", "vgg19", "preresnet110", "preresnet164", "densenet40", "densenet-bc-100"])
     assert family_of(create_model("resnet20", width=0.25)).name == "resnet"
     # every CIFAR model the book's grids may name has a paper name (no fallback to the registry name)
     for m in list_models():

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .choices import unknown_choice
-from .models import list_models, list_targets, paper_name, slimming_penalty
+from .models import list_models, list_targets, models_with, paper_name, slimming_penalty
 from .paper import paper_value
 from .params import parse_param
 from .presets import Preset, at_budget, budget_seed_count, row_seed_count
@@ -307,7 +307,7 @@ def l1_grid(targets: list[str]) -> list[Experiment]:
 def slimming_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
     """Network Slimming experiments from ``{model: [fraction, ...]}`` (chapter 2's ``fractions`` parameter)."""
     fractions = parse_param("fractions", fractions, dict, "{vgg19: [0.7]}")
-    allowed = ("vgg11", "vgg13", "vgg16", "vgg19", "preresnet110", "preresnet164", "densenet40", "densenet-bc-100")
+    allowed = models_with("slimming_penalty")  # the families that register Network Slimming's penalty
     if not isinstance(fractions, dict) or not fractions:
         raise ValueError(f"fractions: must be None or a mapping model -> list of fractions, got {fractions!r}")
     out = []

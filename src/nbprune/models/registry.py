@@ -38,6 +38,7 @@ __all__ = [
     "list_models",
     "list_targets",
     "model_spec",
+    "models_with",
     "named_target_cfg",
     "paper_name",
     "register_family",
@@ -120,6 +121,12 @@ def list_families(prop: str | None = None) -> list[str]:
     """The registered family names, in registration order; with ``prop``, only those that register it."""
     return [n for n, f in _FAMILIES.items()
             if prop is None or (getattr(f, prop) is not None and getattr(f, prop) != {})]
+
+
+def models_with(prop: str) -> list[str]:
+    """The model names (named targets aside) whose family registers ``prop`` (e.g. ``"slimming_penalty"``: the
+    models Network Slimming can run on), families in registration order."""
+    return [m for name in list_families(prop) for m in _FAMILIES[name].models]
 
 
 def family_of(model: str | nn.Module) -> Family:
