@@ -270,7 +270,7 @@ def test_iterative_rounds_are_in_the_grids_and_chain_through_tickets(tmp_path):
     grid = iterative_grid("vgg16", 0.5, [1, 2])
     res = run_grid(store, grid, "smoke", [0], data=_synthetic(), progress=False)
     (e1, c1), (e2, c2) = res.chains
-    assert c2.large.run_id == c1.runs["winning-ticket"].run_id == _large_for(e2, "smoke", 0).run_id
+    assert c2.large.run_id == c1.runs["winning-ticket"].run_id == _large_for(e2, get_preset("smoke"), 0).run_id
     m1 = store.init_state(c1.runs["winning-ticket"].config)
     m2 = store.init_state(c2.runs["winning-ticket"].config)
     key = "features.3.weight"
