@@ -54,7 +54,8 @@ show_log()  # the package logs; the chapter shows its INFO lines (what was train
 # One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
 # it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the
 # store and writes results/<preset>/architecture_search-<dataset>.csv.
-run = run_chapter("architecture_search", preset, fractions, seeds, dataset, device, data_root, store, executor, slurm)
+run = run_chapter("architecture_search", preset, fractions, seeds=seeds, dataset=dataset, device=device, data_root=data_root,
+                  store=store, executor=executor, executor_options=slurm)
 P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
 
 # %% [markdown]
@@ -113,27 +114,13 @@ display(report.paper_tables(["7", "21", "18"], run.grid, dataset))
 
 # %% tags=["hide-input"]
 df = report.results_frame(results.rows)
-CURVES = {"slimming": "Network Slimming architecture", "uniform-channels": "uniform channel pruning",
-          "guided-channels": "guided pruning (slimming's mean stage widths)", "magnitude": "magnitude-pruned mask",
-          "uniform-sparsity": "uniform sparsity", "guided-sparsity": "guided sparsification"}
-points = df[df["variant"] == "scratch-e"].assign(
-    curve=lambda d: d["method"].map(CURVES).where(~d["target"].str.startswith("transferred"),
-                                                  "transferred guided pruning (VGG-16's pattern)"))
-summary = points.groupby(["model", "curve", "target"], sort=False).agg(
-    params=("params", "mean"), seeds=("seed", "count"), final=("final", report.mean_std), best=("best", report.mean_std))
-display(report.show(summary.sort_index(level=["model", "curve"], sort_remaining=False), group=["model", "curve"],
-                    formats={"params": "{:,.0f}"}))
+points = report.search_points(df)  # the Scratch-E architectures, each on its curve
+display(report.show(report.search_summary(points), group=["model", "curve"], formats={"params": "{:,.0f}"}))
 
 # %% tags=["hide-input"]
-import pandas as pd
-
 # a figure per model with curves; a model with one architecture per curve (the transferred VGG-19) is drawn
 # as starred points in the first figure, not in a figure of its own
-curved = [m for m, g in points.groupby("model", sort=False) if g.groupby("curve")["target"].nunique().max() > 1]
-lone = points[~points["model"].isin(curved)].assign(curve=lambda d: d["model"] + ": " + d["curve"])
-for i, model in enumerate(curved or ["-"]):
-    g = pd.concat([points[points["model"] == model], lone if i == 0 else lone.iloc[:0]])
-    name = " and ".join(dict.fromkeys(g["model"]))
+for name, g in report.search_figure_groups(points):
     report.params_curve_figure(g, f"Scratch-E accuracy vs parameters, {name} ({P.name}, {len(seeds)} seed(s))")
     plt.show()
 
@@ -145,16 +132,11 @@ for i, model in enumerate(curved or ["-"]):
 # mean over seeds (the slimmed architecture differs a little from seed to seed):
 
 # %% tags=["hide-input"]
-sizes = points[points["method"].isin(["slimming", "uniform-channels", "guided-channels"])].assign(
-    pruned=lambda d: d["target"].str.split().str[-1])
-sizes = sizes.pivot_table(index=["model", "pruned"], columns="curve", values="params", aggfunc="mean", observed=True)
+sizes = report.search_sizes(points)
 display(report.show(sizes.round(0), group=["model"], formats={c: "{:,.0f}" for c in sizes.columns}))
-SLIM, UNIFORM = "Network Slimming architecture", "uniform channel pruning"
-if {SLIM, UNIFORM} <= set(sizes.columns):
-    both = sizes[[SLIM, UNIFORM]].dropna()  # the transferred VGG-19 has neither: it is not counted
-    fewer = int((both[SLIM] < both[UNIFORM]).sum())
-    display(Markdown(f"Network Slimming's architecture has fewer parameters than the uniform one at {fewer} of the "
-                     f"{len(both)} fraction(s) that have both: it thins the wide late layers, which hold most of "
+if (fewer := report.fewer_parameters(sizes)) is not None:
+    display(Markdown(f"Network Slimming's architecture has fewer parameters than the uniform one at {fewer[0]} of the "
+                     f"{fewer[1]} fraction(s) that have both: it thins the wide late layers, which hold most of "
                      "VGG's weights."))
 
 # %% [markdown]

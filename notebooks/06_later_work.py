@@ -52,6 +52,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from nbprune import report
+from nbprune.later_work import later_work_setup
 from nbprune.log import show_log
 from nbprune.runner import run_chapter
 
@@ -60,18 +61,13 @@ show_log()  # the package logs; the chapter shows its INFO lines (what was train
 # One call of the chapter runner: it checks every parameter before any work, trains whatever of the chapter's
 # runs the store lacks (the runs it shares with chapters 1, 2 and 5 are read back), reads every row from the
 # store and writes results/<preset>/later_work-<dataset>.csv.
-run = run_chapter("later_work", preset, draws, seeds, dataset, device, data_root, store, executor, slurm)
+run = run_chapter("later_work", preset, draws, seeds=seeds, dataset=dataset, device=device, data_root=data_root,
+                  store=store, executor=executor, executor_options=slurm)
 P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
 df = run.frame()
-l1_chain = next(chain for exp, chain in run.chains if exp.method == "l1")
-ticket_chain = next(chain for exp, chain in run.chains if exp.method == "magnitude")
-F, E = P.finetune_epochs, P.epochs
-rewind_step = ticket_chain.runs["rewound-ticket"].config.rewind_step
-steps = l1_chain.large.config.steps_per_epoch() * E
-n_draws = len({dict(exp.settings)["draw"] for exp, _ in run.chains if exp.method == "random-channels"})
-larges = {chain.large.run_id: chain.large for exp, chain in run.chains if exp.method == "magnitude"}
-replayed = sum((r.dir / f"rewind-{rewind_step}.json").exists() for r in larges.values())
-same_as_ft = l1_chain.runs["lr-rewinding"].run_id == l1_chain.runs["fine-tuned"].run_id
+setup = later_work_setup(run)  # the chains shown, the rewinding point, the draws (nbprune.later_work)
+l1_chain, F, E = setup.schedules, setup.finetune_epochs, setup.epochs
+rewind_step, steps, same_as_ft = setup.rewind_step, setup.steps, setup.rewinding_is_fine_tuning
 
 
 def rows(*methods):
@@ -89,12 +85,12 @@ display(Markdown(run.box(extra=[
     "learning-rate rewinding replays the large model's last F epochs; "
     + ("here they all lie in its last lr phase (0.001), so it **is** fine-tuning: the same runs, shown once and "
        "not compared with fine-tuning (a run with itself)" if same_as_ft else "here they reach back into a larger-lr phase"),
-    f"random pruning: VGG-16-A's per-layer widths with the kept filters drawn at random, {n_draws} draw(s) per "
+    f"random pruning: VGG-16-A's per-layer widths with the kept filters drawn at random, {setup.draws} draw(s) per "
     "seed; a seed's value is its mean over the draws",
     f"rewound ticket: the large model's weights after step {rewind_step} of {steps} (~{rewind_step / steps:.0%} of "
     "its training), with the ticket's mask, then the large model's schedule in full"
-    + (f"; {replayed} of the {len(larges)} large models predate the snapshots, so their first {rewind_step} steps "
-       "were replayed from their init with their own seed, data order and schedule" if replayed else ""),
+    + (f"; {setup.replayed} of the {setup.larges} large models predate the snapshots, so their first {rewind_step} "
+       "steps were replayed from their init with their own seed, data order and schedule" if setup.replayed else ""),
 ])))
 
 # %% [markdown]
@@ -127,7 +123,7 @@ for variant in ("lr-rewinding", "slr", "clr"):
 curves = {"large model (E epochs)": l1_chain.large.config.lr_curve()}
 offset = {}
 for variant in ("fine-tuned", "lr-rewinding", "slr", "clr"):
-    name = report.VARIANT_LABELS[variant] + (" (= fine-tuned)" if variant == "lr-rewinding" and same_as_ft else "")
+    name = report.variant_label(variant) + (" (= fine-tuned)" if variant == "lr-rewinding" and same_as_ft else "")
     curves[name] = l1_chain.runs[variant].config.lr_curve()
     offset[name] = float(E)
 report.schedule_figure(curves, f"Learning rate per epoch: large model, then retraining ({P.name})", offset)

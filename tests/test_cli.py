@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nbprune.cli import main
+from nbprune.presets import get_preset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,7 +127,7 @@ def test_train_applies_every_field_the_preset_sets(preset):
     from nbprune.pipeline import large_config
 
     cfg = _train_config("--model", "vgg16", "--preset", preset, "--seed", "0")
-    assert cfg == large_config(preset, "vgg16", 0)
+    assert cfg == large_config(get_preset(preset), "vgg16", 0)
     if preset == "quick":
         assert cfg.amp  # the preset's bf16 is no longer dropped without --amp
         assert cfg.run_id == "70a13fff5220a0e7"  # chapter 1's unpruned VGG-16, seed 0 (issue 20)
@@ -147,7 +148,7 @@ def test_the_cli_config_of_every_chapters_large_model_has_the_chapters_run_id(pr
             if getattr(exp, "previous", None) is not None or getattr(exp, "pretrained", ()):
                 continue  # a later round of iterative pruning starts from a ticket, Table 11 from a trained model
             for seed in (0, 3):
-                want = large_for(exp, preset, seed)
+                want = large_for(exp, get_preset(preset), seed)
                 got = _train_config("--model", exp.model, "--preset", preset, "--seed", str(seed),
                                     *_flags(dict(exp.large)))
                 assert got.run_id == want.run_id, (chapter, exp.label, got.non_default(), want.non_default())

@@ -13,12 +13,13 @@ import warnings
 import pytest
 
 from conftest import make_imagefolder
-from nbprune import executors, graph, runs
+from nbprune import executors, graph, projection, runs
 from nbprune import experiments as grids
 from nbprune.chapters import chapter_grid
 from nbprune.cli import main
 from nbprune.executors import make_executor
 from nbprune.graph import grid_graph
+from nbprune.presets import get_preset
 from nbprune.runner import complete_grid, run_grid
 from nbprune.runs import RunLock, RunStore
 
@@ -46,7 +47,7 @@ def fake_slurm(tmp_path, monkeypatch):
 def test_graph_is_named_in_stages_and_local_completion_fills_it(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
     grid = grids.l1_grid(["vgg16-a"])
-    graph = grid_graph(store, grid, "smoke", [0, 1], data_root=tiny)
+    graph = grid_graph(store, grid, get_preset("smoke"), [0, 1], data_root=tiny)
     assert [n.role for n in graph.nodes] == ["large", "large"]  # derived runs wait on the large models
     assert graph.waiting == [("VGG-16-A", 0), ("VGG-16-A", 1)]
     assert {n.run_id for n in graph.missing(store)} == {n.run_id for n in graph.nodes}
@@ -88,7 +89,7 @@ def test_parallel_local_executor_trains_the_same_runs_bit_for_bit(tmp_path, tiny
 @pytest.mark.slow
 def test_parallel_local_executor_reports_failed_runs(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
-    nodes = grid_graph(store, grids.l1_grid(["vgg16-a"]), "smoke", [0, 1], data_root=tiny).missing(store)
+    nodes = grid_graph(store, grids.l1_grid(["vgg16-a"]), get_preset("smoke"), [0, 1], data_root=tiny).missing(store)
     ex = make_executor("local", workers=2, threads=1)
     with pytest.raises(RuntimeError, match=r"2 of 2 run\(s\) failed: vgg16 large seed \d: FileNotFoundError: data_root"):
         ex.run(store, nodes, data_root=tmp_path / "no-such-data", device="cpu")
@@ -133,7 +134,7 @@ def test_slurm_options_are_checked_before_submitting(fake_slurm, tmp_path):
     ex = make_executor("slurm", partition="gpu", time_min=1, folder=tmp_path / "logs")
     # a 5-epoch VGG-16 at the quick preset is far longer than a minute at the assumed CPU rate
     store = RunStore(tmp_path / "store")
-    graph = grid_graph(store, chapter_grid("predefined", "quick"), "quick", [0])
+    graph = grid_graph(store, chapter_grid("predefined", "quick"), get_preset("quick"), [0])
     with pytest.raises(ValueError, match="time_min: 1 min is shorter than the longest run's projection"):
         ex.run(store, graph.missing(store), device="cpu")
     assert not fake_slurm.exists(), "nothing may be submitted when the time limit is too short"
@@ -142,23 +143,23 @@ def test_slurm_options_are_checked_before_submitting(fake_slurm, tmp_path):
 @pytest.mark.slow
 def test_projection_uses_the_rate_the_store_measured(tmp_path, tiny):
     store = RunStore(tmp_path / "store")
-    rate, how = graph.measured_rate(store, "cpu")
-    assert rate == graph.DEFAULT_FLOPS_PER_S["cpu"] and how.startswith("assumed")
+    rate, how = projection.measured_rate(store, "cpu")
+    assert rate == projection.DEFAULT_FLOPS_PER_S["cpu"] and how.startswith("assumed")
     grid = grids.l1_grid(["vgg16-a"])
     complete_grid(store, grid, "smoke", [0], data_root=tiny, device="cpu", progress=False)
-    rate, how = graph.measured_rate(store, "cpu")
+    rate, how = projection.measured_rate(store, "cpu")
     metrics = [json.loads((store.path / r / "metrics.json").read_text()) for r in store.run_ids()]
     assert how == f"measured over {len(metrics)} finished run(s) in {store.path}"
     assert rate == pytest.approx(sum(m["train_flops"] for m in metrics) / sum(m["wall_time_s"] for m in metrics))
-    assert graph.measured_rate(store, "cuda")[1].startswith("assumed")  # those runs were on the CPU
+    assert projection.measured_rate(store, "cuda")[1].startswith("assumed")  # those runs were on the CPU
     widths = {json.loads((store.path / r / "config.json").read_text())["width"] for r in store.run_ids()}
     (width,) = widths
-    assert graph.measured_rate(store, "cpu", width=width) == (rate, how.replace(" in ", f" of width {width:g} in "))
+    assert projection.measured_rate(store, "cpu", width=width) == (rate, how.replace(" in ", f" of width {width:g} in "))
     (model,) = {json.loads((store.path / r / "config.json").read_text())["model"] for r in store.run_ids()}
-    assert graph.measured_rate(store, "cpu", width=width, model=model)[0] == rate
-    assert graph.measured_rate(store, "cpu", model="resnet56")[1].startswith("assumed (no finished runs of resnet56")
-    other, how_other = graph.measured_rate(store, "cpu", width=width * 2)  # no runs of that width
-    assert other == graph.DEFAULT_FLOPS_PER_S["cpu"] and "of width" in how_other and how_other.startswith("assumed")
+    assert projection.measured_rate(store, "cpu", width=width, model=model)[0] == rate
+    assert projection.measured_rate(store, "cpu", model="resnet56")[1].startswith("assumed (no finished runs of resnet56")
+    other, how_other = projection.measured_rate(store, "cpu", width=width * 2)  # no runs of that width
+    assert other == projection.DEFAULT_FLOPS_PER_S["cpu"] and "of width" in how_other and how_other.startswith("assumed")
 
 
 def test_cli_grid_status_lists_missing_runs(tmp_path, capsys):
@@ -281,7 +282,7 @@ def test_a_worker_slot_takes_its_device_from_the_queue():
 @pytest.mark.usefixtures("one_thread")
 def test_runs_placed_on_a_device_list_train_in_the_pool(tmp_path, tiny, caplog):
     store = RunStore(tmp_path / "store")
-    nodes = grid_graph(store, chapter_grid("predefined", "smoke"), "smoke", [0, 1], data_root=tiny).missing(store)
+    nodes = grid_graph(store, chapter_grid("predefined", "smoke"), get_preset("smoke"), [0, 1], data_root=tiny).missing(store)
     ex = make_executor("local", devices=["cpu"], runs_per_device=2, threads=1)
     with caplog.at_level("INFO", logger="nbprune"):
         outcomes = ex.run(store, nodes, data_root=tiny, device="cuda")  # the device list wins over device=
@@ -317,11 +318,11 @@ def test_derived_runs_of_a_parent_imported_without_weights_are_blocked_before_tr
     grid = grids.l1_grid(["vgg16-a"])
     a = RunStore(tmp_path / "a")
     complete_grid(a, grid, "smoke", [0], data_root=tiny, device="cpu", progress=False)
-    large = graph.large_for(grid[0], "smoke", 0)
+    large = graph.large_for(grid[0], get_preset("smoke"), 0)
     export_runs(a, tmp_path / "export", run_ids=[large.run_id])  # the large model only, no weights
     b = RunStore(tmp_path / "b")
     import_runs(tmp_path / "export", b)
-    g = grid_graph(b, grid, "smoke", [0], data_root=tiny)
+    g = grid_graph(b, grid, get_preset("smoke"), [0], data_root=tiny)
     blocked = g.blocked(b)
     roles = {n.role for n, _ in blocked}
     assert roles == {"fine-tuned"} and all(large.run_id in why for _, why in blocked)
@@ -335,7 +336,7 @@ def test_derived_runs_of_a_parent_imported_without_weights_are_blocked_before_tr
     # with the parent's weights back, nothing is blocked
     for name in ("final.pt", "init.pt"):
         (b.path / large.run_id / name).write_bytes((a.path / large.run_id / name).read_bytes())
-    assert grid_graph(b, grid, "smoke", [0], data_root=tiny).blocked(b) == []
+    assert grid_graph(b, grid, get_preset("smoke"), [0], data_root=tiny).blocked(b) == []
 
 
 def test_the_package_logs_and_show_log_prints_it_on_stdout(capsys):

@@ -16,6 +16,7 @@ from torch import nn
 
 from nbprune.flops import count_flops, count_params
 from nbprune.models import ChannelSelection, create_model, selections_of
+from nbprune.presets import get_preset
 from nbprune.prune import hooks_for, make_plan
 from nbprune.runner import run_chain as prune_chain
 from nbprune.runs import RunStore
@@ -193,7 +194,7 @@ def test_sfp_chain_scratch_runs_follow_the_recipe_and_are_as_dense_as_the_pruned
     from nbprune.plans import plan_for
 
     exp = experiment("SFP 40%", "resnet20", "sfp", {"fraction": 0.4}, variants=("pruned", "scratch-e", "scratch-b"))
-    configs = variant_configs(large_res, exp, "smoke")
+    configs = variant_configs(large_res, exp, get_preset("smoke"))
     chain = plan_for(large_res, "sfp", {"fraction": 0.4})  # plan and FLOPs, as stored beside the large run
     trained = large_res.model()
     pruned = apply_plan(trained, chain.plan)
@@ -269,7 +270,7 @@ def test_iterative_rounds_are_in_the_grids_and_chain_through_tickets(tmp_path):
     grid = iterative_grid("vgg16", 0.5, [1, 2])
     res = run_grid(store, grid, "smoke", [0], data=_synthetic(), progress=False)
     (e1, c1), (e2, c2) = res.chains
-    assert c2.large.run_id == c1.runs["winning-ticket"].run_id == _large_for(e2, "smoke", 0).run_id
+    assert c2.large.run_id == c1.runs["winning-ticket"].run_id == _large_for(e2, get_preset("smoke"), 0).run_id
     m1 = store.init_state(c1.runs["winning-ticket"].config)
     m2 = store.init_state(c2.runs["winning-ticket"].config)
     key = "features.3.weight"

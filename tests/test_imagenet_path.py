@@ -16,7 +16,7 @@ import torch
 from nbprune.cli import main
 from nbprune.config import RunConfig
 from nbprune.data import FolderData, folder_classes
-from nbprune.presets import for_data, for_dataset
+from nbprune.presets import for_data, for_dataset, get_preset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 REPO = Path(__file__).resolve().parents[1]
@@ -97,8 +97,8 @@ def test_the_paper_imagenet_recipe_and_the_class_count(folder):
     assert (large.lr, large.weight_decay, large.momentum, large.lr_milestones()) == (0.1, 1e-4, 0.9, (30, 60))
     assert large.classes == 1000 and large.num_classes is None and large.image_size is None
     from nbprune.flops import count_flops
-    from nbprune.graph import training_flops
     from nbprune.pipeline import derived_configs
+    from nbprune.projection import training_flops
     from nbprune.prune import make_plan
     from nbprune.train import build_model
 
@@ -185,7 +185,7 @@ def test_vgg_gap_tiny_and_resnet50_2x_train_only_from_scratch():
 
     r50 = create_model("imagenet-resnet50", num_classes=10)
     sss = RunConfig("imagenet-resnet50", dataset="imagenet", epochs=100, milestones=(30, 60, 90))
-    table5 = [e.large for e in imagenet_automatic_grid("paper") if e.paper_table == "5"]
+    table5 = [e.large for e in imagenet_automatic_grid(get_preset("paper")) if e.paper_table == "5"]
     assert table5 == [(("epochs", 100), ("milestones", (30, 60, 90)))] * 3
     for name, epochs, steps in (("imagenet-resnet41", 117, (35, 70, 105)), ("imagenet-resnet32", 145, (43, 87, 130)),
                                 ("imagenet-resnet26", 179, (53, 107, 161))):

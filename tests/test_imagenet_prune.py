@@ -25,7 +25,7 @@ from nbprune.prune.reconstruct import (
     regression,
     thinet,
 )
-from nbprune.prune.structured import _target_widths, l1, slimming
+from nbprune.prune.structured import l1, slimming, target_widths
 from nbprune.prune.surgery import Unit, block_indices, channel_units, prune_channels, pruned_cfg
 from test_methods2 import output_of
 from test_surgery import random_keep, randomised
@@ -317,12 +317,12 @@ def test_flops_default_to_224_for_imagenet_models():
 
 def test_target_widths_fit_the_full_models():
     vgg = meta("imagenet-vgg16", num_classes=10)  # a BN parent: the target is matched in its BN variant
-    widths = _target_widths(vgg, channel_units(vgg), "imagenet-vgg16-conv")
+    widths = target_widths(vgg, channel_units(vgg), "imagenet-vgg16-conv")
     assert [widths[n] for n in channel_units(vgg)] == [v for v in THINET_TARGETS["vgg-conv"] if v != "M"]
     r50 = meta("imagenet-resnet50", num_classes=10)
-    assert _target_widths(r50, channel_units(r50), "imagenet-resnet50-50")["layer3.0.conv2"] == 128
+    assert target_widths(r50, channel_units(r50), "imagenet-resnet50-50")["layer3.0.conv2"] == 128
     with pytest.raises(ValueError, match=r"^target: 'imagenet-resnet34-a' prunes imagenet-resnet34"):
-        _target_widths(r50, channel_units(r50), "imagenet-resnet34-a")
+        target_widths(r50, channel_units(r50), "imagenet-resnet34-a")
 
 
 # ---- L1 and slimming ---------------------------------------------------------------------------------------

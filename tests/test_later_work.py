@@ -10,6 +10,7 @@ from nbprune import report
 from nbprune.chapters import get_chapter
 from nbprune.experiments import later_work_grid
 from nbprune.models import create_model
+from nbprune.presets import get_preset
 from nbprune.prune import make_plan
 from nbprune.prune.surgery import channel_units
 
@@ -78,20 +79,20 @@ def test_a_pair_of_the_same_runs_is_not_a_comparison():
 def test_the_chapter_shares_its_large_models_and_runs_with_chapters_1_2_and_5():
     from nbprune.graph import large_for
 
-    grid = later_work_grid("cpu")
+    grid = later_work_grid(get_preset("cpu"))
     assert [e.method for e in grid].count("random-channels") == 3
-    assert [e.method for e in later_work_grid("cpu", 5)].count("random-channels") == 5
-    ch1 = get_chapter("predefined").grid("cpu")
-    ch5 = get_chapter("lottery_ticket").grid("cpu")
-    by_label = {(e.method, e.label): e for e in ch1 + get_chapter("automatic").grid("cpu") + ch5}
+    assert [e.method for e in later_work_grid(get_preset("cpu"), 5)].count("random-channels") == 5
+    ch1 = get_chapter("predefined").grid(get_preset("cpu"))
+    ch5 = get_chapter("lottery_ticket").grid(get_preset("cpu"))
+    by_label = {(e.method, e.label): e for e in ch1 + get_chapter("automatic").grid(get_preset("cpu")) + ch5}
     for exp in grid:
         twin = by_label.get((exp.method, exp.label))
         if twin is not None:  # the same row of another chapter: the same large model
-            assert large_for(exp, "cpu", 0) == large_for(twin, "cpu", 0)
+            assert large_for(exp, get_preset("cpu"), 0) == large_for(twin, get_preset("cpu"), 0)
     shared = {(e.method, e.label) for e in grid} & set(by_label)
     assert {("l1", "VGG-16-A"), ("slimming", "70%"), ("magnitude", "20%")} <= shared
     with pytest.raises(ValueError, match="^draws: must be None or an integer >= 1"):
-        later_work_grid("cpu", 0)
+        later_work_grid(get_preset("cpu"), 0)
 
 
 def test_the_intro_reads_the_chapters_cross_row_verdict(tmp_path):

@@ -319,3 +319,55 @@ def test_cifar_resnet50_is_the_weight_level_codes_basic_block_resnet() -> None:
     projections = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)]
     assert len(projections) == 2 and all(p.stride == (2, 2) for p in projections)
     assert sum(isinstance(m, nn.Conv2d) for m in model.modules()) == 1 + 48 + 2
+# ---- model families ------------------------------------------------------------------------------------
+
+
+def test_families_register_their_properties() -> None:
+    """Each CIFAR family registers the paper's names and, where Network Slimming runs on it, its penalty; a
+    named target belongs to its base's family."""
+    from nbprune.models import family_of, list_families, models_with, paper_name, slimming_penalty
+
+    assert sorted(list_families()) == ["densenet", "imagenet-resnet", "imagenet-vgg", "preresnet", "resnet", "vgg"]
+    assert sorted(list_families("slimming_penalty")) == ["densenet", "preresnet", "vgg"]
+    assert [paper_name(m) for m in ("vgg16", "resnet110", "preresnet164", "densenet-bc-100")] == [
+        "VGG-16", "ResNet-110", "PreResNet-164", "DenseNet-BC-100"]
+    assert (slimming_penalty("vgg19"), slimming_penalty("preresnet164"), slimming_penalty("densenet40")) == (
+        1e-4, 1e-5, 1e-5)
+    assert family_of("vgg16-a").name == "vgg" and family_of("resnet56-b").name == "resnet"
+    assert sorted(models_with("slimming_penalty")) == sorted(
+        ["vgg11", "vgg13", "vgg16", "vgg19", "preresnet56", "preresnet110", "preresnet164", "densenet40",
+         "densenet-bc-100"])
+    assert family_of(create_model("resnet20", width=0.25)).name == "resnet"
+    # every CIFAR model the book's grids may name has a paper name (no fallback to the registry name)
+    for m in list_models():
+        if not m.startswith("imagenet") and m not in list_targets():
+            assert paper_name(m)[0].isupper(), m
+
+
+def test_an_unregistered_family_property_is_an_error() -> None:
+    """No silent default: ResNet registers no slimming penalty (the paper slims VGG, PreResNet and DenseNet),
+    and an ImageNet family names only the models the paper names."""
+    from nbprune.models import paper_name, slimming_penalty
+
+    with pytest.raises(ValueError, match="model: the 'resnet' family registers no Network Slimming sparsity "
+                                         "penalty; families that do: "):
+        slimming_penalty("resnet56")
+    assert paper_name("imagenet-vgg16") == "VGG-16"
+    with pytest.raises(ValueError, match="model: unknown 'vgg17'"):
+        paper_name("vgg17")
+
+
+def test_register_family_checks_its_arguments(monkeypatch) -> None:
+    from nbprune.models import registry
+
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    with pytest.raises(ValueError, match="family: 'vgg' is already registered"):
+        registry.register_family("vgg", nn.Module, ("x",))
+    with pytest.raises(ValueError, match="models: 'vgg16' already belongs to the 'vgg' family"):
+        registry.register_family("other", nn.Module, ("vgg16",))
+    with pytest.raises(ValueError, match="paper_names: 'y' not among the family's models"):
+        registry.register_family("other", nn.Module, ("x",), paper_names={"y": "Y"})
+    with pytest.raises(ValueError, match="slimming_penalty: must be None or a number in"):
+        registry.register_family("other", nn.Module, ("x",), slimming_penalty=2)
+    with pytest.raises(ValueError, match="property: unknown 'width'"):
+        registry.family_of("vgg16").require("width")

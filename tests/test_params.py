@@ -9,7 +9,7 @@ import pytest
 
 from nbprune import experiments as grids
 from nbprune.params import parse_param, slurm_options
-from nbprune.presets import resolve_seeds
+from nbprune.presets import get_preset, resolve_seeds
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -27,11 +27,11 @@ def test_parse_param_json_yaml_and_values_untouched():
 
 VALID = [
     (lambda v: grids.l1_grid(v), '["resnet56-b"]', 1),
-    (lambda v: resolve_seeds(v, "quick"), "[0, 1]", 2),
+    (lambda v: resolve_seeds(v, get_preset("quick")), "[0, 1]", 2),
     (lambda v: grids.slimming_grid(v), "{vgg19: [0.5, 0.7]}", 2),
     (lambda v: grids.magnitude_grid(v), '{"vgg19": [0.3]}', 1),
     (lambda v: grids.search_grid(v), "[0.5]", 2),
-    (lambda v: grids.lottery_grid("quick", v), "[0.1, 0.01]", 6),  # per lr: VGG-16-A, one-shot and iterative
+    (lambda v: grids.lottery_grid(get_preset("quick"), v), "[0.1, 0.01]", 6),  # per lr: VGG-16-A, one-shot and iterative
     (lambda v: slurm_options(v), "{partition: gpu, gpus: 1}", 2),
 ]
 
@@ -43,11 +43,11 @@ def test_every_list_or_mapping_parameter_accepts_a_string_that_parses(fn, text, 
 
 @pytest.mark.parametrize("fn, text, name", [
     (lambda v: grids.l1_grid(v), "resnet56-b", "targets"),
-    (lambda v: resolve_seeds(v, "quick"), "0,1", "seeds"),
+    (lambda v: resolve_seeds(v, get_preset("quick")), "0,1", "seeds"),
     (lambda v: grids.slimming_grid(v), "vgg19=0.7", "fractions"),
     (lambda v: grids.magnitude_grid(v), "[0.3]", "fractions"),
     (lambda v: grids.search_grid(v), "0.5", "fractions"),
-    (lambda v: grids.lottery_grid("quick", v), "0.1, 0.01", "lrs"),
+    (lambda v: grids.lottery_grid(get_preset("quick"), v), "0.1, 0.01", "lrs"),
     (lambda v: slurm_options(v), "partition=gpu", "slurm"),
 ])
 def test_a_string_that_does_not_parse_says_how_to_pass_it_with_y(fn, text, name):

@@ -10,6 +10,7 @@ from nbprune.chapters import CHAPTERS, get_chapter
 from nbprune.cli import main
 from nbprune.executors import LocalExecutor
 from nbprune.experiments import l1_grid, magnitude_grid
+from nbprune.presets import get_preset
 from nbprune.runner import run_chapter, run_grid
 from nbprune.runs import RunStore
 
@@ -159,12 +160,12 @@ def test_a_chapter_re_executed_against_exported_results_trains_nothing_and_makes
 def test_a_budget_point_scales_fine_tuning_and_the_presets_own_budget_is_the_preset():
     from nbprune.presets import at_budget, get_preset
 
-    p = at_budget("paper", 40)
+    p = at_budget(get_preset("paper"), 40)
     assert (p.epochs, p.finetune_epochs, p.name) == (40, 10, "paper")
-    assert at_budget("paper", 160) is get_preset("paper")
-    assert at_budget("quick", 16).finetune_epochs == 4 and at_budget("quick", 1).finetune_epochs == 1
+    assert at_budget(get_preset("paper"), 160) is get_preset("paper")
+    assert at_budget(get_preset("quick"), 16).finetune_epochs == 4 and at_budget(get_preset("quick"), 1).finetune_epochs == 1
     with pytest.raises(ValueError, match="budget: must be an integer number of epochs >= 1"):
-        at_budget("paper", 0)
+        at_budget(get_preset("paper"), 0)
 
 
 def test_a_curve_on_its_own_images_shares_no_point_with_the_preset_and_trains_its_first_seeds():
@@ -177,7 +178,7 @@ def test_a_curve_on_its_own_images_shares_no_point_with_the_preset_and_trains_it
     assert at_budget(cpu, 32).finetune_epochs == 8 and at_budget(cpu, 2).finetune_epochs == 1
     # the curve's seeds continue the chapter's where a point asks for more (8 at 32 and 64 epochs); seeds a user
     # gave are taken as given; each point trains the first of them
-    assert budget_seeds(cpu, [0, 1, 2, 3, 4]) == list(range(8)) and budget_seeds("paper", [0, 1, 2, 3, 4]) == [0, 1, 2, 3, 4]
+    assert budget_seeds(cpu, [0, 1, 2, 3, 4]) == list(range(8)) and budget_seeds(get_preset("paper"), [0, 1, 2, 3, 4]) == [0, 1, 2, 3, 4]
     assert budget_seeds(cpu, [4], explicit=True) == [4]
     counts = {e.budget: e.seeds for e in budget_grid(cpu)}
     assert counts[2] == counts[16] == 3 and counts[32] == counts[64] == 8
@@ -188,17 +189,17 @@ def test_a_curve_on_its_own_images_shares_no_point_with_the_preset_and_trains_it
 
 def test_the_budget_curve_spans_16x_and_its_160_epoch_point_is_chapter_1s_row():
     from nbprune.experiments import budget_grid, predefined_grid
-    from nbprune.graph import project_grid
+    from nbprune.projection import project_grid
 
-    grid = budget_grid("paper")
+    grid = budget_grid(get_preset("paper"))
     budgets = [e.budget for e in grid if e.variants]
     assert max(budgets) / min(budgets) >= 16 and len(budgets) >= 5
     assert grid[-1].variants == () and grid[-1].budget == 2 * max(budgets)  # the doubled unpruned reference
-    assert budget_grid("quick") == []
-    curve = project_grid([e for e in grid if e.budget == 160], "paper", [0])
-    main = project_grid([e for e in predefined_grid("paper") if e.label == "VGG-16-A"], "paper", [0])
+    assert budget_grid(get_preset("quick")) == []
+    curve = project_grid([e for e in grid if e.budget == 160], get_preset("paper"), [0])
+    main = project_grid([e for e in predefined_grid(get_preset("paper")) if e.label == "VGG-16-A"], get_preset("paper"), [0])
     assert set(curve["run_id"]) == set(main["run_id"])  # the same runs: trained once
-    top = project_grid(grid[-1:], "paper", [0, 1])
+    top = project_grid(grid[-1:], get_preset("paper"), [0, 1])
     assert list(top["role"]) == ["large", "large"] and set(top["epochs"]) == {320}
 
 

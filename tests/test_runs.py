@@ -168,3 +168,20 @@ def test_checkpoints_load_as_plain_tensors_and_a_resume_through_the_store_matche
     assert res.metrics["test_acc"] == ref.metrics["test_acc"] and res.metrics["resumed_after_epochs"] == [1]
     assert all(torch.equal(a, b) for a, b in zip(res.state_dict().values(), ref.state_dict().values()))
     assert not (store.run_dir(cfg) / ".checkpoint.pt.tmp999999").exists()
+
+
+def test_the_store_reads_a_runs_records_for_other_modules(tmp_path):
+    """RunStore.record / finished / rewind_replayed: what the projection, the graph and chapter 6 read, so no
+    module reads the store's files itself."""
+    store = RunStore(tmp_path / "s")
+    for run_id, status in (("a", "finished"), ("b", "failed")):
+        (store.path / run_id).mkdir(parents=True)
+        (store.path / run_id / "config.json").write_text(json.dumps({"model": "vgg16"}))
+        (store.path / run_id / "metrics.json").write_text(json.dumps({"status": status}))
+    (store.path / "a" / "rewind-7.json").write_text(json.dumps({"replayed": True, "step": 7}))
+    assert store.run_ids() == ["a", "b"]
+    assert store.record("a", "config") == {"model": "vgg16"} and store.record("a", "provenance") is None
+    assert (store.finished("a"), store.finished("b"), store.finished("nope")) == (True, False, False)
+    assert store.rewind_replayed("a", 7) and not store.rewind_replayed("a", 8) and not store.rewind_replayed("b", 7)
+    with pytest.raises(ValueError, match="name: unknown 'weights'"):
+        store.record("a", "weights")

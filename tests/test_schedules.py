@@ -9,6 +9,7 @@ import torch
 
 from nbprune.config import RunConfig
 from nbprune.pipeline import FINETUNE_LR, RETRAINING, derived_configs, retraining_schedule
+from nbprune.presets import get_preset
 from nbprune.prune import PrunePlan
 
 LARGE = RunConfig.from_preset("paper", "vgg16")  # 160 epochs, lr 0.1, x0.1 at 80 and 120
@@ -17,7 +18,7 @@ LARGE = RunConfig.from_preset("paper", "vgg16")  # 160 epochs, lr 0.1, x0.1 at 8
 def _derived(variants, epochs_large=160):
     large = RunConfig(model="vgg16", epochs=epochs_large)
     plan = PrunePlan(method="l1", arch="vgg16", cfg=[32] * 13, keep={"features.0": torch.arange(32)})
-    return derived_configs(large, plan, {"method": "l1", "target": "vgg16-a"}, 2, 1, "paper", variants)
+    return derived_configs(large, plan, {"method": "l1", "target": "vgg16-a"}, 2, 1, get_preset("paper"), variants)
 
 
 def test_lr_rewinding_replays_the_large_schedules_last_epochs():
@@ -115,7 +116,7 @@ def test_a_large_model_keeps_its_early_weights_for_rewinding_and_a_rewound_ticke
     assert not torch.equal(early["features.0.weight"], res.state_dict("init")["features.0.weight"])
     assert not torch.equal(early["features.0.weight"], res.state_dict("final")["features.0.weight"])
     exp = experiment("50%", "vgg11", "magnitude", {"fraction": 0.5}, variants=("winning-ticket", "rewound-ticket"))
-    configs = variant_configs(res, exp, "smoke")
+    configs = variant_configs(res, exp, get_preset("smoke"))
     rewound = configs["rewound-ticket"]
     assert (rewound.init, rewound.rewind_step, rewound.epochs) == ("parent-rewind", 1, 2)
     start = store.init_state(rewound)
@@ -142,7 +143,7 @@ def test_a_missing_rewind_snapshot_is_replayed_from_the_large_models_init_bit_id
     original = res.state_dict("rewind-1")
     (res.dir / "rewind-1.pt").unlink()  # a large model trained before snapshots were kept
     exp = experiment("50%", "vgg11", "magnitude", {"fraction": 0.5}, variants=("rewound-ticket",))
-    rewound = variant_configs(res, exp, "smoke")["rewound-ticket"]
+    rewound = variant_configs(res, exp, get_preset("smoke"))["rewound-ticket"]
     store.run(rewound, data=data, progress=False)
     replayed = res.state_dict("rewind-1")
     assert replayed.keys() == original.keys() and all(torch.equal(replayed[k], original[k]) for k in original)

@@ -23,6 +23,7 @@ from nbprune.flops import count_flops, scratch_b_epochs
 from nbprune.models import create_model
 from nbprune.pipeline import derived_configs
 from nbprune.plans import compute_plan
+from nbprune.presets import get_preset
 from nbprune.prune import PrunePlan, apply_plan, derive_state, hooks_for, make_plan
 from nbprune.prune.sfp import SFP_RECIPE, sfp_convs, sfp_step
 
@@ -145,7 +146,7 @@ def test_scratch_runs_are_the_full_size_network_drawn_as_the_authors_draw_it():
     large = RunConfig(model="resnet20", width=0.5, sfp_rate=0.4, sfp_convs="all", **SFP_RECIPE)
     spec = {"method": "sfp", **ALL}
     configs = derived_configs(large, plan, spec, count_flops(model), count_flops(apply_plan(model, plan), masked=True),
-                              "paper", ("pruned", "scratch-e", "scratch-b"))
+                              get_preset("paper"), ("pruned", "scratch-e", "scratch-b"))
     for v in ("pruned", "scratch-e", "scratch-b"):
         c = configs[v]
         assert (c.model, c.cfg, c.parent, dict(c.prune)) == ("resnet20", None, large.run_id, spec)
@@ -225,7 +226,7 @@ def test_resnet56_flops_follow_sfps_count_and_scratch_b_the_papers_rule(fraction
             convs += 2 * 9 * (k(16) if s == b == 0 else c_in) * k(c) * hw[c] + 2 * 9 * k(c) * k(c) * hw[c]
     assert _conv_flops(apply_plan(model, sp.plan), masked=True) == convs
     large = RunConfig(model="resnet56", sfp_rate=fraction, sfp_convs="all", **SFP_RECIPE)
-    b = derived_configs(large, sp.plan, {"method": "sfp", **settings}, sp.flops_large, sp.flops_pruned, "paper",
+    b = derived_configs(large, sp.plan, {"method": "sfp", **settings}, sp.flops_large, sp.flops_pruned, get_preset("paper"),
                         ("scratch-b",))["scratch-b"]
     assert b.epochs == epochs_b == int(200 * sp.flops_large / sp.flops_pruned)
     assert b.milestones == tuple(int(m * epochs_b / 200) for m in (60, 120, 160)) and b.warmup_epochs == 1
@@ -259,7 +260,7 @@ def test_the_paper_grid_has_table_10s_unpruned_models_and_table_11s_pretrained_r
     from nbprune.graph import grid_graph, large_for
     from nbprune.runs import RunStore
 
-    grid = predefined_grid("paper")
+    grid = predefined_grid(get_preset("paper"))
     recipe = tuple(sorted(SFP_RECIPE.items()))
     unpruned = {e.model: e for e in grid if e.method == "" and e.paper_table == "10"}
     assert set(unpruned) == set(SFP_TABLE10) and all(e.large == recipe and not e.variants for e in unpruned.values())
@@ -268,18 +269,18 @@ def test_the_paper_grid_has_table_10s_unpruned_models_and_table_11s_pretrained_r
     t11 = {(e.model, e.paper_target): e for e in sfp if e.paper_table == "11"}
     assert set(t11) == {("resnet56", "30%"), ("resnet56", "40%"), ("resnet110", "30%")}
     e = t11[("resnet56", "30%")]
-    c, base = large_for(e, "paper", 0), large_for(unpruned["resnet56"], "paper", 0)
+    c, base = large_for(e, get_preset("paper"), 0), large_for(unpruned["resnet56"], get_preset("paper"), 0)
     assert (c.parent, c.init, c.lr, c.warmup_lr, c.epochs, c.sfp_rate) == (base.run_id, "parent", 0.01, 0.001, 200, 0.3)
     refs = paper_refs(grid)
     assert refs[("ResNet-56", e.label, "pruned")] == (93.51, 0.26)
     assert refs[("ResNet-56", "SFP's recipe", "unpruned")] == (93.80, 0.12)  # Table 10's, its own row
     assert refs[("ResNet-56", "", "unpruned")] == (93.14, 0.12)  # Table 1's unpruned ResNet-56 (the paper's recipe)
     plan = PrunePlan(method="sfp", arch="resnet56", cfg=None, masks={"conv1.weight": torch.ones(16, 3, 3, 3)})
-    scratch = derived_configs(c, plan, {"method": "sfp", **dict(e.settings)}, 2, 1, "paper", e.variants, e.lr)
+    scratch = derived_configs(c, plan, {"method": "sfp", **dict(e.settings)}, 2, 1, get_preset("paper"), e.variants, e.lr)
     for v in ("scratch-e", "scratch-b"):  # the authors' scratch scripts: lr 0.01 for an epoch, then 0.1
         assert (scratch[v].lr, scratch[v].warmup_lr, scratch[v].warmup_epochs) == (0.1, 0.01, 1)
     assert (scratch["scratch-b"].epochs, scratch["scratch-b"].milestones) == (400, (120, 240, 320))
-    graph = grid_graph(RunStore(tmp_path / "store"), [unpruned["resnet56"], e], "paper", [0])
+    graph = grid_graph(RunStore(tmp_path / "store"), [unpruned["resnet56"], e], get_preset("paper"), [0])
     assert [n.run_id for n in graph.nodes] == [base.run_id]  # the pretrained SFP run waits for its unpruned model
 
 
@@ -309,6 +310,7 @@ def test_the_cpu_presets_sfp_row_runs_sfp_as_its_authors_did(preset):
     from nbprune.experiments import predefined_grid
     from nbprune.graph import large_for
 
+    preset = get_preset(preset)
     (e,) = [e for e in predefined_grid(preset) if e.method == "sfp"]
     assert e.model == "resnet56" and dict(e.settings) == ALL and e.variants == ("pruned", "scratch-e", "scratch-b")
     c = large_for(e, preset, 0)

@@ -207,8 +207,31 @@ def test_bad_keep_raises_value_error(keep, match):
 
 
 def test_unsupported_family():
-    with pytest.raises(ValueError, match="model: channel surgery supports"):
+    with pytest.raises(ValueError, match="model: 'Sequential' is an instance of no registered family"):
         channel_units(nn.Sequential(nn.Conv2d(3, 4, 3)))
+
+
+def test_channel_units_come_from_the_family_registration(monkeypatch):
+    """surgery reads a family's units from its registration: a family registered without them is refused by
+    name, and one registered with them is cut by the generic surgery."""
+    from nbprune.models import registry
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.head = nn.Conv2d(4, 2, 1)
+
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    registry.register_family("tiny-nounits", Tiny, ("tiny-a",))
+    with pytest.raises(ValueError, match="model: the 'tiny-nounits' family registers no channel-unit enumeration"):
+        channel_units(Tiny())
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    del registry._FAMILIES["tiny-nounits"]
+    registry.register_family("tiny", Tiny, ("tiny-a",),
+                             channel_units=lambda m: iter([("conv", Unit(4, "conv", None, None, ("head",), (0,)))]))
+    assert list(channel_units(Tiny())) == ["conv"]
+    assert channel_units(Tiny())["conv"].size == 4
 
 
 # ---- property test ------------------------------------------------------------------------------

@@ -188,9 +188,11 @@ def row_configs(preset: str, seed: int) -> tuple[Any, dict]:
     from nbprune.graph import large_for
     from nbprune.pipeline import derived_configs
     from nbprune.plans import compute_plan
+    from nbprune.presets import get_preset
     from nbprune.prune import hooks_for
     from nbprune.train import build_model
 
+    preset = get_preset(preset)
     exp = next(e for e in chapter_grid("predefined", preset)
                if e.method == "l1" and dict(e.settings).get("target") == "vgg16-a")
     large = large_for(exp, preset, seed)
@@ -206,6 +208,7 @@ def stage_train(ctx: Context) -> dict:
     from nbprune.data import load_cifar
     from nbprune.executors import LocalExecutor
     from nbprune.graph import Node, variant_configs
+    from nbprune.presets import get_preset
     from nbprune.runs import RunStore
 
     root = ctx.data_root if ctx.data_root is not None else (make_toy_data(ctx.work / "toy-data") if ctx.dry_run
@@ -226,7 +229,7 @@ def stage_train(ctx: Context) -> dict:
     outcomes = ex.run(store, first, data_root=root, stop_at=stop_at)
     check = {}
     if store.get(large) is not None and time.time() < stop_at:
-        after = variant_configs(store.get(large), exp, ctx.preset, root)
+        after = variant_configs(store.get(large), exp, get_preset(ctx.preset), root)
         check = {v: after[v].run_id == configs[v].run_id for v in after}
         if not all(check.values()):
             print(f"warning: the trained model's plan names other runs than the untrained one's: {check}")

@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--gpu-tflops: must be > 0, got {args.gpu_tflops}")
 
     from nbprune.chapters import CHAPTERS
-    from nbprune.graph import measured_rate, measured_totals, project_grid
     from nbprune.presets import PRESETS
+    from nbprune.projection import measured_rate, measured_totals, project_grid
     from nbprune.runs import RunStore
 
     store = RunStore(args.store)

@@ -13,12 +13,15 @@ that the import graph has no cycle):
     prune      -- the pruning methods: scores, plans, surgery, masks, and each method's training hooks
     plans      -- a chain's pruning plan, computed once and stored beside the run it prunes
     runs, store_io, provenance -- the content-addressed run store, its export/import, where a result came from
+    variants   -- one record per variant (fine-tuned, Scratch-E/B, tickets, ...): label, order, claims, derivation
     pipeline   -- the configs of the runs derived from a large model (fine-tuned, Scratch-E/B, tickets)
     experiments, chapters -- the book's rows and chapters as data (grids per preset, claims, comparisons)
-    graph      -- a grid's run graph (configs named from stored plans) and its cost projection
+    graph      -- a grid's run graph (configs named from stored plans)
+    projection -- a grid's cost before it trains (training FLOPs, the store's measured rates), read via RunStore
     executors  -- where runs train: locally (processes, devices) or on Slurm
     report     -- pure functions of result rows: tables, verdicts, figures
     runner     -- the chapter runner that the notebooks and ``nbprune grid`` both call
+    later_work -- chapter 6's setting read from its run (chains shown, rewinding point, draws)
     bench_measure -- the benchmark's reference loop (the authors' PIL/torchvision pipeline) and memory probe
     cli, bench -- the ``nbprune`` command and its benchmark
 """

@@ -23,11 +23,10 @@ import pandas as pd
 from . import report
 from .chapters import CHAPTERS, Chapter
 from .experiments import paper_refs
-from .presets import get_preset
-from .report.tables import VARIANT_LABELS
-from .report.verdicts import side_name
+from .presets import Preset, get_preset
 from .runner import results_path
 from .stats import agreement
+from .variants import pair_claim, side_name, variant_label
 
 SHORT_CLAIMS = {
     "predefined": "Predefined pruning: scratch training is as good as fine-tuning",
@@ -58,9 +57,8 @@ def _frame(path) -> pd.DataFrame:
     return report.results_frame(pd.read_csv(path, keep_default_na=False).to_dict("records"))
 
 
-def _chapter_stats(ch: Chapter, df: pd.DataFrame, preset, dataset: str) -> list[dict]:
+def _chapter_stats(ch: Chapter, df: pd.DataFrame, p: Preset, dataset: str) -> list[dict]:
     """A chapter's comparisons as stats rows (not settled), each with its claim text in ``claim_text``."""
-    p = get_preset(preset)
     if ch.verdicts == "search":
         rows = report.search_stats(df, p.margin)
         return [{**r, "claim_text": ch.claim if r["claim"] is not None else "no claim tabulated"} for r in rows]
@@ -88,6 +86,7 @@ def book_comparisons(preset, results_dir: str | None = None, dataset: str = "cif
     """Every chapter's comparisons at the preset's own budget, settled book-wide (:func:`nbprune.report.settle`):
     each row a stats row plus ``chapter`` (the record), ``claim_text`` and ``family`` ((chapter number, claim));
     a row of runs an earlier row compared carries ``same_as``. Chapters without results are left out."""
+    preset = get_preset(preset)
     seen: dict = {}
     out = []
     for ch in CHAPTERS.values():
@@ -176,12 +175,12 @@ def _results(rows: list[dict], multi: bool) -> str:
 def _name(r: dict) -> str:
     if r.get("label"):
         return r["label"]
-    a, b = VARIANT_LABELS.get(r["a"], r["a"]), VARIANT_LABELS.get(r["b"], r["b"])
+    a, b = variant_label(r["a"]), variant_label(r["b"])
     return f"{a} − {b}"
 
 
 def _agrees(r: dict) -> str:
-    claim = r["claim"] if "claim" in r else report.PAIR_CLAIMS.get((r["a"], r["b"]))
+    claim = r["claim"] if "claim" in r else pair_claim(r["a"], r["b"])
     return "-" if claim is None else agreement(r["cmp"].outcome, claim)
 
 
@@ -487,7 +486,7 @@ def _sentence(r: dict) -> str:
     c = r["cmp"]
     where = f"**{_row_name(r)}, {_name(r)}**"
     if "same_as" in r:
-        alias = "; ".join(f"{VARIANT_LABELS.get(v, v)} is the {VARIANT_LABELS.get(w, w).lower()} runs here"
+        alias = "; ".join(f"{variant_label(v)} is the {variant_label(w).lower()} runs here"
                           for v, w in r.get("alias", {}).items())
         return f"{where}: the same runs as {r['same_as']}" + (f" ({alias})" if alias else "") + ", so not a second verdict."
     ci = "" if math.isnan(c.low95) else f" (95% interval {c.low95:+.2f} to {c.high95:+.2f})"
@@ -560,7 +559,7 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
         split = _split(g["final"].tolist())
         if split:
             name = row if str(row).startswith(str(model)) else f"{model} {row}"
-            reasons.append(f"{VARIANT_LABELS.get(str(variant), variant)} of {name} splits into two groups of seeds "
+            reasons.append(f"{variant_label(variant)} of {name} splits into two groups of seeds "
                            f"(around {split[0]:.1f}% and {split[1]:.1f}%), which widens its interval")
     need = [r["cmp"].seeds_needed for r in verdicts if r["cmp"].outcome == "inconclusive"]
     if need:
@@ -576,7 +575,8 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _doubling_gain(preset, epochs: int, results_dir: str | None = None, dataset: str = "cifar10") -> float | None:
+def _doubling_gain(preset: Preset, epochs: int, results_dir: str | None = None,
+                   dataset: str = "cifar10") -> float | None:
     """Chapter 1's curve: the unpruned model's mean gain from ``epochs`` to twice that, paired by seed."""
     path = results_path("predefined-budget", preset, dataset, results_dir)
     if not path.exists():
@@ -607,7 +607,7 @@ def curve_sections(run) -> list[dict]:
         paper = {}
         for (m, label, variant), (mean, _) in refs.items():
             if m == model and (label == row or (variant == "unpruned" and label == "")):
-                paper["unpruned" if variant == "unpruned" else VARIANT_LABELS.get(variant, variant)] = mean
+                paper["unpruned" if variant == "unpruned" else variant_label(variant)] = mean
         seeds = rows[rows["variant"] != "unpruned"].groupby("budget")["seed"].nunique().to_dict()
         out.append({"row": row, "stats": stats, "paper": paper, "seeds": seeds,
                     "title": f"{model} {row} against the budget ({run.preset.name})"})

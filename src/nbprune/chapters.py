@@ -14,19 +14,20 @@ from . import experiments as ex
 from .choices import unknown_choice
 from .experiments import Experiment
 from .presets import Preset, get_preset
+from .variants import variants_in
 
 Pair = tuple[str, str]
 SCRATCH_VS_FINETUNED: tuple[Pair, ...] = (("scratch-e", "fine-tuned"), ("scratch-b", "fine-tuned"))
 # chapter 6: each large-lr schedule against fine-tuning and against Scratch-B (the same computation or more),
 # and the rewound ticket against the reset one and the random re-initialisation
 LATER_WORK_PAIRS: tuple[Pair, ...] = (
-    *((s, "fine-tuned") for s in ("lr-rewinding", "slr", "clr")),
-    *((s, "scratch-b") for s in ("lr-rewinding", "slr", "clr")),
+    *((s, "fine-tuned") for s in variants_in("retraining")),
+    *((s, "scratch-b") for s in variants_in("retraining")),
     ("rewound-ticket", "winning-ticket"), ("rewound-ticket", "random-init"), ("winning-ticket", "random-init"))
 _RETRAIN = ("Le & Hua 2021: retrained at a large learning rate, the pruned model's inherited weights beat fine-tuning "
             "and training from scratch")
 LATER_WORK_CLAIMS: tuple[tuple[Pair | str, str], ...] = (
-    *(((s, b), _RETRAIN) for s in ("lr-rewinding", "slr", "clr") for b in ("fine-tuned", "scratch-b")),
+    *(((s, b), _RETRAIN) for s in variants_in("retraining") for b in ("fine-tuned", "scratch-b")),
     ("random", "Le & Hua 2021: randomly pruned filters, retrained at a large learning rate, beat L1-norm pruning "
                "fine-tuned"),
     (("rewound-ticket", "winning-ticket"), "Frankle et al. 2019, 2020: at lr 0.1 a ticket needs rewinding to "
@@ -107,7 +108,7 @@ class Chapter:
         """The notebook's stem, e.g. ``01_predefined`` (``notebooks/<page>.py``, ``book/<page>.ipynb``)."""
         return f"{self.number:02d}_{self.name}"
 
-    def experiments(self, preset, value=None, dataset: str = "cifar10") -> list[Experiment]:
+    def experiments(self, preset: str | Preset, value=None, dataset: str = "cifar10") -> list[Experiment]:
         """The first stage's experiments: the preset's grid on ``dataset`` (:meth:`grid_for`), or the one
         ``value`` of :attr:`parameter` names."""
         p = get_preset(preset)
@@ -117,8 +118,8 @@ class Chapter:
 def _search_followups(keep: list, sparsity: list, preset: Preset, custom: bool, dataset: str = "cifar10",
                       transfer: tuple[list, list] | None = None) -> list[Experiment]:
     """Chapter 4's second stage: guided pruning and guided sparsification from the first stage's patterns,
-    and (preset grids only) transferred guided pruning to VGG-19 at one fraction on the CPU presets (time),
-    at every fraction on ``paper``.
+    and (preset grids only) transferred guided pruning to VGG-19 at the preset's ``transfer_fractions`` (one
+    fraction on the CPU presets, for time; every fraction on ``paper``).
 
     On CIFAR-100 (Figure 6, VGG-19): guided pruning and sparsification from VGG-19's own CIFAR-100 patterns, and
     the ones transferred from VGG-16 on CIFAR-10: ``transfer`` is the (keep, sparsity) patterns of the chapter's
@@ -132,7 +133,8 @@ def _search_followups(keep: list, sparsity: list, preset: Preset, custom: bool, 
         return out
     out = ex.guided_grid(keep) + ex.guided_sparsity_grid(sparsity)
     if not custom:
-        out += ex.guided_grid(vgg16, model="vgg19", fractions={"smoke": [0.4], "quick": [0.5], "cpu": [0.5]}.get(preset.name))
+        fractions = None if preset.transfer_fractions is None else list(preset.transfer_fractions)
+        out += ex.guided_grid(vgg16, model="vgg19", fractions=fractions)
     return out
 
 
@@ -171,7 +173,7 @@ CHAPTERS: dict[str, Chapter] = {c.name: c for c in (
 )}
 
 
-def chapter_grid(chapter: str, preset, dataset: str = "cifar10") -> list[Experiment]:
+def chapter_grid(chapter: str, preset: str | Preset, dataset: str = "cifar10") -> list[Experiment]:
     """The experiments of ``chapter`` at ``preset`` on ``dataset`` (its first stage)."""
     return get_chapter(chapter).grid_for(get_preset(preset), dataset)
 

@@ -348,8 +348,9 @@ def cmd_grid(args) -> int:
     from .distributed import init_from_env, is_main
 
     device = init_from_env(args.device) if args.executor == "local" else args.device  # torchrun: DDP per run
-    run = run_chapter(chapter, preset, args.value, args.seeds, args.dataset, device, args.data, args.store,
-                      args.executor, options, args.results, train_curve=args.curve)
+    run = run_chapter(chapter, preset, args.value, seeds=args.seeds, dataset=args.dataset, device=device,
+                      data_root=args.data, store=args.store, executor=args.executor, executor_options=options,
+                      results_root=args.results, train_curve=args.curve)
     if not is_main():
         return 0
     print(f"{len(run.rows)} result rows -> {run.saved}")

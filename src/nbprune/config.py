@@ -19,9 +19,9 @@ from typing import Any
 from .choices import unknown_choice
 from .data import CIFAR, DATASETS
 from .flops import scratch_b_milestones
-from .presets import for_dataset
+from .presets import Preset, for_dataset
 
-__all__ = ["CONFIG_VERSION", "INITS", "NORMALIZATIONS", "SFP_CONVS", "RunConfig", "fresh_seed"]
+__all__ = ["CONFIG_VERSION", "INITS", "NORMALIZATIONS", "SFP_CONVS", "RunConfig", "fresh_seed", "thaw"]
 
 CONFIG_VERSION = 1
 # bump CONFIG_VERSION when the meaning of an existing field changes (old runs then stop matching)
@@ -104,9 +104,10 @@ class RunConfig:
 
     # --------------------------------------------------------------------------------- construction
     @classmethod
-    def from_preset(cls, preset, model: str, **overrides) -> RunConfig:
+    def from_preset(cls, preset: str | Preset, model: str, **overrides) -> RunConfig:
         """A large-model run at a preset's budget (epochs, width, subsets), resolved for the run's dataset
-        (:func:`nbprune.presets.for_dataset`: ImageNet's own recipe); ``overrides`` win."""
+        (:func:`nbprune.presets.for_dataset`: ImageNet's own recipe); ``overrides`` win. ``preset``: a
+        :class:`~nbprune.presets.Preset` or its name (a public constructor: the name is resolved here)."""
         p = for_dataset(preset, overrides.get("dataset", "cifar10"))
         kw = dict(model=model, epochs=p.epochs, width=p.width, batch_size=p.batch_size,
                   train_subset=p.train_subset, test_subset=p.test_subset, amp=p.amp)
@@ -224,17 +225,17 @@ class RunConfig:
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.default is dataclasses.MISSING or v != f.default:
-                out[f.name] = _thaw(v)
+                out[f.name] = thaw(v)
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """Every field (defaults included), as JSON-ready values."""
-        return {f.name: _thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {f.name: thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @staticmethod
     def to_dict_value(value: Any) -> Any:
         """A field value as it appears in :meth:`to_dict`."""
-        return _thaw(value)
+        return thaw(value)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
@@ -338,7 +339,8 @@ def _freeze(v):
     return v
 
 
-def _thaw(v):
+def thaw(v):
+    """A frozen config value back in its JSON form: tuples (how a config stores lists) as lists, recursively."""
     if isinstance(v, tuple):
-        return [_thaw(x) for x in v]
+        return [thaw(x) for x in v]
     return v

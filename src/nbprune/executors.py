@@ -26,8 +26,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .graph import Node, measured_rate, projected_seconds, run_state, training_flops
+from .graph import Node, run_state
 from .log import LOGGER
+from .projection import measured_rate, projected_seconds, training_flops
 from .runs import RunStore
 from .step import check_step, default_step, resolve_step
 from .train import RunConfig, resolve_device

@@ -12,19 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .choices import unknown_choice
-from .models import list_models, list_targets
+from .models import list_models, list_targets, models_with, paper_name, slimming_penalty
 from .models.vgg import WEIGHT_LEVEL_VGG
 from .paper import paper_value
 from .params import parse_param
-from .presets import Preset, at_budget, budget_seed_count, get_preset, row_seed_count
+from .presets import Preset, at_budget, budget_seed_count, row_seed_count
 from .prune.sfp import SFP_RECIPE
 from .prune.unstructured import iterative_fractions
+from .variants import variants_in
 
-BN_SPARSITY = {"vgg": 1e-4, "preresnet": 1e-5, "densenet": 1e-5}  # Network Slimming's s per family
-PAPER_NAMES = {"vgg16": "VGG-16", "vgg19": "VGG-19", "resnet56": "ResNet-56", "resnet110": "ResNet-110",
-               "preresnet164": "PreResNet-164", "preresnet110": "PreResNet-110", "densenet40": "DenseNet-40",
-               "resnet20": "ResNet-20", "resnet32": "ResNet-32", "densenet-bc-100": "DenseNet-BC-100",
-               "resnet50": "ResNet-50", "preresnet56": "PreResNet-56"}
 WEIGHT_LEVEL = (("model_kwargs", (("bn_gamma", 1.0),)),)  # Table 6's models: the weight-level code inits gamma 1
 # Table 9's, Figure 7's and Figure 3 (right)'s VGG-16 at ``paper``: the weight-level code's vgg16_bn (linear head,
 # BN gamma 1, conv bias, fan-in init: nbprune.models.vgg.WEIGHT_LEVEL_VGG), another model than Table 1's VGG-16
@@ -73,7 +69,8 @@ class Experiment:
 
     @property
     def paper_model(self) -> str:
-        return PAPER_NAMES.get(self.model, self.model)
+        """The paper's spelling of the model ("VGG-16"), as its family registered it."""
+        return paper_name(self.model)
 
     @property
     def round(self) -> int:
@@ -91,18 +88,18 @@ def seeds_of(exp: Experiment, seeds) -> list[int]:
     return list(seeds) if exp.seeds is None else list(seeds)[:exp.seeds]
 
 
-def preset_for(exp: Experiment, preset) -> Preset:
+def preset_for(exp: Experiment, preset: Preset) -> Preset:
     """The preset an experiment's runs are made at: the preset itself, or its point of the budget curve."""
-    return get_preset(preset) if exp.budget is None else at_budget(preset, exp.budget)
+    return preset if exp.budget is None else at_budget(preset, exp.budget)
 
 
-def budget_grid(preset, target: str = "vgg16-a") -> list[Experiment]:
+def budget_grid(preset: Preset, target: str = "vgg16-a") -> list[Experiment]:
     """Chapter 1's budget curve: the L1-norm row ``target`` at each of the preset's budgets (large-model epochs;
     fine-tuning scaled alike, see :func:`nbprune.presets.at_budget`), plus the unpruned model alone at twice the
     largest budget, so that at every point the gain of doubling the unpruned model's epochs is measured (with
     budgets that double, the next point's unpruned model is the doubled one). Each point trains the first
     :func:`~nbprune.presets.budget_seed_count` seeds of the curve's. Empty when the preset has none."""
-    p = get_preset(preset)
+    p = preset
     if not p.budgets:
         return []
     model = target.split("-")[0]
@@ -115,33 +112,33 @@ def budget_grid(preset, target: str = "vgg16-a") -> list[Experiment]:
     return out
 
 
-def _at_budgets(rows: list[Experiment], preset) -> list[Experiment]:
+def _at_budgets(rows: list[Experiment], preset: Preset) -> list[Experiment]:
     """``rows`` at each of the preset's ``row_budgets`` (labelled "<row>, <n> epochs"), each point training
     :func:`~nbprune.presets.row_seed_count` seeds. Empty when the preset has no such budgets."""
     from dataclasses import replace
 
-    p = get_preset(preset)
+    p = preset
     return [replace(e, label=f"{e.label}, {b} epochs", budget=b, seeds=row_seed_count(p, b))
             for b in p.row_budgets for e in rows]
 
 
-def automatic_curve(preset) -> list[Experiment]:
+def automatic_curve(preset: Preset) -> list[Experiment]:
     """Chapter 2's curve: Network Slimming on VGG-19 at 70% (the large model trained with the sparsity penalty
     at each budget; fine-tuned, Scratch-E, Scratch-B) at the preset's ``row_budgets``."""
     return _at_budgets([_slim("vgg19", 0.7)], preset)
 
 
-def lottery_curve(preset) -> list[Experiment]:
+def lottery_curve(preset: Preset) -> list[Experiment]:
     """Chapter 5's curve: winning ticket vs random init at lr 0.1 for VGG-16-A (structured, L1-norm) and 20%
     magnitude pruning (unstructured) at the preset's ``row_budgets``. Their large models are chapter 1's
     curve models where the budget, seed and images are the same (the same runs)."""
-    rows = [e for e in lottery_rows(get_preset(preset), 0.1) if e.previous is None]
+    rows = [e for e in lottery_rows(preset, 0.1) if e.previous is None]
     return _at_budgets(rows, preset)
 
 
 def _sparse(model: str) -> tuple:
-    family = "preresnet" if model.startswith("preresnet") else "densenet" if model.startswith("densenet") else "vgg"
-    return (("bn_sparsity", BN_SPARSITY[family]),)
+    """The large model's Network Slimming penalty: its family's (an error for a family that registers none)."""
+    return (("bn_sparsity", slimming_penalty(model)),)
 
 
 def _l1(target: str, model: str, **kw) -> Experiment:
@@ -167,13 +164,13 @@ def _magnitude(model: str, fraction: float, **kw) -> Experiment:
                       paper_target=f"{fraction:.0%}", large=large, **kw)
 
 
-def _sfp_recipe(preset: str) -> dict:
+def _sfp_recipe(preset: Preset) -> dict:
     """SFP's own recipe at ``paper`` (Nesterov, wd 5e-4, batch 128, 200 epochs, its warm-up and normalisation);
     nothing at the CPU presets (their budget)."""
-    return {**SFP_RECIPE} if get_preset(preset).sfp_recipe else {}
+    return {**SFP_RECIPE} if preset.sfp_recipe else {}
 
 
-def _sfp(model: str, fraction: float, preset: str, pretrained: bool = False) -> Experiment:
+def _sfp(model: str, fraction: float, preset: Preset, pretrained: bool = False) -> Experiment:
     """A Table 10 row (Table 11's with ``pretrained``): Soft Filter Pruning as its authors ran it, every conv's
     weakest filters zeroed after each epoch (``sfp_convs="all"``, :mod:`nbprune.prune.sfp`), then the masked
     full-size model as it is, and Scratch-E and -B as masked full-size networks (:mod:`nbprune.pipeline`).
@@ -181,7 +178,7 @@ def _sfp(model: str, fraction: float, preset: str, pretrained: bool = False) -> 
     unpruned model of that recipe (:func:`_sfp_unpruned`) at :data:`SFP_PRETRAINED_LR`, and its Scratch runs train
     at the recipe's own lr. At a preset whose ``sfp_scope`` is "units" (the committed CPU books), the earlier
     method instead: each block's first conv only, the pruned model physically smaller."""
-    if get_preset(preset).sfp_scope == "units":  # the committed CPU rows' method: see Preset.sfp_scope
+    if preset.sfp_scope == "units":  # the committed CPU rows' method: see Preset.sfp_scope
         return experiment(f"SFP {fraction:.0%}", model, "sfp", {"fraction": fraction},
                           variants=("pruned", "scratch-e", "scratch-b"), large=(("sfp_rate", fraction),),
                           paper_table="10", paper_target=f"{fraction:.0%}", large_variant="sfp-trained")
@@ -196,19 +193,19 @@ def _sfp(model: str, fraction: float, preset: str, pretrained: bool = False) -> 
                       pretrained=tuple(sorted(recipe.items())) if pretrained else ())
 
 
-def _sfp_unpruned(model: str, preset: str) -> Experiment:
+def _sfp_unpruned(model: str, preset: Preset) -> Experiment:
     """Table 10's (and 11's) unpruned model: trained alone on :func:`_sfp_recipe` (the authors'
     ``pruning_cifar10_pretrain.py``); Table 11's SFP runs start from it."""
     return experiment("unpruned, SFP's recipe", model, "", {}, variants=(),
                       large=tuple(sorted(_sfp_recipe(preset).items())), paper_table="10", paper_target=SFP_UNPRUNED)
 
 
-def predefined_grid(preset) -> list[Experiment]:
+def predefined_grid(preset: Preset) -> list[Experiment]:
     """Chapter 1: Table 1's L1-norm targets, Table 10's Soft Filter Pruning rows with their four unpruned models
     on SFP's recipe, Table 11's SFP rows from those unpruned models and the appendix's L1-norm rows of Tables 14,
     16 and 17 (:func:`l1_appendix_rows`) (``paper``); VGG-16-A and one SFP row
     (ResNet-56, 40% of every conv's filters, at the preset's budget) on the CPU presets."""
-    p = get_preset(preset)
+    p = preset
     if p.full_grid:
         l1 = [_l1(t, t.split("-")[0]) for t in ("vgg16-a", "resnet56-a", "resnet56-b", "resnet110-a", "resnet110-b")]
         return (l1 + [_sfp_unpruned(m, p) for m in SFP_TABLE10]
@@ -248,46 +245,46 @@ def l1_appendix_rows() -> list[Experiment]:
     return rows
 
 
-def automatic_grid(preset) -> list[Experiment]:
+def automatic_grid(preset: Preset) -> list[Experiment]:
     """Chapter 2: Table 4's Network Slimming rows and Table 13's aggressively pruned ones (``paper``); VGG-19 at
     70% on the CPU presets."""
-    if get_preset(preset).full_grid:
+    if preset.full_grid:
         return [_slim("vgg19", 0.7), _slim("preresnet164", 0.4), _slim("preresnet164", 0.6),
                 _slim("densenet40", 0.4), _slim("densenet40", 0.6),
                 *(_slim(m, f, table="13") for m, f in SLIMMING_TABLE13["cifar10"])]
     return [_slim("vgg19", 0.7)]
 
 
-def unstructured_grid(preset) -> list[Experiment]:
+def unstructured_grid(preset: Preset) -> list[Experiment]:
     """Chapter 3: Table 6's CIFAR-10 models at 30/80/95% (``paper``); VGG-19 at 30% on the CPU presets."""
-    if get_preset(preset).full_grid:
+    if preset.full_grid:
         return [_magnitude(m, f) for m in ("vgg19", "preresnet110", "densenet-bc-100") for f in (0.3, 0.8, 0.95)]
     return [_magnitude("vgg19", 0.3)]
 
 
-def architecture_search_grid(preset) -> list[Experiment]:
+def architecture_search_grid(preset: Preset) -> list[Experiment]:
     """Chapter 4: Figure 3 (left) / Table 21 (VGG-16's Network Slimming architectures vs uniformly pruned
     channels) and Figure 5 / Table 18 (PreResNet-164's), all Scratch-E, and (``paper`` only) Figure 3's
     unstructured curve, the source of guided sparsification; VGG-16 only on the CPU presets."""
-    p = get_preset(preset)
+    p = preset
     if p.full_grid:  # Figure 3 (right) on the weight-level code's VGG-16, as Table 9's
         return (search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], model="vgg16")
                 + search_grid([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], model="preresnet164")
                 + sparsity_search_grid([0.3, 0.5, 0.7, 0.9, 0.95], large=WEIGHT_LEVEL_VGG16))
-    return search_grid([0.4, 0.5, 0.6, 0.7] if p.name in ("quick", "cpu") else [0.4, 0.7], model="vgg16")
+    return search_grid(list(p.search_fractions), model="vgg16")
 
 
-def lottery_ticket_grid(preset) -> list[Experiment]:
+def lottery_ticket_grid(preset: Preset) -> list[Experiment]:
     """Chapter 5: Table 8 (structured, L1-norm), Table 9 (unstructured one-shot) and Figure 7 (iterative), at
     lr 0.1 (and 0.01 on ``paper``)."""
-    p = get_preset(preset)
+    p = preset
     return [e for lr in ((0.1, 0.01) if p.full_grid else (0.1,)) for e in lottery_rows(p, lr)]
 
 
-def lottery_rows(preset, lr: float) -> list[Experiment]:
+def lottery_rows(preset: Preset, lr: float) -> list[Experiment]:
     """Chapter 5's rows at one initial lr: Table 8 (L1-norm targets), Table 9 (one-shot magnitude) and Figure 7
     (iterative magnitude pruning, 20% of the remaining weights per round; round 1 is the one-shot 20% row)."""
-    full = get_preset(preset).full_grid
+    full = preset.full_grid
     tag = "" if lr == 0.1 else f" (lr {lr:g})"  # rows of another lr are other rows of the tables
     t8, t9 = {0.1: ("8a", "9a"), 0.01: ("8b", "9b")}.get(lr, ("", ""))
     large = (("lr", lr),) if lr != 0.1 else ()
@@ -389,7 +386,7 @@ def l1_grid(targets: list[str]) -> list[Experiment]:
 def slimming_grid(fractions: dict[str, list[float]]) -> list[Experiment]:
     """Network Slimming experiments from ``{model: [fraction, ...]}`` (chapter 2's ``fractions`` parameter)."""
     fractions = parse_param("fractions", fractions, dict, "{vgg19: [0.7]}")
-    allowed = ("vgg11", "vgg13", "vgg16", "vgg19", "preresnet110", "preresnet164", "densenet40", "densenet-bc-100")
+    allowed = models_with("slimming_penalty")  # the families that register Network Slimming's penalty
     if not isinstance(fractions, dict) or not fractions:
         raise ValueError(f"fractions: must be None or a mapping model -> list of fractions, got {fractions!r}")
     out = []
@@ -468,16 +465,16 @@ def sparsity_search_grid(fractions: list[float], model: str = "vgg16", large: tu
 
 def guided_grid(patterns: list[tuple[Experiment, list[float]]], model: str | None = None,
                 fractions: list[float] | None = None) -> list[Experiment]:
-    """Chapter 4's guided pruning (Figure 6). ``patterns`` pairs each Network Slimming experiment with the
-    per-stage fractions of channels one seed's pruned architecture keeps (see
-    :func:`nbprune.runner.stage_patterns`); their mean over seeds (3 decimals) defines a new architecture that
+    """Chapter 4's guided pruning (Figure 6). ``patterns`` pairs each experiment of a method registered with
+    ``stage_pattern="keep"`` (Network Slimming) with the per-stage fractions of channels one seed's pruned
+    architecture keeps (see :func:`nbprune.runner.stage_patterns`); their mean over seeds (3 decimals) defines a new architecture that
     keeps that fraction in every layer of the stage, trained from scratch (Scratch-E). ``model`` None: the
     model the patterns come from (guided pruning); another model: *transferred* guided pruning (the paper
     moves VGG-16's patterns to VGG-19). ``fractions``: only these slimming fractions (None: all)."""
     by_fraction: dict[tuple[str, float], list[list[float]]] = {}
     for exp, keep in patterns:
         f = dict(exp.settings).get("fraction")
-        if exp.method == "slimming" and (fractions is None or f in fractions):
+        if fractions is None or f in fractions:  # the patterns are those of methods registered with "keep"
             by_fraction.setdefault((exp.model, f), []).append(keep)
     out = []
     for (source, fraction), keeps in by_fraction.items():
@@ -490,13 +487,14 @@ def guided_grid(patterns: list[tuple[Experiment, list[float]]], model: str | Non
 
 
 def guided_sparsity_grid(patterns: list[tuple[Experiment, list[float]]], model: str | None = None) -> list[Experiment]:
-    """Guided sparsification (Figure 6): ``patterns`` pairs each one-shot magnitude experiment with one seed's
-    per-stage sparsity of its mask; their mean over seeds (3 decimals), applied at random within each stage,
-    is trained from scratch (Scratch-E). ``model``: another model with as many stages to apply them to
-    (*transferred* guided sparsification, VGG-16's patterns on VGG-19; its large model is :data:`SEARCH_MODELS`'s)."""
+    """Guided sparsification (Figure 6): ``patterns`` pairs each one-shot experiment of a method registered with
+    ``stage_pattern="sparsity"`` (magnitude pruning) with one seed's per-stage sparsity of its mask; their mean
+    over seeds (3 decimals), applied at random within each stage, is trained from scratch (Scratch-E).
+    ``model``: another model with as many stages to apply them to (*transferred* guided sparsification, VGG-16's
+    patterns on VGG-19; its large model is :data:`SEARCH_MODELS`'s)."""
     by_fraction: dict[tuple[str, float, tuple], list[list[float]]] = {}
     for exp, sparsity in patterns:
-        if exp.method == "magnitude" and exp.previous is None:
+        if exp.previous is None:  # one-shot plans of methods registered with stage_pattern="sparsity"
             key = (exp.model, dict(exp.settings)["fraction"], exp.large)
             by_fraction.setdefault(key, []).append(sparsity)
     out = []
@@ -511,7 +509,7 @@ def guided_sparsity_grid(patterns: list[tuple[Experiment, list[float]]], model: 
     return out
 
 
-def lottery_grid(preset, lrs: list[float] | None = None) -> list[Experiment]:
+def lottery_grid(preset: Preset, lrs: list[float] | None = None) -> list[Experiment]:
     """Chapter 5's experiments at ``preset``, at the preset's learning rates or the given ones."""
     lrs = parse_param("lrs", lrs, list, "[0.1, 0.01]")
     if lrs is None:
@@ -525,12 +523,12 @@ def lottery_grid(preset, lrs: list[float] | None = None) -> list[Experiment]:
 
 
 # chapter 6: later work (Le & Hua 2021; Renda et al. 2020; Frankle et al. 2019, 2020) on the same runs
-RETRAINING_VARIANTS = ("fine-tuned", "lr-rewinding", "slr", "clr")  # the retraining schedules, same budget F
+RETRAINING_VARIANTS = ("fine-tuned", *variants_in("retraining"))  # the retraining schedules, same budget F
 RANDOM_DRAWS = 3  # random architectures of the target's widths per seed
 REWOUND_FRACTIONS = (0.2, 0.8)  # chapter 5's one-shot magnitude rows, with the rewound ticket added
 
 
-def later_work_grid(preset, draws: int | None = None) -> list[Experiment]:
+def later_work_grid(preset: Preset, draws: int | None = None) -> list[Experiment]:
     """Chapter 6's experiments, the same at every preset (their large models are chapter 1's, 2's and 5's):
 
     1. retraining schedules: VGG-16 -> VGG-16-A (L1-norm) and VGG-19 at 70% (Network Slimming), each pruned
@@ -543,7 +541,6 @@ def later_work_grid(preset, draws: int | None = None) -> list[Experiment]:
        init), the ticket rewound to the large model's weights after ~2% of its training, and the random
        re-initialisation, all under the same mask.
     """
-    get_preset(preset)
     draws = parse_param("draws", draws, int, "3")
     draws = RANDOM_DRAWS if draws is None else draws
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
@@ -552,7 +549,7 @@ def later_work_grid(preset, draws: int | None = None) -> list[Experiment]:
     grid = [_l1("vgg16-a", "vgg16", variants=retrain), _slim("vgg19", 0.7, variants=retrain)]
     grid += [experiment("VGG-16-A, random filters", "vgg16", "random-channels", {"target": "vgg16-a", "draw": d},
                         variants=RETRAINING_VARIANTS, paper_target="VGG-16-A") for d in range(draws)]
-    wl = WEIGHT_LEVEL_VGG16 if get_preset(preset).full_grid else ()  # chapter 5's VGG-16 at ``paper``
+    wl = WEIGHT_LEVEL_VGG16 if preset.full_grid else ()  # chapter 5's VGG-16 at ``paper``
     grid += [experiment(f"{f:.0%}", "vgg16", "magnitude", {"fraction": f},
                         variants=("winning-ticket", "rewound-ticket", "random-init"), lr=0.1, paper_table="9a",
                         paper_target=f"{f:.0%}", large=wl, large_row=WEIGHT_LEVEL_ROW if wl else "")
@@ -575,19 +572,19 @@ FIGURE6_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)  # Figure 6: VGG-19 on CIFAR-
 FIGURE6_SPARSITY = (0.3, 0.5, 0.7, 0.9, 0.95)  # and unstructured pruning's (Figure 3 (right)'s)
 
 
-def automatic_cifar100_grid(preset) -> list[Experiment]:
+def automatic_cifar100_grid(preset: Preset) -> list[Experiment]:
     """Chapter 2 on CIFAR-100: Table 4's Network Slimming rows and Table 13's DenseNet-40 at 80% (``paper``);
     VGG-19 at 50% on the CPU presets."""
-    if not get_preset(preset).full_grid:
+    if not preset.full_grid:
         return [_slim("vgg19", 0.5)]
     return ([_slim(m, f) for m, f in SLIMMING_CIFAR100]
             + [_slim(m, f, table="13") for m, f in SLIMMING_TABLE13["cifar100"]])
 
 
-def unstructured_cifar100_grid(preset) -> list[Experiment]:
+def unstructured_cifar100_grid(preset: Preset) -> list[Experiment]:
     """Chapter 3 on CIFAR-100: Table 6's rows at 30/50/95% (``paper``; Table 15's VGG-19 at 95% is Table 6's
     row); VGG-19 at 30% on the CPU presets."""
-    if not get_preset(preset).full_grid:
+    if not preset.full_grid:
         return [_magnitude("vgg19", 0.3)]
     return [_magnitude(m, f) for m, fs in MAGNITUDE_CIFAR100.items() for f in fs]
 
@@ -607,13 +604,13 @@ def _figure5_rows(model: str, fractions) -> list[Experiment]:
     return out
 
 
-def architecture_search_cifar100_grid(preset) -> list[Experiment]:
+def architecture_search_cifar100_grid(preset: Preset) -> list[Experiment]:
     """Chapter 4 on CIFAR-100 (``paper``): Figure 5 (middle, right) with Tables 19 and 20 (PreResNet-110 and
     DenseNet-40, unstructured), and Figure 6's VGG-19: Network Slimming vs uniform channels (left) and magnitude
     vs uniform sparsity (right), whose patterns the follow-up stage turns into guided pruning and sparsification,
     beside the ones transferred from VGG-16 on CIFAR-10 (:func:`nbprune.chapters.Chapter.followups`). The CPU
     presets: VGG-19 at 50% (slimming and uniform) and PreResNet-110 at 50% (magnitude and uniform)."""
-    if not get_preset(preset).full_grid:
+    if not preset.full_grid:
         return search_grid([0.5], model="vgg19", figure="Figure 6 (left)") + _figure5_rows("preresnet110", (0.5,))
     return (_figure5_rows("preresnet110", FIGURE5_FRACTIONS) + _figure5_rows("densenet40", FIGURE5_FRACTIONS)
             + search_grid(list(FIGURE6_FRACTIONS), model="vgg19", figure="Figure 6 (left)")
@@ -624,9 +621,7 @@ def architecture_search_cifar100_grid(preset) -> list[Experiment]:
 # The paper's ImageNet rows (one run each, on the ImageNet recipe of nbprune.presets.IMAGENET_RECIPES), as each
 # chapter's ``datasets=(("imagenet", builder),)``. Fine-tuning: 20 epochs at lr 0.001; Scratch-B at most 2x the
 # large model's 90 epochs (nbprune.flops.scratch_b_epochs). Models are torchvision's (nbprune.models.imagenet).
-IMAGENET_PAPER_NAMES = {"imagenet-vgg11": "VGG-11", "imagenet-vgg16": "VGG-16", "imagenet-resnet34": "ResNet-34",
-                        "imagenet-resnet50": "ResNet-50"}
-PAPER_NAMES.update(IMAGENET_PAPER_NAMES)
+# (the ImageNet models' paper names are registered with their families, nbprune.models.imagenet)
 PLAIN_VGG = (("model_kwargs", (("batch_norm", False),)),)  # ThiNet's and the regression method's VGG-16: no BN
 FROM_SCRATCH = ("scratch-e", "scratch-b")  # rows the authors trained only from scratch (Fine-tuned: quoted)
 IMAGENET_SLIMMING_S = 1e-5  # Network Slimming's sparsity on ImageNet VGG-A (Liu et al. 2017)
@@ -636,7 +631,7 @@ def _imagenet(label: str, model: str, method: str, settings: dict, table: str, t
     return experiment(label, model, method, settings, paper_table=table, paper_target=target, **kw)
 
 
-def imagenet_predefined_grid(preset) -> list[Experiment]:
+def imagenet_predefined_grid(preset: Preset) -> list[Experiment]:
     """Chapter 1 on ImageNet: Table 1's L1-norm ResNet-34-A/B; Table 2's ThiNet rows (VGG-Conv and ResNet-50 at
     30/50/70% pruned, fine-tuned and from scratch; VGG-GAP and VGG-Tiny from scratch, their FC head replaced by
     a global pool); Table 3's regression-based rows (VGG-16-5x; ResNet-50-2x from scratch); Table 10's Soft
@@ -644,7 +639,7 @@ def imagenet_predefined_grid(preset) -> list[Experiment]:
     row; the smoke preset ResNet-34-A only (the chain a test runs on a tiny folder)."""
     rows = [_imagenet(f"ResNet-34-{v}", "imagenet-resnet34", "l1", {"target": f"imagenet-resnet34-{v.lower()}"}, "1",
                       f"ResNet-34-{v}") for v in ("A", "B")]
-    if not get_preset(preset).full_grid:
+    if not preset.full_grid:
         return rows[:1]
     rows.append(_imagenet("VGG-Conv", "imagenet-vgg16", "thinet", {"target": "imagenet-vgg16-conv"}, "2", "VGG-Conv",
                           large=PLAIN_VGG, paper_note="authors' own PyTorch"))
@@ -669,21 +664,21 @@ def imagenet_predefined_grid(preset) -> list[Experiment]:
 SSS_RECIPE = (("epochs", 100), ("milestones", (30, 60, 90)))
 
 
-def imagenet_automatic_grid(preset) -> list[Experiment]:
+def imagenet_automatic_grid(preset: Preset) -> list[Experiment]:
     """Chapter 2 on ImageNet: Table 4's Network Slimming of VGG-11 (with BN) at 50%, and (``paper``) Table 5's
     Sparse Structure Selection ResNet-41/32/26 trained from scratch on SSS's recipe (the paper quotes the pruned
     models' accuracies from SSS's paper; nbprune's SSS method acts on the CIFAR ResNets' basic blocks only)."""
     rows = [_imagenet("50%", "imagenet-vgg11", "slimming", {"fraction": 0.5}, "4", "50%",
                       large=(("bn_sparsity", IMAGENET_SLIMMING_S),))]
-    if get_preset(preset).full_grid:
+    if preset.full_grid:
         rows += [_imagenet(f"ResNet-{d}", "imagenet-resnet50", "architecture", {"target": f"imagenet-resnet{d}"}, "5",
                            f"ResNet-{d}", variants=FROM_SCRATCH, large=SSS_RECIPE) for d in (41, 32, 26)]
     return rows
 
 
-def imagenet_unstructured_grid(preset) -> list[Experiment]:
+def imagenet_unstructured_grid(preset: Preset) -> list[Experiment]:
     """Chapter 3 on ImageNet: Table 6's magnitude pruning of VGG-16 (with BN, the weight-level code's) and ResNet-50
     at 30% and 60% (``paper``); ResNet-50 at 30% only on the smoke preset."""
-    fractions = (0.3, 0.6) if get_preset(preset).full_grid else (0.3,)
-    models = ("imagenet-vgg16", "imagenet-resnet50") if get_preset(preset).full_grid else ("imagenet-resnet50",)
+    fractions = (0.3, 0.6) if preset.full_grid else (0.3,)
+    models = ("imagenet-vgg16", "imagenet-resnet50") if preset.full_grid else ("imagenet-resnet50",)
     return [_imagenet(f"{f:.0%}", m, "magnitude", {"fraction": f}, "6", f"{f:.0%}") for m in models for f in fractions]

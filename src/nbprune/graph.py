@@ -5,34 +5,30 @@ parent's pruning plan (a slimmed architecture depends on trained weights), so th
 once their parent has finished, from the plan :func:`nbprune.plans.plan_for` computes once and stores
 beside the parent. :func:`grid_graph` lists the runs nameable now; the chapter runner trains the missing
 ones stage by stage (:func:`nbprune.runner.complete_grid`) until the graph is complete. Projections of a
-grid's cost (:func:`project_grid`) need no training at all.
+grid's cost (:func:`nbprune.projection.project_grid`) need no training at all.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 from .atomic import StoreError
-from .config import DATASET_TEST_IMAGES, DATASET_TRAIN_IMAGES
-from .data import DATASETS
 from .experiments import Experiment, preset_for, seeds_of
-from .flops import count_flops
 from .pipeline import derived_configs, large_config
 from .plans import compute_plan, load_plan, plan_for
+from .presets import Preset
 from .prune import PrunePlan, hooks_for, method_info
-from .runs import RunStore, _read_json
-from .train import RunConfig, _thaw, build_model
+from .runs import RunStore
+from .train import RunConfig, build_model, thaw
 
 MAX_STAGES = 32  # a safety bound: iterative pruning at the paper preset needs 15 stages
 # methods registered data-driven whose pruned sizes still follow from their settings alone (SFP's fraction of
 # every conv's filters, guided pruning's per-stage fractions): their derived runs can be planned before training
 SIZED_BY_SETTINGS = ("sfp", "guided-channels")
 PLANNED = "planned: waits on its large model"  # the state of a derived run planned before its parent has trained
-DEFAULT_FLOPS_PER_S = {"cpu": 3e10, "cuda": 1e13}  # assumed training throughput when the store has no runs yet
 
 
-def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10") -> RunConfig:
+def large_for(exp: Experiment, preset: Preset, seed: int, dataset: str = "cifar10") -> RunConfig:
     """The config of the model ``exp`` prunes, for ``seed``: the large model, or (iterative pruning) the
     previous round's winning ticket. An unstructured ticket's config does not depend on its plan's result,
     so every round is nameable before anything has trained. With ``exp.pretrained`` the large model starts from
@@ -50,7 +46,7 @@ def large_for(exp: Experiment, preset, seed: int, dataset: str = "cifar10") -> R
                            ("winning-ticket",), prev.lr)["winning-ticket"]
 
 
-def variant_configs(parent, exp: Experiment, preset, data_root=None) -> dict[str, RunConfig]:
+def variant_configs(parent, exp: Experiment, preset: Preset, data_root=None) -> dict[str, RunConfig]:
     """The config of every variant of ``exp`` derived from the finished run ``parent`` (by its stored plan)."""
     if not exp.variants:  # the large model alone (a budget curve's doubled reference)
         return {}
@@ -80,7 +76,7 @@ class Node:
 def run_state(store: RunStore, config: RunConfig) -> str:
     """finished | failed | running | missing."""
     d = store.run_dir(config)
-    metrics = _read_json(d / "metrics.json")
+    metrics = store.record(config.run_id, "metrics")
     if metrics and metrics.get("status") == "finished":
         return "finished"
     if metrics and metrics.get("status") == "failed":
@@ -96,12 +92,6 @@ def _state(store: RunStore, config: RunConfig) -> str:
     if state == "missing" and weights_missing(store, config) is not None:
         return "blocked: parent has no weights"
     return state
-
-
-def _finished(store: RunStore, run_id: str) -> bool:
-    """Whether the run ``run_id`` (a parent the graph names) has finished in ``store``."""
-    metrics = _read_json(store.path / run_id / "metrics.json")
-    return bool(metrics) and metrics.get("status") == "finished"
 
 
 def weights_missing(store: RunStore, config: RunConfig) -> str | None:
@@ -120,7 +110,7 @@ def weights_missing(store: RunStore, config: RunConfig) -> str | None:
     if config.prune:
         settings = dict(config.prune)
         method = settings.pop("method")
-        if not have["final.pt"] and load_plan(d, method, {k: _thaw(v) for k, v in settings.items()}) is None:
+        if not have["final.pt"] and load_plan(d, method, {k: thaw(v) for k, v in settings.items()}) is None:
             need.append("final.pt (for its pruning plan)")
     if config.init == "parent" and not have["final.pt"]:
         need.append("final.pt")
@@ -190,7 +180,7 @@ class GridGraph:
         return [(label, seed, self.waiting_tables.get(label, "")) for label, seed in self.waiting]
 
 
-def grid_graph(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
+def grid_graph(store: RunStore, grid: list[Experiment], preset: Preset, seeds, dataset: str = "cifar10",
                data_root=None, plan_waiting: bool = False) -> GridGraph:
     """Every run of ``grid`` x ``seeds`` nameable now: each large model (an iterative round's once the round
     before it has a finished parent), and each derived run whose parent has finished. ``plan_waiting``: also
@@ -206,7 +196,7 @@ def grid_graph(store: RunStore, grid: list[Experiment], preset, seeds, dataset: 
     for exp in grid:
         for seed in seeds_of(exp, seeds):
             large = large_for(exp, preset, seed, dataset)
-            if large.parent is None or _finished(store, large.parent):
+            if large.parent is None or store.finished(large.parent):
                 add(Node(large, "large", "", seed, exp.source))
     for exp in grid:
         for seed in seeds_of(exp, seeds):
@@ -232,7 +222,7 @@ def grid_graph(store: RunStore, grid: list[Experiment], preset, seeds, dataset: 
     return graph
 
 
-def plan_ahead(exp: Experiment, preset, seeds, dataset: str = "cifar10", plans: dict | None = None) -> list[Node]:
+def plan_ahead(exp: Experiment, preset: Preset, seeds, dataset: str = "cifar10", plans: dict | None = None) -> list[Node]:
     """The derived runs of ``exp`` for ``seeds``, planned before its large model has trained, where the plan does
     not depend on trained weights: the method is not data-driven (L1-norm targets and ratios, magnitude and
     uniform widths or sparsity) or its sizes follow from its settings (:data:`SIZED_BY_SETTINGS`). The large
@@ -245,7 +235,7 @@ def plan_ahead(exp: Experiment, preset, seeds, dataset: str = "cifar10", plans: 
     key = (first.model, first.cfg, first.width, first.model_kwargs, first.dataset, first.sfp_convs, exp.method,
            exp.settings)
     if key not in plans:
-        model = build_model(first, DATASETS[dataset], hooks_for(first)).eval()
+        model = build_model(first, first.classes, hooks_for(first)).eval()
         plans[key] = compute_plan(model, exp.method, dict(exp.settings))  # no data-sampling method gets here
     sp = plans[key]
     out = []
@@ -255,107 +245,3 @@ def plan_ahead(exp: Experiment, preset, seeds, dataset: str = "cifar10", plans: 
                                   sp.flops_pruned, preset_for(exp, preset), exp.variants, exp.lr)
         out += [Node(cfg, variant, exp.label, seed, exp.source) for variant, cfg in configs.items()]
     return out
-
-
-# --------------------------------------------------------------------------------------------- projection
-def training_flops(config: RunConfig) -> float:
-    """Forward+backward FLOPs of a whole run (3 x forward per training image, plus one test pass per epoch)."""
-    flops = _forward_flops(config.model, config.cfg, config.width, config.model_kwargs, config.dataset,
-                           bool(config.sss_penalty), config.image_size)
-    n_train = config.train_subset or DATASET_TRAIN_IMAGES[config.dataset] - config.val_size
-    n_test = config.test_subset or DATASET_TEST_IMAGES[config.dataset]
-    return float(flops) * config.epochs * (3 * n_train + n_test)
-
-
-@functools.lru_cache(maxsize=512)
-def _forward_flops(model: str, cfg, width: float, model_kwargs, dataset: str, sss: bool,
-                   image_size: int | None = None) -> int:
-    config = RunConfig(model=model, cfg=cfg, width=width, model_kwargs=model_kwargs, dataset=dataset,
-                       sss_penalty=1e-4 if sss else 0.0)
-    size = None if image_size is None else (3, image_size, image_size)  # an ImageFolder run's crop (None: 224)
-    return count_flops(build_model(config, DATASETS[dataset], hooks_for(config)), size)
-
-
-def measured_totals(store: RunStore, device: str = "cpu") -> dict[tuple[float, str], tuple[float, float, int]]:
-    """The store's finished runs on ``device``'s kind, summed per (width, model): (training FLOPs, wall
-    seconds, runs). One pass over the store; :func:`measured_rate` reads its rates from it."""
-    kind = "cuda" if str(device).startswith("cuda") else "cpu"
-    out: dict[tuple[float, str], tuple[float, float, int]] = {}
-    for run_id in store.run_ids():
-        d = store.path / run_id
-        m = _read_json(d / "metrics.json") or {}
-        if m.get("status") != "finished" or not m.get("wall_time_s"):
-            continue
-        prov = _read_json(d / "provenance.json") or {}
-        if ("cpu" if str(prov.get("device", "cpu")).startswith("cpu") else "cuda") != kind:
-            continue
-        cfg = _read_json(d / "config.json") or {}
-        key = (cfg.get("width"), cfg.get("model"))
-        flops, seconds, n = out.get(key, (0.0, 0.0, 0))
-        out[key] = (flops + m.get("train_flops", 0), seconds + m["wall_time_s"], n + 1)
-    return out
-
-
-def measured_rate(store: RunStore, device: str = "cpu", width: float | None = None,
-                  model: str | None = None, totals: dict | None = None) -> tuple[float, str]:
-    """Training FLOP/s measured from the store's finished runs on ``device``'s kind, or an assumed default.
-
-    ``width``: count only runs of that model width (narrow models use the hardware less well: on the 2-core
-    CPU the 1/8-width runs of the `cpu` book trained at 47 GFLOP/s, the 1/4-width runs of `quick` at 72), or
-    all widths if None; ``model`` likewise (at 1/8 width ResNet-56 trained at 7 GFLOP/s, VGG-16 at 51).
-    ``totals``: :func:`measured_totals` of the store, when the caller asks for several rates.
-    """
-    kind = "cuda" if str(device).startswith("cuda") else "cpu"
-    sums = [t for (w, m), t in (measured_totals(store, device) if totals is None else totals).items()
-            if (width is None or w == width) and (model is None or m == model)]
-    flops, seconds, n = (sum(t[i] for t in sums) for i in range(3))
-    at = ("" if model is None else f" of {model}") + ("" if width is None else f" of width {width:g}")
-    if n and flops and seconds:
-        return flops / seconds, f"measured over {n} finished run(s){at} in {store.path}"
-    return DEFAULT_FLOPS_PER_S[kind], f"assumed (no finished runs{at} on this device kind in the store)"
-
-
-def projected_seconds(config: RunConfig, flops_per_s: float) -> float:
-    """How long ``config`` trains at ``flops_per_s``."""
-    return training_flops(config) / flops_per_s
-
-
-def project_grid(grid: list[Experiment], preset, seeds, dataset: str = "cifar10"):
-    """Every run of a grid with its training FLOPs, without training anything (a pandas DataFrame).
-
-    Derived runs need a pruned architecture; here each large model is pruned at its random init instead of
-    its trained weights (once per experiment: the sizes do not depend on the seed). For predefined targets,
-    fixed fractions and magnitude pruning this gives the same sizes as after training; for data-driven
-    choices (Network Slimming's global threshold) the architecture, and so its FLOPs, will differ from the
-    one training finds, so those rows are marked as estimates.
-    """
-    import pandas as pd
-    import torch
-
-    rows, seen = [], set()
-
-    def add(cfg: RunConfig, role: str, label: str, estimate: bool) -> None:
-        if cfg.run_id in seen:
-            return
-        seen.add(cfg.run_id)
-        rows.append({"role": role, "label": label, "model": cfg.model, "epochs": cfg.epochs, "seed": cfg.seed,
-                     "train_flops": training_flops(cfg), "estimate": estimate, "run_id": cfg.run_id})
-
-    calibration = torch.randn(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    for exp in grid:
-        first = large_for(exp, preset, seeds[0], dataset)
-        if not exp.variants:
-            for seed in seeds_of(exp, seeds):
-                add(large_for(exp, preset, seed, dataset), "large", "", False)
-            continue
-        model = build_model(first, first.classes, hooks_for(first)).eval()
-        sp = compute_plan(model, exp.method, dict(exp.settings), calibration)
-        data_driven = method_info(exp.method).data_driven  # registered with the method
-        for seed in seeds_of(exp, seeds):
-            large = large_for(exp, preset, seed, dataset)
-            add(large, "large", "", False)
-            configs = derived_configs(large, sp.plan, {"method": exp.method, **dict(exp.settings)}, sp.flops_large,
-                                      sp.flops_pruned, preset_for(exp, preset), exp.variants, exp.lr)
-            for variant, cfg in configs.items():
-                add(cfg, variant, exp.label, data_driven)
-    return pd.DataFrame(rows)

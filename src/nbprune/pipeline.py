@@ -2,8 +2,9 @@
 
 Every step is a :class:`~nbprune.train.RunConfig` of the run store, so a chain that was run before costs
 nothing, and a chain that was interrupted continues where it stopped. The configs of the runs derived from a
-large model by a pruning plan are built here (:func:`derived_configs`) and nowhere else, so the notebooks,
-the CLI and the tests share one definition of each variant:
+large model by a pruning plan are built here (:func:`derived_configs`, from each variant's registered
+``derive``, :mod:`nbprune.variants`) and nowhere else, so the notebooks, the CLI and the tests share one
+definition of each variant:
 
 * ``fine-tuned``: the pruned large model trained ``finetune_epochs`` at the lowest lr (0.001), constant.
 * ``scratch-e``: the pruned architecture from random init, as many epochs as the large model.
@@ -39,16 +40,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .flops import scratch_b_epochs
 from .presets import Preset, for_dataset
 from .prune import PrunePlan
 from .train import RunConfig, fresh_seed
+from .variants import (
+    FINETUNE_LR,
+    RESTART_WARMUP,
+    Derivation,
+    get_variant,
+    list_variants,
+    retraining_schedule,
+    variants_in,
+)
 
 if TYPE_CHECKING:  # a type only: pipeline names configs, the run store trains them
     from .runs import RunResult
 
-VARIANTS = ("fine-tuned", "scratch-e", "scratch-b")
-FINETUNE_LR = 0.001  # the lowest lr of large-model training (0.1 x 0.1 x 0.1)
+VARIANTS = ("fine-tuned", "scratch-e", "scratch-b")  # the paper's three, the default of a chain
+__all__ = ["ALL_VARIANTS", "FINETUNE_LR", "RESTART_WARMUP", "RETRAINING", "VARIANTS", "Chain", "derived_configs",
+           "large_config", "retraining_schedule"]
 
 
 @dataclass
@@ -63,7 +73,7 @@ class Chain:
     stage_sparsity: list[float] | None = None  # a masked plan's pruned fraction per stage (guided sparsification)
 
 
-def large_config(preset: Preset | str, model: str, seed: int, dataset: str = "cifar10", **overrides) -> RunConfig:
+def large_config(preset: Preset, model: str, seed: int, dataset: str = "cifar10", **overrides) -> RunConfig:
     """The large (unpruned) model's run at a preset."""
     return RunConfig.from_preset(preset, model, seed=seed, dataset=dataset, **overrides)
 
@@ -73,7 +83,7 @@ RECIPE_FIELDS = ("momentum", "weight_decay", "nesterov", "gamma", "warmup_epochs
 
 
 def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: int, flops_pruned: int,
-                    preset: Preset | str, variants=VARIANTS, lr: float | None = None,
+                    preset: Preset, variants=VARIANTS, lr: float | None = None,
                     selections: dict[str, list[int]] | None = None) -> dict[str, RunConfig]:
     """The configs of each variant derived from ``large`` by ``plan`` (made with ``spec``).
 
@@ -103,75 +113,19 @@ def derived_configs(large: RunConfig, plan: PrunePlan, spec: dict, flops_large: 
     lr_kw = {} if lr is None else {"lr": lr}
     if lr is not None and large.warmup_epochs and large.lr:  # a warm-up keeps its ratio to the initial lr
         common["warmup_lr"] = round(large.warmup_lr * lr / large.lr, 12)
+    d = Derivation(large, common, cfg, lineage, fresh, scratch, lr_kw, p.finetune_epochs, flops_large, flops_pruned)
     out = {}
     for v in variants:
-        if v == "fine-tuned":
-            out[v] = RunConfig(**{**common, **_no_warmup}, cfg=cfg, **lineage, init="parent",
-                               epochs=p.finetune_epochs, lr=FINETUNE_LR, milestones=())
-        elif v in LONGER_FINETUNING:  # Table 16: fine-tuning for 2x or 4x the preset's fine-tuning epochs
-            out[v] = RunConfig(**{**common, **_no_warmup}, cfg=cfg, **lineage, init="parent",
-                               epochs=LONGER_FINETUNING[v] * p.finetune_epochs, lr=FINETUNE_LR, milestones=())
-        elif v in RETRAINING:  # chapter 6: the pruned model retrained for the fine-tuning budget, another lr
-            out[v] = RunConfig(**{**common, **_no_warmup, **retraining_schedule(v, large, p.finetune_epochs)}, cfg=cfg,
-                               **lineage, init="parent", epochs=p.finetune_epochs)
-        elif v == "pruned":  # the pruned model as it is (Soft Filter Pruning's result): evaluated, not trained
-            out[v] = RunConfig(**{**common, **_no_warmup}, cfg=cfg, **lineage, init="parent", epochs=0)
-        elif v == "scratch-e":
-            out[v] = RunConfig(**common, **scratch, epochs=large.epochs, milestones=large.milestones, **lr_kw)
-        elif v == "scratch-b":
-            epochs = scratch_b_epochs(flops_large, flops_pruned, large.epochs, large.dataset)
-            out[v] = RunConfig(**common, **scratch, epochs=epochs, milestones=_scaled(large, epochs), **lr_kw)
-        elif v == "winning-ticket":
-            out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent-init", epochs=large.epochs, **lr_kw)
-        elif v == "rewound-ticket":  # the ticket restarted from the large model's weights after ~2% of training
-            out[v] = RunConfig(**common, cfg=cfg, **lineage, init="parent-rewind", rewind_step=large.rewind_steps()[-1],
-                               epochs=large.epochs, **lr_kw)
-        elif v == "random-init":
-            out[v] = RunConfig(**common, cfg=cfg, **lineage, **fresh, init="parent-random", epochs=large.epochs,
-                               **lr_kw)
-        else:
-            raise ValueError(f"variants: unknown {v!r}; allowed: {', '.join(ALL_VARIANTS)}")
+        derive = get_variant(v).derive if v in list_variants() else None
+        if derive is None:
+            raise ValueError(f"variants: unknown {v!r}; allowed: {', '.join(list_variants(derived=True))}")
+        out[v] = RunConfig(**derive(d))
     return out
 
 
-# Table 16's longer fine-tuning, as multiples of the preset's fine-tuning epochs (at ``paper``: 80 and 160 of 40)
-LONGER_FINETUNING = {"fine-tune-80": 2, "fine-tune-160": 4}
+# Table 16's longer fine-tuning, as multiples of the preset's fine-tuning epochs (at ``paper``: 80 and 160 of 40):
+# the variants of group "longer fine-tuning" (nbprune.variants)
+LONGER_FINETUNING = {v: get_variant(v).finetune_factor for v in variants_in("longer fine-tuning")}
 # chapter 6's retraining schedules (Le & Hua 2021; Renda et al. 2020): same budget as fine-tuning, another lr
-RETRAINING = ("lr-rewinding", "slr", "clr")
-RESTART_WARMUP = 0.1  # the learning-rate restarts ramp up linearly over the first 10% of the retraining steps
-
-
-def retraining_schedule(variant: str, large: RunConfig, epochs: int) -> dict:
-    """The lr fields of a retraining run of ``epochs`` after ``large``:
-
-    * ``lr-rewinding``: the large model's own schedule, its last ``epochs`` epochs replayed (its lr there, its
-      later milestones shifted; Renda et al.). Where those epochs all sit in the last lr phase, this is
-      fine-tuning at that lr (and then the same run as fine-tuning when that lr is the fine-tuning lr).
-    * ``slr`` (scaled learning-rate restarting): the large model's initial lr, x``gamma`` at 50% and 75% of
-      the run's steps (step-exact, so a run of one epoch steps down too), after a linear warm-up over the
-      first 10% of the steps.
-    * ``clr`` (cyclic learning-rate restarting): the large model's initial lr after the same warm-up, then a
-      cosine decay to 0 over the run.
-    """
-    if variant == "lr-rewinding":
-        start = max(large.epochs - epochs, 0)
-        lr = round(large.lr_at(start), 12)  # 0.1 x 0.1 x 0.1 is 0.001, as fine-tuning's literal
-        milestones = tuple(m - start for m in large.lr_milestones() if m > start)
-        return {"lr": lr, "milestones": milestones, "gamma": large.gamma}
-    if variant == "slr":
-        return {"lr": large.lr, "milestones": (), "gamma": large.gamma,
-                "schedule": (("drops", (0.5, 0.75)), ("name", "step"), ("warmup", RESTART_WARMUP))}
-    if variant == "clr":
-        return {"lr": large.lr, "milestones": (), "schedule": (("name", "cosine"), ("warmup", RESTART_WARMUP))}
-    raise ValueError(f"variant: {variant!r} is not a retraining schedule; allowed: {', '.join(RETRAINING)}")
-
-
-ALL_VARIANTS = (*VARIANTS, *LONGER_FINETUNING, "pruned", "winning-ticket", "rewound-ticket", "random-init", *RETRAINING)
-_no_warmup = {"warmup_epochs": 0, "warmup_lr": 0.0}  # warm-up belongs to training from the start
-
-
-def _scaled(large: RunConfig, epochs: int) -> tuple[int, ...] | None:
-    """The large model's explicit lr milestones scaled to ``epochs`` (None: the default 50%/75% rule)."""
-    if large.milestones is None:
-        return None
-    return tuple(int(m * epochs / large.epochs) for m in large.milestones)
+RETRAINING = variants_in("retraining")
+ALL_VARIANTS = tuple(list_variants(derived=True))

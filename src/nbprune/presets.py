@@ -67,6 +67,10 @@ class Preset:
     # standard one (None: standard); both enter the runs' configs (RunConfig.image_size / num_classes)
     image_size: int | None = None
     num_classes: int | None = None
+    # chapter 4 without ``full_grid``: the fractions of VGG-16's channels Network Slimming and uniform pruning
+    # are compared at, and those whose guided architectures are transferred to VGG-19 (None: every fraction)
+    search_fractions: tuple[float, ...] = (0.4, 0.7)
+    transfer_fractions: tuple[float, ...] | None = None
 
     def as_dict(self) -> dict:
         """Plain-JSON view, for tables and provenance (the dataset resolution's fields only where resolved)."""
@@ -78,6 +82,8 @@ class Preset:
         d["budgets"] = list(self.budgets)
         d["budget_seeds_at"] = {str(b): n for b, n in self.budget_seeds_at}
         d["row_budgets"] = list(self.row_budgets)
+        d["search_fractions"] = list(self.search_fractions)
+        d["transfer_fractions"] = None if self.transfer_fractions is None else list(self.transfer_fractions)
         return d
 
 
@@ -94,6 +100,7 @@ PRESETS: dict[str, Preset] = {
         budgets=(1, 2),
         row_budgets=(1, 2),
         train_curves=True,
+        transfer_fractions=(0.4,),
     ),
     "cpu": Preset(
         name="cpu",
@@ -114,6 +121,8 @@ PRESETS: dict[str, Preset] = {
         budget_seeds_at=((32, 8), (64, 8)),
         row_budgets=(4, 16, 64),
         sfp_scope="units",
+        search_fractions=(0.4, 0.5, 0.6, 0.7),
+        transfer_fractions=(0.5,),
     ),
     "quick": Preset(
         name="quick",
@@ -127,6 +136,8 @@ PRESETS: dict[str, Preset] = {
         seeds=(0, 1, 2),
         amp=True,
         sfp_scope="units",
+        search_fractions=(0.4, 0.5, 0.6, 0.7),
+        transfer_fractions=(0.5,),
     ),
     "paper": Preset(
         name="paper",
@@ -195,12 +206,12 @@ def for_data(preset, dataset: str = "cifar10", data_root=None) -> Preset:
     return for_dataset(p, dataset, len(folder_classes(folder_root(data_root))))
 
 
-def at_budget(preset, epochs: int) -> Preset:
+def at_budget(preset: Preset, epochs: int) -> Preset:
     """``preset`` with its large models trained ``epochs`` epochs and fine-tuning scaled alike (the preset's
     ratio finetune_epochs / epochs, at least 1), on the curve's training images (``budget_subset``): one point
     of the budget curve. Where that is the preset's own budget on its own images it is the preset itself, so
     the point's runs are the preset's."""
-    p = get_preset(preset)
+    p = preset
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"budget: must be an integer number of epochs >= 1, got {epochs!r}")
     subset = p.train_subset if p.budget_subset is None else p.budget_subset
@@ -210,27 +221,27 @@ def at_budget(preset, epochs: int) -> Preset:
                    train_subset=subset)
 
 
-def budget_seed_count(preset, budget: int) -> int | None:
+def budget_seed_count(preset: Preset, budget: int) -> int | None:
     """How many seeds the curve trains at ``budget`` epochs: ``budget_seeds_at``'s count there, else
     ``budget_seeds`` (None: all the seeds the curve is given)."""
-    p = get_preset(preset)
+    p = preset
     return dict(p.budget_seeds_at).get(budget, p.budget_seeds)
 
 
-def row_seed_count(preset, budget: int) -> int:
+def row_seed_count(preset: Preset, budget: int) -> int:
     """How many seeds a point of chapters 2 and 5's curves trains: ``budget_seeds_at``'s count at ``budget``,
     else the preset's seeds."""
-    p = get_preset(preset)
+    p = preset
     return dict(p.budget_seeds_at).get(budget, len(p.seeds))
 
 
-def budget_seeds(preset, seeds: list[int], explicit: bool = False) -> list[int]:
+def budget_seeds(preset: Preset, seeds: list[int], explicit: bool = False) -> list[int]:
     """The seeds the budget curve is given; each of its points trains the first :func:`budget_seed_count` of them.
 
     With the preset's own seeds (``explicit`` False) the list is extended, continuing the numbering after the
     largest, to the most seeds any point asks for (``cpu``: 8 at 32 and 64 epochs, where the chapter has 5).
     Seeds a user gave (``explicit``) are taken as they are: a one-seed re-run trains one seed at every point."""
-    p = get_preset(preset)
+    p = preset
     seeds = list(seeds)
     if explicit:
         return seeds
@@ -243,8 +254,10 @@ def budget_seeds(preset, seeds: list[int], explicit: bool = False) -> list[int]:
     return (seeds + list(more))[:want]
 
 
-def get_preset(name: str) -> Preset:
-    """Return the preset called ``name``; a ValueError names the allowed ones otherwise."""
+def get_preset(name: str | Preset) -> Preset:
+    """The preset called ``name`` (a :class:`Preset` is returned as it is); a ValueError names the allowed ones
+    otherwise. Called once where a preset enters (the notebooks' and the CLI's parameter, the public entry points
+    such as :func:`nbprune.runner.run_chapter`); everything inward takes the :class:`Preset`."""
     if isinstance(name, Preset):
         return name
     if name not in PRESETS:
@@ -259,11 +272,11 @@ def preset_table():
     return pd.DataFrame([p.as_dict() for p in PRESETS.values()]).set_index("name")
 
 
-def resolve_seeds(seeds, preset) -> list[int]:
+def resolve_seeds(seeds, preset: Preset) -> list[int]:
     """``seeds`` as a list of ints (None: the preset's); a ValueError names the parameter otherwise."""
     seeds = parse_param("seeds", seeds, list, "[0, 1, 2]")
     if seeds is None:
-        return list(get_preset(preset).seeds)
+        return list(preset.seeds)
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
         raise ValueError(f"seeds: must be None or a non-empty list of integers >= 0, got {seeds!r}")
     seeds = list(seeds)

@@ -2,8 +2,8 @@
 
 A grid is trained stage by stage (derived runs are named once their parents finish), so :class:`RunsBar`
 grows as stages appear: each run counts with its projected training time, its FLOPs
-(:func:`nbprune.graph.training_flops`) over the rate the store's finished runs of its width and model were
-trained at on this device kind (:func:`nbprune.graph.measured_rate`; an assumed rate without any). tqdm's
+(:func:`nbprune.projection.training_flops`) over the rate the store's finished runs of its width and model were
+trained at on this device kind (:func:`nbprune.projection.measured_rate`; an assumed rate without any). tqdm's
 remaining time is then the projected time left, corrected by how fast the projection has been going so far.
 It is :mod:`tqdm.auto`'s bar: text in a terminal, a widget in Jupyter.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .graph import Node, measured_rate, measured_totals, training_flops
+from .graph import Node
+from .projection import measured_rate, measured_totals, training_flops
 from .runs import RunStore
 
 

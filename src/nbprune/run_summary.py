@@ -14,7 +14,7 @@ import pandas as pd
 
 from .book import training_time
 from .chapters import CHAPTERS
-from .experiments import PAPER_NAMES
+from .models import paper_name
 from .presets import Preset, get_preset
 from .runner import results_path
 from .runs import RunStore
@@ -40,7 +40,7 @@ def _describe(config: RunConfig, p: Preset) -> str:
     for key, value in config.model_kwargs:
         words.append({"bn_gamma": f"BatchNorm gamma {value:g}" if isinstance(value, float) else "",
                       "head": f"a {value} head"}.get(key, f"{key} {value}"))
-    name = PAPER_NAMES.get(config.model, config.model)
+    name = paper_name(config.model)
     return f"{name} ({', '.join(w for w in words if w)})" if words else name
 
 

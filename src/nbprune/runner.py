@@ -24,7 +24,7 @@ from .chapters import CHAPTERS, Chapter, get_chapter
 from .data import CIFAR, IMAGE_SIZE, FolderData, ImageData, load_cifar
 from .executors import LocalExecutor, make_executor
 from .experiments import Experiment, paper_refs, preset_for, seeds_of
-from .graph import MAX_STAGES, GridGraph, Node, _finished, grid_graph, large_for
+from .graph import MAX_STAGES, GridGraph, Node, grid_graph, large_for
 from .log import LOGGER
 from .params import slurm_options
 from .pipeline import VARIANTS, Chain, derived_configs
@@ -32,7 +32,7 @@ from .plans import plan_for, plan_key
 from .presets import Preset, budget_seeds, for_data, get_preset, resolve_seeds
 from .progress import RunsBar
 from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance, run_provenance
-from .prune import hooks_for, make_plan
+from .prune import hooks_for, make_plan, method_info
 from .prune.structured import stage_keep_fractions
 from .prune.unstructured import stage_sparsity
 from .runs import RunResult, RunStore
@@ -46,12 +46,13 @@ def print_run(i: int, n: int, node: Node) -> None:
     LOGGER.info(f"[{i + 1}/{n}] {what}")
 
 
-def complete_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
+def complete_grid(store: RunStore, grid: list[Experiment], preset: str | Preset, seeds, dataset: str = "cifar10",
                   executor=None, data_root=None, device: str = "auto", on_run=None, **run_kw) -> GridGraph:
     """Train every missing run of the grid through ``executor`` (None: one worker, in this process), stage by
     stage: the runs nameable now, then those their results make nameable, until none is missing. A local
     executor's runs advance one progress bar over the grid (:class:`nbprune.progress.RunsBar`: an ETA from the
     measured rates, over the runs named so far); Slurm's executor shows its own."""
+    preset = get_preset(preset)
     executor = executor or LocalExecutor(workers=1)
     if on_run is not None:
         run_kw["on_run"] = on_run
@@ -61,7 +62,7 @@ def complete_grid(store: RunStore, grid: list[Experiment], preset, seeds, datase
         return _complete(store, grid, preset, seeds, dataset, executor, data_root, device, bar, run_kw)
 
 
-def _complete(store, grid, preset, seeds, dataset, executor, data_root, device, bar, run_kw) -> GridGraph:
+def _complete(store, grid, preset: Preset, seeds, dataset, executor, data_root, device, bar, run_kw) -> GridGraph:
     if isinstance(executor, LocalExecutor):
         run_kw = {**run_kw, "on_done": bar.done}
     for _stage in range(MAX_STAGES):  # large models, derived runs, and one more per round of iterative pruning
@@ -105,12 +106,13 @@ def _must(store: RunStore, config: RunConfig) -> RunResult:
     return res
 
 
-def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10",
+def collect(store: RunStore, grid: list[Experiment], preset: str | Preset, seeds, dataset: str = "cifar10",
             data_root=None, partial: bool = False) -> ChapterResults:
     """Every finished run of ``grid`` x ``seeds`` read back from the store (nothing is trained): one row per
     run (each large model once per seed), and each experiment's chain with its stored plan. A run that is not
     finished is an error, unless ``partial``: then it is left out (and a chain with any run missing gives
     rows but no chain)."""
+    preset = get_preset(preset)
     out = ChapterResults()
     seen_large = set()
     must = (lambda cfg: store.get(cfg)) if partial else (lambda cfg: _must(store, cfg))
@@ -155,46 +157,48 @@ def collect(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str
     return out
 
 
-def run_grid(store: RunStore, grid: list[Experiment], preset, seeds, dataset: str = "cifar10", executor=None,
-             data_root=None, device: str = "auto", on_run=None, **run_kw) -> ChapterResults:
+def run_grid(store: RunStore, grid: list[Experiment], preset: str | Preset, seeds, dataset: str = "cifar10",
+             executor=None, data_root=None, device: str = "auto", on_run=None, **run_kw) -> ChapterResults:
     """Train what is missing of ``grid`` x ``seeds`` (:func:`complete_grid`), then read every row back
     (:func:`collect`). ``run_kw`` goes to :meth:`nbprune.runs.RunStore.run` (e.g. ``progress``, ``data``)."""
     complete_grid(store, grid, preset, seeds, dataset, executor, data_root, device, on_run, **run_kw)
     return collect(store, grid, preset, seeds, dataset, data_root)
 
 
-def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset, variants=VARIANTS,
-              lr: float | None = None, **run_kw) -> Chain:
+def run_chain(store: RunStore, large: RunConfig, method: str, settings: dict, preset: str | Preset,
+              variants=VARIANTS, lr: float | None = None, **run_kw) -> Chain:
     """Train (or read back) ``large``, prune it with ``method(**settings)`` (its plan computed once and stored),
     then train each variant, in this process: the primitives a grid's stages use, for a chain outside any
     chapter (the tests', a user's own large model)."""
     large_res = store.run(large, **run_kw)
     sp = plan_for(large_res, method, settings, run_kw.get("data_root"))
     configs = derived_configs(large, sp.plan, {"method": method, **settings}, sp.flops_large, sp.flops_pruned,
-                              preset, variants, lr, sp.selections)
+                              get_preset(preset), variants, lr, sp.selections)
     return Chain(large_res, sp.plan, sp.flops_large, sp.flops_pruned,
                  {name: store.run(cfg, **run_kw) for name, cfg in configs.items()}, sp.stage_sparsity)
 
 
 def stage_patterns(chains: list[tuple[Experiment, Chain]]) -> tuple[list, list]:
-    """Per chain, the pattern a guided follow-up copies: the fraction of channels a Network Slimming plan keeps
-    per stage (:func:`~nbprune.prune.structured.stage_keep_fractions`), and the sparsity a one-shot magnitude
-    plan has per stage (:func:`~nbprune.prune.unstructured.stage_sparsity`). Read from the stored plans and
-    the architecture alone (no weights)."""
+    """Per one-shot chain, the pattern a guided follow-up copies, as its method registered it
+    (:attr:`nbprune.prune.MethodInfo.stage_pattern`): ``"keep"``, the fraction of channels the plan keeps per
+    stage (:func:`~nbprune.prune.structured.stage_keep_fractions`; Network Slimming), or ``"sparsity"``, the
+    sparsity the plan's masks have per stage (:func:`~nbprune.prune.unstructured.stage_sparsity`; magnitude
+    pruning). Read from the stored plans and the architecture alone (no weights)."""
     keep, sparsity = [], []
     for exp, chain in chains:
         if exp.previous is not None:
             continue
-        if exp.method == "slimming":
+        pattern = method_info(exp.method).stage_pattern
+        if pattern == "keep":
             cfg = chain.large.config
             model = build_model(cfg, cfg.classes, hooks_for(cfg))
             keep.append((exp, stage_keep_fractions(model, chain.plan)))
-        elif exp.method == "magnitude":
+        elif pattern == "sparsity":
             sparsity.append((exp, chain.stage_sparsity))
     return keep, sparsity
 
 
-def save_results(results: ChapterResults, chapter: str, preset, dataset: str = "cifar10",
+def save_results(results: ChapterResults, chapter: str, preset: Preset, dataset: str = "cifar10",
                  root: str | os.PathLike | None = None) -> str:
     """Write a chapter's result rows (run ids and metrics, no weights) to
     ``<root>/<preset>/<chapter>-<dataset>.csv`` (root: ``$NBPRUNE_RESULTS``, else ``results``), atomically."""
@@ -206,7 +210,8 @@ def save_results(results: ChapterResults, chapter: str, preset, dataset: str = "
     return str(path)
 
 
-def results_path(chapter: str, preset, dataset: str = "cifar10", root: str | os.PathLike | None = None) -> Path:
+def results_path(chapter: str, preset: str | Preset, dataset: str = "cifar10",
+                 root: str | os.PathLike | None = None) -> Path:
     """Where a chapter's results file is (see :func:`save_results`)."""
     root = Path(root or os.environ.get("NBPRUNE_RESULTS") or "results")
     return root / get_preset(preset).name / f"{chapter}-{dataset}.csv"
@@ -343,16 +348,18 @@ class ChapterRun:
 
 
 def _finished_ids(store: RunStore) -> set[str]:
-    return {r for r in store.run_ids() if _finished(store, r)}
+    return {r for r in store.run_ids() if store.finished(r)}
 
 
-def run_chapter(chapter: str | Chapter, preset="cpu", value=None, seeds=None, dataset: str = "cifar10",
-                device: str = "auto", data_root=None, store=None, executor="local", executor_options=None,
-                results_root=None, progress: bool = False, train_curve: bool | None = None) -> ChapterRun:
+def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None, *, seeds=None,
+                dataset: str = "cifar10", device: str = "auto", data_root=None, store=None, executor="local",
+                executor_options=None, results_root=None, progress: bool = False,
+                train_curve: bool | None = None) -> ChapterRun:
     """Run one chapter: check every parameter, train what is missing, read the rows back, save them.
 
     ``value`` is the chapter's grid parameter (``targets``, ``fractions`` or ``lrs``: see
-    :attr:`nbprune.chapters.Chapter.parameter`; None: the preset's grid). ``executor`` is ``"local"``,
+    :attr:`nbprune.chapters.Chapter.parameter`; None: the preset's grid); the options after it are
+    keyword-only. ``executor`` is ``"local"``,
     ``"slurm"`` or an executor; ``executor_options`` its options (a mapping, or its YAML/JSON text: the
     notebooks' ``slurm`` parameter). ``train_curve``: train the missing runs of the chapter's curve (None: the
     preset's ``train_curves``); otherwise its finished runs are read and the missing ones counted

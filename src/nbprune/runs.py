@@ -34,7 +34,8 @@ import torch
 
 from . import distributed as dist_mod
 from .atomic import StoreError, atomic_write_json, remove_temp_files, write_error
-from .config import _thaw
+from .choices import unknown_choice
+from .config import thaw
 from .data import load_data
 from .log import LOGGER
 from .plans import plan_for
@@ -61,12 +62,12 @@ class RunResult:
     def provenance(self) -> dict:
         """Where and when the run was trained (``provenance.json``: time, host, device, packages, data); empty
         when the file is absent."""
-        return _read_json(self.dir / "provenance.json") or {}
+        return read_json(self.dir / "provenance.json") or {}
 
     @property
     def imported(self) -> dict | None:
         """Where the run was imported from (``imported.json``), None for a run trained in this store."""
-        return _read_json(self.dir / "imported.json")
+        return read_json(self.dir / "imported.json")
 
     def state_dict(self, which: str = "final") -> dict:
         """The run's ``final`` or ``init`` weights (read as tensors only, never unpickled)."""
@@ -82,6 +83,9 @@ class RunResult:
         register_masks(m, state)
         m.load_state_dict(state)
         return m.eval()
+
+
+RECORDS = ("config", "metrics", "provenance")  # the JSON records of a run directory
 
 
 def _missing_weights(res: RunResult, path: Path) -> str:
@@ -112,10 +116,10 @@ class RunStore:
     def get(self, config: RunConfig) -> RunResult | None:
         """The finished run for ``config``, or None if it has not finished."""
         d = self.run_dir(config)
-        metrics = _read_json(d / "metrics.json")
+        metrics = read_json(d / "metrics.json")
         if not metrics or metrics.get("status") != "finished":
             return None
-        stored = _read_json(d / "config.json") or {}
+        stored = read_json(d / "config.json") or {}
         diff = config_differences(stored, config)
         if diff:
             raise StoreError(f"run {d.name}: its stored config differs from the asked-for one in {diff} "
@@ -125,7 +129,7 @@ class RunStore:
     def load(self, run_id: str) -> RunResult:
         """A finished run by id."""
         d = self.path / run_id
-        cfg = _read_json(d / "config.json")
+        cfg = read_json(d / "config.json")
         if cfg is None:
             raise FileNotFoundError(f"run_id: no run {run_id!r} in {self.path}")
         res = self.get(RunConfig.from_dict(cfg))
@@ -147,7 +151,7 @@ class RunStore:
             if config.init == "random":
                 return None
             return parent.state_dict("final" if config.init == "parent" else "init")
-        settings = {k: _thaw(v) for k, v in config.prune if k != "method"}
+        settings = {k: thaw(v) for k, v in config.prune if k != "method"}
         return derive_state(parent, config, plan_for(parent, dict(config.prune)["method"], settings).plan)
 
     # -------------------------------------------------------------------------------------------- run
@@ -265,9 +269,27 @@ class RunStore:
 
     # ----------------------------------------------------------------------------------------- listing
     def run_ids(self) -> list[str]:
+        """The ids of every run the store holds a config of, sorted."""
         if not self.path.is_dir():
             return []
         return sorted(p.name for p in self.path.iterdir() if (p / "config.json").exists())
+
+    def record(self, run_id: str, name: str) -> dict | None:
+        """One of a run's JSON records as stored: ``name`` is ``"config"``, ``"metrics"`` or ``"provenance"``
+        (None when the run has none, or it cannot be read)."""
+        if name not in RECORDS:
+            raise unknown_choice("name", name, RECORDS)
+        return read_json(self.path / run_id / f"{name}.json")
+
+    def rewind_replayed(self, run_id: str, step: int) -> bool:
+        """Whether the large model ``run_id``'s weights after ``step`` steps were replayed from its init (it
+        predates the snapshots: ``rewind-<step>.json`` records it) rather than kept while it trained."""
+        return bool((read_json(self.path / run_id / f"rewind-{step}.json") or {}).get("replayed"))
+
+    def finished(self, run_id: str) -> bool:
+        """Whether the run ``run_id`` has finished in this store (its metrics say so)."""
+        metrics = self.record(run_id, "metrics")
+        return bool(metrics) and metrics.get("status") == "finished"
 
     def dataframe(self, history: bool = False):
         """Every run in the store as one pandas DataFrame row: config fields, status and final metrics."""
@@ -276,8 +298,8 @@ class RunStore:
         rows = []
         for run_id in self.run_ids():
             d = self.path / run_id
-            cfg = _read_json(d / "config.json") or {}
-            metrics = _read_json(d / "metrics.json") or {"status": "running" if (d / "lock").exists() else "incomplete"}
+            cfg = read_json(d / "config.json") or {}
+            metrics = read_json(d / "metrics.json") or {"status": "running" if (d / "lock").exists() else "incomplete"}
             row = {"run_id": run_id, **cfg, "status": metrics.get("status")}
             row.update({k: v for k, v in metrics.items() if k not in ("history", "status")})
             if history:
@@ -294,7 +316,7 @@ class RunStore:
         for p in sorted(self.path.iterdir()) if self.path.is_dir() else []:
             if not p.is_dir() or p.name.startswith("."):
                 continue
-            cfg = _read_json(p / "config.json")
+            cfg = read_json(p / "config.json")
             if cfg is None:
                 problems.append((p.name, "config.json missing or unreadable"))
                 continue
@@ -306,7 +328,7 @@ class RunStore:
             if config.run_id != p.name:
                 problems.append((p.name, f"config hash is {config.run_id}, not the directory name"))
                 continue
-            metrics = _read_json(p / "metrics.json")
+            metrics = read_json(p / "metrics.json")
             if metrics is None:
                 if not (p / "lock").exists():
                     problems.append((p.name, "unfinished (no metrics.json); it resumes on the next call"))
@@ -344,7 +366,8 @@ def config_differences(stored: dict, config: RunConfig) -> list[str]:
     return diff
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or None when it is missing or unreadable (a run being written)."""
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -370,7 +393,7 @@ class RunLock:
         self._beat = None
 
     def _stale(self) -> bool:
-        info = _read_json(self.path)
+        info = read_json(self.path)
         try:
             age = time.time() - self.path.stat().st_mtime
         except FileNotFoundError:
@@ -401,7 +424,7 @@ class RunLock:
         while True:
             try:
                 self._create()
-                if (_read_json(self.path) or {}).get("token") == self.token:
+                if (read_json(self.path) or {}).get("token") == self.token:
                     self._stop = threading.Event()
                     self._beat = threading.Thread(target=self._heartbeat, daemon=True)
                     self._beat.start()
@@ -437,5 +460,5 @@ class RunLock:
     def __exit__(self, *exc) -> None:
         if self._stop is not None:
             self._stop.set()
-        if (_read_json(self.path) or {}).get("token") == self.token:
+        if (read_json(self.path) or {}).get("token") == self.token:
             self.path.unlink(missing_ok=True)

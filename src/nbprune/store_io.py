@@ -32,7 +32,7 @@ from pathlib import Path
 from . import __version__
 from .atomic import StoreError, atomic_write_bytes, atomic_write_json, json_bytes, write_error
 from .provenance import ProvenanceDiff, compare_provenance, describe_differences, provenance_line
-from .runs import RunLock, RunStore, _read_json
+from .runs import RunLock, RunStore, read_json
 from .train import CONFIG_VERSION, RunConfig
 
 FORMAT = "nbprune-export"
@@ -63,7 +63,7 @@ def exportable_files(run_dir: Path) -> list[Path]:
 
 def finished_run_ids(store: RunStore) -> list[str]:
     """The ids of the store's finished runs."""
-    return [r for r in store.run_ids() if (_read_json(store.path / r / "metrics.json") or {}).get("status") == "finished"]
+    return [r for r in store.run_ids() if store.finished(r)]
 
 
 def export_runs(store: RunStore | str | os.PathLike | None, out: str | os.PathLike,
@@ -113,7 +113,7 @@ def _carried_plans(earlier: Path | None, run_dir: Path) -> list[Path]:
     directory was replaced, has lost the plans of children that were made from its first copy."""
     if earlier is None or not (earlier / run_dir.name / "metrics.json").is_file():
         return []
-    old, new = _read_json(earlier / run_dir.name / "metrics.json"), _read_json(run_dir / "metrics.json")
+    old, new = read_json(earlier / run_dir.name / "metrics.json"), read_json(run_dir / "metrics.json")
     if not old or not new or not same_result(old, new):
         return []
     have = {p.name for p in run_dir.iterdir()}
@@ -333,7 +333,7 @@ def _manifest(source: Path) -> dict:
     """The export's manifest, checked for format and CONFIG_VERSION."""
     if not source.is_dir():
         raise StoreError(f"import: {source} is not a directory (give the directory nbprune export wrote)")
-    data = _read_json(source / "manifest.json")
+    data = read_json(source / "manifest.json")
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("runs"), dict):
         raise StoreError(f"import: {source} is not an nbprune export (no valid manifest.json); make one with "
                          "nbprune export")
@@ -424,7 +424,7 @@ def _expected_data(store: RunStore, given: dict[str, str] | None) -> dict[str, s
         return {k: {v} for k, v in given.items()}
     seen: dict[str, set[str]] = {}
     for run_id in store.run_ids():
-        data = (_read_json(store.path / run_id / "provenance.json") or {}).get("data") or {}
+        data = (read_json(store.path / run_id / "provenance.json") or {}).get("data") or {}
         if data.get("dataset") and data.get("sha256"):
             seen.setdefault(data["dataset"], set()).add(data["sha256"])
     return seen
@@ -475,7 +475,7 @@ def _import_one(store: RunStore, run: _Run, stage: Path, source: Path, result: I
             if not dest.exists():
                 raise
             # another process made the run meanwhile: compare with it below
-    ours = _read_json(dest / "metrics.json") or {}
+    ours = read_json(dest / "metrics.json") or {}
     if ours.get("status") == "finished":
         _compare(dest, run, result)
     else:
@@ -484,11 +484,11 @@ def _import_one(store: RunStore, run: _Run, stage: Path, source: Path, result: I
 
 def _compare(dest: Path, run: _Run, result: ImportResult) -> None:
     """A run already finished here: identical copies merge quietly, different ones are reported."""
-    ours = _read_json(dest / "metrics.json") or {}
+    ours = read_json(dest / "metrics.json") or {}
     if same_result(ours, run.metrics):
         result.identical.append(run.run_id)
     else:
-        result.conflicts.append(Conflict(run.run_id, ours, run.metrics, _read_json(dest / "provenance.json"),
+        result.conflicts.append(Conflict(run.run_id, ours, run.metrics, read_json(dest / "provenance.json"),
                                          run.provenance))
 
 

@@ -33,8 +33,8 @@ from .config import (  # noqa: F401  (re-exported: notebooks and tests import th
     NORMALIZATIONS,
     RunConfig,
     _freeze,
-    _thaw,
     fresh_seed,
+    thaw,
 )
 from .flops import count_flops, count_params
 from .hooks import TrainHook, check_hooks
@@ -74,7 +74,7 @@ def build_model(config: RunConfig, num_classes: int, hooks: Sequence[TrainHook] 
     (:func:`nbprune.prune.hooks_for`); without them this is a ValueError, not a model without the method."""
     hooks = check_hooks(config.regularizer_fields(at_build=True), config.regularizer_fields(), hooks)
     torch.manual_seed(config.seed if config.init_seed is None else config.init_seed)
-    cfg = None if config.cfg is None else _thaw(config.cfg)
+    cfg = None if config.cfg is None else thaw(config.cfg)
     model = create_model(config.model, num_classes=num_classes, cfg=cfg, width=config.width,
                          **dict(config.model_kwargs))
     if config.selections:

@@ -12,7 +12,8 @@ plain VGG-16 of ThiNet); the model they build reports the base family as ``arch`
 Layout (no module here imports this package's ``__init__``): :mod:`nbprune.models.registry` holds the
 registry and :func:`create_model`; :mod:`nbprune.models.layers` and :mod:`nbprune.models.widths` the
 building blocks and cfg helpers the families share; each family module (``vgg``, ``resnet``, ``preresnet``,
-``densenet``, ``imagenet``) registers its models when imported, which this ``__init__`` does.
+``densenet``, ``imagenet``) registers its family (:func:`register_family`: paper names, Network Slimming's
+penalty, channel units for surgery) and its models when imported, which this ``__init__`` does.
 """
 
 from __future__ import annotations
@@ -27,36 +28,54 @@ from nbprune.models.layers import (
     set_selections,
 )
 from nbprune.models.registry import (
+    Family,
     create_model,
     default_cfg,
+    family_of,
+    list_families,
     list_models,
     list_targets,
     model_spec,
+    models_with,
     named_target_cfg,
+    paper_name,
+    register_family,
     register_model,
     register_target,
+    slimming_penalty,
     unknown_choice,
 )
+from nbprune.models.units import Unit, conv_unit, selection_unit
 from nbprune.models.widths import cfg_error, int_list, is_pos_int, scale
 
 __all__ = [
     "ChannelSelection",
+    "Family",
+    "Unit",
     "cfg_error",
     "check_gamma",
+    "conv_unit",
     "create_model",
     "default_cfg",
+    "family_of",
     "init_weights",
     "int_list",
     "is_pos_int",
+    "list_families",
     "list_models",
     "list_targets",
     "model_spec",
+    "models_with",
     "named_target_cfg",
+    "paper_name",
+    "register_family",
     "register_model",
     "register_target",
     "scale",
+    "selection_unit",
     "selections_of",
     "set_identity",
     "set_selections",
+    "slimming_penalty",
     "unknown_choice",
 ]

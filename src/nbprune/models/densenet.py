@@ -19,6 +19,7 @@ code) or the kwarg ``bn_gamma`` (1 in the weight-level code of Table 6).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -27,7 +28,8 @@ import torch
 from torch import nn
 
 from nbprune.models.layers import ChannelSelection, check_gamma, init_weights, set_identity
-from nbprune.models.registry import register_model
+from nbprune.models.registry import register_family, register_model
+from nbprune.models.units import Unit, conv_unit, selection_unit
 from nbprune.models.widths import cfg_error, int_list, scale
 
 
@@ -150,6 +152,26 @@ def _check_cfg(arch: str, spec: DenseSpec, width: float, cfg: Any) -> list:
         if any(e is None or e[0] > c for e, c in zip(block, ins)):
             raise cfg_error(arch, allowed, cfg)
     return blocks
+
+
+def densenet_channel_units(model: DenseNet) -> Iterator[tuple[str, Unit]]:
+    """Per layer the input selection ``dense<i>.<j>.select`` and, for bottleneck (BC) layers,
+    ``dense<i>.<j>.conv1`` (``bn2``); the transition input selections ``trans<i>.select`` and the final
+    ``select``. Transition outputs are fixed by the compression and are not units."""
+    for i, dense in enumerate((model.dense1, model.dense2, model.dense3)):
+        for j, layer in enumerate(dense):
+            p = f"dense{i + 1}.{j}."
+            yield f"{p}select", selection_unit(model, p, "bn1", "conv1", (i, j, 0))
+            if layer.conv2 is not None:  # BC bottleneck
+                yield f"{p}conv1", conv_unit(model, p, "conv1", "bn2", "conv2", (i, j, 1))
+        if i < 2:
+            yield f"trans{i + 1}.select", selection_unit(model, f"trans{i + 1}.", "bn1", "conv1", (i, len(dense), 0))
+    yield "select", selection_unit(model, "", "bn", "fc", (2, len(model.dense3), 0))
+
+
+register_family("densenet", DenseNet, tuple(ARCHS),
+                paper_names={"densenet40": "DenseNet-40", "densenet-bc-100": "DenseNet-BC-100"},
+                slimming_penalty=1e-5, channel_units=densenet_channel_units)
 
 
 def build_densenet(arch: str, num_classes: int, cfg: Any, width: float, bn_gamma: float) -> DenseNet:

@@ -67,7 +67,7 @@ pass ``batch_norm=True`` for the BN variant.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -77,7 +77,8 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from nbprune.models.layers import ChannelSelection, set_identity
-from nbprune.models.registry import CfgFn, register_model, register_target
+from nbprune.models.registry import CfgFn, register_family, register_model, register_target
+from nbprune.models.units import Unit, conv_unit
 from nbprune.models.vgg import check_vgg_cfg
 from nbprune.models.widths import cfg_error, int_list
 
@@ -314,6 +315,47 @@ class ImageNetResNet(torchvision.models.ResNet):
                     blk.bn2 = _bn(blk.bn2, c2)
                     blk.conv3 = _resized(blk.conv3, c2, blk.conv3.out_channels)
         set_identity(self, arch, cfg, num_classes, 1.0)
+
+
+def imagenet_vgg_channel_units(model: ImageNetVGG) -> Iterator[tuple[str, Unit]]:
+    """Every conv, ``features.<i>`` (its BN follows, or none with ``batch_norm=False``; read by the next conv,
+    or by ``classifier.0``, which sees each channel as 7 x 7 = 49 consecutive input features after the adaptive
+    pool and flatten: ``Unit.consumer_block``)."""
+    step = 3 if model.batch_norm else 2  # conv [+ BN] + ReLU
+    convs: list[tuple[int, int]] = []  # (index in ``features``, cfg position)
+    module = 0
+    for pos, v in enumerate(model.cfg):
+        if v != "M":
+            convs.append((module, pos))
+        module += 1 if v == "M" else step
+    out_h, out_w = model.avgpool.output_size
+    for i, (m, pos) in enumerate(convs):
+        bn = f"features.{m + 1}" if model.batch_norm else None
+        if i + 1 < len(convs):
+            yield f"features.{m}", conv_unit(model, "", f"features.{m}", bn, f"features.{convs[i + 1][0]}", (pos,))
+        else:  # the classifier's first Linear reads every channel at out_h * out_w positions
+            yield f"features.{m}", conv_unit(model, "", f"features.{m}", bn, "classifier.0", (pos,), out_h * out_w)
+
+
+def imagenet_resnet_channel_units(model: ImageNetResNet) -> Iterator[tuple[str, Unit]]:
+    """ResNet-34: ``layer<s>.<b>.conv1`` (``bn1``; read by ``conv2``); ResNet-50 also ``layer<s>.<b>.conv2``
+    (``bn2``; read by ``conv3``). Block outputs (and the downsample shortcuts) are tied by the residual
+    additions and are not units."""
+    for s, stage in enumerate((model.layer1, model.layer2, model.layer3, model.layer4)):
+        for b, block in enumerate(stage):
+            p = f"layer{s + 1}.{b}."
+            if isinstance(block, Bottleneck):
+                yield f"{p}conv1", conv_unit(model, p, "conv1", "bn1", "conv2", (s, b, 0))
+                yield f"{p}conv2", conv_unit(model, p, "conv2", "bn2", "conv3", (s, b, 1))
+            else:
+                yield f"{p}conv1", conv_unit(model, p, "conv1", "bn1", "conv2", (s, b))
+
+
+# the ImageNet models are not in the book's tables: no paper names, no slimming penalty registered
+register_family("imagenet-vgg", ImageNetVGG, tuple(VGG_CFGS), channel_units=imagenet_vgg_channel_units,
+                paper_names={"imagenet-vgg11": "VGG-11", "imagenet-vgg16": "VGG-16"})
+register_family("imagenet-resnet", ImageNetResNet, tuple(RESNET_BLOCKS), channel_units=imagenet_resnet_channel_units,
+                paper_names={"imagenet-resnet34": "ResNet-34", "imagenet-resnet50": "ResNet-50"})
 
 
 # ---- registration ----------------------------------------------------------------------------------------

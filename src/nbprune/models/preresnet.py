@@ -18,6 +18,7 @@ Stage planes 16/32/64 scale with ``width``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -25,7 +26,8 @@ import torch
 from torch import nn
 
 from nbprune.models.layers import ChannelSelection, init_weights, set_identity
-from nbprune.models.registry import register_model
+from nbprune.models.registry import register_family, register_model
+from nbprune.models.units import Unit, conv_unit, selection_unit
 from nbprune.models.widths import cfg_error, int_list, is_pos_int, scale
 
 PLANES = (16, 32, 64)
@@ -125,6 +127,30 @@ def _block_inputs(planes: list[int], expansion: int, blocks: list[int]) -> list[
         out.append([c_in] + [p * expansion] * (n - 1))
         c_in = p * expansion
     return out
+
+
+def preresnet_channel_units(model: PreResNet) -> Iterator[tuple[str, Unit]]:
+    """Per block the input selection ``layer<s>.<b>.select`` (channels of the block's ``bn1`` output that feed
+    ``conv1``; the residual keeps full width), ``layer<s>.<b>.conv1`` (``bn2``) and, for bottleneck blocks,
+    ``layer<s>.<b>.conv2`` (``bn3``); the selection after the final BN, ``select`` (read by ``fc``). Without
+    channel selections (PreResNet-110 of Table 6) only the convs."""
+    selects = isinstance(model.select, ChannelSelection)
+    for s, stage in enumerate((model.layer1, model.layer2, model.layer3)):
+        for b, block in enumerate(stage):
+            p = f"layer{s + 1}.{b}."
+            if selects:
+                yield f"{p}select", selection_unit(model, p, "bn1", "conv1", (s, b, 0))
+            yield f"{p}conv1", conv_unit(model, p, "conv1", "bn2", "conv2", (s, b, 1))
+            if isinstance(block, PreBottleneck):
+                yield f"{p}conv2", conv_unit(model, p, "conv2", "bn3", "conv3", (s, b, 2))
+    if selects:
+        yield "select", selection_unit(model, "", "bn", "fc", (3,))
+
+
+register_family("preresnet", PreResNet, tuple(ARCHS),
+                paper_names={"preresnet56": "PreResNet-56", "preresnet110": "PreResNet-110",
+                             "preresnet164": "PreResNet-164"},
+                slimming_penalty=1e-5, channel_units=preresnet_channel_units)
 
 
 def preresnet_default_cfg(bottleneck: bool, n: int, width: float) -> list:

@@ -22,6 +22,7 @@ over their fan-out and BN gamma 1, as that code; the Linear N(0, 0.01), where th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -31,7 +32,8 @@ from torch import nn
 
 from nbprune.choices import unknown_choice
 from nbprune.models.layers import init_weights, set_identity
-from nbprune.models.registry import register_model, register_target
+from nbprune.models.registry import register_family, register_model, register_target
+from nbprune.models.units import Unit, conv_unit
 from nbprune.models.widths import cfg_error, int_list, scale
 
 DEPTHS = (20, 32, 50, 56, 110)
@@ -151,6 +153,19 @@ def l1_target_cfg(depth: int, skip: tuple[int, ...], ratios: tuple[float, ...], 
         ids = [2 + 2 * (s * n + b) for b in range(n)]
         cfg.append([c if i in skip else max(1, int(c * (1 - p))) for i in ids])
     return cfg
+
+
+def resnet_channel_units(model: ResNet) -> Iterator[tuple[str, Unit]]:
+    """The first conv of every BasicBlock, ``layer<s>.<b>.conv1`` (``bn1``; read by ``conv2``). The block
+    outputs are tied together by the residual additions and are not units."""
+    for s, stage in enumerate((model.layer1, model.layer2, model.layer3)):
+        for b in range(len(stage)):
+            p = f"layer{s + 1}.{b}."
+            yield f"{p}conv1", conv_unit(model, p, "conv1", "bn1", "conv2", (s, b))
+
+
+register_family("resnet", ResNet, tuple(f"resnet{d}" for d in DEPTHS),
+                paper_names={f"resnet{d}": f"ResNet-{d}" for d in DEPTHS}, channel_units=resnet_channel_units)
 
 
 def build_resnet(depth: int, num_classes: int, cfg: Any, width: float, shortcut: str) -> ResNet:

@@ -19,6 +19,7 @@ bias, its std is sqrt(2 / (9 * C_in)), its BN starts at gamma 1, its head is one
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -27,7 +28,8 @@ from torch import nn
 
 from nbprune.choices import unknown_choice
 from nbprune.models.layers import CONV_INITS, check_gamma, init_weights, set_identity
-from nbprune.models.registry import register_model, register_target
+from nbprune.models.registry import register_family, register_model, register_target
+from nbprune.models.units import Unit, conv_unit
 from nbprune.models.widths import cfg_error, is_pos_int, scale
 
 VGG_CFGS: dict[str, list[int | str]] = {
@@ -95,6 +97,25 @@ class VGG(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def vgg_channel_units(model: VGG) -> Iterator[tuple[str, Unit]]:
+    """Every conv, ``features.<i>`` (its BN follows; the next conv, or the first Linear of the head, reads it).
+    The hidden Linear of the ``"mlp"`` head is not a unit."""
+    convs: list[tuple[int, int]] = []  # (index in ``features``, cfg position)
+    module = 0
+    for pos, v in enumerate(model.cfg):
+        if v != "M":
+            convs.append((module, pos))
+        module += 1 if v == "M" else 3  # max-pool, or conv + BN + ReLU
+    for i, (m, pos) in enumerate(convs):
+        consumer = f"features.{convs[i + 1][0]}" if i + 1 < len(convs) else "classifier.0"
+        yield f"features.{m}", conv_unit(model, "", f"features.{m}", f"features.{m + 1}", consumer, (pos,))
+
+
+register_family("vgg", VGG, tuple(VGG_CFGS),
+                paper_names={"vgg11": "VGG-11", "vgg13": "VGG-13", "vgg16": "VGG-16", "vgg19": "VGG-19"},
+                slimming_penalty=1e-4, channel_units=vgg_channel_units)
 
 
 def build_vgg(arch: str, num_classes: int, cfg: Any, width: float, head: str | None, bn_gamma: float,

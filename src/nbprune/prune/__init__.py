@@ -34,16 +34,17 @@ from nbprune.prune.plan import (
     method_info,
     register_hook,
     register_method,
+    search_comparisons,
 )
 from nbprune.prune.reconstruct import apply_reconstruction
 from nbprune.prune.sss import apply_block_removal
 from nbprune.prune.stages import resolution_stages
 from nbprune.prune.surgery import prune_channels
 from nbprune.prune.unstructured import attach_masks, rescale_init
-from nbprune.train import RunConfig, _thaw, build_model
+from nbprune.train import RunConfig, build_model, thaw
 
 __all__ = ["METHOD_INFO", "MethodInfo", "PrunePlan", "apply_plan", "method_info", "check_fraction", "derive_state", "hooks_for", "list_methods",
-           "make_plan", "register_hook", "register_method", "resolution_stages"]
+           "make_plan", "register_hook", "register_method", "resolution_stages", "search_comparisons"]
 
 
 def list_methods() -> list[str]:
@@ -100,11 +101,11 @@ def derive_state(parent, config: RunConfig, plan: PrunePlan | None = None) -> di
     if plan is None:
         settings = dict(config.prune)
         method = settings.pop("method")
-        settings = {k: _thaw(v) for k, v in settings.items()}
+        settings = {k: thaw(v) for k, v in settings.items()}
         if method_info(method).needs_data:
             settings["data"] = calibration_images(parent.config)
         plan = make_plan(parent.model("final"), method, **settings)
-    want = None if config.cfg is None else _thaw(config.cfg)
+    want = None if config.cfg is None else thaw(config.cfg)
     if want is not None and plan.structured and plan.cfg != want:
         raise ValueError(f"cfg: the run asks for {want} but pruning the parent {config.parent} "
                          f"with {dict(config.prune)} gives {plan.cfg}")

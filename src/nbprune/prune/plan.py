@@ -42,25 +42,48 @@ class MethodInfo:
     ``needs_data``: the method samples activations of training images (``fn`` gets ``data=``: ThiNet, the
     regression-based reconstruction). ``data_driven``: the pruned architecture depends on the trained weights
     (Network Slimming's global threshold), so a projection made before training (pruning the large model at
-    its random init, :func:`nbprune.graph.project_grid`) only estimates its size."""
+    its random init, :func:`nbprune.projection.project_grid`) only estimates its size. ``stage_pattern``: what
+    a guided follow-up copies from the method's one-shot plans (:func:`nbprune.runner.stage_patterns`):
+    ``"keep"`` (the fraction of channels kept per stage, Network Slimming's architectures) or ``"sparsity"``
+    (the pruned fraction of weights per stage, magnitude pruning's masks); None: none. ``compared_with``: the
+    architecture-search comparisons the method is side ``a`` of, at the same fraction pruned (chapter 4,
+    :func:`nbprune.report.search_stats`): (method b, the paper's finding in the terms of
+    :func:`nbprune.stats.agreement`, or None where it tabulates none)."""
 
     needs_data: bool = False
     data_driven: bool = True
+    stage_pattern: str | None = None
+    compared_with: tuple[tuple[str, str | None], ...] = ()
 
 
 METHOD_INFO: dict[str, MethodInfo] = {}  # method name -> what it needs (registered with the method)
 HOOKS: dict[str, type[TrainHook]] = {}  # RunConfig field -> the hook class that consumes it
 
 
-def register_method(name: str, *, needs_data: bool = False,
-                    data_driven: bool = True) -> Callable[[Callable[..., PrunePlan]], Callable[..., PrunePlan]]:
+STAGE_PATTERNS = ("keep", "sparsity")  # the per-stage patterns a guided follow-up can copy
+
+
+def register_method(name: str, *, needs_data: bool = False, data_driven: bool = True,
+                    stage_pattern: str | None = None, compared_with: tuple[tuple[str, str | None], ...] = (),
+                    ) -> Callable[[Callable[..., PrunePlan]], Callable[..., PrunePlan]]:
     """Decorator: ``fn(model, **settings) -> PrunePlan`` becomes method ``name``, with what the package needs
     to know about it (:class:`MethodInfo`) registered in the same place."""
+    if stage_pattern is not None and stage_pattern not in STAGE_PATTERNS:
+        raise ValueError(f"stage_pattern: must be None or one of {', '.join(STAGE_PATTERNS)}, got {stage_pattern!r}")
+    if any(not (isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], str)) for c in compared_with):
+        raise ValueError(f"compared_with: must be (method, claim or None) pairs, got {compared_with!r}")
+
     def deco(fn):
         METHODS[name] = fn
-        METHOD_INFO[name] = MethodInfo(needs_data=needs_data, data_driven=data_driven)
+        METHOD_INFO[name] = MethodInfo(needs_data=needs_data, data_driven=data_driven, stage_pattern=stage_pattern,
+                                       compared_with=tuple(compared_with))
         return fn
     return deco
+
+
+def search_comparisons() -> list[tuple[str, str, str | None]]:
+    """Every registered architecture-search comparison (a, b, claim), in the methods' registration order."""
+    return [(a, b, claim) for a, info in METHOD_INFO.items() for b, claim in info.compared_with]
 
 
 def method_info(name: str) -> MethodInfo:

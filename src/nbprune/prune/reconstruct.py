@@ -59,7 +59,7 @@ from torch import nn
 from nbprune.models import create_model, model_spec, named_target_cfg
 from nbprune.prune._checks import check_fraction
 from nbprune.prune.plan import PrunePlan, register_method
-from nbprune.prune.structured import _target_widths
+from nbprune.prune.structured import target_widths
 from nbprune.prune.surgery import Unit, channel_units, prune_channels, pruned_cfg
 
 __all__ = [
@@ -283,7 +283,7 @@ def _widths(model: nn.Module, units: dict[str, Unit], fraction: Any, widths: Any
         fraction = check_fraction(fraction)
         return {n: max(1, int(u.size * (1 - fraction))) for n, u in units.items()}
     if target is not None:
-        return _target_widths(model, units, target)
+        return target_widths(model, units, target)
     if cfg is not None:
         with torch.device("meta"):
             ref = create_model(**{**model_spec(model), "cfg": cfg})

@@ -29,7 +29,8 @@ from nbprune.prune.plan import PrunePlan, register_method
 from nbprune.prune.stages import resolution_stages
 from nbprune.prune.surgery import Unit, channel_units, pruned_cfg, unit_gamma
 
-__all__ = ["l1", "l1_scores", "random_channels", "slimming", "top_k", "uniform_channels"]
+__all__ = ["l1", "l1_scores", "random_channels", "slimming", "target_widths", "top_k",
+           "uniform_channels"]
 
 
 def l1_scores(model: nn.Module, unit: Unit) -> torch.Tensor:
@@ -62,7 +63,7 @@ def _keep_ratio(size: int, p: float) -> int:
     return max(1, int(size * (1 - p)))
 
 
-def _target_widths(model: nn.Module, units: dict[str, Unit], target: object) -> dict[str, int]:
+def target_widths(model: nn.Module, units: dict[str, Unit], target: object) -> dict[str, int]:
     """Per-unit widths of a named L1 target, checked against the parent model."""
     targets = list_targets()
     if not isinstance(target, str) or target not in targets:
@@ -131,7 +132,7 @@ def l1(model: nn.Module, target: str | None = None, ratios: Any = None, skip: An
     if target is not None:
         if skip is not None:
             raise ValueError(f"skip: only used with ratios (the target {target!r} fixes every width); got {skip!r}")
-        widths = _target_widths(model, units, target)
+        widths = target_widths(model, units, target)
     else:
         widths = _ratio_widths(model, units, ratios, skip)
     return _plan("l1", model, _l1_keep(model, units, widths))
@@ -149,14 +150,14 @@ def random_channels(model: nn.Module, target: str, draw: int = 0) -> PrunePlan:
     if isinstance(draw, bool) or not isinstance(draw, int) or draw < 0:
         raise ValueError(f"draw: must be an integer >= 0 (the random draw of the kept channels), got {draw!r}")
     units = channel_units(model)
-    widths = _target_widths(model, units, target)
+    widths = target_widths(model, units, target)
     gen = torch.Generator().manual_seed(1_000_003 * (draw + 1))
     keep = {name: torch.randperm(unit.size, generator=gen)[:widths[name]].sort().values
             for name, unit in units.items()}
     return _plan("random-channels", model, keep, draw=draw)
 
 
-@register_method("slimming")
+@register_method("slimming", stage_pattern="keep", compared_with=(("uniform-channels", "a > b"),))
 def slimming(model: nn.Module, fraction: float) -> PrunePlan:
     """Network Slimming: remove the ``fraction`` of all unit channels with the smallest |gamma|.
 
@@ -222,7 +223,7 @@ def stage_keep_fractions(model: nn.Module, plan: PrunePlan) -> list[float]:
     return [k / t for k, t in zip(kept, total)]
 
 
-@register_method("guided-channels")
+@register_method("guided-channels", compared_with=(("uniform-channels", "a > b"), ("slimming", "a = b")))
 def guided_channels(model: nn.Module, stage_keep: list[float]) -> PrunePlan:
     """Guided pruning (Section 5): every unit of stage s keeps ``stage_keep[s]`` of its channels.
 

@@ -1,7 +1,9 @@
 """Channel surgery: physically remove channels from the CIFAR and ImageNet model families.
 
 A *unit* is a group of channels that structured pruning may shrink, named after the module that decides
-its channels: the conv producing them, or the ``ChannelSelection`` choosing them from a wider stream.
+its channels: the conv producing them, or the ``ChannelSelection`` choosing them from a wider stream. Each
+family enumerates its own units (``channel_units=`` of its :func:`~nbprune.models.registry.register_family`,
+in its module); the layouts of the registered families:
 
 * VGG: every conv, ``features.<i>`` (its BN follows; the next conv, or the first Linear of the head,
   reads it). The hidden Linear of the ``"mlp"`` head is not a unit.
@@ -34,140 +36,24 @@ channel to keep themselves). ``<name>_mask`` buffers of unstructured pruning are
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
-from torchvision.models.resnet import Bottleneck
 
 from nbprune.choices import unknown_choice
-from nbprune.models import ChannelSelection, create_model, model_spec
-from nbprune.models.densenet import DenseNet
-from nbprune.models.imagenet import ImageNetResNet, ImageNetVGG
-from nbprune.models.preresnet import PreBottleneck, PreResNet
-from nbprune.models.resnet import ResNet
-from nbprune.models.vgg import VGG
+from nbprune.models import create_model, family_of, model_spec
+from nbprune.models.units import Unit
 
 __all__ = ["Unit", "block_indices", "channel_units", "prune_channels", "pruned_cfg", "unit_gamma"]
 
 
-@dataclass(frozen=True)
-class Unit:
-    """One prunable channel group of a model."""
-
-    size: int  # channels the unit has now
-    conv: str | None  # the conv producing the channels (None: chosen from a wider stream by ``select``)
-    bn: str | None  # the BatchNorm normalising them (full width when ``select`` is set; None: no BN)
-    select: str | None  # the ChannelSelection choosing them from ``bn``'s output, if any
-    consumers: tuple[str, ...]  # modules (conv / Linear) reading them as input channels
-    cfg_index: tuple[int, ...]  # where the unit's width sits in ``model.cfg``
-    consumer_block: int = 1  # consecutive input features per channel in the consumers (a Linear after a pool)
-
-
-def _conv(model: nn.Module, prefix: str, conv: str, bn: str | None, consumer: str, cfg_index: tuple[int, ...],
-          block: int = 1) -> Unit:
-    """The unit of the channels produced by ``prefix + conv``, normalised by ``bn``, read by ``consumer``."""
-    size = model.get_submodule(f"{prefix}{conv}").out_channels
-    bn_name = None if bn is None else f"{prefix}{bn}"
-    return Unit(size, f"{prefix}{conv}", bn_name, None, (f"{prefix}{consumer}",), cfg_index, block)
-
-
-def _selection(model: nn.Module, prefix: str, bn: str, consumer: str, cfg_index: tuple[int, ...]) -> Unit:
-    """The unit of the channels ``prefix + "select"`` keeps from ``bn``'s output for ``consumer``."""
-    name = f"{prefix}select"
-    size = model.get_submodule(name).indices.numel()
-    return Unit(size, None, f"{prefix}{bn}", name, (f"{prefix}{consumer}",), cfg_index)
-
-
-def _vgg_units(model: VGG) -> Iterator[tuple[str, Unit]]:
-    convs: list[tuple[int, int]] = []  # (index in ``features``, cfg position)
-    module = 0
-    for pos, v in enumerate(model.cfg):
-        if v != "M":
-            convs.append((module, pos))
-        module += 1 if v == "M" else 3  # max-pool, or conv + BN + ReLU
-    for i, (m, pos) in enumerate(convs):
-        consumer = f"features.{convs[i + 1][0]}" if i + 1 < len(convs) else "classifier.0"
-        yield f"features.{m}", _conv(model, "", f"features.{m}", f"features.{m + 1}", consumer, (pos,))
-
-
-def _resnet_units(model: ResNet) -> Iterator[tuple[str, Unit]]:
-    for s, stage in enumerate((model.layer1, model.layer2, model.layer3)):
-        for b in range(len(stage)):
-            p = f"layer{s + 1}.{b}."
-            yield f"{p}conv1", _conv(model, p, "conv1", "bn1", "conv2", (s, b))
-
-
-def _preresnet_units(model: PreResNet) -> Iterator[tuple[str, Unit]]:
-    selects = isinstance(model.select, ChannelSelection)  # PreResNet-110 of Table 6 has none
-    for s, stage in enumerate((model.layer1, model.layer2, model.layer3)):
-        for b, block in enumerate(stage):
-            p = f"layer{s + 1}.{b}."
-            if selects:
-                yield f"{p}select", _selection(model, p, "bn1", "conv1", (s, b, 0))
-            yield f"{p}conv1", _conv(model, p, "conv1", "bn2", "conv2", (s, b, 1))
-            if isinstance(block, PreBottleneck):
-                yield f"{p}conv2", _conv(model, p, "conv2", "bn3", "conv3", (s, b, 2))
-    if selects:
-        yield "select", _selection(model, "", "bn", "fc", (3,))
-
-
-def _densenet_units(model: DenseNet) -> Iterator[tuple[str, Unit]]:
-    for i, dense in enumerate((model.dense1, model.dense2, model.dense3)):
-        for j, layer in enumerate(dense):
-            p = f"dense{i + 1}.{j}."
-            yield f"{p}select", _selection(model, p, "bn1", "conv1", (i, j, 0))
-            if layer.conv2 is not None:  # BC bottleneck
-                yield f"{p}conv1", _conv(model, p, "conv1", "bn2", "conv2", (i, j, 1))
-        if i < 2:
-            yield f"trans{i + 1}.select", _selection(model, f"trans{i + 1}.", "bn1", "conv1", (i, len(dense), 0))
-    yield "select", _selection(model, "", "bn", "fc", (2, len(model.dense3), 0))
-
-
-def _imagenet_vgg_units(model: ImageNetVGG) -> Iterator[tuple[str, Unit]]:
-    step = 3 if model.batch_norm else 2  # conv [+ BN] + ReLU
-    convs: list[tuple[int, int]] = []  # (index in ``features``, cfg position)
-    module = 0
-    for pos, v in enumerate(model.cfg):
-        if v != "M":
-            convs.append((module, pos))
-        module += 1 if v == "M" else step
-    out_h, out_w = model.avgpool.output_size
-    for i, (m, pos) in enumerate(convs):
-        bn = f"features.{m + 1}" if model.batch_norm else None
-        if i + 1 < len(convs):
-            yield f"features.{m}", _conv(model, "", f"features.{m}", bn, f"features.{convs[i + 1][0]}", (pos,))
-        else:  # the classifier's first Linear reads every channel at out_h * out_w positions
-            yield f"features.{m}", _conv(model, "", f"features.{m}", bn, "classifier.0", (pos,), out_h * out_w)
-
-
-def _imagenet_resnet_units(model: ImageNetResNet) -> Iterator[tuple[str, Unit]]:
-    for s, stage in enumerate((model.layer1, model.layer2, model.layer3, model.layer4)):
-        for b, block in enumerate(stage):
-            p = f"layer{s + 1}.{b}."
-            if isinstance(block, Bottleneck):
-                yield f"{p}conv1", _conv(model, p, "conv1", "bn1", "conv2", (s, b, 0))
-                yield f"{p}conv2", _conv(model, p, "conv2", "bn2", "conv3", (s, b, 1))
-            else:
-                yield f"{p}conv1", _conv(model, p, "conv1", "bn1", "conv2", (s, b))
-
-
-_FAMILIES = ((VGG, _vgg_units), (ResNet, _resnet_units), (PreResNet, _preresnet_units), (DenseNet, _densenet_units),
-             (ImageNetVGG, _imagenet_vgg_units), (ImageNetResNet, _imagenet_resnet_units))
-
-
 def channel_units(model: nn.Module) -> dict[str, Unit]:
-    """The prunable channel groups of a CIFAR VGG/ResNet/PreResNet/DenseNet or an ImageNet VGG/ResNet, in
-    forward order."""
-    for cls, units in _FAMILIES:
-        if isinstance(model, cls):
-            return dict(units(model))
-    raise ValueError(
-        f"model: channel surgery supports the CIFAR VGG, ResNet, PreResNet and DenseNet families and the "
-        f"ImageNet VGG and ResNet families; got {getattr(model, 'arch', type(model).__name__)!r}"
-    )
+    """The prunable channel groups of a model, in forward order, as its family enumerates them (the
+    ``channel_units`` of :func:`nbprune.models.registry.register_family`); a ValueError naming ``model`` when its
+    family registers none (or no family claims it)."""
+    return dict(family_of(model).require("channel_units")(model))
 
 
 def unit_gamma(model: nn.Module, unit: Unit) -> torch.Tensor:

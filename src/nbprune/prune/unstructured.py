@@ -59,7 +59,8 @@ def global_magnitude_masks(weights: dict[str, torch.Tensor], prev: dict[str, tor
     return out
 
 
-@register_method("magnitude", data_driven=False)
+@register_method("magnitude", data_driven=False, stage_pattern="sparsity",
+                 compared_with=(("uniform-sparsity", None),))  # Figure 3: the paper tabulates no claim
 def magnitude(model: nn.Module, fraction: float) -> PrunePlan:
     """Global magnitude pruning of conv weights until ``fraction`` of them are pruned.
 
@@ -98,7 +99,7 @@ def uniform_sparsity(model: nn.Module, fraction: float, seed: int = 0) -> PruneP
                  {"fraction": fraction, "seed": seed})
 
 
-@register_method("guided-sparsity")
+@register_method("guided-sparsity", compared_with=(("uniform-sparsity", None),))
 def guided_sparsity(model: nn.Module, stage_sparsity: list[float], seed: int = 0) -> PrunePlan:
     """Random masks whose per-stage sparsity follows ``stage_sparsity`` (one value per stage of this model)."""
     weights = conv_weights(model)

@@ -13,6 +13,7 @@ Modules, lowest first (each imports only those before it, and :mod:`nbprune.pape
                  show / fold / paper_tables: how the book displays a table.
     verdicts  -- paired statistics, verdicts against the paper's claims, the tables of a chapter.
     figures   -- forest plots, accuracy bars, weight histograms, accuracy vs parameters, per-stage sparsity.
+    search    -- chapter 4's architectures on curves, their summary and sizes (from the tables' helpers).
     summary   -- the paper's claims and the verdict on each from the saved results (the book's summary).
 
 The paper's own numbers live in :mod:`nbprune.paper`; ``paper_table``, ``paper_value`` and ``paper_wide``
@@ -22,6 +23,7 @@ are re-exported here.
 from __future__ import annotations
 
 from ..paper import paper_table, paper_value, paper_wide
+from ..variants import pair_claim, side_name, variant_label, variant_order
 from .figures import (
     FIGSIZE,
     HISTOGRAM_BINS,
@@ -38,10 +40,15 @@ from .figures import (
     weight_histogram,
     weight_histograms,
 )
+from .search import (
+    SEARCH_CURVES,
+    fewer_parameters,
+    search_figure_groups,
+    search_points,
+    search_sizes,
+    search_summary,
+)
 from .tables import (
-    PIPELINES,
-    VARIANT_LABELS,
-    VARIANT_ORDER,
     Html,
     architecture_table,
     budget_tables,
@@ -61,8 +68,6 @@ from .tables import (
 from .verdicts import (
     BUDGET_PAIRS,
     CLAIM_WORDS,
-    PAIR_CLAIMS,
-    SEARCH_COMPARISONS,
     best_schedule,
     budget_stats,
     chapter_tables,
@@ -72,6 +77,7 @@ from .verdicts import (
     paired_table,
     random_pruning_stats,
     random_pruning_table,
+    search_comparisons,
     search_pairs,
     search_stats,
     settle,
@@ -82,12 +88,14 @@ from .verdicts import (
 __all__ = [
     "BUDGET_PAIRS", "budget_stats", "budget_figure", "best_schedule", "random_pruning_stats",
     "random_pruning_table", "schedule_figure",
-    "CLAIM_WORDS", "FIGSIZE", "HISTOGRAM_BINS", "PAIR_CLAIMS", "PIPELINES", "SEARCH_COMPARISONS",
-    "VARIANT_LABELS", "VARIANT_ORDER", "architecture_table", "seeds_figure", "chapter_forest", "chapter_tables",
+    "CLAIM_WORDS", "FIGSIZE", "HISTOGRAM_BINS", "search_comparisons",
+    "pair_claim", "side_name", "variant_label", "variant_order",
+    "architecture_table", "seeds_figure", "chapter_forest", "chapter_tables",
     "conv_weight_names", "forest_figure", "ledger_table", "mean_std", "paired_stats", "paired_table",
     "paper_shaped_table", "paper_table", "paper_value", "paper_wide", "params_curve_figure", "results_frame",
     "row_label", "run_box", "search_pairs", "search_stats", "stage_sparsity_figure", "t_interval",
     "weight_distribution_figure", "weight_histogram", "weight_histograms", "chain_states", "widths_table",
     "Html", "budget_tables", "fold", "paper_rows", "paper_tables", "show", "variant_rows",
     "comparison_label", "settle", "verdict_rows", "curve_rows",
+    "SEARCH_CURVES", "fewer_parameters", "search_figure_groups", "search_points", "search_sizes", "search_summary",
 ]

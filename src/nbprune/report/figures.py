@@ -11,7 +11,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .tables import VARIANT_LABELS, results_frame, row_label
+from ..variants import get_variant, list_variants, variant_label
+from .tables import results_frame, row_label
 from .verdicts import paired_stats
 
 FIGSIZE = (6.4, 3.8)
@@ -64,7 +65,7 @@ def forest_figure(stats_rows: list[dict], margin: float, title: str, ax=None):
     labels = []
     for r in stats_rows:
         keys = " ".join(str(v) for v in r["keys"].values())
-        labels.append(_wrap(f"{keys}: {VARIANT_LABELS.get(r['a'], r['a'])} - {VARIANT_LABELS.get(r['b'], r['b'])}", 44))
+        labels.append(_wrap(f"{keys}: {variant_label(r['a'])} - {variant_label(r['b'])}", 44))
     lines = max((label.count("\n") + 1 for label in labels), default=1)
     if ax is None:
         row_h = (0.32 + 0.17 * lines) if n <= 8 else (0.2 + 0.14 * lines)  # inches per comparison
@@ -111,18 +112,15 @@ def chapter_forest(rows: list[dict], refs: dict, pairs: list[tuple[str, str]], m
     return forest_figure([r for r in stats if "same_as" not in r], margin, title, ax)
 
 
-# one colour per variant in every figure of the book (a hue the table does not know gets the next free one)
-VARIANT_COLOURS = {"unpruned": "tab:blue", "fine-tuned": "tab:orange", "scratch-e": "tab:green", "scratch-b": "tab:red",
-                   "sfp-trained": "tab:purple", "pruned": "tab:brown", "winning-ticket": "tab:pink",
-                   "random-init": "tab:gray", "rewound-ticket": "tab:olive", "lr-rewinding": "tab:cyan",
-                   "slr": "#393b79", "clr": "#bd9e39"}
+# one colour per variant in every figure of the book (its registration's; a hue that is no variant gets the next
+# free one)
 
 
 def _colours(labels: list[str]) -> dict[str, str]:
-    """A colour per hue label: the variant's own (:data:`VARIANT_COLOURS`), else one of tab20 not yet used."""
+    """A colour per hue label: the variant's own (its registered ``colour``), else one of tab20 not yet used."""
     import matplotlib.pyplot as plt
 
-    by_label = {VARIANT_LABELS.get(k, k): c for k, c in VARIANT_COLOURS.items()}
+    by_label = {variant_label(k): get_variant(k).colour for k in list_variants()}
     out = {h: by_label[h] for h in labels if h in by_label}
     spare = (plt.get_cmap("tab20")(i) for i in range(1, 40, 2))
     for h in labels:
@@ -143,7 +141,7 @@ def seeds_figure(df: pd.DataFrame, title: str, hue: str = "variant", value: str 
     _style()
     plot = df.copy()
     plot["row"] = row_label(plot)
-    plot[hue] = plot[hue].map(lambda v: VARIANT_LABELS.get(v, v)).astype(str)
+    plot[hue] = plot[hue].map(lambda v: variant_label(v)).astype(str)
     rows = list(dict.fromkeys(plot["row"]))
     hues = list(dict.fromkeys(plot[hue]))
     colours = _colours(hues)
@@ -250,7 +248,7 @@ def chain_states(chain) -> dict[str, Mapping]:
     states = {"unpruned": chain.large.state_dict()}
     for variant in ("fine-tuned", "scratch-e"):
         if variant in chain.runs:
-            states[VARIANT_LABELS[variant]] = chain.runs[variant].state_dict()
+            states[get_variant(variant).label] = chain.runs[variant].state_dict()
     return states
 
 

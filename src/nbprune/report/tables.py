@@ -18,24 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..presets import get_preset
-
-VARIANT_ORDER = ["unpruned", "sfp-trained", "pruned", "fine-tuned", "fine-tune-80", "fine-tune-160", "lr-rewinding", "slr", "clr", "scratch-e",
-                 "scratch-b", "winning-ticket", "rewound-ticket", "random-init"]
-VARIANT_LABELS = {"unpruned": "Unpruned", "fine-tuned": "Fine-tuned", "scratch-e": "Scratch-E",
-                  "scratch-b": "Scratch-B", "winning-ticket": "Winning ticket", "random-init": "Random init",
-                  "sfp-trained": "SFP-trained", "pruned": "Pruned", "lr-rewinding": "LR rewinding",
-                  "slr": "Scaled LR restart", "clr": "Cyclic LR restart", "rewound-ticket": "Rewound ticket",
-                  "fine-tune-80": "Fine-tune-80", "fine-tune-160": "Fine-tune-160"}
-
-PIPELINES = {"fine-tuned": "train large + prune + fine-tune",
-             "fine-tune-80": "train large + prune + fine-tune (2x)", "fine-tune-160": "train large + prune + fine-tune (4x)", "scratch-e": "Scratch-E", "scratch-b": "Scratch-B",
-             "winning-ticket": "train large + prune + retrain from its init", "random-init": "random init",
-             "sfp-trained": "train with soft filter pruning", "pruned": "SFP training + removal (no fine-tuning)",
-             "lr-rewinding": "train large + prune + retrain (its last epochs' lr)",
-             "slr": "train large + prune + retrain (scaled lr restart)",
-             "clr": "train large + prune + retrain (cyclic lr restart)",
-             "rewound-ticket": "train large + prune + retrain from its early weights"}
+from ..presets import Preset
+from ..variants import get_variant, list_variants, variant_label, variant_order
 
 
 def mean_std(values) -> str:
@@ -52,8 +36,9 @@ def results_frame(rows: list[dict]) -> pd.DataFrame:
     """Tidy results: one row per run with at least group columns, ``variant``, ``seed``, ``final``, ``best``."""
     df = pd.DataFrame(rows)
     if not df.empty and "variant" in df:
-        df["variant"] = pd.Categorical(df["variant"], [v for v in VARIANT_ORDER if v in set(df["variant"])]
-                                       + sorted(set(df["variant"]) - set(VARIANT_ORDER)), ordered=True)
+        order = variant_order()
+        df["variant"] = pd.Categorical(df["variant"], [v for v in order if v in set(df["variant"])]
+                                       + sorted(set(df["variant"]) - set(order)), ordered=True)
     return df
 
 
@@ -74,7 +59,7 @@ def paper_shaped_table(df: pd.DataFrame, group: list[str], paper: dict | None = 
     ``paper`` maps (group values..., variant) -> (mean, std) from :func:`nbprune.paper.paper_value`.
     """
     def cells(row: dict, keys: tuple, variant: str, gv: pd.DataFrame) -> None:
-        label = VARIANT_LABELS.get(variant, variant)
+        label = variant_label(variant)
         row[f"{label} (final)"] = mean_std(gv["final"])
         row[f"{label} (best)"] = mean_std(gv["best"])
         ref = (paper or {}).get((*keys, variant))
@@ -255,7 +240,10 @@ def budget_tables(stats: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             pd.DataFrame(rows, columns=["budget", "difference", "mean", "95% CI", "verdict"]))
 
 
-PAPER_COLUMNS = {**VARIANT_LABELS, "pruned model": "pruned model", "kept_ratio": "kept per stage"}
+def paper_columns() -> dict[str, str]:
+    """The paper tables' column names: each variant's label, and the two columns that are no variant."""
+    return {**{v: variant_label(v) for v in list_variants()}, "pruned model": "pruned model",
+            "kept_ratio": "kept per stage"}
 
 
 def paper_rows(wide: pd.DataFrame, grid, dataset: str = "cifar10") -> pd.DataFrame:
@@ -278,38 +266,38 @@ def paper_tables(tables: list[str], grid, dataset: str = "cifar10") -> Html:
     ours = paper_rows(paper_wide(*tables), grid, dataset)
     names = ", ".join(tables[:-1]) + (f" and {tables[-1]}" if len(tables) > 1 else tables[-1])
     summary = f"The paper's Table{'s' if len(tables) > 1 else ''} {names} in full (every dataset and model)"
-    full = fold([show(paper_wide(t).droplevel("table"), rename=PAPER_COLUMNS, group=["dataset", "model"],
+    full = fold([show(paper_wide(t).droplevel("table"), rename=paper_columns(), group=["dataset", "model"],
                       title=f"Table {t}") for t in tables], summary)
     if ours.empty:
         return full
     # every row run is on ``dataset``: the column would repeat it
-    return show(ours.droplevel("dataset"), rename=PAPER_COLUMNS, group=["table", "model"]) + full
+    return show(ours.droplevel("dataset"), rename=paper_columns(), group=["table", "model"]) + full
 
 
 def ledger_table(df: pd.DataFrame) -> pd.DataFrame:
     """The budget ledger: training FLOPs and wall time of each pipeline, mean over seeds.
 
-    A fine-tuned (or winning-ticket) model's pipeline includes training its large model; a model trained
-    from scratch pays only for itself. ``epochs`` is the run's own epochs, as text: one number, or the range
+    A variant's pipeline includes the training of the row its registration names (``includes``: the large
+    model for a fine-tuned model or a ticket, Soft Filter Pruning's training for its pruned model); a model
+    trained from scratch pays only for itself. ``epochs`` is the run's own epochs, as text: one number, or the range
     over seeds ("9–10") where they differ (Scratch-B's follow each seed's FLOPs ratio).
     """
     large = df[df["variant"] == "unpruned"].set_index(["model", "seed"])
-    soft = df[df["variant"] == "sfp-trained"].set_index(["model", "target", "seed"])
     out = []
     for (model, target, variant), g in df[df["variant"] != "unpruned"].groupby(["model", "target", "variant"],
                                                                               observed=True, sort=False):
         flops, wall = g["train_flops"].astype(float).to_numpy(), g["wall_time_s"].astype(float).to_numpy()
-        parent, keys = None, None
-        if variant in ("fine-tuned", "fine-tune-80", "fine-tune-160", "winning-ticket", "rewound-ticket", "lr-rewinding",
-                       "slr", "clr"):  # they include the large model
+        parent, keys, includes = None, None, get_variant(str(variant)).includes
+        if includes == "unpruned":  # the large model of the same model and seed
             parent, keys = large, list(zip(g["model"], g["seed"]))
-        elif variant == "pruned":  # Soft Filter Pruning's result: its pipeline is the SFP training
-            parent, keys = soft, list(zip(g["model"], g["target"], g["seed"]))
+        elif includes is not None:  # another row of the same target (Soft Filter Pruning's trained model)
+            parent = df[df["variant"] == includes].set_index(["model", "target", "seed"])
+            keys = list(zip(g["model"], g["target"], g["seed"]))
         if parent is not None:
             flops = flops + parent.loc[keys, "train_flops"].astype(float).to_numpy()
             wall = wall + parent.loc[keys, "wall_time_s"].astype(float).to_numpy()
         lo, hi = int(g["epochs"].min()), int(g["epochs"].max())  # Scratch-B's epochs can differ by seed
-        out.append({"model": model, "pruned": target, "pipeline": PIPELINES.get(variant, variant),
+        out.append({"model": model, "pruned": target, "pipeline": get_variant(str(variant)).pipeline,
                     "epochs": str(lo) if lo == hi else f"{lo}–{hi}", "training PFLOP": f"{flops.mean() / 1e15:.3g}",
                     "wall time (s)": f"{wall.mean():.0f}"})
     return pd.DataFrame(out)
@@ -343,10 +331,10 @@ def architecture_table(names: list[str], num_classes: int = 10) -> pd.DataFrame:
 
 def _architecture(config):
     """The architecture of a run's config, without its weights (a run imported from results has none)."""
-    from ..config import _thaw
+    from ..config import thaw
     from ..models import create_model
 
-    cfg = None if config.cfg is None else _thaw(config.cfg)
+    cfg = None if config.cfg is None else thaw(config.cfg)
     return create_model(config.model, num_classes=config.classes, cfg=cfg, width=config.width,
                         **dict(config.model_kwargs))
 
@@ -373,11 +361,11 @@ def widths_table(chains) -> pd.DataFrame:
     return pd.DataFrame(out).set_index(["model", "pruned", "layer"]) if out else pd.DataFrame()
 
 
-def run_box(preset, seeds: list[int], data, device, extra: list[str] | None = None) -> str:
+def run_box(preset: Preset, seeds: list[int], data, device, extra: list[str] | None = None) -> str:
     """Markdown: the settings of this execution next to the paper's, and every way it differs."""
     from ..provenance import device_name  # imports torch: only when a run box is made
 
-    p = get_preset(preset)
+    p = preset
     src = data.describe()
     n_train, n_test = 50_000, 10_000
     setting = [

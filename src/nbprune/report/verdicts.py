@@ -21,33 +21,27 @@ import math
 import pandas as pd
 
 from ..stats import agreement, compare, holm
-from .tables import VARIANT_LABELS, VARIANT_ORDER, paper_shaped_table, results_frame
+from ..variants import pair_claim, side_name, variant_label, variant_order, variants_in
+from .tables import paper_shaped_table, results_frame
 
-PAIR_CLAIMS = {("scratch-e", "fine-tuned"): "a >= b", ("scratch-b", "fine-tuned"): "a >= b",
-               ("scratch-e", "pruned"): "a >= b", ("scratch-b", "pruned"): "a >= b",
-               ("winning-ticket", "random-init"): "a <= b",  # at lr 0.1 a winning ticket is no better
-               # chapter 6, the later work's claims: a large retraining lr beats fine-tuning and training from
-               # scratch (Le & Hua 2021); at lr 0.1 a rewound ticket beats the reset one and a random init
-               # (Frankle et al. 2019, 2020)
-               **{(s, b): "a > b" for s in ("lr-rewinding", "slr", "clr") for b in ("fine-tuned", "scratch-b")},
-               ("rewound-ticket", "winning-ticket"): "a > b", ("rewound-ticket", "random-init"): "a > b"}
-"""The paper's claim about each pair (a, b), in the terms of :func:`nbprune.stats.agreement`.
+# the paper's (and the later work's) claim about each pair (a, b) is registered with variant a
+# (:func:`nbprune.variants.pair_claim`, in the terms of :func:`nbprune.stats.agreement`): "a >= b" (training
+# from scratch is as good as fine-tuning or as the pruned model) agrees with the verdicts "a better" and
+# "equivalent" and disagrees with "b better"; "a <= b" (a winning ticket is no better than a random init)
+# agrees with "b better" and "equivalent" and disagrees with "a better"; "a > b" (chapter 6: the later work's
+# claims) agrees only with "a better"; an inconclusive verdict is undecided.
 
-"a >= b" (training from scratch is as good as fine-tuning or as the pruned model) agrees with the verdicts
-"a better" and "equivalent" and disagrees with "b better"; "a <= b" (a winning ticket is no better than a
-random init) agrees with "b better" and "equivalent" and disagrees with "a better"; "a > b" (chapter 6: the
-later work's claims) agrees only with "a better"; an inconclusive verdict is undecided."""
+def search_comparisons() -> list[tuple[str, str, str | None]]:
+    """Section 5's comparisons of architectures at the same fraction of channels (all Scratch-E): (a, b, the
+    paper's finding in the terms of :func:`nbprune.stats.agreement`, or None where it tabulates none), as the
+    methods registered them (``compared_with`` of :func:`nbprune.prune.register_method`).
 
-SEARCH_COMPARISONS = [("slimming", "uniform-channels", "a > b"),
-                      ("guided-channels", "uniform-channels", "a > b"),
-                      ("guided-channels", "slimming", "a = b"),
-                      ("magnitude", "uniform-sparsity", None),  # Figure 3's unstructured curve: no claim tabulated
-                      ("guided-sparsity", "uniform-sparsity", None)]
-"""Section 5's comparisons of architectures at the same fraction of channels (all Scratch-E): (a, b, the
-paper's finding in the terms of :func:`nbprune.stats.agreement`, or None where it tabulates none).
+    "a > b" agrees only with "a better" and disagrees with "b better" and "equivalent"; "a = b" (about as good)
+    agrees only with "equivalent" and disagrees with either side being better."""
+    from ..prune import search_comparisons as registered  # the methods' registrations (torch: only here)
 
-"a > b" agrees only with "a better" and disagrees with "b better" and "equivalent"; "a = b" (about as good)
-agrees only with "equivalent" and disagrees with either side being better."""
+    return registered()
+
 
 CLAIM_WORDS = {"a > b": "{a} better", "b > a": "{b} better", "a = b": "about equal", "a >= b": "{a} as good or better",
                "a <= b": "{a} no better"}
@@ -67,11 +61,6 @@ def t_interval(diffs, level: float = 0.95) -> tuple[float, float, float]:
         return m, float("nan"), float("nan")
     half = float(stats.t.ppf(0.5 + level / 2, n - 1) * s.std(ddof=1) / math.sqrt(n))
     return m, m - half, m + half
-
-
-def side_name(variant: str) -> str:
-    """A side's name in a verdict: 'scratch' for Scratch-E/B, else the variant's label in lower case."""
-    return "scratch" if variant.startswith("scratch") else VARIANT_LABELS.get(variant, variant).lower()
 
 
 def _interval(lo: float, hi: float) -> str:
@@ -155,7 +144,7 @@ def _aliases(g: pd.DataFrame) -> dict[str, str]:
 
 def comparison_label(r: dict) -> str:
     """'Scratch-E - Fine-tuned': a stats row's pair in words."""
-    return f"{VARIANT_LABELS.get(r['a'], r['a'])} - {VARIANT_LABELS.get(r['b'], r['b'])}"
+    return f"{variant_label(r['a'])} - {variant_label(r['b'])}"
 
 
 def settle(rows: list[dict], family=None, seen: dict | None = None, label=comparison_label) -> list[dict]:
@@ -205,8 +194,8 @@ def paired_table(df: pd.DataFrame, group: list[str], pairs: list[tuple[str, str]
     The verdict is "equivalent within ±margin", "<side> better", or "inconclusive" with the seeds that would
     decide it at 80% power; a row of the same runs as an earlier one says so instead ("same runs as ...")
     and is no verdict. "paper's claim" applies :func:`nbprune.stats.agreement` to the claim
-    :data:`PAIR_CLAIMS` records for the pair ("agrees", "disagrees", "undecided"; "-" for a pair without one
-    or a row that is no verdict).
+    :func:`~nbprune.variants.pair_claim` gives for the pair ("agrees", "disagrees", "undecided"; "-" for a pair
+    without one or a row that is no verdict).
     """
     return verdict_rows(settle(paired_stats(df, group, pairs, paper, margin, value), family))
 
@@ -217,11 +206,11 @@ def verdict_rows(rows: list[dict]) -> pd.DataFrame:
     out = []
     for r in rows:
         a, b, c = r["a"], r["b"], r["cmp"]
-        claim = r["claim"] if "claim" in r else PAIR_CLAIMS.get((a, b))
+        claim = r["claim"] if "claim" in r else pair_claim(a, b)
         label = r.get("label") or comparison_label(r)
         alias = r.get("alias", {})
         if alias:
-            label += " (" + "; ".join(f"{VARIANT_LABELS.get(v, v)} is the {VARIANT_LABELS.get(w, w).lower()} runs here"
+            label += " (" + "; ".join(f"{variant_label(v)} is the {variant_label(w).lower()} runs here"
                                       for v, w in alias.items()) + ")"
         if "same_as" in r:
             verdict, agrees = f"same runs as {r['same_as']}: not counted again", "-"
@@ -236,7 +225,7 @@ def verdict_rows(rows: list[dict]) -> pd.DataFrame:
 def search_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
     """Section 5's comparisons of architectures at the same fraction pruned (all Scratch-E), paired by seed.
 
-    For each model, fraction (the last word of ``target``) and pair of :data:`SEARCH_COMPARISONS`, the
+    For each model, fraction (the last word of ``target``) and pair of :func:`search_comparisons`, the
     per-seed differences a - b are compared by :func:`nbprune.stats.compare` at ``margin`` (same rules as
     :func:`paired_stats`); each row also carries the pair's ``claim``.
     """
@@ -245,9 +234,9 @@ def search_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
     pairs = points.pivot_table(index=["model", "fraction", "seed"], columns="method", values="final", observed=True)
     ids = (points.set_index(["model", "fraction", "method", "seed"])["run_id"].astype(str)
            if "run_id" in points else None)
-    out = []
+    out, comparisons = [], search_comparisons()
     for (model, fraction), g in pairs.groupby(level=["model", "fraction"], sort=False):
-        for a, b, claim in SEARCH_COMPARISONS:
+        for a, b, claim in comparisons:
             if a not in g or b not in g:
                 continue
             d = (g[a] - g[b]).dropna()
@@ -278,7 +267,7 @@ def search_family(r: dict) -> str:
 
 
 RANDOM_METHOD = "random-channels"
-RANDOM_SCHEDULES = ("lr-rewinding", "slr", "clr")  # the large-lr schedules the random rows are retrained with
+RANDOM_SCHEDULES = variants_in("retraining")  # the large-lr schedules the random rows are retrained with
 
 
 def best_schedule(df: pd.DataFrame, model: str) -> str | None:
@@ -314,7 +303,7 @@ def random_pruning_stats(df: pd.DataFrame, margin: float = 1.0) -> list[dict]:
         ra = g[(g["variant"] == schedule) & g["seed"].isin(diffs.index)]
         rb = df[(df["method"] == "l1") & (df["model"] == model) & (df["variant"] == "fine-tuned")
                 & df["seed"].isin(diffs.index)]
-        label = VARIANT_LABELS.get(schedule, schedule)
+        label = variant_label(schedule)
         out.append({"keys": {"model": model, "target": str(g["target"].iloc[0])}, "a": f"random + {schedule}",
                     "b": "L1-norm + fine-tuned", "schedule": schedule, "draws": draws,
                     "cmp": compare(diffs, margin), "paper": None, "ids": (rid(ra), rid(rb)), "claim": "a > b",
@@ -367,12 +356,13 @@ def budget_stats(df: pd.DataFrame, margin: float = 1.0, pairs=BUDGET_PAIRS) -> p
         row = {"budget": budget, "seeds": int(at["seed"].nunique())}
         if budget in unpruned.index.get_level_values(0):
             row["unpruned"] = float(unpruned.loc[budget].mean())
-        for v in sorted(by, key=lambda v: VARIANT_ORDER.index(v) if v in VARIANT_ORDER else len(VARIANT_ORDER)):
-            row[VARIANT_LABELS.get(v, v)] = float(by[v].mean())
+        order = variant_order()
+        for v in sorted(by, key=lambda v: order.index(v) if v in order else len(order)):
+            row[variant_label(v)] = float(by[v].mean())
         found = [(a, b) for a, b in pairs if a in by and b in by]
         cmps = holm([compare((by[a] - by[b]).dropna().tolist(), margin) for a, b in found])
         for (a, b), c in zip(found, cmps):
-            name = f"{VARIANT_LABELS.get(a, a)} - {VARIANT_LABELS.get(b, b)}"
+            name = f"{variant_label(a)} - {variant_label(b)}"
             row[name] = c.mean
             row[f"{name} 95% CI"] = _interval(c.low95, c.high95)
             row[f"{name} verdict"] = c.text(side_name(a), side_name(b))
