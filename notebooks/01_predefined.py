@@ -39,7 +39,7 @@
 
 # %% tags=["parameters"]
 preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
-dataset = "cifar10"  # cifar10 | cifar100
+dataset = "cifar10"  # cifar10 | imagenet (data_root: an ImageFolder); cifar100 with a custom targets grid
 targets = None  # None: the preset's grid (L1-norm and Soft Filter Pruning); else L1-norm targets, e.g. ["vgg16-a"]
 seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]

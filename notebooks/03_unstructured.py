@@ -30,7 +30,7 @@
 
 # %% tags=["parameters"]
 preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
-dataset = "cifar10"  # cifar10 | cifar100
+dataset = "cifar10"  # cifar10 | cifar100 | imagenet (data_root: an ImageFolder)
 fractions = None  # None: the preset's grid (VGG-19 at 30% on the CPU presets); else {"vgg19": [0.3, 0.8, 0.95]}
 seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]

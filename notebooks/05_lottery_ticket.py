@@ -37,7 +37,7 @@
 
 # %% tags=["parameters"]
 preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
-dataset = "cifar10"  # cifar10 | cifar100
+dataset = "cifar10"  # cifar10 (the paper ran this chapter on CIFAR-10 only)
 lrs = None  # None: the preset's initial learning rates (0.1 on the CPU presets; 0.1 and 0.01 on paper); else e.g. [0.1, 0.01]
 seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]

@@ -37,7 +37,7 @@
 
 # %% tags=["parameters"]
 preset = "cpu"  # smoke | quick | cpu | paper: how much of the paper's protocol to run (see the appendix)
-dataset = "cifar10"  # cifar10 | cifar100
+dataset = "cifar10"  # cifar10 (the paper ran this chapter on CIFAR-10 only)
 draws = None  # None: 3 random architectures per seed (random pruning); else a positive integer, e.g. 5
 seeds = None  # None: the preset's seeds; else a list of ints
 device = "auto"  # auto (CUDA when available, else CPU) | cpu | cuda[:N]
