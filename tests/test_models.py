@@ -371,3 +371,29 @@ def test_register_family_checks_its_arguments(monkeypatch) -> None:
         registry.register_family("other", nn.Module, ("x",), slimming_penalty=2)
     with pytest.raises(ValueError, match="property: unknown 'width'"):
         registry.family_of("vgg16").require("width")
+
+
+def test_a_family_module_registers_itself_by_being_in_the_package(tmp_path, monkeypatch) -> None:
+    """nbprune.models and nbprune.prune import every module of their package (nbprune.plugins.import_all), in
+    name order: a new module's registrations run without a list of names to edit."""
+    import sys
+
+    import nbprune.models as models
+    import nbprune.prune as prune
+    from nbprune.plugins import import_all
+
+    assert {"densenet", "imagenet", "preresnet", "resnet", "vgg"} <= set(models.FAMILY_MODULES)
+    assert {"reconstruct", "sfp", "slimming", "sss", "structured", "unstructured"} <= set(prune.METHOD_MODULES)
+    pkg = tmp_path / "plugpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("SEEN = []\n")
+    for name in ("zeta", "alpha"):
+        (pkg / f"{name}.py").write_text(f"from plugpkg import SEEN\nSEEN.append({name!r})\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import plugpkg
+
+    try:
+        assert import_all("plugpkg", plugpkg.__path__) == ["alpha", "zeta"] and plugpkg.SEEN == ["alpha", "zeta"]
+    finally:
+        for name in [n for n in sys.modules if n == "plugpkg" or n.startswith("plugpkg.")]:
+            del sys.modules[name]

@@ -13,12 +13,12 @@ Layout (no module here imports this package's ``__init__``): :mod:`nbprune.model
 registry and :func:`create_model`; :mod:`nbprune.models.layers` and :mod:`nbprune.models.widths` the
 building blocks and cfg helpers the families share; each family module (``vgg``, ``resnet``, ``preresnet``,
 ``densenet``, ``imagenet``) registers its family (:func:`register_family`: paper names, Network Slimming's
-penalty, channel units for surgery) and its models when imported, which this ``__init__`` does.
+penalty, channel units for surgery) and its models when imported. This ``__init__`` imports every module of the
+package (:func:`nbprune.plugins.import_all`), so a new family module registers itself by being here.
 """
 
 from __future__ import annotations
 
-from nbprune.models import densenet, imagenet, preresnet, resnet, vgg  # noqa: F401  (importing registers them)
 from nbprune.models.layers import (
     ChannelSelection,
     check_gamma,
@@ -47,6 +47,9 @@ from nbprune.models.registry import (
 )
 from nbprune.models.units import Unit, conv_unit, selection_unit
 from nbprune.models.widths import cfg_error, int_list, is_pos_int, scale
+from nbprune.plugins import import_all
+
+FAMILY_MODULES = import_all(__name__, __path__)  # importing a module registers its family and models
 
 __all__ = [
     "ChannelSelection",

@@ -23,7 +23,7 @@ from nbprune.choices import unknown_choice
 from nbprune.data import calibration_images
 from nbprune.hooks import TrainHook
 from nbprune.models import create_model
-from nbprune.prune import reconstruct, sfp, slimming, sss, structured, unstructured  # noqa: F401  (register)
+from nbprune.plugins import import_all
 from nbprune.prune._checks import check_fraction
 from nbprune.prune.plan import (
     HOOKS,
@@ -42,6 +42,8 @@ from nbprune.prune.stages import resolution_stages
 from nbprune.prune.surgery import prune_channels
 from nbprune.prune.unstructured import attach_masks, rescale_init
 from nbprune.train import RunConfig, build_model, thaw
+
+METHOD_MODULES = import_all(__name__, __path__)  # importing a module registers its methods and hooks
 
 __all__ = ["METHOD_INFO", "MethodInfo", "PrunePlan", "apply_plan", "method_info", "check_fraction", "derive_state", "hooks_for", "list_methods",
            "make_plan", "register_hook", "register_method", "resolution_stages", "search_comparisons"]
@@ -73,7 +75,7 @@ def hooks_for(config: RunConfig) -> list[TrainHook]:
     return hooks
 
 
-def apply_plan(model: nn.Module, plan: PrunePlan, reconstruct: bool = True) -> nn.Module:  # noqa: F811 - a flag, not the module
+def apply_plan(model: nn.Module, plan: PrunePlan, reconstruct: bool = True) -> nn.Module:
     """A new model pruned by ``plan``: block removal (Sparse Structure Selection), surgery for kept channels
     (with the consumers' refitted weights of ThiNet / regression when ``reconstruct``), ``weight_mask``
     buffers for masks."""
