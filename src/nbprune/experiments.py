@@ -328,7 +328,7 @@ def iterative_grid(model: str, per_round: float, rounds: list[int], lr: float = 
                           {"fraction": pruned}, variants=("winning-ticket", "random-init"), lr=lr,
                           large=((("lr", lr),) if lr != 0.1 else ()) + tuple(large), previous=prev,
                           paper_table=paper_table if first else "", paper_target=f"{pruned:.0%}" if first else "",
-                          paper_figure="" if first else "Figure 7a", large_row=large_row)
+                          paper_figure=("Figure 7b" if paper_table else "") if first else "Figure 7a", large_row=large_row)
         chain.append(prev)
     return [e for e in chain if e.round in rounds]
 
