@@ -67,7 +67,7 @@ pass ``batch_norm=True`` for the BN variant.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -77,7 +77,7 @@ from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 from nbprune.models.layers import ChannelSelection, set_identity
-from nbprune.models.registry import CfgFn, register_family, register_model, register_target
+from nbprune.models.registry import register_family, register_model, register_target
 from nbprune.models.units import Unit, conv_unit
 from nbprune.models.vgg import check_vgg_cfg
 from nbprune.models.widths import cfg_error, int_list
@@ -441,85 +441,8 @@ def _target_cfg(name: str, width: float) -> Any:
     return _fixed(name, width, _copy(IMAGENET_TARGETS[name][1]))
 
 
-def _register_target(name: str) -> Callable[[CfgFn], CfgFn]:
-    """``register_target`` for ``name`` with the base model and default kwargs of ``IMAGENET_TARGETS``."""
-    base, _, defaults = IMAGENET_TARGETS[name]
-    return register_target(name, base=base, **defaults)
-
-
-@_register_target("imagenet-resnet34-a")
-def imagenet_resnet34_a(width: float) -> list[list[int]]:
-    """L1-norm ResNet-34-A (Li et al. 2017)."""
-    return _target_cfg("imagenet-resnet34-a", width)
-
-
-@_register_target("imagenet-resnet34-b")
-def imagenet_resnet34_b(width: float) -> list[list[int]]:
-    """L1-norm ResNet-34-B (Li et al. 2017)."""
-    return _target_cfg("imagenet-resnet34-b", width)
-
-
-@_register_target("imagenet-vgg16-conv")
-def imagenet_vgg16_conv(width: float) -> list[int | str]:
-    """ThiNet VGG-Conv (Luo et al. 2017); plain VGG-16 by default."""
-    return _target_cfg("imagenet-vgg16-conv", width)
-
-
-@_register_target("imagenet-resnet50-30")
-def imagenet_resnet50_30(width: float) -> list[list[list[int]]]:
-    """ThiNet ResNet50-30% (Luo et al. 2017)."""
-    return _target_cfg("imagenet-resnet50-30", width)
-
-
-@_register_target("imagenet-resnet50-50")
-def imagenet_resnet50_50(width: float) -> list[list[list[int]]]:
-    """ThiNet ResNet50-50% (Luo et al. 2017)."""
-    return _target_cfg("imagenet-resnet50-50", width)
-
-
-@_register_target("imagenet-resnet50-70")
-def imagenet_resnet50_70(width: float) -> list[list[list[int]]]:
-    """ThiNet ResNet50-70% (Luo et al. 2017)."""
-    return _target_cfg("imagenet-resnet50-70", width)
-
-
-@_register_target("imagenet-vgg16-5x")
-def imagenet_vgg16_5x(width: float) -> list[int | str]:
-    """Regression-based VGG-16-5x (He et al. 2017); plain VGG-16 by default."""
-    return _target_cfg("imagenet-vgg16-5x", width)
-
-
-@_register_target("imagenet-vgg16-gap")
-def imagenet_vgg16_gap(width: float) -> list[int | str]:
-    """ThiNet VGG-GAP (Luo et al. 2017): half the filters of conv1_1 .. conv4_3, a global-average-pool head."""
-    return _target_cfg("imagenet-vgg16-gap", width)
-
-
-@_register_target("imagenet-vgg16-tiny")
-def imagenet_vgg16_tiny(width: float) -> list[int | str]:
-    """ThiNet VGG-Tiny (Luo et al. 2017): every conv narrowed, a global-average-pool head."""
-    return _target_cfg("imagenet-vgg16-tiny", width)
-
-
-@_register_target("imagenet-resnet50-2x")
-def imagenet_resnet50_2x(width: float) -> list[list[list[int]]]:
-    """Regression-based ResNet-50-2x (He et al. 2017): [kept inputs, conv1, conv2] per Bottleneck."""
-    return _target_cfg("imagenet-resnet50-2x", width)
-
-
-@_register_target("imagenet-resnet41")
-def imagenet_resnet41(width: float) -> list[list[list[int]]]:
-    """Sparse Structure Selection's ResNet-41 (Huang & Wang 2018): 13 of ResNet-50's 16 Bottlenecks."""
-    return _target_cfg("imagenet-resnet41", width)
-
-
-@_register_target("imagenet-resnet32")
-def imagenet_resnet32(width: float) -> list[list[list[int]]]:
-    """Sparse Structure Selection's ResNet-32 (Huang & Wang 2018): 10 of ResNet-50's 16 Bottlenecks."""
-    return _target_cfg("imagenet-resnet32", width)
-
-
-@_register_target("imagenet-resnet26")
-def imagenet_resnet26(width: float) -> list[list[list[int]]]:
-    """Sparse Structure Selection's ResNet-26 (Huang & Wang 2018): 8 of ResNet-50's 16 Bottlenecks."""
-    return _target_cfg("imagenet-resnet26", width)
+# every named ImageNet target: L1-norm ResNet-34-A/B (Li et al. 2017); ThiNet's VGG-Conv, VGG-GAP, VGG-Tiny and
+# ResNet50-30/50/70% (Luo et al. 2017); the regression-based VGG-16-5x and ResNet-50-2x (He et al. 2017);
+# Sparse Structure Selection's ResNet-41/32/26 (Huang & Wang 2018). Each fixed cfg is the table's entry above.
+for _name, (_base, _, _defaults) in IMAGENET_TARGETS.items():
+    register_target(_name, base=_base, **_defaults)(partial(_target_cfg, _name))
