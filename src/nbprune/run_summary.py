@@ -75,7 +75,7 @@ def run_summary(preset, results_dir: str | None = None, dataset: str = "cifar10"
     frames = {n: pd.read_csv(path, keep_default_na=False) for n, path in parts}
     rows = pd.concat(frames.values(), ignore_index=True).drop_duplicates("run_id")
     store = RunStore(parts[0][1].parent / "store")
-    prov = [r.provenance for r in (store.load(i) for i in rows["run_id"] if (store.path / i).is_dir())]
+    prov = [rec for i in rows["run_id"] if (rec := store.record(i, "provenance"))]
     days = sorted(x["time_utc"][:10] for x in prov if x.get("time_utc"))
     devices = sorted({_device(x) for x in prov})
     cost = training_time(p, results_dir, dataset, workers)
@@ -92,8 +92,8 @@ def run_summary(preset, results_dir: str | None = None, dataset: str = "cifar10"
     large = chapters[chapters["variant"] == "unpruned"].drop_duplicates("run_id")
     groups: dict[str, list[float]] = {}
     for run_id, final in zip(large["run_id"], large["final"], strict=True):
-        if (store.path / run_id).is_dir():
-            groups.setdefault(_describe(store.load(run_id).config, p), []).append(float(final))
+        if config := store.record(run_id, "config"):
+            groups.setdefault(_describe(RunConfig.from_dict(config), p), []).append(float(final))
     if groups:
         spans = [f"{_range(pd.Series(v))} for {name}" for name, v in groups.items()]
         out.append(f"In the chapters ({p.epochs} epochs) the unpruned models reached " + "; ".join(spans) + ".")

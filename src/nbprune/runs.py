@@ -59,12 +59,6 @@ class RunResult:
     metrics: dict[str, Any]
 
     @property
-    def provenance(self) -> dict:
-        """Where and when the run was trained (``provenance.json``: time, host, device, packages, data); empty
-        when the file is absent."""
-        return read_json(self.dir / "provenance.json") or {}
-
-    @property
     def imported(self) -> dict | None:
         """Where the run was imported from (``imported.json``), None for a run trained in this store."""
         return read_json(self.dir / "imported.json")
