@@ -111,3 +111,18 @@ def test_the_intros_run_paragraph_is_computed_from_the_committed_results(tmp_pat
     assert f"to {top.iloc[-1]:.1f}% at {top.index[-1]} (mean over seeds)" in text
     assert re.search(r"(on|between) 20\d\d-\d\d-\d\d", text) and "nan" not in text
     assert run_summary("smoke", str(tmp_path)) == "The `smoke` book has no results yet."
+
+
+def test_a_chapter_run_on_another_dataset_says_its_curve_is_cifar10s():
+    from types import SimpleNamespace
+
+    from nbprune.book import curve_note
+    from nbprune.chapters import get_chapter
+    from nbprune.presets import get_preset
+
+    run = SimpleNamespace(chapter=get_chapter("automatic"), preset=get_preset("cpu"), dataset="cifar100", curve=None,
+                          curve_missing=0)
+    assert curve_note(run) == ("This chapter has no budget curve on cifar100 at preset `cpu`: the curves run on "
+                               "CIFAR-10.")
+    run.dataset = "cifar10"  # the same run on CIFAR-10: its curve exists, none of it read here
+    assert curve_note(run).startswith("No point of this curve is trained yet.")

@@ -619,6 +619,8 @@ def curve_note(run) -> str:
     yet (and the command that trains it), and chapter 1's doubling gain at the preset's budget, the scale a
     gain from more epochs is read on. Markdown; computed."""
     p = run.preset
+    if not run.chapter.curve_for(p, run.dataset):  # the curves are CIFAR-10's (Chapter.curve_for)
+        return f"This chapter has no budget curve on {run.dataset} at preset `{p.name}`: the curves run on CIFAR-10."
     images = _images(p.budget_subset if p.budget_subset is not None else p.train_subset)
     seeds = {}
     for s in curve_sections(run):
