@@ -22,7 +22,7 @@ def _isolated(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("NBPRUNE_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("NBPRUNE_STORE", str(tmp_path_factory.mktemp("store")))
     # one layout for every test's training, so runs compared for exactness (resumed, repeated) cannot differ
-    # by a timed choice on a machine that emulates bf16; tests/test_layout.py tests the "auto" choice itself
+    # by a timed choice on a machine that emulates bf16; tests/test_memory_format.py tests the "auto" choice itself
     monkeypatch.setenv("NBPRUNE_MEMORY_FORMAT", "channels_last")
     from nbprune import data
 

@@ -38,7 +38,7 @@ from .config import (  # noqa: F401  (re-exported: notebooks and tests import th
 )
 from .flops import count_flops, count_params
 from .hooks import TrainHook, check_hooks
-from .layout import FORMATS, choose_memory_format
+from .memory_format import FORMATS, choose_memory_format
 from .models import create_model, set_selections
 from .step import make_step_model, resolve_step
 
@@ -243,7 +243,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
         sample_shape = (config.batch_size, 3, data.image_size, data.image_size)
     else:
         sample_shape = (config.batch_size, *data.train_x.shape[1:])
-    # channels-last, or on a CPU that emulates bf16 whichever layout is faster for this model (nbprune.layout)
+    # channels-last; on a CPU that emulates bf16, whichever layout is faster for this model (nbprune.memory_format)
     layout = choose_memory_format(model, sample_shape, device, config.amp,
                                   device.type == "cpu" and not cpu_has_fast_bf16())
     cl = layout == "channels_last"
@@ -353,7 +353,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
         "wall_time_s": (history[-1]["time_s"] if config.epochs else 0.0),
         "session_time_s": time.time() - t_start,
         "resumed_after_epochs": resumes,
-        "memory_format": layout,  # this session's (nbprune.layout); not part of what is trained
+        "memory_format": layout,  # this session's (nbprune.memory_format); not part of what is trained
         "history": history,
     }
     if "val_acc" in final:
