@@ -204,13 +204,8 @@ if len(df):
 # library versions, gives the same weights and accuracies to the last bit (resumed or not). Anything else may
 # differ in the last digits of every step, and so by a fraction of a point at the end: bf16 autocast on a CPU
 # sums in an order that depends on the thread count (the `quick` VGG-16, seed 0, gave 60.94% on one thread and
-# 60.68% on two), and GPUs and other torch versions use other kernels. On a CPU that emulates bf16 (no
-# AVX-512 BF16 or AMX), a run under bf16 autocast trains in whichever memory layout a few timed steps find
-# clearly faster for its model (`nbprune.memory_format`: NCHW for the narrow ResNets, about twice as fast
-# there, channels-last for VGG), which sums in another order again; the run's metrics record the layout, and
-# `NBPRUNE_MEMORY_FORMAT=channels_last` (or `contiguous`) fixes it for repeats that must be bit-identical.
-# Such a difference is noise of the size the chapters' seed-to-seed spread already shows, not a different
-# result.
+# 60.68% on two), and GPUs and other torch versions use other kernels. Such a difference is noise of the size
+# the chapters' seed-to-seed spread already shows, not a different result.
 
 # %% tags=["hide-input"]
 from nbprune.provenance import compare_provenance, describe_differences, provenance

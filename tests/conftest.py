@@ -21,9 +21,6 @@ def _isolated(tmp_path_factory, monkeypatch):
     """Every test gets its own dataset cache and run store; NBPRUNE_DATA stays as the caller set it."""
     monkeypatch.setenv("NBPRUNE_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("NBPRUNE_STORE", str(tmp_path_factory.mktemp("store")))
-    # one layout for every test's training, so runs compared for exactness (resumed, repeated) cannot differ
-    # by a timed choice on a machine that emulates bf16; tests/test_memory_format.py tests the "auto" choice itself
-    monkeypatch.setenv("NBPRUNE_MEMORY_FORMAT", "channels_last")
     from nbprune import data
 
     data._MEMO.clear()

@@ -5,8 +5,7 @@ in background load hits every contender alike) and summarised by the median:
 
 * **Training throughput** (images/s, batch 64) of nbprune's loop -- batches from
   :func:`nbprune.data.train_batches` over random uint8 data (the real batched augmentation), a
-  model from :func:`nbprune.train.build_model` in the layout ``train()`` would choose (channels-last; on a CPU
-  that emulates bf16 under ``--amp``, the faster one, :mod:`nbprune.memory_format`), the optimiser of
+  channels_last model from :func:`nbprune.train.build_model`, the optimiser of
   :func:`nbprune.train.make_optimizer` and :func:`nbprune.train.train_batch`, the very step function
   :func:`nbprune.train.train` runs -- against a loop in the original authors' style
   (:class:`nbprune.bench_measure.ReferenceLoop`): a ``Dataset`` that makes a PIL image of every uint8 HWC
@@ -62,12 +61,11 @@ from .bench_measure import sync as _sync
 from .choices import unknown_choice
 from .data import train_batches
 from .flops import count_flops, count_params
-from .memory_format import FORMATS, choose_memory_format
 from .models import list_models
 from .params import int_arg, width_arg
 from .prune import hooks_for
 from .step import STEP_IMPLS, make_step_model, resolve_step
-from .train import RunConfig, build_model, cpu_has_fast_bf16, make_optimizer, mask_pairs, resolve_device, train_batch
+from .train import RunConfig, build_model, make_optimizer, mask_pairs, resolve_device, train_batch
 
 DEFAULT_MODELS = ("vgg16@0.25", "resnet20@1")
 TARGET_IMG_S = 45_000  # a 160-epoch CIFAR-10 run (50,000 images x 160) in about 3 minutes (issue 19)
@@ -238,12 +236,12 @@ class NbpruneLoop:
     and :func:`nbprune.train.train_batch` (train_step, the config's hooks, ``opt.step()``, the masks).
 
     The keyword options are the variants ``tools/bench_explore.py`` compares; the defaults are what train.py
-    does (``channels_last`` None: the layout train.py would choose, kept in ``memory_format``). ``step`` is the step implementation (:data:`nbprune.step.STEP_IMPLS`; ``compile_model`` means
+    does. ``step`` is the step implementation (:data:`nbprune.step.STEP_IMPLS`; ``compile_model`` means
     ``compile``); ``seed`` the model's init; ``optimizer`` "foreach" or "fused" selects that SGD flavour.
     """
 
     def __init__(self, name: str, width: float, x: torch.Tensor, y: torch.Tensor, device: torch.device, *,
-                 channels_last: bool | None = None, optimizer: str = "default", compile_model: bool = False,
+                 channels_last: bool = True, optimizer: str = "default", compile_model: bool = False,
                  autocast_bf16: bool = False, threads: int | None = None, step: str = "eager",
                  seed: int = 0) -> None:
         self.config = RunConfig(model=name, width=width, seed=seed)
@@ -251,15 +249,12 @@ class NbpruneLoop:
         self.hooks = hooks_for(self.config)
         impl = resolve_step("compile" if compile_model else step, device)
         model = build_model(self.config, NUM_CLASSES, self.hooks).to(device)
-        self.amp = autocast_bf16 or self.config.amp
-        if channels_last is None:  # what train() does (nbprune.memory_format)
-            self.memory_format = choose_memory_format(model, (BATCH, *x.shape[1:]), device, self.amp,
-                                                      device.type == "cpu" and not cpu_has_fast_bf16())
-            channels_last = self.memory_format == "channels_last"
-        self.memory_format = "channels_last" if channels_last else "contiguous"
-        self.model = model = model.to(memory_format=FORMATS[self.memory_format])
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
         sgd = {"foreach": {"foreach": True}, "fused": {"fused": True}}.get(optimizer, {})
         self.opt = make_optimizer(model, self.config, self.hooks, **sgd)
+        self.amp = autocast_bf16 or self.config.amp
         self.lr = self.config.lr_at(0)
         self.masks = mask_pairs(model)
         for hook in self.hooks:
@@ -363,7 +358,7 @@ def bench_model(name: str, width: float, device: torch.device, s: dict, referenc
         ref.close()
     img_s = {k: [BATCH * steps / t for t in v] for k, v in secs.items()}
     out = {"width": width, "batch_size": BATCH, "steps": steps, "flops_per_image": flops,
-           "step": s.get("step", "eager"), "amp": s.get("amp", False), "memory_format": nb.memory_format,
+           "step": s.get("step", "eager"), "amp": s.get("amp", False),
            "nbprune_img_s": _median(img_s["nbprune"]), "nbprune_samples": img_s["nbprune"], **mem,
            "target_img_s": TARGET_IMG_S, "of_target": _median(img_s["nbprune"]) / TARGET_IMG_S}
     if reference:
@@ -588,19 +583,17 @@ def format_table(r: dict) -> str:
              f"load average at start {m.get('loadavg_start')}, at end {m.get('loadavg_end')}; "
              f"env {m.get('env') or '{}'}; medians of {r['settings']['repeats']} interleaved repeats",
              "",
-             f"{'model':<23}{'nbprune img/s':>14}{'reference img/s':>16}{'ratio':>7}{'train GFLOP/s':>14}"
+             f"{'model':<16}{'nbprune img/s':>14}{'reference img/s':>16}{'ratio':>7}{'train GFLOP/s':>14}"
              f"{'% of peak':>10}{'peak MB':>9}{'steps':>6}{'% of 45k':>9}"]
     for k, v in r["models"].items():
         ref = f"{v['reference_img_s']:16.1f}{v['ratio']:7.2f}" if "ratio" in v else f"{'-':>16}{'-':>7}"
-        k = k if v.get("memory_format", "channels_last") == "channels_last" else f"{k} (NCHW)"
-        lines.append(f"{k:<23}{v['nbprune_img_s']:14.1f}{ref}{v['train_flops_per_s'] / 1e9:14.2f}"
+        lines.append(f"{k:<16}{v['nbprune_img_s']:14.1f}{ref}{v['train_flops_per_s'] / 1e9:14.2f}"
                      f"{100 * v['fraction_of_peak']:10.1f}{v['peak_mem_mb']:9.1f}{v['steps']:6d}"
                      f"{100 * v['of_target']:9.1f}")
     first = next(iter(r["models"].values()), None)
     if first is not None:
         lines.append(f"(nbprune's loop: step {first['step']}{', bf16 autocast' if first['amp'] else ', fp32'}; "
-                     f"target {TARGET_IMG_S:,} img/s = one 160-epoch CIFAR-10 run in about 3 minutes; channels-last "
-                     "unless a model says NCHW, nbprune.memory_format)")
+                     f"target {TARGET_IMG_S:,} img/s = one 160-epoch CIFAR-10 run in about 3 minutes)")
     if r["pairs"]:
         lines += ["", f"{'pair':<22}{'width':>6}{'batch':>6}{'latency ms':>20}{'latency x':>10}{'FLOPs x':>9}"
                       f"{'ratio':>7}"]

@@ -38,7 +38,6 @@ from .config import (  # noqa: F401  (re-exported: notebooks and tests import th
 )
 from .flops import count_flops, count_params
 from .hooks import TrainHook, check_hooks
-from .memory_format import FORMATS, choose_memory_format
 from .models import create_model, set_selections
 from .step import make_step_model, resolve_step
 
@@ -119,13 +118,13 @@ def warn_slow_bf16() -> None:
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: bool = False,
-             norm: str = "cifar", channels_last: bool = True) -> tuple[float, float]:
+             norm: str = "cifar") -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy in %) on uint8 images ``x``, batch 256, eval mode; ``norm`` names
-    the normalisation (:data:`nbprune.data.NORMS`); ``channels_last``: the batches' layout (the model's)."""
+    the normalisation (:data:`nbprune.data.NORMS`)."""
     was_training = model.training
     model.eval()
     loss_sum, correct = 0.0, 0
-    for xb, yb in data_mod.eval_batches(x, y, 256, channels_last, norm=norm):
+    for xb, yb in data_mod.eval_batches(x, y, 256, norm=norm):
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
             out = model(xb)
         loss_sum += nn.functional.cross_entropy(out.float(), yb, reduction="sum").item()
@@ -177,20 +176,20 @@ def train_batch(step_model: Callable[[torch.Tensor], torch.Tensor], model: nn.Mo
 
 
 def evaluate_data(model: nn.Module, data, device: torch.device, amp: bool = False, norm: str = "cifar",
-                  split: str = "test", channels_last: bool = True) -> tuple[float, float]:
+                  split: str = "test") -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy in %) of ``model`` on a run's data: CIFAR tensors (``split`` "test"
     or "val", :func:`evaluate`) or an ImageFolder's test images (:class:`nbprune.data.FolderData`: the
     centre crops of ``val/``, shared among the processes of a DDP run and summed over them)."""
     dist_mod.broadcast_buffers(model)  # DDP: every process evaluates rank 0's model (its BatchNorm statistics)
     if isinstance(data, data_mod.ImageData):
         x, y = (data.test_x, data.test_y) if split == "test" else (data.val_x, data.val_y)
-        return evaluate(model, x.to(device), y.to(device), amp, norm, channels_last)
+        return evaluate(model, x.to(device), y.to(device), amp, norm)
     rank, world = dist_mod.rank_world()
     was_training = model.training
     model.eval()
     sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, correct, images
     with torch.no_grad():
-        for xb, yb in data.eval_batches(device, 256, rank, world, channels_last):
+        for xb, yb in data.eval_batches(device, 256, rank, world):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out = model(xb)
             sums[0] += nn.functional.cross_entropy(out.float(), yb, reduction="sum")
@@ -239,15 +238,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
         _apply_masks(model)
     # per image at the size trained on (an ImageFolder's crop; the Scratch-B budgets count at 224, nbprune.flops)
     flops_per_image = count_flops(model, (3, data.image_size, data.image_size) if folder else None, masked=True)
-    if folder:
-        sample_shape = (config.batch_size, 3, data.image_size, data.image_size)
-    else:
-        sample_shape = (config.batch_size, *data.train_x.shape[1:])
-    # channels-last; on a CPU that emulates bf16, whichever layout is faster for this model (nbprune.memory_format)
-    layout = choose_memory_format(model, sample_shape, device, config.amp,
-                                  device.type == "cpu" and not cpu_has_fast_bf16())
-    cl = layout == "channels_last"
-    model = model.to(device).to(memory_format=FORMATS[layout])
+    model = model.to(device).to(memory_format=torch.channels_last)
     opt = make_optimizer(model, config, hooks)
     history: list[dict] = []
     start_epoch, elapsed_before, resumes = 0, 0.0, []
@@ -263,9 +254,11 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
     if folder:
         x = y = None
         n_train, n_batches = data.n_train, data.batches_per_epoch(config.batch_size)
+        sample_shape = (config.batch_size, 3, data.image_size, data.image_size)
     else:
         x, y = data.train_x.to(device), data.train_y.to(device)
         n_train, n_batches = len(y), math.ceil(len(y) / config.batch_size)
+        sample_shape = (config.batch_size, *data.train_x.shape[1:])
     if world > 1:  # DDP: the gradients are averaged over the processes during backward
         if impl == "cuda-graph":
             raise ValueError("step: 'cuda-graph' does not run under DistributedDataParallel; allowed: eager, compile")
@@ -290,9 +283,8 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         bar = _progress(n_batches, f"{config.model} epoch {epoch + 1}/{config.epochs}", progress)
-        batches = (data.train_batches(config.batch_size, config.seed, epoch, device, rank, world, cl) if folder else
-                   data_mod.train_batches(x, y, config.batch_size, config.seed, epoch, channels_last=cl,
-                                          norm=config.normalization))
+        batches = (data.train_batches(config.batch_size, config.seed, epoch, device, rank, world) if folder else
+                   data_mod.train_batches(x, y, config.batch_size, config.seed, epoch, norm=config.normalization))
         for i, (xb, yb) in enumerate(batches):
             if world > 1 and not folder:  # CIFAR under DDP: this process's share of the global batch
                 xb, yb = xb[rank::world], yb[rank::world]
@@ -319,12 +311,12 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
                                 f"(lr {lr}); the run is marked failed")
         for hook in hooks:
             hook.on_epoch_end(model, epoch)
-        test_loss, test_acc = evaluate_data(model, data, device, amp, config.normalization, channels_last=cl)
+        test_loss, test_acc = evaluate_data(model, data, device, amp, config.normalization)
         row = {"epoch": epoch + 1, "lr": config.lr_at(epoch, 1 / n_batches), "train_loss": train_loss,
                "train_acc": 100.0 * correct.item() / n_train, "test_loss": test_loss, "test_acc": test_acc,
                "train_flops": 3 * flops_per_image * n_train, "time_s": time.time() - t_resume + elapsed_before}
         if data.val_x is not None:
-            row["val_loss"], row["val_acc"] = evaluate_data(model, data, device, amp, config.normalization, "val", cl)
+            row["val_loss"], row["val_acc"] = evaluate_data(model, data, device, amp, config.normalization, "val")
         history.append(row)
         if main:
             atomic_save({"model": model.state_dict(), "optimizer": opt.state_dict(), "history": history,
@@ -333,7 +325,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
         if on_epoch is not None:
             on_epoch(epoch + 1)
     if not history:  # epochs == 0: evaluate the initial (or inherited) weights once
-        test_loss, test_acc = evaluate_data(model, data, device, amp, config.normalization, channels_last=cl)
+        test_loss, test_acc = evaluate_data(model, data, device, amp, config.normalization)
         history = [{"epoch": 0, "lr": config.lr, "train_loss": float("nan"), "train_acc": float("nan"),
                     "test_loss": test_loss, "test_acc": test_acc, "train_flops": 0, "time_s": 0.0}]
     if main:
@@ -353,7 +345,6 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
         "wall_time_s": (history[-1]["time_s"] if config.epochs else 0.0),
         "session_time_s": time.time() - t_start,
         "resumed_after_epochs": resumes,
-        "memory_format": layout,  # this session's (nbprune.memory_format); not part of what is trained
         "history": history,
     }
     if "val_acc" in final:
