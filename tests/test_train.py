@@ -163,23 +163,3 @@ def test_masks_keep_pruned_weights_at_zero(tmp_path):
     for k, mask in masks.items():
         assert torch.all(final[k][mask == 0] == 0.0)
         assert torch.any(final[k][mask == 1] != 0.0)
-
-
-def test_bf16_autocast_on_a_cpu_without_hardware_bf16_is_logged_once(monkeypatch, caplog):
-    import logging
-
-    import torch
-
-    from nbprune import train
-
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    train.warn_slow_bf16.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="nbprune"):
-        train.warn_slow_bf16()
-        train.warn_slow_bf16()
-    lines = [r for r in caplog.records if "no hardware bf16" in r.getMessage()]
-    assert len(lines) == 1 and "amp:" in lines[0].getMessage()
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
-    assert train.cpu_has_fast_bf16()
-    train.warn_slow_bf16.cache_clear()

@@ -12,8 +12,6 @@ calls them at fixed points and knows no method; :func:`nbprune.prune.hooks_for` 
 
 from __future__ import annotations
 
-import functools
-import logging
 import math
 import os
 import sys
@@ -39,6 +37,7 @@ from .config import (  # noqa: F401  (re-exported: notebooks and tests import th
 from .flops import count_flops, count_params
 from .hooks import TrainHook, check_hooks
 from .models import create_model, set_selections
+from .precision import bf16_autocast, bf16_kind, cpu_has_fast_bf16  # noqa: F401  (cpu_has_fast_bf16 re-exported)
 from .step import make_step_model, resolve_step
 
 
@@ -96,27 +95,6 @@ def make_optimizer(model: nn.Module, config: RunConfig, hooks: Sequence[TrainHoo
                            nesterov=config.nesterov, **options)
 
 
-@torch.no_grad()
-def cpu_has_fast_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX), which bf16 autocast needs to be fast:
-    without it oneDNN emulates bf16 and a step is slower than in fp32 (measured on a 2-core AVX2-only AMD EPYC
-    VM: VGG-16 at 1/8 width, batch 64, one thread, 0.98 s per step in bf16 against 0.082 s in fp32)."""
-    flags = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)(), \
-        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return any(flags)
-
-
-@functools.cache
-def warn_slow_bf16() -> None:
-    """Log once per process that bf16 autocast on this CPU is emulated (see :func:`cpu_has_fast_bf16`). The run
-    still trains as configured (``amp`` is part of its config and its run id, so switching it off would make
-    another run); a user without hardware bf16 may prefer a preset without ``amp``."""
-    if not cpu_has_fast_bf16():
-        logging.getLogger("nbprune").warning(
-            "amp: this CPU has no hardware bf16 (AVX-512 BF16 or AMX), so bf16 autocast is emulated and trains "
-            "about 12 times slower than fp32 (VGG-16, one thread); the run is trained as configured")
-
-
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: bool = False,
              norm: str = "cifar") -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy in %) on uint8 images ``x``, batch 256, eval mode; ``norm`` names
@@ -125,7 +103,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, amp: bool = Fal
     model.eval()
     loss_sum, correct = 0.0, 0
     for xb, yb in data_mod.eval_batches(x, y, 256, norm=norm):
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        with bf16_autocast(x.device.type, amp):
             out = model(xb)
         loss_sum += nn.functional.cross_entropy(out.float(), yb, reduction="sum").item()
         correct += (out.argmax(1) == yb).sum().item()
@@ -150,7 +128,7 @@ def train_step(step_model: Callable[[torch.Tensor], torch.Tensor], opt: torch.op
     zeroed (set to None) and computed. Returns (logits, loss). :func:`train_batch` then runs the hooks and
     ``opt.step()``. ``step_model`` is the model or its compiled / graphed form
     (:func:`nbprune.step.make_step_model`); :func:`train` and ``nbprune bench`` both time this function."""
-    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=amp):
+    with bf16_autocast(xb.device.type, amp):
         out = step_model(xb)
         loss = nn.functional.cross_entropy(out.float(), yb)
     opt.zero_grad(set_to_none=True)
@@ -190,7 +168,7 @@ def evaluate_data(model: nn.Module, data, device: torch.device, amp: bool = Fals
     sums = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, correct, images
     with torch.no_grad():
         for xb, yb in data.eval_batches(device, 256, rank, world):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            with bf16_autocast(device.type, amp):
                 out = model(xb)
             sums[0] += nn.functional.cross_entropy(out.float(), yb, reduction="sum")
             sums[1] += (out.argmax(1) == yb).sum()
@@ -271,9 +249,7 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
     # smaller than the config's subset, as in the tests, still keeps the snapshots its derived runs name)
     rewind = set(config.rewind_steps())
     per_step_lr = config.per_step_lr  # looked up once: the step loop only tests a local
-    amp = config.amp  # bf16 autocast: tensor cores on CUDA, AVX-512 BF16 / AMX through oneDNN on CPUs
-    if amp and device.type == "cpu":
-        warn_slow_bf16()
+    amp = config.amp  # bf16 autocast (nbprune.precision): in hardware, or fp32 kernels on bf16-rounded operands
     t_resume = time.time()
     for epoch in range(start_epoch, config.epochs):
         lr = config.lr_at(epoch)
@@ -349,6 +325,8 @@ def train(config: RunConfig, run_dir: Path, data: data_mod.ImageData | data_mod.
     }
     if "val_acc" in final:
         metrics["val_acc"] = final["val_acc"]
+    if amp:  # how this session computed bf16 (nbprune.precision); not part of what is trained
+        metrics["bf16"] = bf16_kind(device.type)
     return metrics
 
 
