@@ -204,8 +204,12 @@ if len(df):
 # library versions, gives the same weights and accuracies to the last bit (resumed or not). Anything else may
 # differ in the last digits of every step, and so by a fraction of a point at the end: bf16 autocast on a CPU
 # sums in an order that depends on the thread count (the `quick` VGG-16, seed 0, gave 60.94% on one thread and
-# 60.68% on two), and GPUs and other torch versions use other kernels. Such a difference is noise of the size
-# the chapters' seed-to-seed spread already shows, not a different result.
+# 60.68% on two), and GPUs and other torch versions use other kernels. On a CPU without bf16 hardware (no
+# AVX-512 BF16 or AMX) nbprune computes bf16 autocast with fp32 kernels on bf16-rounded operands
+# (`nbprune.precision`): the same exactly rounded results as bf16 hardware up to the order of summation, about
+# 8 times faster there than oneDNN's emulation; each run's metrics say which way it computed bf16 (`bf16`).
+# Such a difference is noise of the size the chapters' seed-to-seed spread already shows, not a different
+# result.
 
 # %% tags=["hide-input"]
 from nbprune.provenance import compare_provenance, describe_differences, provenance

@@ -30,7 +30,8 @@ in background load hits every contender alike) and summarised by the median:
 
 nbprune's loop runs :func:`nbprune.train.train_step`, the step ``train()`` runs, through the step
 implementation of ``--step`` (eager, torch.compile or CUDA graphs, :mod:`nbprune.step`), in fp32 or with
-``--amp`` in bf16 autocast; its img/s is also given against :data:`TARGET_IMG_S`. On CUDA each repeat times up
+``--amp`` in bf16 autocast (on a CPU without bf16 hardware computed as :mod:`nbprune.precision` says, which
+the table names); its img/s is also given against :data:`TARGET_IMG_S`. On CUDA each repeat times up
 to :data:`CUDA_MAX_STEPS` steps (a GPU step takes milliseconds).
 
 The exploratory variants of nbprune's loop (layout, threads, SGD flavour, torch.compile, bf16, CUDA graphs,
@@ -63,6 +64,7 @@ from .data import train_batches
 from .flops import count_flops, count_params
 from .models import list_models
 from .params import int_arg, width_arg
+from .precision import bf16_kind
 from .prune import hooks_for
 from .step import STEP_IMPLS, make_step_model, resolve_step
 from .train import RunConfig, build_model, make_optimizer, mask_pairs, resolve_device, train_batch
@@ -359,6 +361,7 @@ def bench_model(name: str, width: float, device: torch.device, s: dict, referenc
     img_s = {k: [BATCH * steps / t for t in v] for k, v in secs.items()}
     out = {"width": width, "batch_size": BATCH, "steps": steps, "flops_per_image": flops,
            "step": s.get("step", "eager"), "amp": s.get("amp", False),
+           "bf16": bf16_kind(device.type) if s.get("amp", False) else None,
            "nbprune_img_s": _median(img_s["nbprune"]), "nbprune_samples": img_s["nbprune"], **mem,
            "target_img_s": TARGET_IMG_S, "of_target": _median(img_s["nbprune"]) / TARGET_IMG_S}
     if reference:
@@ -592,7 +595,8 @@ def format_table(r: dict) -> str:
                      f"{100 * v['of_target']:9.1f}")
     first = next(iter(r["models"].values()), None)
     if first is not None:
-        lines.append(f"(nbprune's loop: step {first['step']}{', bf16 autocast' if first['amp'] else ', fp32'}; "
+        bf16 = f", bf16 autocast ({first.get('bf16') or 'hardware'})" if first["amp"] else ", fp32"
+        lines.append(f"(nbprune's loop: step {first['step']}{bf16}; "
                      f"target {TARGET_IMG_S:,} img/s = one 160-epoch CIFAR-10 run in about 3 minutes)")
     if r["pairs"]:
         lines += ["", f"{'pair':<22}{'width':>6}{'batch':>6}{'latency ms':>20}{'latency x':>10}{'FLOPs x':>9}"
