@@ -144,9 +144,10 @@ display(report.paper_tables(["1", "2", "3", "10", "11", "14", "16", "17"], run.g
 # Its FLOPs are counted as SFP counts them (a zeroed filter removes its output and the input channel it feeds),
 # the large model's densely, and Scratch-B follows the paper's rule (the large model's epochs times the FLOPs
 # ratio, every lr step scaled), not the authors' script, which sets `int(400 * ratio)` epochs: twice the large
-# model's budget, against the paper's own definition of Scratch-B. The committed `cpu` and `quick` rows were
-# trained with the book's earlier method (each block's first conv only, the zero filters then removed, so the
-# pruned model was physically smaller); the box above says which one this run used.
+# model's budget, against the paper's own definition of Scratch-B. The committed `cpu` rows are trained this
+# way; the `quick` preset's committed rows still use the book's earlier method (each block's first conv only,
+# the zero filters then removed, so the pruned model was physically smaller). The box above says which one
+# this run used.
 
 # %% [markdown]
 # ## Tables 1 and 10, re-run

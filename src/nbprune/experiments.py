@@ -176,9 +176,9 @@ def _sfp(model: str, fraction: float, preset: Preset, pretrained: bool = False) 
     full-size model as it is, and Scratch-E and -B as masked full-size networks (:mod:`nbprune.pipeline`).
     The large model follows :func:`_sfp_recipe`; ``pretrained``: it starts from the final weights of the
     unpruned model of that recipe (:func:`_sfp_unpruned`) at :data:`SFP_PRETRAINED_LR`, and its Scratch runs train
-    at the recipe's own lr. At a preset whose ``sfp_scope`` is "units" (the committed CPU books), the earlier
-    method instead: each block's first conv only, the pruned model physically smaller."""
-    if preset.sfp_scope == "units":  # the committed CPU rows' method: see Preset.sfp_scope
+    at the recipe's own lr. At a preset whose ``sfp_scope`` is "units" (the committed ``quick`` book), the
+    earlier method instead: each block's first conv only, the pruned model physically smaller."""
+    if preset.sfp_scope == "units":  # the committed quick rows' method: see Preset.sfp_scope
         return experiment(f"SFP {fraction:.0%}", model, "sfp", {"fraction": fraction},
                           variants=("pruned", "scratch-e", "scratch-b"), large=(("sfp_rate", fraction),),
                           paper_table="10", paper_target=f"{fraction:.0%}", large_variant="sfp-trained")

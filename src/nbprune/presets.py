@@ -53,8 +53,8 @@ class Preset:
     train_curves: bool = False
     # Soft Filter Pruning's scope: "all" zeroes every conv's filters and trains the pruned model and its Scratch
     # runs as masked full-size networks, as the SFP authors' code does (nbprune.prune.sfp); "units" is the
-    # book's earlier method (each block's first conv, physically removed), which the committed `cpu` and `quick`
-    # SFP rows were trained with: they keep it until they are re-run (that needs hardware bf16 or a GPU)
+    # book's earlier method (each block's first conv, physically removed), which the committed `quick` SFP rows
+    # were trained with: they keep it until they are re-run (the `cpu` rows were re-run with "all")
     sfp_scope: str = "all"
     # every row of the paper's CIFAR tables (True: ``paper``) or each chapter's central rows (the CPU presets)
     full_grid: bool = False
@@ -120,7 +120,6 @@ PRESETS: dict[str, Preset] = {
         budget_seeds=3,
         budget_seeds_at=((32, 8), (64, 8)),
         row_budgets=(4, 16, 64),
-        sfp_scope="units",
         search_fractions=(0.4, 0.5, 0.6, 0.7),
         transfer_fractions=(0.5,),
     ),
