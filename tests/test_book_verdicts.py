@@ -64,7 +64,9 @@ def test_the_committed_book_counts_each_comparison_once_and_reads_chapter_1_on_i
     keys = [frozenset(r["ids"]) for r in rows if "same_as" not in r]
     assert len(keys) == len(set(keys))  # no two verdicts compare the same runs
     dup = {r["chapter"].number: r["same_as"] for r in rows if "same_as" in r}
-    assert 1 in dup and 6 in dup  # SFP's Scratch-B is its Scratch-E; chapter 6 repeats chapter 5's 20% row
+    # chapter 6 repeats chapter 5's 20% row; chapter 1's SFP Scratch-B (5 epochs at `cpu`, the paper's rule on
+    # the authors' scope) is no longer its Scratch-E (4), so it is a verdict of its own
+    assert set(dup) == {6}
     head = headline("cpu", str(COMMITTED))
     assert len(head) == len({r["family"] for r in rows if "same_as" not in r and r["claim_text"] != "no claim tabulated"})
     point = longest_point(curve_points(CHAPTERS["predefined"], "cpu", str(COMMITTED)))
