@@ -206,8 +206,9 @@ if len(df):
 # sums in an order that depends on the thread count (the `quick` VGG-16, seed 0, gave 60.94% on one thread and
 # 60.68% on two), and GPUs and other torch versions use other kernels. On a CPU without bf16 hardware (no
 # AVX-512 BF16 or AMX) nbprune computes bf16 autocast with fp32 kernels on bf16-rounded operands
-# (`nbprune.precision`): the same exactly rounded results as bf16 hardware up to the order of summation, about
-# 8 times faster there than oneDNN's emulation; each run's metrics say which way it computed bf16 (`bf16`).
+# (`nbprune.precision`): the same exactly rounded results as bf16 hardware up to the order of summation, and
+# faster than oneDNN's emulation (`nbprune bench --amp` on a 2-core AVX2 VM: 8.5 times for VGG-16 and 4 times
+# for ResNet-56 at 1/8 width); each run's metrics say which way it computed bf16 (`bf16`).
 # Such a difference is noise of the size the chapters' seed-to-seed spread already shows, not a different
 # result.
 
