@@ -278,6 +278,65 @@ def test_a_worker_slot_takes_its_device_from_the_queue():
     executors._slot_device = None
 
 
+_ORPHAN_SCRIPT = """
+import multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from nbprune import executors
+
+def busy(path):
+    with open(path, "w") as f:
+        f.write(str(os.getpid()))
+    while True:  # a run's training loop: Python between short calls
+        time.sleep(0.05)
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    queue.put("cpu")
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=executors._init_slot,
+                               initargs=(queue, os.getpid()))
+    pool.submit(busy, sys.argv[1])
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by its new parent) is gone too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kills a process with SIGKILL")
+def test_a_pool_worker_stops_when_the_grid_process_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    script, pid_file = tmp_path / "grid.py", tmp_path / "worker.pid"
+    script.write_text(_ORPHAN_SCRIPT)
+    grid = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    try:
+        deadline = time.time() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+            time.sleep(0.1)
+        worker = int(pid_file.read_text())
+        assert _alive(worker)
+        grid.send_signal(signal.SIGKILL)  # as `kill -9` would: the worker gets no signal of its own
+        grid.wait(10)
+        deadline = time.time() + 45  # its parent check (2 s) and the grace after interrupting its run (10 s)
+        while _alive(worker) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), "the orphaned worker kept running"
+    finally:
+        grid.kill()
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_runs_placed_on_a_device_list_train_in_the_pool(tmp_path, tiny, caplog):

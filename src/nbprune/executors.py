@@ -102,10 +102,38 @@ def plan_placement(costs: Sequence[float], slots: Sequence[str]) -> list[list[in
     return plan
 
 
-def _init_slot(queue) -> None:
-    """Pool initializer: this worker process takes the next slot's device for every run it trains."""
+PARENT_POLL_S = 2.0  # how often a pool worker checks that the grid process that started it is alive
+PARENT_GRACE_S = 10.0  # after interrupting its run (which releases its lock), how long an orphaned worker waits before it exits
+
+
+def _init_slot(queue, parent_pid: int | None = None) -> None:
+    """Pool initializer: this worker process takes the next slot's device for every run it trains, and stops
+    when ``parent_pid`` (the grid process) is gone (:func:`_exit_with_parent`)."""
     global _slot_device
     _slot_device = queue.get()
+    if parent_pid is not None:
+        import threading
+
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True,
+                         name="nbprune-parent-watch").start()
+
+
+def _exit_with_parent(parent_pid: int, poll_s: float | None = None, grace_s: float | None = None) -> None:
+    """Stop this worker once the process that started it has ended (killed, say, with ``kill``, which reaches
+    only the grid process, where Ctrl-C reaches the workers too): its run is interrupted in the main thread,
+    so the run's lock is released and the run resumes later from its last finished epoch, and the process
+    exits after ``grace_s`` if that has not ended it. Without this, an orphaned worker would train its run to
+    the end with no one to report to."""
+    import _thread
+
+    poll_s = PARENT_POLL_S if poll_s is None else poll_s
+    grace_s = PARENT_GRACE_S if grace_s is None else grace_s
+    while os.getppid() == parent_pid:
+        time.sleep(poll_s)
+    LOGGER.warning(f"worker {os.getpid()}: the grid process {parent_pid} is gone; stopping this worker's run")
+    _thread.interrupt_main()
+    time.sleep(grace_s)
+    os._exit(1)
 
 
 def _epochs_done(store: RunStore, config: RunConfig) -> int:
@@ -246,7 +274,8 @@ class LocalExecutor:
         queue = ctx.Queue()
         for d in slots[:workers]:
             queue.put(d)
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_slot, initargs=(queue,)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_slot,
+                                 initargs=(queue, os.getpid())) as pool:
             futures = {pool.submit(TrainJob(str(store.path), n.config.to_dict(), root, SLOT_DEVICE, threads,
                                             self.step, stop_at)): n for n in order}
             for done, fut in enumerate(as_completed(futures), 1):
