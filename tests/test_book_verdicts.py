@@ -54,11 +54,29 @@ def test_holm_runs_within_each_family_and_only_there():
         assert s["cmp"].p_diff_adj >= r["cmp"].p_diff and s["cmp"].mean == r["cmp"].mean
 
 
+def test_the_headline_reads_a_curve_point_only_where_it_trains_longer_than_the_chapter():
+    from types import SimpleNamespace
+
+    from nbprune.book import CurvePoint, longest_point
+    from nbprune.presets import get_preset
+
+    def point(budget, images, n=5):
+        return CurvePoint(budget, images, [{"cmp": SimpleNamespace(n=n)}])
+
+    cpu = get_preset("cpu")  # 4 epochs on all 50,000 images: 200,000 images seen
+    short, long_ = point(4, 20000), point(16, 20000)  # 80,000 and 320,000
+    assert longest_point([short], cpu) is None
+    assert longest_point([short, long_], cpu) is long_
+    assert longest_point([short, long_, point(64, 20000, n=1)], cpu) is long_  # one seed decides nothing
+    assert longest_point([short]) is short  # without a preset: the longest point with two seeds
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (COMMITTED / "cpu" / "predefined-cifar10.csv").exists(), reason="no committed cpu results")
 def test_the_committed_book_counts_each_comparison_once_and_reads_chapter_1_on_its_curve():
     from nbprune.book import book_comparisons, curve_points, headline, longest_point
     from nbprune.chapters import CHAPTERS
+    from nbprune.presets import get_preset
 
     rows = book_comparisons("cpu", str(COMMITTED))
     keys = [frozenset(r["ids"]) for r in rows if "same_as" not in r]
@@ -69,7 +87,7 @@ def test_the_committed_book_counts_each_comparison_once_and_reads_chapter_1_on_i
     assert set(dup) == {6}
     head = headline("cpu", str(COMMITTED))
     assert len(head) == len({r["family"] for r in rows if "same_as" not in r and r["claim_text"] != "no claim tabulated"})
-    point = longest_point(curve_points(CHAPTERS["predefined"], "cpu", str(COMMITTED)))
+    point = longest_point(curve_points(CHAPTERS["predefined"], "cpu", str(COMMITTED)), get_preset("cpu"))
     first = head.iloc[0]
     assert point is not None and first["at the longest budget"].startswith(f"**{point.budget} epochs")
     assert first["our verdict"].strip("*") in ("supports", "contradicts", "mixed", "undecided",

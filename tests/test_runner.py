@@ -280,3 +280,27 @@ def test_a_chapter_grid_names_its_dataset_and_refuses_one_it_has_no_rows_for():
     assert other.dataset_names == ("cifar10", "cifar100") and other.experiments("cpu", dataset="cifar100") == rows
     # the budget curve is a CIFAR-10 tool: none on another dataset
     assert other.curve_for("cpu") and other.curve_for("cpu", "cifar100") == []
+
+
+def test_only_the_presets_own_grid_and_seeds_are_saved_under_the_chapters_name():
+    from nbprune.runner import results_name
+
+    ch, p = get_chapter("predefined"), get_preset("cpu")
+    own = ch.experiments(p)
+    assert results_name("predefined", own, list(p.seeds), p) == "predefined"
+    fewer = results_name("predefined", own, [0, 1, 2], p)
+    other = results_name("predefined", ch.experiments(p, "[vgg16-a]"), list(p.seeds), p)
+    assert fewer.startswith("predefined-run-") and other.startswith("predefined-run-") and fewer != other
+    assert results_name("predefined", own, [0, 1, 2], p) == fewer  # the same run, the same file
+
+
+@pytest.mark.slow
+def test_a_run_with_other_seeds_leaves_the_presets_results_file_alone(tmp_path, tiny_archive):
+    folder = tmp_path / "results" / "smoke"
+    folder.mkdir(parents=True)
+    (folder / "unstructured-cifar10.csv").write_text("committed\n")
+    run = run_chapter("unstructured", "smoke", seeds=[1], data_root=tiny_archive, store=tmp_path / "store",
+                      executor=LocalExecutor(workers=1), device="cpu", results_root=tmp_path / "results")
+    assert (folder / "unstructured-cifar10.csv").read_text() == "committed\n"
+    assert run.saved.startswith(str(folder / "unstructured-run-")) and run.saved.endswith("-cifar10.csv")
+    assert {r["seed"] for r in run.rows} == {1}

@@ -5,7 +5,8 @@ A *claim* is a chapter's claim (:meth:`nbprune.chapters.Chapter.claim_for`: chap
 comparisons form one family: :func:`nbprune.report.settle` drops a comparison whose runs an earlier one
 already compared (in any chapter) and adjusts the rest by Holm's method within the family. The headline reads
 each claim where training is longest: on the chapter's budget curve when it has one (its longest budget at
-which every comparison of the curve's row has two or more seeds), else at the preset's own budget.
+which every comparison of the curve's row has two or more seeds, if that trains on more images x epochs than
+the chapter's own runs), else at the preset's own budget.
 
 Nothing here trains or reads the run store: everything comes from the results files the chapters write
 (:func:`nbprune.runner.results_path`).
@@ -22,6 +23,7 @@ import pandas as pd
 
 from . import report
 from .chapters import CHAPTERS, Chapter
+from .config import TRAIN_IMAGES
 from .experiments import paper_refs
 from .presets import Preset, get_preset
 from .runner import results_path
@@ -140,9 +142,19 @@ def curve_points(ch: Chapter, preset, results_dir: str | None = None, dataset: s
     return out
 
 
-def longest_point(points: list[CurvePoint]) -> CurvePoint | None:
-    """The longest budget at which every comparison has two or more seeds (None: no such budget)."""
+def _images_seen(epochs: int, images: int | None) -> int:
+    """Training images passed through a model: ``epochs`` x the training images (None: all of CIFAR's)."""
+    return epochs * (TRAIN_IMAGES if images is None else images)
+
+
+def longest_point(points: list[CurvePoint], preset: Preset | None = None) -> CurvePoint | None:
+    """The longest budget at which every comparison has two or more seeds (None: no such budget). With
+    ``preset``, only a point that trains longer than the preset's own runs (more epochs x images: a curve on
+    20,000 images at 4 epochs trains less than the chapter's 4 epochs on 50,000) counts."""
     full = [pt for pt in points if pt.rows and all(r["cmp"].n >= 2 for r in pt.rows)]
+    if preset is not None:
+        own = _images_seen(preset.epochs, preset.train_subset)
+        full = [pt for pt in full if _images_seen(pt.budget, pt.images) > own]
     return full[-1] if full else None
 
 
@@ -223,7 +235,7 @@ def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
         claim = short_rows[0]["claim_text"]
         if claim == "no claim tabulated":
             continue
-        point = longest_point([pt for pt in curve_points(ch, p, results_dir, dataset)])
+        point = longest_point(curve_points(ch, p, results_dir, dataset), p)
         long_rows = [r for r in point.rows if r["claim_text"] == claim] if point is not None else []
         multi = len({_row_name(r) for r in short_rows}) > 1
         seeds = min(r["cmp"].n for r in short_rows)
@@ -257,7 +269,7 @@ def _n(count: int, word: str) -> str:
 
 
 def _images(n: int | None) -> str:
-    return "50,000" if n is None else f"{n:,}"
+    return f"{TRAIN_IMAGES:,}" if n is None else f"{n:,}"
 
 
 def verdict_summary(preset, results_dir: str | None = None, dataset: str = "cifar10",

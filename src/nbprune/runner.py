@@ -10,6 +10,7 @@ and its rows are always read back from the store afterwards.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -210,6 +211,19 @@ def save_results(results: ChapterResults, chapter: str, preset: Preset, dataset:
     return str(path)
 
 
+def results_name(chapter: str, grid: list[Experiment], seeds, preset: Preset, dataset: str = "cifar10") -> str:
+    """The name a chapter run's results are saved under: the chapter's name for a run of the preset's own grid
+    and seeds (the file the book reads), else the name with a digest of the grid and seeds, e.g.
+    ``predefined-run-3f2a9c1d``, so a run with other parameters never overwrites the preset's results."""
+    ch = get_chapter(chapter)
+    if list(seeds) == list(preset.seeds) and grid == ch.experiments(preset, None, dataset):
+        return ch.name
+    what = {"grid": [[e.model, e.label, e.method, list(map(list, e.settings)), e.lr, list(e.variants)] for e in grid],
+            "seeds": list(seeds)}
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{ch.name}-run-{digest}"
+
+
 def results_path(chapter: str, preset: str | Preset, dataset: str = "cifar10",
                  root: str | os.PathLike | None = None) -> Path:
     """Where a chapter's results file is (see :func:`save_results`)."""
@@ -396,7 +410,11 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
             seen = {r["run_id"] for r in results.rows}  # a large model both stages share is one row
             results.rows += [r for r in more.rows if r["variant"] != "unpruned" or r["run_id"] not in seen]
             results.chains += more.chains
-    saved = save_results(results, ch.name, p, dataset, results_root)
+    name = results_name(ch.name, grid, seeds, p, dataset)
+    saved = save_results(results, name, p, dataset, results_root)
+    if name != ch.name:
+        LOGGER.info(f"results -> {saved}: this run's grid or seeds are not the preset's, so the preset's own "
+                    f"{results_path(ch.name, p, dataset, results_root).name} (the one the book reads) is left as it is")
     curve, curve_saved = None, None
     curve_missing = 0
     if curve_grid := ch.curve_for(p, dataset):
@@ -411,7 +429,8 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
                 LOGGER.info(f"curve: {len(curve.rows)} finished run(s) read; {curve_missing} run(s) or chain(s) not "
                             f"trained (train them with nbprune grid {ch.name} --preset {p.name} --curve)")
         if curve.rows:
-            curve_saved = save_results(curve, f"{ch.name}-budget", p, dataset, results_root)
+            curve_saved = save_results(curve, name.replace(ch.name, f"{ch.name}-budget", 1), p, dataset,
+                                       results_root)
     used = {r["run_id"] for r in results.rows + (curve.rows if curve else [])}
     trained = len(used - had)
     LOGGER.info(f"{len(used)} runs: " + (f"{trained} trained now, {len(used) - trained} read from the store"
