@@ -304,3 +304,35 @@ def test_a_run_with_other_seeds_leaves_the_presets_results_file_alone(tmp_path, 
     assert (folder / "unstructured-cifar10.csv").read_text() == "committed\n"
     assert run.saved.startswith(str(folder / "unstructured-run-")) and run.saved.endswith("-cifar10.csv")
     assert {r["seed"] for r in run.rows} == {1}
+
+
+def test_curve_budgets_are_checked_before_any_work():
+    from nbprune.runner import curve_points_at
+
+    ch, cpu = get_chapter("predefined"), get_preset("cpu")
+    assert {e.budget for e in curve_points_at(ch, cpu, "cifar10", [32, 64])} == {32, 64}
+    assert curve_points_at(ch, cpu, "cifar10", None) == ch.curve_for(cpu)
+    for bad, match in [([33], "must be a non-empty list of the curve's budgets"), ([], "non-empty"),
+                       ("32", "non-empty"), ([True], "non-empty")]:
+        with pytest.raises(ValueError, match=r"curve_budgets \(--budgets\): .*" + match):
+            curve_points_at(ch, cpu, "cifar10", bad)
+    with pytest.raises(ValueError, match="needs train_curve"):
+        curve_points_at(ch, cpu, "cifar10", [32], train=False)
+    with pytest.raises(ValueError, match="unstructured has no budget curve"):
+        curve_points_at(get_chapter("unstructured"), cpu, "cifar10", [32])
+    with pytest.raises(ValueError, match="needs train_curve"):  # from run_chapter too, before any data is read
+        run_chapter("predefined", "cpu", curve_budgets=[32], data_root="/nonexistent")
+
+
+@pytest.mark.slow
+def test_a_curve_trained_at_some_budgets_trains_only_those_and_saves_every_finished_point(tmp_path, tiny_archive):
+    kw = dict(data_root=tiny_archive, store=tmp_path / "store", executor=LocalExecutor(workers=1), device="cpu",
+              results_root=tmp_path / "results", train_curve=True)
+    run = run_chapter("predefined", "smoke", curve_budgets=[1], **kw)  # 1 epoch: the chapter's own runs
+    assert {r["budget"] for r in run.curve.rows} == {1} and run.curve_missing > 0  # 2 epochs: not trained
+    run = run_chapter("predefined", "smoke", **kw)  # the rest of the curve, then every point is in the file
+    import pandas as pd
+
+    saved = pd.read_csv(run.curve_saved)
+    assert set(saved["budget"]) == {e.budget for e in get_chapter("predefined").curve_for("smoke")}
+    assert run.curve_missing == 0

@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--curve", action=argparse.BooleanOptionalAction, default=None,
                    help="train the chapter's budget curve too (--no-curve: only read its finished runs; default: "
                         "the preset's, which trains it only at smoke)")
+    g.add_argument("--budgets", type=_positive_int("budgets"), nargs="+", default=None,
+                   help="with --curve: train only these points of the budget curve (epochs, e.g. 32 64; default: "
+                        "every point)")
     g.add_argument("--executor", default="local", help="local (default) or slurm")
     g.add_argument("--workers", default="auto", type=_workers,
                    help="local: runs trained at once, 'auto' (one per core, at most 4, on a CPU) or a number")
@@ -292,7 +295,7 @@ def cmd_grid(args) -> int:
     from .chapters import get_chapter
     from .graph import grid_graph
     from .presets import for_data, for_dataset, resolve_seeds
-    from .runner import run_chapter
+    from .runner import curve_points_at, run_chapter
     from .runs import RunStore
 
     chapter = get_chapter(args.chapter)
@@ -306,7 +309,8 @@ def cmd_grid(args) -> int:
         graph = grid_graph(store, chapter.experiments(preset, args.value, args.dataset), preset, seeds, args.dataset,
                            args.data, plan_waiting=True)
         df = graph.summary(store)
-        if args.value is None and (curve := chapter.curve_for(preset, args.dataset)):
+        curve = curve_points_at(chapter, preset, args.dataset, args.budgets) if args.value is None else []
+        if curve:
             import pandas as pd
 
             from .presets import budget_seeds
@@ -350,7 +354,7 @@ def cmd_grid(args) -> int:
     device = init_from_env(args.device) if args.executor == "local" else args.device  # torchrun: DDP per run
     run = run_chapter(chapter, preset, args.value, seeds=args.seeds, dataset=args.dataset, device=device,
                       data_root=args.data, store=args.store, executor=args.executor, executor_options=options,
-                      results_root=args.results, train_curve=args.curve)
+                      results_root=args.results, train_curve=args.curve, curve_budgets=args.budgets)
     if not is_main():
         return 0
     print(f"{len(run.rows)} result rows -> {run.saved}")

@@ -365,10 +365,30 @@ def _finished_ids(store: RunStore) -> set[str]:
     return {r for r in store.run_ids() if store.finished(r)}
 
 
+def curve_points_at(ch: Chapter, preset: Preset, dataset: str, budgets, train: bool = True) -> list[Experiment]:
+    """The rows of ``ch``'s budget curve at ``budgets`` (epochs; None: every point), checked: a budget the
+    curve does not have, or budgets for a curve that does not train (``train`` False), is a one-line
+    ValueError naming the parameter."""
+    curve = ch.curve_for(preset, dataset)
+    if budgets is None:
+        return curve
+    have = sorted({e.budget for e in curve})
+    if not have:
+        raise ValueError(f"curve_budgets (--budgets): {ch.name} has no budget curve on {dataset} at preset {preset.name!r}")
+    if not train:
+        raise ValueError("curve_budgets (--budgets): chooses which points of the curve train, so it needs train_curve "
+                         "(--curve)")
+    if (isinstance(budgets, (str, bytes)) or not hasattr(budgets, "__iter__") or not list(budgets)
+            or any(b not in have or isinstance(b, bool) for b in budgets)):
+        raise ValueError(f"curve_budgets (--budgets): must be a non-empty list of the curve's budgets "
+                         f"({', '.join(map(str, have))} epochs), got {budgets!r}")
+    return [e for e in curve if e.budget in set(budgets)]
+
+
 def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None, *, seeds=None,
                 dataset: str = "cifar10", device: str = "auto", data_root=None, store=None, executor="local",
                 executor_options=None, results_root=None, progress: bool = False,
-                train_curve: bool | None = None) -> ChapterRun:
+                train_curve: bool | None = None, curve_budgets=None) -> ChapterRun:
     """Run one chapter: check every parameter, train what is missing, read the rows back, save them.
 
     ``value`` is the chapter's grid parameter (``targets``, ``fractions`` or ``lrs``: see
@@ -377,7 +397,8 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
     ``"slurm"`` or an executor; ``executor_options`` its options (a mapping, or its YAML/JSON text: the
     notebooks' ``slurm`` parameter). ``train_curve``: train the missing runs of the chapter's curve (None: the
     preset's ``train_curves``); otherwise its finished runs are read and the missing ones counted
-    (:attr:`ChapterRun.curve_missing`).
+    (:attr:`ChapterRun.curve_missing`). ``curve_budgets`` (epochs; None: all) are the points of the curve
+    that train, the longest first within each stage; the saved curve has every finished point.
     """
     t0 = time.time()
     ch = get_chapter(chapter)
@@ -387,6 +408,9 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
     if train_curve is not None and not isinstance(train_curve, bool):
         raise ValueError(f"train_curve: must be None, True or False, got {train_curve!r}")
     grid = ch.experiments(p, value, dataset)
+    curve_grid = ch.curve_for(p, dataset)
+    train_curve_now = p.train_curves if train_curve is None else train_curve
+    chosen = curve_points_at(ch, p, dataset, curve_budgets, train_curve_now)
     dev = resolve_device(device)
     runs = store if isinstance(store, RunStore) else RunStore(store)
     ex = make_executor(executor, **slurm_options(executor_options or {}))
@@ -417,11 +441,13 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
                     f"{results_path(ch.name, p, dataset, results_root).name} (the one the book reads) is left as it is")
     curve, curve_saved = None, None
     curve_missing = 0
-    if curve_grid := ch.curve_for(p, dataset):
+    if curve_grid:
         curve_seeds = budget_seeds(p, seeds, explicit)
-        if p.train_curves if train_curve is None else train_curve:
+        if train_curve_now and chosen == curve_grid:
             curve = run_grid(runs, curve_grid, p, curve_seeds, dataset, **kw)
         else:
+            if train_curve_now:
+                complete_grid(runs, chosen, p, curve_seeds, dataset, **kw)
             curve = collect(runs, curve_grid, p, curve_seeds, dataset, data_root, partial=True)
             pending = grid_graph(runs, curve_grid, p, curve_seeds, dataset, data_root)
             curve_missing = len(pending.missing(runs)) + len(pending.waiting) + len(pending.unplannable)
