@@ -62,7 +62,8 @@ show_log()  # the package logs; the chapter shows its INFO lines (what was train
 
 # One call of the chapter runner: it checks every parameter before any work (a typo fails with one line naming
 # it), trains whatever of the chapter's runs the store lacks, stage by stage, reads every row back from the
-# store and writes results/<preset>/predefined-<dataset>.csv.
+# store and writes results/<preset>/predefined-<dataset>.csv (a run with other seeds or another grid writes
+# predefined-run-<digest>-<dataset>.csv beside it, so the preset's own file, which the book reads, stays as it is).
 run = run_chapter("predefined", preset, targets, seeds=seeds, dataset=dataset, device=device, data_root=data_root,
                   store=store, executor=executor, executor_options=slurm, train_curve=train_curve)
 P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs

@@ -60,7 +60,8 @@ show_log()  # the package logs; the chapter shows its INFO lines (what was train
 
 # One call of the chapter runner: it checks every parameter before any work, trains whatever of the chapter's
 # runs the store lacks (the runs it shares with chapters 1, 2 and 5 are read back), reads every row from the
-# store and writes results/<preset>/later_work-<dataset>.csv.
+# store and writes results/<preset>/later_work-<dataset>.csv (a run with other seeds or another grid writes
+# later_work-run-<digest>-<dataset>.csv beside it, so the preset's own file, which the book reads, stays as it is).
 run = run_chapter("later_work", preset, draws, seeds=seeds, dataset=dataset, device=device, data_root=data_root,
                   store=store, executor=executor, executor_options=slurm)
 P, seeds, results, refs = run.preset, run.seeds, run.results, run.refs
