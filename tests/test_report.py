@@ -293,6 +293,23 @@ def test_budget_tables_split_the_curve_into_accuracies_and_differences():
     assert by.loc[(2, "Scratch-E - Fine-tuned"), "mean"] == pytest.approx(1.0)
 
 
+def test_a_budget_figure_of_one_budget_draws_every_difference_at_that_budget():
+    from nbprune.report import budget_figure, budget_stats
+
+    rows = []
+    for seed in range(3):
+        rows.append(dict(model="VGG-19", target="", variant="unpruned", budget=4, seed=seed, final=48.0 + seed))
+        for variant, acc in (("fine-tuned", 43.0), ("scratch-e", 38.0), ("scratch-b", 55.0)):
+            rows.append(dict(model="VGG-19", target="70%", variant=variant, budget=4, seed=seed,
+                             final=acc + 0.3 * seed * (variant != "fine-tuned")))
+    fig = budget_figure(budget_stats(results_frame(rows)), 1.0, "one point", {"Fine-tuned": 93.0})
+    left, right = fig.axes
+    assert right.get_xlim() == left.get_xlim()
+    lo, hi = right.get_xlim()
+    drawn = {float(line.get_xdata()[0]) for line in right.get_lines() if len(line.get_xdata()) == 1}
+    assert len(drawn) == 2 and all(lo < x < hi and abs(x / 4 - 1) < 0.1 for x in drawn)  # side by side at 4
+
+
 # ------------------------------------------------------------------------------------------------ figures
 def _stats_rows(n: int) -> list[dict]:
     from nbprune.stats import compare

@@ -367,6 +367,7 @@ def budget_figure(stats: pd.DataFrame, margin: float, title: str, paper: Mapping
         right.errorbar(xs, mean, yerr=[mean - lo, hi - mean], marker="o", capsize=3, label=name,
                        linestyle="--" if name == "doubling gain" else "-")
     right.set_xscale("log", base=2)
+    right.set_xlim(left.get_xlim())  # the panels' budgets line up (one budget alone would spread its points apart)
     right.set_xticks(sorted(map(int, x)), [str(int(t)) for t in sorted(x)])
     right.minorticks_off()
     right.set_xlabel("large model's epochs (log scale)")
