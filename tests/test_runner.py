@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -292,6 +294,9 @@ def test_only_the_presets_own_grid_and_seeds_are_saved_under_the_chapters_name()
     other = results_name("predefined", ch.experiments(p, "[vgg16-a]"), list(p.seeds), p)
     assert fewer.startswith("predefined-run-") and other.startswith("predefined-run-") and fewer != other
     assert results_name("predefined", own, [0, 1, 2], p) == fewer  # the same run, the same file
+    # grids that differ in any field of a row (here the large model's config) are saved apart
+    changed = [dataclasses.replace(own[0], large=(("bn_sparsity", 1e-4),)), *own[1:]]
+    assert results_name("predefined", changed, [0, 1, 2], p) not in (fewer, "predefined")
 
 
 @pytest.mark.slow

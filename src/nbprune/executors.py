@@ -118,21 +118,19 @@ def _init_slot(queue, parent_pid: int | None = None) -> None:
                          name="nbprune-parent-watch").start()
 
 
-def _exit_with_parent(parent_pid: int, poll_s: float | None = None, grace_s: float | None = None) -> None:
+def _exit_with_parent(parent_pid: int) -> None:
     """Stop this worker once the process that started it has ended (killed, say, with ``kill``, which reaches
     only the grid process, where Ctrl-C reaches the workers too): its run is interrupted in the main thread,
     so the run's lock is released and the run resumes later from its last finished epoch, and the process
-    exits after ``grace_s`` if that has not ended it. Without this, an orphaned worker would train its run to
+    exits after :data:`PARENT_GRACE_S` if that has not ended it. Without this, an orphaned worker would train its run to
     the end with no one to report to."""
     import _thread
 
-    poll_s = PARENT_POLL_S if poll_s is None else poll_s
-    grace_s = PARENT_GRACE_S if grace_s is None else grace_s
     while os.getppid() == parent_pid:
-        time.sleep(poll_s)
+        time.sleep(PARENT_POLL_S)
     LOGGER.warning(f"worker {os.getpid()}: the grid process {parent_pid} is gone; stopping this worker's run")
     _thread.interrupt_main()
-    time.sleep(grace_s)
+    time.sleep(PARENT_GRACE_S)
     os._exit(1)
 
 

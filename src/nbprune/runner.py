@@ -10,6 +10,7 @@ and its rows are always read back from the store afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -218,8 +219,7 @@ def results_name(chapter: str, grid: list[Experiment], seeds, preset: Preset, da
     ch = get_chapter(chapter)
     if list(seeds) == list(preset.seeds) and grid == ch.experiments(preset, None, dataset):
         return ch.name
-    what = {"grid": [[e.model, e.label, e.method, list(map(list, e.settings)), e.lr, list(e.variants)] for e in grid],
-            "seeds": list(seeds)}
+    what = {"grid": [dataclasses.asdict(e) for e in grid], "seeds": list(seeds)}  # every field of every row
     digest = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return f"{ch.name}-run-{digest}"
 
