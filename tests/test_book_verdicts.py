@@ -146,3 +146,18 @@ def test_a_chapter_run_on_another_dataset_says_its_curve_is_cifar10s():
                                "CIFAR-10.")
     run.dataset = "cifar10"  # the same run on CIFAR-10: its curve exists, none of it read here
     assert curve_note(run).startswith("No point of this curve is trained yet.")
+
+
+def test_the_doubling_gain_is_cited_at_each_budget_chapter_1s_curve_has_both_ends_of(tmp_path):
+    from nbprune.book import doubling_sentence
+    from nbprune.presets import get_preset
+
+    folder = tmp_path / "cpu"
+    folder.mkdir()
+    rows = [{"variant": "unpruned", "budget": b, "seed": s, "final": acc + s}
+            for b, acc in ((4, 60.0), (8, 68.0), (16, 72.0), (32, 75.5)) for s in (0, 1, 2)]
+    pd.DataFrame(rows).to_csv(folder / "predefined-budget-cifar10.csv", index=False)
+    p = get_preset("cpu")
+    text = doubling_sentence(p, [4, 16, 64], str(tmp_path))  # 64 has no 128 on this curve: left out
+    assert "adds 8.0 points from 4 to 8 epochs and 3.5 points from 16 to 32 epochs:" in text and "64" not in text
+    assert doubling_sentence(p, [64], str(tmp_path)) == ""

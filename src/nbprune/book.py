@@ -648,12 +648,21 @@ def curve_note(run) -> str:
         parts.append(f"{run.curve_missing} run(s) of the curve are not trained yet (the chapter reads what is "
                      f"finished and trains nothing more unless asked): `nbprune grid {run.chapter.name} --preset "
                      f"{p.name} --curve` trains them, and so does the notebook's parameter `train_curve=True`.")
-    gain = _doubling_gain(p, p.epochs)
-    if gain is not None:
-        parts.append(f"On chapter 1's curve, doubling the unpruned VGG-16's epochs from {p.epochs} to {2 * p.epochs} "
-                     f"adds {gain:.1f} points: a difference of that order between runs trained for different "
-                     "numbers of epochs can come from the epochs alone.")
-    return " ".join(parts)
+    parts.append(doubling_sentence(p, [p.epochs, *seeds]))
+    return " ".join(x for x in parts if x)
+
+
+def doubling_sentence(preset: Preset, budgets, results_dir: str | None = None) -> str:
+    """What doubling the unpruned VGG-16's epochs adds on chapter 1's curve at each of ``budgets`` it has both
+    ends of (:func:`_doubling_gain`): the scale on which a gain of runs trained longer is read. "" where none."""
+    gains = [(b, g) for b in sorted(set(budgets)) if (g := _doubling_gain(preset, b, results_dir)) is not None]
+    if not gains:
+        return ""
+    said = [f"{g:.1f} points from {b} to {2 * b} epochs" for b, g in gains]
+    said = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
+    return (f"On chapter 1's curve, doubling the unpruned VGG-16's epochs adds {said}: a difference of that "
+            "order between runs trained for different numbers of epochs (Scratch-B against fine-tuning, say) "
+            "can come from the epochs alone.")
 
 
 def show_curve(run) -> None:
