@@ -227,7 +227,7 @@ def test_budget_stats_pairs_by_seed_and_measures_the_doubling_gain():
     assert stats.loc[4, "unpruned"] == pytest.approx(60.0)
 
 
-def test_chapters_2_and_5_curves_share_chapter_1s_large_models_and_train_more_seeds_at_64_epochs():
+def test_chapters_2_and_5_curves_share_chapter_1s_large_models_and_train_their_own_seed_counts():
     from nbprune.chapters import CHAPTERS
     from nbprune.graph import large_for
     from nbprune.presets import budget_seeds, get_preset
@@ -238,7 +238,10 @@ def test_chapters_2_and_5_curves_share_chapter_1s_large_models_and_train_more_se
     slim = CHAPTERS["automatic"].curve(cpu)
     tickets = CHAPTERS["lottery_ticket"].curve(cpu)
     assert [e.budget for e in slim] == list(cpu.row_budgets) == [4, 16, 64]
-    assert {e.budget: e.seeds for e in slim} == {4: 5, 16: 5, 64: 8}
+    assert {e.budget: e.seeds for e in slim} == {4: 5, 16: 5, 64: 5}  # chapter 1's 8 at 64 are its own
+    more = dataclasses.replace(cpu, row_seeds_at=((64, 8),))
+    assert {e.budget: e.seeds for e in CHAPTERS["automatic"].curve(more)} == {4: 5, 16: 5, 64: 8}
+    assert budget_seeds(dataclasses.replace(cpu, budget_seeds_at=(), row_seeds_at=((64, 7),)), [0, 1, 2]) == list(range(7))
     assert all(dict(e.large)["bn_sparsity"] > 0 for e in slim)  # the large model trained with the sparsity penalty
     assert {(e.method, e.budget) for e in tickets} == {(m, b) for m in ("l1", "magnitude") for b in (4, 16, 64)}
     for e in tickets:  # the ticket curve prunes chapter 1's curve models: the same runs, trained once
