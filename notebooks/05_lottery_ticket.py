@@ -151,10 +151,12 @@ plt.show()
 # %% [markdown]
 # ## How the comparison moves with the budget
 #
-# The runs above train the winning tickets and their random re-initialisations for the preset's few epochs. This curve re-runs VGG-16-A (structured, L1-norm) and 20% magnitude pruning (unstructured), winning ticket against random init at lr 0.1 (the large models are chapter 1's curve models: the same runs) at several large-model
-# budgets on a fixed subset of the training images (fine-tuning gets the preset's share of the large model's
-# epochs, at least 1; Scratch-B its epochs from the FLOPs ratio at each budget), so the comparison can be read
-# where training comes closest to converging. The tables give the mean accuracies per budget and each paired
+# The runs above train the winning tickets and their random re-initialisations for the preset's few epochs.
+# This curve re-runs VGG-16-A (structured, L1-norm) and 20% magnitude pruning (unstructured), winning ticket
+# against random init at lr 0.1, at several large-model budgets on a fixed subset of the training images (the
+# large models are chapter 1's curve models: the same runs). At each budget the ticket and its random
+# re-initialisation train for as many epochs as the large model did, so the comparison can be read where
+# training comes closest to converging. The tables give the mean accuracies per budget and each paired
 # difference with its 95% interval (Holm-adjusted over the budget's comparisons); the figure draws them with
 # the ±margin band and the paper's 160-epoch values as stars. The intro's headline reads this chapter at the
 # curve's longest budget with every comparison trained.

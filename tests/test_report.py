@@ -310,6 +310,22 @@ def test_a_budget_figure_of_one_budget_draws_every_difference_at_that_budget():
     assert len(drawn) == 2 and all(lo < x < hi and abs(x / 4 - 1) < 0.1 for x in drawn)  # side by side at 4
 
 
+def test_a_budget_figure_draws_every_variant_of_the_curve_not_only_chapter_1s():
+    from nbprune.report import budget_figure, budget_stats
+
+    rows = []
+    for budget in (4, 16):
+        for seed in range(3):
+            rows.append(dict(model="VGG-16", target="", variant="unpruned", budget=budget, seed=seed, final=50.0 + budget))
+            for variant, acc in (("winning-ticket", 47.0), ("random-init", 46.0)):
+                rows.append(dict(model="VGG-16", target="VGG-16-A", variant=variant, budget=budget, seed=seed,
+                                 final=acc + budget + 0.2 * seed * (variant == "random-init")))
+    fig = budget_figure(budget_stats(results_frame(rows), 1.0, [("winning-ticket", "random-init")]), 1.0, "tickets")
+    left, _ = fig.axes
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["Unpruned", "Winning ticket", "Random init"]
+    assert sorted(left.get_lines()[1].get_ydata()) == pytest.approx([51.0, 63.0])
+
+
 # ------------------------------------------------------------------------------------------------ figures
 def _stats_rows(n: int) -> list[dict]:
     from nbprune.stats import compare

@@ -603,7 +603,8 @@ def _doubling_gain(preset: Preset, epochs: int, results_dir: str | None = None,
 
 # ------------------------------------------------------------------------------------ a chapter's curve
 def curve_sections(run) -> list[dict]:
-    """A chapter's budget curve, one section per row it re-runs: ``{"row", "stats"`` (:func:`nbprune.report.
+    """A chapter's budget curve, one section per row it re-runs: ``{"row", "name"`` (the row with its model,
+    as headings show it), ``"stats"`` (:func:`nbprune.report.
     budget_stats` over the chapter's pairs), ``"paper"`` (label -> the paper's accuracy at 160 epochs, for
     the figure's stars), ``"seeds"`` (per budget) and ``"title"``}. Empty when the chapter has no curve rows."""
     if run.curve is None or not run.curve.rows:
@@ -621,8 +622,9 @@ def curve_sections(run) -> list[dict]:
             if m == model and (label == row or (variant == "unpruned" and label == "")):
                 paper["unpruned" if variant == "unpruned" else variant_label(variant)] = mean
         seeds = rows[rows["variant"] != "unpruned"].groupby("budget")["seed"].nunique().to_dict()
-        out.append({"row": row, "stats": stats, "paper": paper, "seeds": seeds,
-                    "title": f"{model} {row} against the budget ({run.preset.name})"})
+        name = row if row.startswith(model) else f"{model} {row}"  # "VGG-16-A", "VGG-19 70%"
+        out.append({"row": row, "name": name, "stats": stats, "paper": paper, "seeds": seeds,
+                    "title": f"{name} against the budget ({run.preset.name})"})
     return out
 
 
@@ -675,7 +677,7 @@ def show_curve(run) -> None:
 
     for section in curve_sections(run):
         accuracies, differences = report.budget_tables(section["stats"])
-        display(Markdown(f"**{section['row']}**"))
+        display(Markdown(f"**{section['name']}**"))
         display(report.show(accuracies))
         display(report.show(differences, group=["budget"]))
         report.budget_figure(section["stats"], run.preset.margin, section["title"], section["paper"])

@@ -338,7 +338,8 @@ def budget_figure(stats: pd.DataFrame, margin: float, title: str, paper: Mapping
     _style()
     fig, (left, right) = plt.subplots(2, 1, figsize=(7.2, 7.6), layout="constrained")
     x = stats["budget"].to_numpy()
-    for label in ("unpruned", "Fine-tuned", "Scratch-E", "Scratch-B"):
+    # the unpruned model, then every variant's column (budget_stats names them by the variants' labels)
+    for label in ("unpruned", *(variant_label(v) for v in list_variants() if v != "unpruned")):
         if label in stats:
             line = left.plot(x, stats[label], marker="o", label=label.capitalize() if label == "unpruned" else label)
             if paper and label in paper:
