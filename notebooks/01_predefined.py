@@ -199,7 +199,8 @@ plt.show()
 # gets the preset's share of the large model's epochs (a quarter at `cpu` and `paper`: 1 of 4, 40 of 160),
 # rounded and at least 1, so at 2 epochs it gets 1 epoch, not half of one; Scratch-B gets its epochs from the
 # FLOPs ratio at each budget. The tables give the accuracies, the two paired differences with their 95%
-# intervals, and what doubling the unpruned model's epochs gains at each budget, the scale on which a Scratch-B
+# intervals and the p's their verdicts read (Holm-adjusted over the budget's two comparisons; the intervals are
+# not, so one that just misses 0 can still be inconclusive), and what doubling the unpruned model's epochs gains at each budget, the scale on which a Scratch-B
 # gain (it comes from more epochs) is read.
 # The paper's 160-epoch values are the stars at the right. The other chapters' short budgets can be read against
 # it. The intro's headline reads this chapter's claim at the curve's longest budget at which every comparison

@@ -155,7 +155,8 @@ display(report.show(report.widths_table(results.chains), group=["model", "pruned
 # budgets on a fixed subset of the training images (fine-tuning gets the preset's share of the large model's
 # epochs, at least 1; Scratch-B its epochs from the FLOPs ratio at each budget), so the comparison can be read
 # where training comes closest to converging. The tables give the mean accuracies per budget and each paired
-# difference with its 95% interval (Holm-adjusted over the budget's comparisons); the figure draws them with
+# difference with its 95% interval and the p's its verdict reads (Holm-adjusted over the budget's comparisons;
+# the interval is not, so one that just misses 0 can still be inconclusive); the figure draws them with
 # the ±margin band and the paper's 160-epoch values as stars. The intro's headline reads this chapter at the
 # curve's longest budget with every comparison trained.
 

@@ -157,7 +157,8 @@ plt.show()
 # large models are chapter 1's curve models: the same runs). At each budget the ticket and its random
 # re-initialisation train for as many epochs as the large model did, so the comparison can be read where
 # training comes closest to converging. The tables give the mean accuracies per budget and each paired
-# difference with its 95% interval (Holm-adjusted over the budget's comparisons); the figure draws them with
+# difference with its 95% interval and the p's its verdict reads (Holm-adjusted over the budget's comparisons;
+# the interval is not, so one that just misses 0 can still be inconclusive); the figure draws them with
 # the ±margin band and the paper's 160-epoch values as stars. The intro's headline reads this chapter at the
 # curve's longest budget with every comparison trained.
 

@@ -287,7 +287,10 @@ def test_budget_tables_split_the_curve_into_accuracies_and_differences():
     stats = budget_stats(results_frame(unique.to_dict("records")))
     accuracy, differences = budget_tables(stats)
     assert list(accuracy.columns) == ["budget", "seeds", "unpruned", "Fine-tuned", "Scratch-E", "Scratch-B"]
-    assert list(differences.columns) == ["budget", "difference", "mean", "95% CI", "verdict"]
+    assert list(differences.columns) == ["budget", "difference", "mean", "95% CI", "p diff / equiv", "verdict"]
+    # the p's the verdict read, Holm-adjusted over the budget's two comparisons; none for the doubling gain
+    ps = differences.set_index(["budget", "difference"])["p diff / equiv"]
+    assert ps.loc[(2, "Scratch-E - Fine-tuned")].endswith("(Holm, 2)") and pd.isna(ps.loc[(2, "doubling gain")])
     assert set(differences["difference"]) == {"Scratch-E - Fine-tuned", "Scratch-B - Fine-tuned", "doubling gain"}
     by = differences.set_index(["budget", "difference"])
     assert by.loc[(2, "Scratch-E - Fine-tuned"), "mean"] == pytest.approx(1.0)

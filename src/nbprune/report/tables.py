@@ -224,8 +224,9 @@ def fold(content, summary: str) -> Html:
 def budget_tables(stats: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The budget curve's numbers (:func:`nbprune.report.budget_stats`) as two tables a page can hold:
     (mean final accuracy per budget: ``budget``, ``seeds`` and one column per model that was trained;
-    every difference per budget, one row each: ``budget``, ``difference``, ``mean``, ``95% CI`` and
-    ``verdict`` (blank for the doubling gain, which has none))."""
+    every difference per budget, one row each: ``budget``, ``difference``, ``mean``, ``95% CI`` (unadjusted),
+    ``p diff / equiv`` (Holm-adjusted over the budget's comparisons, as the verdict reads them) and ``verdict``
+    (both blank for the doubling gain, which has none))."""
     names = [c[1:] for c in stats.columns if str(c).startswith("_")]
     accuracy = [c for c in stats.columns if not str(c).startswith("_") and c not in names
                 and not any(str(c).startswith(f"{n} ") for n in names)]
@@ -235,9 +236,10 @@ def budget_tables(stats: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             if _missing(r.get(name)):
                 continue
             rows.append({"budget": r["budget"], "difference": name, "mean": float(r[name]),
-                         "95% CI": r.get(f"{name} 95% CI"), "verdict": r.get(f"{name} verdict")})
+                         "95% CI": r.get(f"{name} 95% CI"), "p diff / equiv": r.get(f"{name} p"),
+                         "verdict": r.get(f"{name} verdict")})
     return (stats[accuracy].reset_index(drop=True),
-            pd.DataFrame(rows, columns=["budget", "difference", "mean", "95% CI", "verdict"]))
+            pd.DataFrame(rows, columns=["budget", "difference", "mean", "95% CI", "p diff / equiv", "verdict"]))
 
 
 def paper_columns() -> dict[str, str]:

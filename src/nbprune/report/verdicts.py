@@ -366,6 +366,7 @@ def budget_stats(df: pd.DataFrame, margin: float = 1.0, pairs=BUDGET_PAIRS) -> p
             row[name] = c.mean
             row[f"{name} 95% CI"] = _interval(c.low95, c.high95)
             row[f"{name} verdict"] = c.text(side_name(a), side_name(b))
+            row[f"{name} p"] = _p(c)  # what the verdict read: the p's after Holm over the budget's comparisons
             row[f"_{name}"] = (c.mean, c.low95, c.high95)
         if 2 * budget in unpruned.index.get_level_values(0) and budget in unpruned.index.get_level_values(0):
             gain = (unpruned.loc[2 * budget] - unpruned.loc[budget]).dropna()
