@@ -346,3 +346,25 @@ def test_execute_notebooks_summary_line():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
         "stream", name="stdout", text="x at preset 'cpu'\n98 runs: all read from the store, nothing trained\n")])])
     assert ex.trained_counts(nb) == (98, 0)
+
+
+def test_a_cells_prints_split_into_several_messages_are_normalised_to_one_output():
+    import importlib.util
+
+    import nbformat
+
+    spec = importlib.util.spec_from_file_location("execute_notebooks", ROOT / "tools" / "execute_notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    def notebook(texts):
+        nb = nbformat.v4.new_notebook()
+        outputs = [nbformat.v4.new_output("stream", name=name, text=text) for name, text in texts]
+        outputs.append(nbformat.v4.new_output("display_data", data={"text/plain": "x"}))
+        nb.cells.append(nbformat.v4.new_code_cell("print(table)", outputs=outputs))
+        return nbformat.writes(tool.normalise(nb))
+
+    # the same prints, flushed as one message in one run and as two in another (seen in chapter 6's lr table)
+    one = notebook([("stdout", "epoch of 40: 0 1\nfine-tuned: 0.001\n"), ("stderr", "warning\n")])
+    two = notebook([("stdout", "epoch of 40: 0 1"), ("stdout", ["\n", "fine-tuned: 0.001\n"]), ("stderr", "warning\n")])
+    assert one == two and one.count('"output_type": "stream"') == 2  # stdout and stderr stay apart

@@ -198,6 +198,8 @@ def normalise(nb):
             digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
             seen[digest] = seen.get(digest, 0) + 1
             cell["id"] = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+        if "outputs" in cell:
+            cell["outputs"] = merge_streams(cell["outputs"])
         for output in cell.get("outputs", []):
             if "text" in output:
                 output["text"] = unpath(output["text"], replacements)
@@ -208,6 +210,22 @@ def normalise(nb):
                 if mime.startswith("text/"):
                     data[mime] = unpath(data[mime], replacements)
     return nb
+
+
+def merge_streams(outputs: list) -> list:
+    """A cell's outputs with each run of consecutive stream outputs of one name (stdout, stderr) joined into
+    one, as a notebook front end shows them: how a cell's prints were split into messages depends on when
+    the kernel flushed, so the same cell could otherwise give different bytes from one execution to the next."""
+    out = []
+    for output in outputs:
+        prev = out[-1] if out else None
+        if (output.get("output_type") == "stream" and prev is not None and prev.get("output_type") == "stream"
+                and prev.get("name") == output.get("name")):
+            join = ["".join(t) if isinstance(t, list) else t for t in (prev.get("text", ""), output.get("text", ""))]
+            prev["text"] = "".join(join)
+            continue
+        out.append(output)
+    return out
 
 
 def trained_counts(nb) -> tuple[int, int] | None:
