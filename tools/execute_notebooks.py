@@ -428,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
             note += f"; {c[0]} runs, " + (f"{c[1]} trained now" if c[1] else "nothing trained")
         print(f" {wall:7.1f} s -> {shown(out_dir / (src.stem + '.ipynb'))}{note}", flush=True)
     print(f"done: {len(todo)} notebook(s) in {total:.1f} s", flush=True)
+    if export_to is not None:  # first: the intro's run summary below reads the runs' records from this export
+        export_results(export_to, args.preset, results_root)
     from nbprune.book import verdict_figure, verdict_markdown
 
     # the intro page includes the table: the claims with this preset's verdicts, from these results only
@@ -442,8 +444,6 @@ def main(argv: list[str] | None = None) -> int:
         png = io.BytesIO()
         ax.figure.savefig(png, format="png", dpi=110, bbox_inches="tight")
         write_if_changed(png.getvalue(), out_dir / "_static" / "verdicts.png")
-    if export_to is not None:
-        export_results(export_to, args.preset, results_root)
     print(summary_line(counts), flush=True)
     return 0
 

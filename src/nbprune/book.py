@@ -590,15 +590,23 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
 def _doubling_gain(preset: Preset, epochs: int, results_dir: str | None = None,
                    dataset: str = "cifar10") -> float | None:
     """Chapter 1's curve: the unpruned model's mean gain from ``epochs`` to twice that, paired by seed."""
+    return _doubling_gains(preset, [epochs], results_dir, dataset).get(epochs)
+
+
+def _doubling_gains(preset: Preset, budgets, results_dir: str | None = None,
+                    dataset: str = "cifar10") -> dict[int, float]:
+    """:func:`_doubling_gain` at each of ``budgets`` the curve has both ends of (the curve's file read once)."""
     path = results_path("predefined-budget", preset, dataset, results_dir)
     if not path.exists():
-        return None
+        return {}
     df = _frame(path)
     u = df[df["variant"] == "unpruned"].groupby(["budget", "seed"])["final"].first()
-    if epochs not in u.index.get_level_values(0) or 2 * epochs not in u.index.get_level_values(0):
-        return None
-    gain = (u.loc[2 * epochs] - u.loc[epochs]).dropna()
-    return float(gain.mean()) if len(gain) else None
+    have = set(u.index.get_level_values(0))
+    out = {}
+    for b in budgets:
+        if b in have and 2 * b in have and len(gain := (u.loc[2 * b] - u.loc[b]).dropna()):
+            out[b] = float(gain.mean())
+    return out
 
 
 # ------------------------------------------------------------------------------------ a chapter's curve
@@ -656,8 +664,8 @@ def curve_note(run) -> str:
 
 def doubling_sentence(preset: Preset, budgets, results_dir: str | None = None) -> str:
     """What doubling the unpruned VGG-16's epochs adds on chapter 1's curve at each of ``budgets`` it has both
-    ends of (:func:`_doubling_gain`): the scale on which a gain of runs trained longer is read. "" where none."""
-    gains = [(b, g) for b in sorted(set(budgets)) if (g := _doubling_gain(preset, b, results_dir)) is not None]
+    ends of (:func:`_doubling_gains`): the scale on which a gain of runs trained longer is read. "" where none."""
+    gains = sorted(_doubling_gains(preset, set(budgets), results_dir).items())
     if not gains:
         return ""
     said = [f"{g:.1f} points from {b} to {2 * b} epochs" for b, g in gains]

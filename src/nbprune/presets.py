@@ -44,11 +44,10 @@ class Preset:
     # get seeds enough for a ±margin interval; seeds beyond the chapter's own continue its numbering
     budget_seeds_at: tuple[tuple[int, int], ...] = ()
     # the shorter curves of chapters 2 and 5 (their central rows at these epochs, on the curve's images; each
-    # point trains the chapter's seeds, or ``budget_seeds_at``'s count there); empty: none at this preset
+    # point trains the chapter's seeds, or ``row_seeds_at``'s count there); empty: none at this preset
     row_budgets: tuple[int, ...] = ()
-    # more seeds at some of those points (budget -> seeds; elsewhere the chapter's seeds): kept apart from
-    # ``budget_seeds_at``, since a point of chapter 2's curve costs several times one of chapter 1's; seeds can be
-    # added later without retraining any run (a seed's runs keep their ids)
+    # more seeds at some of those points (budget -> seeds; elsewhere the chapter's seeds), set apart from chapter
+    # 1's ``budget_seeds_at``; seeds can be added later without retraining any run (a seed's runs keep their ids)
     row_seeds_at: tuple[tuple[int, int], ...] = ()
     # whether a chapter run trains its curve's missing runs (False: it reads the finished ones and says what is
     # missing; ``nbprune grid <chapter> --curve`` or the notebooks' ``train_curve`` parameter trains them). The
