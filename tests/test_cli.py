@@ -37,6 +37,8 @@ def test_info_json(capsys):
     (["train", "--model", "vgg17", "--epochs", "1"], "model: unknown 'vgg17'"),
     (["train", "--model", "vgg16", "--preset", "quik"], "preset: unknown 'quik'; did you mean 'quick'"),
     (["grid", "predefined", "--workers", "0"], "workers: must be 'auto' or an integer >= 1"),
+    (["grid", "predefined", "--threads", "0"], "threads must be >= 1, got 0"),
+    (["grid", "predefined", "--executor", "slurm", "--threads", "2"], "threads: --threads sets the local"),
     (["train", "--model", "vgg16", "--epochs", "1", "--data", "/no/such/dir"], "data_root: '/no/such/dir' does not exist"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, needle):

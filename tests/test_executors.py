@@ -108,6 +108,21 @@ def test_local_executor_workers():
         make_executor("local", threads=0)
 
 
+def test_one_worker_trains_with_the_threads_asked_for_then_restores_them(monkeypatch, tmp_path):
+    import torch
+
+    seen = []
+    monkeypatch.setattr(executors, "train_node", lambda *a, **k: seen.append(torch.get_num_threads()) or {})
+    nodes = grid_graph(RunStore(tmp_path / "s"), chapter_grid("predefined", "smoke"), get_preset("smoke"), [0]).nodes[:2]
+    before = torch.get_num_threads()
+    want = 1 if before > 1 else 2
+    executors.LocalExecutor(workers=1, threads=want).run(RunStore(tmp_path / "s"), nodes, device="cpu")
+    assert seen == [want, want] and torch.get_num_threads() == before
+    seen.clear()
+    executors.LocalExecutor(workers=1).run(RunStore(tmp_path / "s"), nodes, device="cpu")
+    assert seen == [before, before]
+
+
 def test_make_executor_rejects_bad_input():
     with pytest.raises(ValueError, match="executor: unknown 'kubernetes'; allowed: local, slurm"):
         make_executor("kubernetes")

@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--executor", default="local", help="local (default) or slurm")
     g.add_argument("--workers", default="auto", type=_workers,
                    help="local: runs trained at once, 'auto' (one per core, at most 4, on a CPU) or a number")
+    g.add_argument("--threads", default=None, type=int_arg("threads", 1),
+                   help="local: torch threads per run (default: the cores divided among the workers; all of "
+                        "them with one worker). Two grids with --workers 1 --threads 1 share two cores without "
+                        "waiting on each other's stages")
     g.add_argument("--partition", default=None, help="slurm partition (default: the cluster's default)")
     g.add_argument("--gpus", type=_positive_int("gpus"), default=0, help="GPUs per job (slurm)")
     g.add_argument("--cpus", type=_positive_int("cpus"), default=2, help="CPUs per job (slurm)")
@@ -342,7 +346,11 @@ def cmd_grid(args) -> int:
     import os
 
     launched = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1  # torchrun: all processes train each run together
-    options = {"workers": 1 if launched else args.workers} if args.executor == "local" else {}
+    options = ({"workers": 1 if launched else args.workers, "threads": args.threads}
+               if args.executor == "local" else {})
+    if args.executor != "local" and args.threads is not None:
+        raise ValueError("threads: --threads sets the local executor's threads per run; with --executor slurm "
+                         "give --cpus")
     if args.executor == "slurm":
         options = dict(partition=args.partition, gpus=args.gpus, cpus=args.cpus, mem_gb=args.mem_gb,
                        time_min=args.time_min, max_jobs=args.max_jobs, folder=args.log_dir, ddp=args.ddp)

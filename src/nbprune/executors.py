@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from .graph import Node, run_state
@@ -164,10 +165,27 @@ def train_node(store: RunStore, config: RunConfig, data_root=None, device: str =
     return {**out, "state": "finished", "test_acc": res.metrics["test_acc"], "epochs_done": config.epochs}
 
 
+@contextmanager
+def torch_threads(n: int | None):
+    """Train with ``n`` torch threads inside the block (None: leave the process's count), then restore it."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class LocalExecutor:
     """Train the runs on this machine.
 
-    ``workers=1`` trains them one after another in this process. ``workers>1`` trains that many runs at once,
+    ``workers=1`` trains them one after another in this process (with ``threads`` torch threads while it
+    trains, if given). ``workers>1`` trains that many runs at once,
     each in its own process with ``threads`` torch threads (default: the cores divided among the workers),
     longest run first; on a small CPU, several one-thread runs use the cores better than one run on all of
     them, most of all for narrow pruned models whose small convolutions do not spread over threads.
@@ -244,7 +262,7 @@ class LocalExecutor:
         if workers == 1:
             where = slots[0] if slots else device
             outcomes = []
-            with default_step(self.step):
+            with default_step(self.step), torch_threads(self.threads):
                 for i, node in enumerate(nodes):
                     if on_run is not None:
                         on_run(i, len(nodes), node)
