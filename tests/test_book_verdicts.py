@@ -69,6 +69,8 @@ def test_the_headline_reads_a_curve_point_only_where_it_trains_longer_than_the_c
     assert longest_point([short, long_], cpu) is long_
     assert longest_point([short, long_, point(64, 20000, n=1)], cpu) is long_  # one seed decides nothing
     assert longest_point([short]) is short  # without a preset: the longest point with two seeds
+    mixed = CurvePoint(16, 20000, [{"cmp": SimpleNamespace(n=3)}, {"cmp": SimpleNamespace(n=5)}])
+    assert (mixed.seeds, mixed.seeds_text, long_.seeds_text) == (3, "3–5 seeds", "5 seeds")
 
 
 @pytest.mark.slow

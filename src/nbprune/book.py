@@ -111,7 +111,16 @@ class CurvePoint:
 
     @property
     def seeds(self) -> int:
+        """The fewest seeds of the point's comparisons."""
         return min((r["cmp"].n for r in self.rows), default=0)
+
+    @property
+    def seeds_text(self) -> str:
+        """'5 seeds', or '3-5 seeds' where the point's comparisons have different counts."""
+        counts = [r["cmp"].n for r in self.rows]
+        if counts and min(counts) != max(counts):
+            return f"{min(counts)}–{max(counts)} seeds"
+        return f"{self.seeds} seeds"
 
 
 def curve_points(ch: Chapter, preset, results_dir: str | None = None, dataset: str = "cifar10") -> list[CurvePoint]:
@@ -242,7 +251,7 @@ def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
         short_where = f"{p.epochs} epochs, {_images(p.train_subset)} images, {seeds} seeds"
         short = f"**{short_where}**: " + _results(short_rows, multi)
         if long_rows:
-            where = f"{point.budget} epochs, {_images(point.images)} images, {point.seeds} seeds"
+            where = f"{point.budget} epochs, {_images(point.images)} images, {point.seeds_text}"
             longest = f"**{where}**: " + _results(long_rows, len({_row_name(r) for r in long_rows}) > 1)
             verdict = _overall([_agrees(r) for r in long_rows])
             before = _overall([_agrees(r) for r in short_rows])
