@@ -323,10 +323,15 @@ def test_a_budget_figure_draws_every_variant_of_the_curve_not_only_chapter_1s():
             for variant, acc in (("winning-ticket", 47.0), ("random-init", 46.0)):
                 rows.append(dict(model="VGG-16", target="VGG-16-A", variant=variant, budget=budget, seed=seed,
                                  final=acc + budget + 0.2 * seed * (variant == "random-init")))
-    fig = budget_figure(budget_stats(results_frame(rows), 1.0, [("winning-ticket", "random-init")]), 1.0, "tickets")
+    paper = {"unpruned": 93.6, "Winning ticket": 93.5, "Random init": 93.5}  # nearly equal, as the paper's are
+    fig = budget_figure(budget_stats(results_frame(rows), 1.0, [("winning-ticket", "random-init")]), 1.0, "tickets",
+                        paper)
     left, _ = fig.axes
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["Unpruned", "Winning ticket", "Random init"]
-    assert sorted(left.get_lines()[1].get_ydata()) == pytest.approx([51.0, 63.0])
+    assert sorted(left.get_lines()[2].get_ydata()) == pytest.approx([51.0, 63.0])
+    stars = [line for line in left.get_lines() if line.get_marker() == "*"]
+    xs = sorted(float(line.get_xdata()[0]) for line in stars)
+    assert len(stars) == 3 and len(set(xs)) == 3 and all(abs(x / 160 - 1) < 0.1 for x in xs)  # side by side at 160
 
 
 # ------------------------------------------------------------------------------------------------ figures

@@ -339,12 +339,14 @@ def budget_figure(stats: pd.DataFrame, margin: float, title: str, paper: Mapping
     fig, (left, right) = plt.subplots(2, 1, figsize=(7.2, 7.6), layout="constrained")
     x = stats["budget"].to_numpy()
     # the unpruned model, then every variant's column (budget_stats names them by the variants' labels)
-    for label in ("unpruned", *(variant_label(v) for v in list_variants() if v != "unpruned")):
-        if label in stats:
-            line = left.plot(x, stats[label], marker="o", label=label.capitalize() if label == "unpruned" else label)
-            if paper and label in paper:
-                left.plot([paper_budget], [paper[label]], marker="*", markersize=11, linestyle="none",
-                          color=line[0].get_color())
+    labels = [lb for lb in ("unpruned", *(variant_label(v) for v in list_variants() if v != "unpruned")) if lb in stats]
+    starred = [lb for lb in labels if paper and lb in paper]
+    for label in labels:
+        line = left.plot(x, stats[label], marker="o", label=label.capitalize() if label == "unpruned" else label)
+        if label in starred:  # side by side, so that the paper's nearly equal values do not hide one another
+            k = starred.index(label)
+            left.plot([paper_budget * (1 + 0.05 * (k - (len(starred) - 1) / 2))], [paper[label]], marker="*",
+                      markersize=11, linestyle="none", color=line[0].get_color())
     if paper:
         left.annotate(f"paper, {paper_budget} epochs (*)", (paper_budget, min(paper.values())), fontsize=8,
                       ha="right", va="top")
