@@ -345,11 +345,11 @@ def budget_figure(stats: pd.DataFrame, margin: float, title: str, paper: Mapping
         line = left.plot(x, stats[label], marker="o", label=label.capitalize() if label == "unpruned" else label)
         if label in starred:  # side by side, so that the paper's nearly equal values do not hide one another
             k = starred.index(label)
-            left.plot([paper_budget * (1 + 0.05 * (k - (len(starred) - 1) / 2))], [paper[label]], marker="*",
+            left.plot([paper_budget * 2 ** (0.15 * (k - (len(starred) - 1) / 2))], [paper[label]], marker="*",
                       markersize=11, linestyle="none", color=line[0].get_color())
     if paper:
         left.annotate(f"paper, {paper_budget} epochs (*)", (paper_budget, min(paper.values())), fontsize=8,
-                      ha="right", va="top")
+                      ha="right", va="top", xytext=(12, -10), textcoords="offset points")  # under the stars
     left.set_xscale("log", base=2)
     ticks = sorted({*map(int, x), *([paper_budget] if paper else [])})
     left.set_xticks(ticks, [str(t) for t in ticks])
