@@ -116,7 +116,7 @@ class CurvePoint:
 
     @property
     def seeds_text(self) -> str:
-        """'5 seeds', or '3-5 seeds' where the point's comparisons have different counts."""
+        """'5 seeds', or '3–5 seeds' where the point's comparisons have different counts."""
         counts = [r["cmp"].n for r in self.rows]
         if counts and min(counts) != max(counts):
             return f"{min(counts)}–{max(counts)} seeds"
