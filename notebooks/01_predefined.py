@@ -204,7 +204,8 @@ plt.show()
 # gain (it comes from more epochs) is read.
 # The paper's 160-epoch values are the stars at the right. The other chapters' short budgets can be read against
 # it. The intro's headline reads this chapter's claim at the curve's longest budget at which every comparison
-# is trained (the per-comparison table there uses the preset's own budget). A preset may run the curve on its
+# has all its seeds (a point still gaining seeds is shown here but not read there; the per-comparison table
+# there uses the preset's own budget). A preset may run the curve on its
 # own training subset and on some of its seeds only (`cpu`: 20,000 images, 3 seeds, 8 at 32 and 64 epochs, where
 # the verdicts are read); the note under the figure says which points are trained and what is still missing.
 

@@ -158,7 +158,7 @@ display(report.show(report.widths_table(results.chains), group=["model", "pruned
 # difference with its 95% interval and the p's its verdict reads (Holm-adjusted over the budget's comparisons;
 # the interval is not, so one that just misses 0 can still be inconclusive); the figure draws them with
 # the ±margin band and the paper's 160-epoch values as stars. The intro's headline reads this chapter at the
-# curve's longest budget with every comparison trained.
+# curve's longest budget with all its seeds trained (a point still gaining seeds is shown here, not read there).
 
 # %% tags=["hide-input"]
 from nbprune.book import show_curve

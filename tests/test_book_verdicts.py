@@ -73,6 +73,34 @@ def test_the_headline_reads_a_curve_point_only_where_it_trains_longer_than_the_c
     assert (mixed.seeds, mixed.seeds_text, long_.seeds_text) == (3, "3–5 seeds", "5 seeds")
 
 
+def test_the_headline_reads_a_point_only_once_all_its_planned_seeds_are_trained():
+    from types import SimpleNamespace
+
+    from nbprune.book import CurvePoint, _still_training, longest_point, planned_seeds
+    from nbprune.chapters import get_chapter
+    from nbprune.presets import get_preset
+
+    cpu = get_preset("cpu")
+    # the preset's plan, per budget of each curve's pruned rows (chapter 1's lone 128-epoch unpruned point is
+    # no comparison, so it plans none)
+    assert planned_seeds(get_chapter("predefined"), cpu) == {2: 3, 4: 3, 8: 3, 16: 3, 32: 8, 64: 8}
+    assert planned_seeds(get_chapter("automatic"), cpu) == {4: 5, 16: 5, 64: 5}
+    assert planned_seeds(get_chapter("unstructured"), cpu) == {}
+
+    def point(budget, n, planned):
+        return CurvePoint(budget, 20000, [{"cmp": SimpleNamespace(n=n), "claim_text": "c"}], planned)
+
+    done, partial = point(32, 8, 8), point(64, 3, 8)
+    assert done.complete and not partial.complete
+    assert (done.seeds_text, partial.seeds_text) == ("8 seeds", "3 of 8 seeds")
+    assert longest_point([done, partial], cpu) is done  # 64 epochs is still gaining seeds: 32 is read
+    assert longest_point([done, point(64, 8, 8)], cpu).budget == 64
+    assert longest_point([point(32, 2, 8), point(64, 3, 8)], cpu).budget == 64  # none complete: two seeds do
+    assert _still_training([done, partial], done, "c") == "; 64 epochs is still training (3 of 8 seeds): read when complete"
+    assert _still_training([done, partial], done, "another claim") == ""
+    assert _still_training([done], done, "c") == ""
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (COMMITTED / "cpu" / "predefined-cifar10.csv").exists(), reason="no committed cpu results")
 def test_the_committed_book_counts_each_comparison_once_and_reads_chapter_1_on_its_curve():
@@ -148,6 +176,23 @@ def test_a_chapter_run_on_another_dataset_says_its_curve_is_cifar10s():
                                "CIFAR-10.")
     run.dataset = "cifar10"  # the same run on CIFAR-10: its curve exists, none of it read here
     assert curve_note(run).startswith("No point of this curve is trained yet.")
+
+
+def test_a_curve_note_says_which_points_still_miss_seeds(monkeypatch):
+    from types import SimpleNamespace
+
+    import nbprune.book as book
+    from nbprune.chapters import get_chapter
+    from nbprune.presets import get_preset
+
+    run = SimpleNamespace(chapter=get_chapter("automatic"), preset=get_preset("cpu"), dataset="cifar10", curve=None,
+                          curve_missing=2)
+    monkeypatch.setattr(book, "curve_sections", lambda run: [{"seeds": {4: 5, 16: 5, 64: 3}}])
+    text = book.curve_note(run)
+    assert "Points trained: 4 epochs (5 seeds), 16 epochs (5 seeds), 64 epochs (3 of 5 seeds so far)" in text
+    assert "the intro's headline reads a point only once all its seeds are trained" in text
+    monkeypatch.setattr(book, "curve_sections", lambda run: [{"seeds": {4: 5, 16: 5}}])
+    assert "so far" not in book.curve_note(run) and "headline reads a point" not in book.curve_note(run)
 
 
 def test_the_doubling_gain_is_cited_at_each_budget_chapter_1s_curve_has_both_ends_of(tmp_path):

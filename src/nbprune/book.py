@@ -5,8 +5,9 @@ A *claim* is a chapter's claim (:meth:`nbprune.chapters.Chapter.claim_for`: chap
 comparisons form one family: :func:`nbprune.report.settle` drops a comparison whose runs an earlier one
 already compared (in any chapter) and adjusts the rest by Holm's method within the family. The headline reads
 each claim where training is longest: on the chapter's budget curve when it has one (its longest budget at
-which every comparison of the curve's row has two or more seeds, if that trains on more images x epochs than
-the chapter's own runs), else at the preset's own budget.
+which every comparison of the curve's row has all the seeds the preset plans there, if that trains on more
+images x epochs than the chapter's own runs; a longer point still training is named, not read, so that a verdict
+is never read off a sample stopped early), else at the preset's own budget.
 
 Nothing here trains or reads the run store: everything comes from the results files the chapters write
 (:func:`nbprune.runner.results_path`).
@@ -25,7 +26,7 @@ from . import report
 from .chapters import CHAPTERS, Chapter
 from .config import TRAIN_IMAGES
 from .experiments import paper_refs
-from .presets import Preset, get_preset
+from .presets import Preset, budget_seeds, get_preset
 from .runner import results_path
 from .stats import agreement
 from .variants import pair_claim, side_name, variant_label
@@ -108,6 +109,7 @@ class CurvePoint:
     budget: int
     images: int | None
     rows: list[dict] = field(default_factory=list)  # stats rows, Holm-adjusted over the point's comparisons
+    planned: int | None = None  # the seeds the preset trains at this point (None: not known)
 
     @property
     def seeds(self) -> int:
@@ -115,12 +117,29 @@ class CurvePoint:
         return min((r["cmp"].n for r in self.rows), default=0)
 
     @property
+    def complete(self) -> bool:
+        """Whether every comparison has the seeds the preset plans at this point (True where that is not known)."""
+        return self.planned is None or self.seeds >= self.planned
+
+    @property
     def seeds_text(self) -> str:
-        """'5 seeds', or '3–5 seeds' where the point's comparisons have different counts."""
+        """'5 seeds', '3–5 seeds' where the point's comparisons have different counts, and '3 of 8 seeds' where
+        the point is not :attr:`complete`."""
         counts = [r["cmp"].n for r in self.rows]
-        if counts and min(counts) != max(counts):
-            return f"{min(counts)}–{max(counts)} seeds"
-        return f"{self.seeds} seeds"
+        text = f"{min(counts)}–{max(counts)}" if counts and min(counts) != max(counts) else f"{self.seeds}"
+        return f"{text} of {self.planned} seeds" if not self.complete else f"{text} seeds"
+
+
+def planned_seeds(ch: Chapter, preset, dataset: str = "cifar10") -> dict[int, int]:
+    """Budget -> how many seeds the preset trains the pruned rows of ``ch``'s curve with there (the curve's
+    experiments' ``seeds``; all the curve's seeds where that is None). Empty without a curve."""
+    p = get_preset(preset)
+    every = len(budget_seeds(p, list(p.seeds)))
+    out: dict[int, int] = {}
+    for e in ch.curve_for(p, dataset):
+        if e.variants and e.budget is not None:
+            out[e.budget] = max(out.get(e.budget, 0), every if e.seeds is None else e.seeds)
+    return out
 
 
 def curve_points(ch: Chapter, preset, results_dir: str | None = None, dataset: str = "cifar10") -> list[CurvePoint]:
@@ -138,6 +157,7 @@ def curve_points(ch: Chapter, preset, results_dir: str | None = None, dataset: s
     df["budget"] = df["budget"].astype(int)
     df["target"] = df["target"].astype(str).str.replace(_BUDGET, "", regex=True)
     images = p.budget_subset if p.budget_subset is not None else p.train_subset
+    planned = planned_seeds(ch, p, dataset)
     out = []
     for budget, g in df.groupby("budget", sort=True):
         rows = report.paired_stats(g, ["model", "target"], list(ch.pairs), None, p.margin)
@@ -147,7 +167,7 @@ def curve_points(ch: Chapter, preset, results_dir: str | None = None, dataset: s
         else:
             rows = [{**r, "claim_text": ch.claim} for r in rows]
         settled = report.settle(rows)
-        out.append(CurvePoint(int(budget), images, settled))
+        out.append(CurvePoint(int(budget), images, settled, planned.get(int(budget))))
     return out
 
 
@@ -157,14 +177,18 @@ def _images_seen(epochs: int, images: int | None) -> int:
 
 
 def longest_point(points: list[CurvePoint], preset: Preset | None = None) -> CurvePoint | None:
-    """The longest budget at which every comparison has two or more seeds (None: no such budget). With
-    ``preset``, only a point that trains longer than the preset's own runs (more epochs x images: a curve on
-    20,000 images at 4 epochs trains less than the chapter's 4 epochs on 50,000) counts."""
+    """The longest budget at which every comparison has all its planned seeds (:attr:`CurvePoint.complete`); where
+    no point is complete (a re-run on seeds of its own), the longest at which every comparison has two or more.
+    None: no such budget. A point still training is passed over for a shorter complete one: a verdict read while
+    seeds are added would be a sample stopped when it looked decided. With ``preset``, only a point that trains
+    longer than the preset's own runs (more epochs x images: a curve on 20,000 images at 4 epochs trains less
+    than the chapter's 4 epochs on 50,000) counts."""
     full = [pt for pt in points if pt.rows and all(r["cmp"].n >= 2 for r in pt.rows)]
     if preset is not None:
         own = _images_seen(preset.epochs, preset.train_subset)
         full = [pt for pt in full if _images_seen(pt.budget, pt.images) > own]
-    return full[-1] if full else None
+    done = [pt for pt in full if pt.complete]
+    return (done or full)[-1] if full else None
 
 
 def _result(r: dict) -> str:
@@ -225,6 +249,14 @@ def _needed(rows: list[dict]) -> str:
     return f"; the others need {most} seeds"
 
 
+def _still_training(points: list[CurvePoint], read: CurvePoint | None, claim: str) -> str:
+    """'; 64 epochs is still training (3 of 8 seeds): read when complete' for each point longer than the one
+    the headline reads that has this claim's comparisons but not all its seeds ("" where none)."""
+    after = [pt for pt in points if not pt.complete and (read is None or pt.budget > read.budget)
+             and any(r["claim_text"] == claim for r in pt.rows)]
+    return "".join(f"; {pt.budget} epochs is still training ({pt.seeds_text}): read when complete" for pt in after)
+
+
 def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
              rows: list[dict] | None = None) -> pd.DataFrame:
     """The intro's headline: one row per claim, read at the longest budget the book has for it.
@@ -233,7 +265,8 @@ def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
     then each comparison's difference, 95% interval and verdict), ``at <epochs> epochs`` (the same at the
     chapter's own runs, or "same runs" when that is the longest), ``paper (160 epochs)`` (the paper's differences where it reports them); ``our verdict`` is supports /
     contradicts / mixed / undecided, from the longest budget's comparisons and the paper's claim about each, and ``why`` (computed: how many were
-    decided, whether the verdict moves with the budget, the seeds the undecided ones need)."""
+    decided, whether the verdict moves with the budget, the seeds the undecided ones need, a longer point still
+    training)."""
     p = get_preset(preset)
     rows = book_comparisons(p, results_dir, dataset) if rows is None else rows
     book = [r for r in rows if "same_as" not in r]
@@ -244,7 +277,8 @@ def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
         claim = short_rows[0]["claim_text"]
         if claim == "no claim tabulated":
             continue
-        point = longest_point(curve_points(ch, p, results_dir, dataset), p)
+        points = curve_points(ch, p, results_dir, dataset)
+        point = longest_point(points, p)
         long_rows = [r for r in point.rows if r["claim_text"] == claim] if point is not None else []
         multi = len({_row_name(r) for r in short_rows}) > 1
         seeds = min(r["cmp"].n for r in short_rows)
@@ -263,6 +297,7 @@ def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
         if before is not None and before != verdict:
             why += f"; at {p.epochs} epochs it read *{before}*: the verdict moves with training length"
         why += _needed(decided)
+        why += _still_training(points, point, claim)
         papers = [f"{_row_name(r) + ': ' if multi else ''}{_name(r)} {r['paper']:+.2f}" for r in short_rows
                   if r.get("paper") is not None]
         out.append({"claim": f"{short_claim(ch, claim)} ({{doc}}`{ch.page}`)", "our verdict": f"**{verdict}**",
@@ -657,10 +692,18 @@ def curve_note(run) -> str:
     for s in curve_sections(run):
         for b, n in s["seeds"].items():
             seeds[int(b)] = min(n, seeds.get(int(b), n))
+    planned = planned_seeds(run.chapter, p, run.dataset)
     parts = []
     if seeds:
-        parts.append("Points trained: " + ", ".join(f"{_n(b, 'epoch')} ({_n(n, 'seed')})"
-                                                     for b, n in sorted(seeds.items())) + f", on {images} training images.")
+        def trained(b: int, n: int) -> str:
+            if planned.get(b, 0) > n:
+                return f"{_n(b, 'epoch')} ({n} of {planned[b]} seeds so far)"
+            return f"{_n(b, 'epoch')} ({_n(n, 'seed')})"
+        parts.append("Points trained: " + ", ".join(trained(b, n) for b, n in sorted(seeds.items()))
+                     + f", on {images} training images.")
+        if any(planned.get(b, 0) > n for b, n in seeds.items()):
+            parts.append("A point without all its seeds is shown as it stands; the intro's headline reads a "
+                         "point only once all its seeds are trained.")
     else:
         parts.append("No point of this curve is trained yet.")
     if run.curve_missing:
