@@ -658,7 +658,8 @@ def curve_sections(run) -> list[dict]:
     """A chapter's budget curve, one section per row it re-runs: ``{"row", "name"`` (the row with its model,
     as headings show it), ``"stats"`` (:func:`nbprune.report.
     budget_stats` over the chapter's pairs), ``"paper"`` (label -> the paper's accuracy at 160 epochs, for
-    the figure's stars), ``"seeds"`` (per budget) and ``"title"``}. Empty when the chapter has no curve rows."""
+    the figure's stars), ``"seeds"`` (per budget: the fewest any pruned variant has there) and ``"title"``}.
+    Empty when the chapter has no curve rows."""
     if run.curve is None or not run.curve.rows:
         return []
     df = report.results_frame(run.curve.rows)
@@ -673,7 +674,10 @@ def curve_sections(run) -> list[dict]:
         for (m, label, variant), (mean, _) in refs.items():
             if m == model and (label == row or (variant == "unpruned" and label == "")):
                 paper["unpruned" if variant == "unpruned" else variant_label(variant)] = mean
-        seeds = rows[rows["variant"] != "unpruned"].groupby("budget")["seed"].nunique().to_dict()
+        # per budget, the fewest seeds any pruned variant has there (a point whose Scratch-B is a seed behind
+        # has that many seeds for its comparisons)
+        pruned = rows[rows["variant"] != "unpruned"]
+        seeds = pruned.groupby(["budget", "variant"])["seed"].nunique().groupby(level=0).min().to_dict()
         name = row if row.startswith(model) else f"{model} {row}"  # "VGG-16-A", "VGG-19 70%"
         out.append({"row": row, "name": name, "stats": stats, "paper": paper, "seeds": seeds,
                     "title": f"{name} against the budget ({run.preset.name})"})
