@@ -208,3 +208,20 @@ def test_the_doubling_gain_is_cited_at_each_budget_chapter_1s_curve_has_both_end
     text = doubling_sentence(p, [4, 16, 64], str(tmp_path))  # 64 has no 128 on this curve: left out
     assert "adds 8.0 points from 4 to 8 epochs and 3.5 points from 16 to 32 epochs:" in text and "64" not in text
     assert doubling_sentence(p, [64], str(tmp_path)) == ""
+
+
+def test_a_curve_sections_seed_count_is_the_fewest_any_pruned_variant_has():
+    from types import SimpleNamespace
+
+    from nbprune.book import curve_sections
+    from nbprune.chapters import get_chapter
+    from nbprune.presets import get_preset
+
+    rows = [{"model": "VGG-19", "target": t, "variant": v, "seed": s, "budget": 64, "final": 60.0 + s, "best": 61.0}
+            for v, t, seeds in (("unpruned", "", (0, 1, 2)), ("fine-tuned", "70%, 64 epochs", (0, 1)),
+                                ("scratch-e", "70%, 64 epochs", (0, 1)), ("scratch-b", "70%, 64 epochs", (0,)))
+            for s in seeds]
+    run = SimpleNamespace(curve=SimpleNamespace(rows=rows), grid=[], dataset="cifar10", preset=get_preset("cpu"),
+                          chapter=get_chapter("automatic"))
+    (section,) = curve_sections(run)
+    assert section["seeds"] == {64: 1}  # Scratch-B is a seed behind: its comparison has one seed
