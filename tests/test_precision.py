@@ -77,10 +77,28 @@ def test_which_bf16_a_device_gets(monkeypatch, no_bf16_hardware):
     monkeypatch.setenv("NBPRUNE_CPU_BF16", "onednn")
     assert bf16_kind("cpu") == "onednn"
     monkeypatch.setenv("NBPRUNE_CPU_BF16", "emulate")
-    with pytest.raises(ValueError, match=r"^NBPRUNE_CPU_BF16: 'emulate' is not allowed; allowed: auto, onednn$"):
+    with pytest.raises(ValueError, match=r"^NBPRUNE_CPU_BF16: 'emulate' is not allowed; allowed: auto, onednn, "
+                                         r"rounded$"):
         bf16_kind("cpu")
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    monkeypatch.setenv("NBPRUNE_CPU_BF16", "auto")
     assert bf16_kind("cpu") == "hardware" and precision.cpu_has_fast_bf16()
+    # rounded: RoundedBF16 on a CPU with bf16 hardware too (to replay a run made on one without it)
+    monkeypatch.setenv("NBPRUNE_CPU_BF16", "rounded")
+    assert bf16_kind("cpu") == "rounded-fp32" and bf16_kind("cuda") == "hardware"
+
+
+def test_rounded_on_bf16_hardware_says_so_once(monkeypatch, no_bf16_hardware, caplog):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setenv("NBPRUNE_CPU_BF16", "rounded")
+    precision._log_kind.cache_clear()
+    with caplog.at_level(logging.INFO, logger="nbprune"):
+        for _ in range(2):
+            with bf16_autocast("cpu", True):
+                assert isinstance(torch.overrides._get_current_function_mode(), RoundedBF16)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("amp:")]
+    assert lines == [lines[0]] and "NBPRUNE_CPU_BF16=rounded" in lines[0] and "has bf16 hardware" in lines[0]
+    precision._log_kind.cache_clear()
 
 
 def test_the_way_is_logged_once_per_process(no_bf16_hardware, caplog):
@@ -94,7 +112,7 @@ def test_the_way_is_logged_once_per_process(no_bf16_hardware, caplog):
     precision._log_kind.cache_clear()
 
 
-@pytest.mark.parametrize("way, kind", [("auto", "rounded-fp32"), ("onednn", "onednn")])
+@pytest.mark.parametrize("way, kind", [("auto", "rounded-fp32"), ("onednn", "onednn"), ("rounded", "rounded-fp32")])
 def test_a_run_records_how_it_computed_bf16_and_repeats_exactly(monkeypatch, no_bf16_hardware, tmp_path, way, kind):
     monkeypatch.setenv("NBPRUNE_CPU_BF16", way)
     config = RunConfig(model="resnet20", width=0.25, epochs=2, batch_size=32, amp=True)
@@ -103,3 +121,21 @@ def test_a_run_records_how_it_computed_bf16_and_repeats_exactly(monkeypatch, no_
     assert runs[0]["bf16"] == kind and losses[0] == losses[1]
     assert "bf16" not in train(config.replace(amp=False), tmp_path / "fp32", synthetic(), torch.device("cpu"),
                                progress=False)
+
+
+def test_provenance_records_the_instruction_set_a_replay_must_match():
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    from nbprune.provenance import provenance
+
+    here = provenance()["cpu_capability"]
+    assert here == torch.backends.cpu.get_cpu_capability() and here
+    if platform.machine() != "x86_64" or here not in ("AVX2", "AVX512"):
+        pytest.skip("lowering the instruction set is shown on an x86_64 CPU with AVX2 or AVX-512")
+    code = "from nbprune.provenance import provenance; print(provenance()['cpu_capability'])"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "ATEN_CPU_CAPABILITY": "avx2"},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[-1] == "AVX2"

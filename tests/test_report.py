@@ -439,3 +439,35 @@ def test_bad_input_gets_one_line_naming_the_parameter(call, message):
     with pytest.raises(ValueError, match=message) as e:
         call()
     assert "\n" not in str(e.value)
+
+
+def test_budget_widths_sets_each_budgets_architecture_side_by_side_and_counts_the_emptied_layers():
+    from types import SimpleNamespace as NS
+
+    from nbprune import report
+    from nbprune.config import RunConfig
+    from nbprune.prune.surgery import channel_units
+    from nbprune.report.tables import _architecture
+
+    config = RunConfig(model="vgg19", width=0.125)
+    units = list(channel_units(_architecture(config)))
+
+    def chain(widths, emptied):
+        return NS(large=NS(config=config), plan=NS(info={"widths": widths, "emptied": emptied}))
+
+    def exp(budget):
+        return NS(budget=budget, paper_model="VGG-19", label=f"70%, {budget} epochs")
+
+    even = {u: 4 for u in units}
+    thin = {**even, units[-3]: 1, units[-2]: 1}
+    chains = [(exp(64), chain(thin, units[-3:-1])), (exp(16), chain(even, [])),
+              (exp(16), chain({**even, units[0]: 2}, [])), (exp(64), chain(thin, [units[-2]]))]
+    table, sentence = report.budget_widths(chains)
+    assert list(table.columns) == ["width", "16 epochs", "64 epochs"] and list(table.index) == units
+    assert table.loc[units[0], "width"] == 8 and table.loc[units[-1], "width"] == 64
+    assert table.loc[units[0], "16 epochs"] == report.mean_std([4, 2])
+    assert table.loc[units[-2], "64 epochs"] == report.mean_std([1, 1])
+    assert f"of {len(units)} " in sentence
+    assert "0.0 at 16 epochs (2 seeds, 0–0), 1.5 at 64 epochs (2 seeds, 1–2)." in sentence
+    no_widths = [(exp(4), NS(large=NS(config=config), plan=NS(info={})))]
+    assert report.budget_widths(no_widths)[1] == "" and report.budget_widths(no_widths)[0].empty

@@ -124,7 +124,8 @@ def weights_missing(store: RunStore, config: RunConfig) -> str | None:
     how = "imported without weights" if (d / "imported.json").exists() else "without them"
     return (f"run {config.run_id} needs {', '.join(dict.fromkeys(need))} of its parent {config.parent}, which is "
             f"in the store {how}: train the parent again first (move {d} out of the store; on the same device, "
-            "thread count and library versions it retrains to the same weights)")
+            "thread count, library versions and kernels it retrains to the same weights: nbprune.precision says "
+            "how to replay a run made on another CPU)")
 
 
 @dataclass

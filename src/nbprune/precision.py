@@ -18,8 +18,19 @@ accumulation, as the hardware's is, up to the order of summation (which also dif
 CPUs and GPUs, see the environment appendix). The VGG-16 step above took 0.070 s this way.
 
 A run's metrics record which was used (``bf16``: ``hardware``, ``rounded-fp32`` or ``onednn``). It is not part
-of the run's config or id: what is trained is the same; ``NBPRUNE_CPU_BF16=onednn`` makes a CPU without bf16
-hardware use ``torch.autocast`` anyway (``auto``, the default, chooses as above).
+of the run's config or id: what is trained is the same. ``NBPRUNE_CPU_BF16`` chooses: ``auto`` (the default, as
+above), ``onednn`` (``torch.autocast`` even without bf16 hardware) or ``rounded`` (:class:`RoundedBF16` even on
+a CPU with bf16 hardware).
+
+Replaying a run on another CPU. A run's weights are not committed, so a run whose children need them (a large
+model that is fine-tuned) is trained again where they are missing. On the same torch and thread count it
+retrains to the same weights when the kernels compute the same sums: the same ``bf16`` way and the same
+instruction set. Measured on a 2-core AMD EPYC with AVX-512 BF16 (one thread, torch 2.14.1): a committed
+VGG-16-A run (2 epochs, ``cpu`` preset) trained with hardware bf16 repeated its per-epoch losses exactly with
+the defaults; a committed run trained with ``rounded-fp32`` on an AVX2-only VM repeated its first epoch's train
+loss exactly (1.90797578125) only with ``NBPRUNE_CPU_BF16=rounded ATEN_CPU_CAPABILITY=avx2
+ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2`` (with ``rounded`` alone, AVX-512 kernels: 1.95831...).
+A run's provenance records the instruction set torch used (``cpu_capability``) for this.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-CHOICES = ("auto", "onednn")
+CHOICES = ("auto", "onednn", "rounded")
 
 log = logging.getLogger("nbprune")
 
@@ -57,10 +68,16 @@ def requested() -> str:
 
 def bf16_kind(device_type: str) -> str:
     """How bf16 autocast is computed on ``device_type`` here: ``hardware`` (CUDA, or a CPU with bf16 hardware),
-    ``rounded-fp32`` (:class:`RoundedBF16`) or ``onednn`` (``torch.autocast`` emulated by oneDNN)."""
-    if device_type != "cpu" or cpu_has_fast_bf16():
+    ``rounded-fp32`` (:class:`RoundedBF16`: a CPU without it, or any CPU with ``NBPRUNE_CPU_BF16=rounded``) or
+    ``onednn`` (``torch.autocast`` emulated by oneDNN)."""
+    if device_type != "cpu":
         return "hardware"
-    return "onednn" if requested() == "onednn" else "rounded-fp32"
+    how = requested()
+    if how == "rounded":
+        return "rounded-fp32"
+    if cpu_has_fast_bf16():
+        return "hardware"
+    return "onednn" if how == "onednn" else "rounded-fp32"
 
 
 def _bf16_exact(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -86,7 +103,10 @@ class RoundedBF16(TorchFunctionMode):
 
 @functools.cache
 def _log_kind(kind: str) -> None:
-    if kind == "rounded-fp32":
+    if kind == "rounded-fp32" and cpu_has_fast_bf16():
+        log.info("amp: NBPRUNE_CPU_BF16=rounded: bf16 autocast is computed by fp32 kernels on bf16-rounded operands "
+                 "although this CPU has bf16 hardware (nbprune.precision)")
+    elif kind == "rounded-fp32":
         log.info("amp: this CPU has no hardware bf16 (AVX-512 BF16 or AMX); bf16 autocast is computed by fp32 "
                  "kernels on bf16-rounded operands (nbprune.precision)")
     elif kind == "onednn":
@@ -97,7 +117,7 @@ def _log_kind(kind: str) -> None:
 @contextlib.contextmanager
 def bf16_autocast(device_type: str, enabled: bool) -> Iterator[None]:
     """bf16 autocast on ``device_type`` when ``enabled``: ``torch.autocast``, or :class:`RoundedBF16` on a CPU
-    without bf16 hardware (:func:`bf16_kind`)."""
+    without bf16 hardware or with ``NBPRUNE_CPU_BF16=rounded`` (:func:`bf16_kind`)."""
     if not enabled:
         yield
         return

@@ -86,6 +86,16 @@ def device_name(device: torch.device | str | None = None) -> str:
     return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
 
 
+def cpu_capability() -> str | None:
+    """The instruction set torch's CPU kernels use here (``AVX2``, ``AVX512``, ...; ``ATEN_CPU_CAPABILITY``
+    lowers it): with the thread count and the bf16 way (:mod:`nbprune.precision`), what a bit-identical replay
+    of a run on another CPU must match."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def provenance(data=None, device: torch.device | str | None = None) -> dict:
     """Everything needed to tell where a result came from. ``data`` is an ImageData (or None)."""
     return {
@@ -95,6 +105,7 @@ def provenance(data=None, device: torch.device | str | None = None) -> dict:
         "packages": package_versions(),
         "device": device_name(device),
         "threads": torch.get_num_threads(),
+        "cpu_capability": cpu_capability(),
         "config_version": _config_version(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
@@ -110,7 +121,7 @@ def _config_version() -> int:
 # what makes a result differ: its code and libraries (a different number is expected), its data (refused when
 # importing), and its machine (bit-identical results need the same device, thread count and versions)
 CODE_FIELDS = ("nbprune", "git_commit", "python", "torch", "torchvision", "numpy", "config_version")
-MACHINE_FIELDS = ("device", "threads")
+MACHINE_FIELDS = ("device", "threads", "cpu_capability")
 
 
 def provenance_fields(prov: dict | None) -> dict[str, Any]:
@@ -142,7 +153,7 @@ class ProvenanceDiff:
     runs: int
     code: int = 0  # runs made by other code or libraries (or under another CONFIG_VERSION)
     data: int = 0  # runs made from another data checksum
-    machine: int = 0  # runs made on another device or thread count (same code: not bit-identical)
+    machine: int = 0  # runs made on another device, thread count or instruction set (not bit-identical)
     imported: int = 0  # runs imported from another store
     fields: dict[str, int] = field(default_factory=dict)
 
@@ -187,7 +198,7 @@ def describe_differences(diff: ProvenanceDiff) -> str:
     if diff.data:
         parts.append(f"{diff.data} from other data")
     if diff.machine:
-        parts.append(f"{diff.machine} on another device or thread count")
+        parts.append(f"{diff.machine} on another device, thread count or instruction set")
     return f"of {diff.runs} runs{imported}, " + "; ".join(parts) + f" (differing: {what})"
 
 

@@ -52,6 +52,7 @@ from .tables import (
     Html,
     architecture_table,
     budget_tables,
+    budget_widths,
     fold,
     ledger_table,
     mean_std,
@@ -95,7 +96,7 @@ __all__ = [
     "paper_shaped_table", "paper_table", "paper_value", "paper_wide", "params_curve_figure", "results_frame",
     "row_label", "run_box", "search_pairs", "search_stats", "stage_sparsity_figure", "t_interval",
     "weight_distribution_figure", "weight_histogram", "weight_histograms", "chain_states", "widths_table",
-    "Html", "budget_tables", "fold", "paper_rows", "paper_tables", "show", "variant_rows",
+    "Html", "budget_tables", "budget_widths", "fold", "paper_rows", "paper_tables", "show", "variant_rows",
     "comparison_label", "settle", "verdict_rows", "curve_rows",
     "SEARCH_CURVES", "fewer_parameters", "search_figure_groups", "search_points", "search_sizes", "search_summary",
 ]

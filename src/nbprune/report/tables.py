@@ -363,6 +363,41 @@ def widths_table(chains) -> pd.DataFrame:
     return pd.DataFrame(out).set_index(["model", "pruned", "layer"]) if out else pd.DataFrame()
 
 
+def budget_widths(chains) -> tuple[pd.DataFrame, str]:
+    """A budget curve's pruned architectures side by side, and what its threshold emptied.
+
+    ``chains``: (experiment, chain) pairs of a curve (each experiment with its ``budget``). The table has one
+    row per pruned unit (its unpruned width, then the kept channels per budget, mean ± std over seeds, as
+    :func:`widths_table`); the sentence gives, per budget, the mean number of units whose every channel fell
+    under the global threshold (the plan's ``emptied``: each keeps its one largest channel, so the signal passes
+    there through a single channel). ("" and an empty table when no plan records its widths.)
+    """
+    by_budget: dict[int, list] = {}
+    for exp, chain in chains:
+        if chain.plan.info.get("widths") and exp.budget is not None:
+            by_budget.setdefault(exp.budget, []).append((exp, chain))
+    if not by_budget:
+        return pd.DataFrame(), ""
+    columns, size = {}, None
+    for budget in sorted(by_budget):
+        t = widths_table(by_budget[budget]).droplevel(["model", "pruned"])
+        size = t["width"] if size is None else size
+        columns[f"{budget} epochs"] = t["kept"]
+    table = pd.concat({"width": size, **columns}, axis=1)
+    table.index.name = "layer"
+    units = len(table)
+    parts = []
+    for budget, pairs in sorted(by_budget.items()):
+        emptied = [len(chain.plan.info.get("emptied") or []) for _, chain in pairs]
+        seeds = f"{len(pairs)} seed{'s' if len(pairs) != 1 else ''}"
+        parts.append(f"{np.mean(emptied):.1f} at {budget} epochs ({seeds}, {min(emptied)}–{max(emptied)})"
+                     if len(pairs) > 1 else f"{emptied[0]} at {budget} epochs (1 seed)")
+    sentence = (f"Layers whose every channel fell under the global threshold, of {units} (each keeps its one largest "
+                f"channel, so the signal passes there through a single channel), mean over seeds: "
+                + ", ".join(parts) + ".")
+    return table, sentence
+
+
 def run_box(preset: Preset, seeds: list[int], data, device, extra: list[str] | None = None) -> str:
     """Markdown: the settings of this execution next to the paper's, and every way it differs."""
     from ..provenance import device_name  # imports torch: only when a run box is made
