@@ -253,7 +253,7 @@ def test_slurm_ddp_places_one_task_per_gpu(tmp_path, monkeypatch, capsys):
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in (("sinfo", "printf 'gpu*\\n'"), ("sbatch", "exit 1")):
+    for name, body in (("sinfo", "printf 'gpu*\\n'"), ("sbatch", "exit 1"), ("srun", "exit 1")):  # submitit looks for srun
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         (bin_dir / name).chmod((bin_dir / name).stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
