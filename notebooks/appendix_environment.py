@@ -211,6 +211,20 @@ if len(df):
 # for ResNet-56 at 1/8 width); each run's metrics say which way it computed bf16 (`bf16`).
 # Such a difference is noise of the size the chapters' seed-to-seed spread already shows, not a different
 # result.
+#
+# Replaying a run. The committed results carry no weights, so where a missing run needs its parent's weights
+# (fine-tuning, a lottery ticket) the parent is trained again first (`nbprune grid --status` names such runs
+# "blocked: parent has no weights"; move the parent's folder out of the store and the grid retrains it). The
+# replay gives back the committed run to the last bit when the kernels sum in the same order: the same torch,
+# thread count, bf16 way and instruction set. A run's metrics record its bf16 way (`bf16`) and its provenance
+# the instruction set torch used (`cpu_capability`, recorded since December 2026). On a CPU with AVX-512 BF16
+# a run made on an AVX2-only CPU (`bf16`: `rounded-fp32`) replays with `NBPRUNE_CPU_BF16=rounded
+# ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2` in the environment, and a run
+# made with bf16 hardware replays with none of them. Measured on a 2-core AMD EPYC with AVX-512 BF16 (one thread,
+# torch 2.14.1): chapter 1's 64-epoch VGG-16 of seed 3, trained on an AVX2-only VM, replayed with every epoch's
+# losses and accuracies identical (76.98% at the end), as did chapter 2's sparsity-trained VGG-19 of seed 2;
+# with `NBPRUNE_CPU_BF16=rounded` alone (AVX-512 kernels) a committed VGG-16-A run's first epoch already
+# differed (train loss 1.9583 against 1.9080).
 
 # %% tags=["hide-input"]
 from nbprune.provenance import compare_provenance, describe_differences, provenance
