@@ -57,6 +57,10 @@ KNOWN_CONSOLE = {
 }
 # The browser asks every origin for /favicon.ico by itself; the book declares no favicon (html.favicon unset)
 IMPLICIT_FAVICON = "/favicon.ico"
+# Schemes that never leave the machine: inline content, and the browser's own UI resources (a fresh Chromium
+# profile can fetch chrome://resources/... for its first tab while the book's first page loads; CI saw it once)
+BROWSER_SCHEMES = ("chrome", "chrome-untrusted", "chrome-extension", "devtools")
+LOCAL_SCHEMES = ("data", "blob", "about", *BROWSER_SCHEMES)
 
 
 def html_dir() -> Path:
@@ -197,7 +201,7 @@ def network_failures(drv) -> tuple[list[str], list[str]]:
             by_id[params["requestId"]] = url
             urls.append(url)
             scheme, host = urlsplit(url).scheme, urlsplit(url).hostname
-            if scheme not in ("data", "blob", "about") and host != "127.0.0.1":
+            if scheme not in LOCAL_SCHEMES and host != "127.0.0.1":
                 failures.append(f"request leaves 127.0.0.1: {url}")
         elif method == "Network.responseReceived":
             status = params["response"]["status"]
@@ -207,6 +211,8 @@ def network_failures(drv) -> tuple[list[str], list[str]]:
                 failures.append(f"HTTP {status}: {params['response']['url']}")
         elif method == "Network.loadingFailed" and not params.get("canceled"):
             url = by_id.get(params["requestId"], params["requestId"])
+            if urlsplit(url).scheme in BROWSER_SCHEMES:
+                continue  # the browser's own UI, not the page
             failures.append(f"{params.get('errorText', 'failed')}: {url}")
     return urls, failures
 
@@ -508,3 +514,30 @@ def test_next_buttons_walk_the_book_in_toc_order(server, driver):
         nxt[0].click()
         assert _wait_for(driver, chapter), f"the next button led to {driver.current_url}, not {chapter}"
     assert not driver.find_elements(By.CSS_SELECTOR, "a.right-next"), "the last chapter has a next button"
+
+
+# ------------------------------------------------------------------------------------ the checks' own filter
+class _FakeLogDriver:
+    """A driver whose performance log is given: the request filter is checked without a browser page."""
+
+    def __init__(self, events: list[tuple[str, dict]]):
+        self._entries = [{"message": json.dumps({"message": {"method": m, "params": p}})} for m, p in events]
+
+    def get_log(self, kind: str) -> list[dict]:
+        return self._entries if kind == "performance" else []
+
+
+def test_request_filter_ignores_the_browsers_own_ui_but_not_the_web():
+    def sent(i, url):
+        return ("Network.requestWillBeSent", {"requestId": i, "request": {"url": url}})
+
+    events = [sent("1", "chrome://resources/images/add.svg"),
+              ("Network.loadingFailed", {"requestId": "1", "errorText": "net::ERR_FAILED"}),
+              sent("2", "http://127.0.0.1:8000/book/01_predefined.html"),
+              sent("3", "data:image/png;base64,AAAA"),
+              sent("4", "https://cdn.example.org/mathjax.js"),
+              ("Network.loadingFailed", {"requestId": "4", "errorText": "net::ERR_NAME_NOT_RESOLVED"})]
+    urls, failures = network_failures(_FakeLogDriver(events))
+    assert len(urls) == 4
+    assert failures == ["request leaves 127.0.0.1: https://cdn.example.org/mathjax.js",
+                        "net::ERR_NAME_NOT_RESOLVED: https://cdn.example.org/mathjax.js"]
