@@ -6,6 +6,7 @@ No chapter is executed here (that is `make nbval`); the one kernel start below r
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -292,6 +293,27 @@ def test_execute_notebooks_rerun_with_other_parameters_goes_to_build(tmp_path, a
     outputs = [line for line in proc.stdout.splitlines() if line.startswith("outputs: ")]
     assert len(outputs) == 1 and outputs[0].startswith(f"outputs: build/rerun/{preset}/ "), proc.stdout
     assert "--replace-committed" in outputs[0]
+
+
+def test_execute_notebooks_refuses_while_a_committed_run_trains_again(tmp_path, monkeypatch):
+    """A committed run being trained again in the run store (a large model replayed for its weights): the
+    chapters would leave it out and the export would drop it, so nothing executes."""
+    from nbprune.runs import RunStore
+    from nbprune.store_io import export_runs
+    from test_store_io import fake_run
+
+    store = RunStore(tmp_path / "store")
+    ids = [fake_run(store, seed) for seed in range(2)]
+    export = tmp_path / "committed-store"  # stands for results/cpu/store
+    export_runs(store, export, ids)
+    (store.path / ids[1] / "metrics.json").unlink()  # moved aside and training again: config, no metrics yet
+    monkeypatch.setenv("NBPRUNE_STORE", str(store.path))
+    proc = run_execute(tmp_path, "--preset", "cpu", "--fresh", "--results-store", str(export))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and ids[1] in lines[0] and "being trained again" in lines[0], proc.stderr
+    assert (tmp_path / "book" / "ch.ipynb").read_text() == "previous" and not (tmp_path / "build").exists()
+    assert sorted(json.loads((export / "manifest.json").read_text())["runs"]) == sorted(ids)
 
 
 @pytest.mark.slow

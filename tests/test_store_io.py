@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -282,6 +283,30 @@ def test_a_failed_import_leaves_each_run_absent_or_complete_and_a_rerun_finishes
     monkeypatch.undo()
     report = import_runs(tmp_path / "e", b)
     assert sorted(report.imported + report.identical) == sorted(ids)
+
+
+def test_an_export_refuses_to_drop_a_run_the_store_is_training_again(tmp_path):
+    a = RunStore(tmp_path / "a")
+    ids = [fake_run(a, s) for s in range(3)]
+    export_runs(a, tmp_path / "e", ids)
+    before = tree(tmp_path / "e")
+    metrics = a.path / ids[1] / "metrics.json"  # replayed: its directory trains again, no finished metrics yet
+    metrics.write_text(json.dumps({"status": "running"}))
+    assert store_io.unfinished_in_store(a, tmp_path / "e") == [ids[1]]
+    with pytest.raises(StoreError, match=f"export: {ids[1]} of the earlier export .* is unfinished"):
+        export_runs(a, tmp_path / "e", [ids[0], ids[2]])
+    assert tree(tmp_path / "e") == before
+    shutil.rmtree(a.path / ids[2])  # a run the store no longer holds at all is not training: no refusal for it
+    assert store_io.unfinished_in_store(a, tmp_path / "e") == [ids[1]]
+    metrics.unlink()
+    assert store_io.unfinished_in_store(a, tmp_path / "e") == [ids[1]]  # config without metrics: unfinished too
+    fake_metrics = {"status": "finished", "test_acc": 50.0, "best_test_acc": 50.0, "epochs": 1, "history": []}
+    metrics.write_text(json.dumps(fake_metrics))
+    assert store_io.unfinished_in_store(a, tmp_path / "e") == []
+    res = export_runs(a, tmp_path / "e", [ids[0], ids[1]])  # finished again: the export goes ahead
+    assert res.run_ids == [ids[0], ids[1]]
+    assert json.loads((tmp_path / "e" / "manifest.json").read_text())["runs"].keys() == {ids[0], ids[1]}
+    assert store_io.unfinished_in_store(a, tmp_path / "nothing-here") == []
 
 
 def test_an_export_swap_interrupted_between_two_renames_is_completed_next_time(tmp_path):

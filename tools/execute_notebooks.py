@@ -16,7 +16,9 @@ With ``--results-store results/<preset>/store`` (what ``make book`` passes) the 
 of the run store without weights, :mod:`nbprune.store_io`) are imported into the run store first, so the
 chapters train only the runs that are missing; after every chapter ran, the runs the chapters' result
 files name are exported there again (replacing the earlier export). ``--fresh`` skips the import (``make book
-FRESH=1`` also starts from an empty store): everything is trained.
+FRESH=1`` also starts from an empty store): everything is trained. While a run of that export is unfinished in
+the run store (being trained again, e.g. a large model replayed for its weights) nothing executes: exit status
+2 and one line naming it, since the chapters would leave it out and the export would drop it.
 
 ``--curve`` (``make book CURVE=1``) trains the budget curves' missing runs: ``train_curve=True`` in each chapter
 that has a curve (chapters 1, 2 and 5). Without it a curve trains only at a preset whose ``train_curves`` is set
@@ -401,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # noqa: BLE001 - one line, nothing executed
             print(f"execute_notebooks: {error_line(exc)}", file=sys.stderr)
             return 2
+    if export_to is not None and (training := training_again(export_to)):
+        print(f"execute_notebooks: --results-store {shown(export_to)}: run {training[0]} "
+              + (f"(and {len(training) - 1} more) " if len(training) > 1 else "")
+              + "is being trained again in the run store (unfinished); the chapters would leave it out and the "
+              "export would drop it: run this when it has finished. Nothing executed", file=sys.stderr)
+        return 2
     listed = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
     print(f"executing {len(todo)} notebook(s) with kernel {args.kernel!r}, parameters {listed}", flush=True)
     total = 0.0
@@ -454,6 +462,14 @@ def curve_parameters(src: Path, parameters: dict, curve: bool) -> dict:
     if curve and "train_curve" in declared_parameters(src):
         return {**parameters, "train_curve": True}
     return parameters
+
+
+def training_again(export: Path) -> list[str]:
+    """Runs of the export at ``export`` that the chapters' run store holds unfinished (being trained again)."""
+    from nbprune.runs import RunStore
+    from nbprune.store_io import unfinished_in_store
+
+    return unfinished_in_store(RunStore(None), export)
 
 
 def import_results(source: Path) -> None:

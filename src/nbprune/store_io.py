@@ -82,6 +82,7 @@ def export_runs(store: RunStore | str | os.PathLike | None, out: str | os.PathLi
     _check_destination(out)
     _mkdir(out.parent, parents=True)
     _recover(out)
+    _refuse_dropping_runs_in_training(store, out)
     tmp = out.with_name(f".{out.name}.export-tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -105,6 +106,27 @@ def _check_destination(out: Path) -> None:
     """``out`` must be new, empty, or an earlier export (it is replaced whole)."""
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").exists())):
         raise StoreError(f"export: {out} exists and is not an nbprune export; give a new or empty directory")
+
+
+def unfinished_in_store(store: RunStore, export: str | os.PathLike) -> list[str]:
+    """The runs the export at ``export`` lists that ``store`` holds unfinished: runs being trained again (a
+    large model replayed for its lost weights, say). An export taken meanwhile would drop them, and chapters
+    executed meanwhile would not see them ([] when ``export`` is no export)."""
+    earlier = read_json(Path(export) / "manifest.json") if (Path(export) / "manifest.json").is_file() else None
+    listed = earlier.get("runs") if isinstance(earlier, dict) else None
+    if not isinstance(listed, dict):
+        return []
+    return [r for r in map(str, listed) if _NAME.match(r) and (store.path / r / "config.json").exists()
+            and not store.finished(r)]
+
+
+def _refuse_dropping_runs_in_training(store: RunStore, out: Path) -> None:
+    """StoreError when replacing the earlier export at ``out`` would drop a run ``store`` is training again."""
+    training = unfinished_in_store(store, out)
+    if training:
+        raise StoreError(f"export: {training[0]} of the earlier export at {out} is unfinished in {store.path} "
+                         "(training again?)" + (f" (and {len(training) - 1} more)" if len(training) > 1 else "")
+                         + "; export when it has finished, nothing written")
 
 
 def _carried_plans(earlier: Path | None, run_dir: Path) -> list[Path]:
