@@ -330,6 +330,12 @@ def test_curve_budgets_are_checked_before_any_work():
         curve_points_at(get_chapter("unstructured"), cpu, "cifar10", [32])
     with pytest.raises(ValueError, match="needs train_curve"):  # from run_chapter too, before any data is read
         run_chapter("predefined", "cpu", curve_budgets=[32], data_root="/nonexistent")
+    with pytest.raises(ValueError, match=r"train_grid \(--curve-only\): .* unstructured has no budget curve"):
+        run_chapter("unstructured", "cpu", train_curve=True, train_grid=False, data_root="/nonexistent")
+    with pytest.raises(ValueError, match=r"train_grid \(--curve-only\): .* is not training its curve"):
+        run_chapter("predefined", "cpu", train_curve=False, train_grid=False, data_root="/nonexistent")
+    with pytest.raises(ValueError, match="train_grid: must be True or False"):
+        run_chapter("predefined", "cpu", train_grid="no", data_root="/nonexistent")
 
 
 @pytest.mark.slow
@@ -344,3 +350,25 @@ def test_a_curve_trained_at_some_budgets_trains_only_those_and_saves_every_finis
     saved = pd.read_csv(run.curve_saved)
     assert set(saved["budget"]) == {e.budget for e in get_chapter("predefined").curve_for("smoke")}
     assert run.curve_missing == 0
+
+
+@pytest.mark.slow
+def test_curve_only_trains_the_curves_points_and_not_the_chapters_grid(tmp_path, tiny_archive):
+    kw = dict(data_root=tiny_archive, store=tmp_path / "store", executor=LocalExecutor(workers=1), device="cpu",
+              results_root=tmp_path / "results")
+    longest = max(e.budget for e in get_chapter("predefined").curve_for("smoke"))
+    run = run_chapter("predefined", "smoke", seeds=[1], train_curve=True, curve_budgets=[longest], train_grid=False,
+                      **kw)
+    assert run.saved is None and run.rows == []  # the grid at seed 1: read (nothing finished), not trained
+    curve_ids = {r["run_id"] for r in run.curve.rows}
+    assert curve_ids and {r["budget"] for r in run.curve.rows} == {longest}
+    assert set(RunStore(tmp_path / "store").run_ids()) == curve_ids  # every run trained is one of the curve's
+    assert not list((tmp_path / "results" / "smoke").glob("predefined-run-*"))  # no grid rows saved
+
+
+
+def test_cli_curve_only_is_refused_where_there_is_no_curve_to_train(capsys, tmp_path):
+    assert main(["grid", "predefined", "--curve-only", "--no-curve", "--data", str(tmp_path)]) == 2
+    assert "curve-only: --curve-only trains the budget curve; it cannot go with --no-curve" in capsys.readouterr().err
+    assert main(["grid", "unstructured", "--curve-only", "--data", str(tmp_path)]) == 2
+    assert "unstructured has no budget curve" in capsys.readouterr().err

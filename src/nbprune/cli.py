@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--budgets", type=_positive_int("budgets"), nargs="+", default=None,
                    help="with --curve: train only these points of the budget curve (epochs, e.g. 32 64; default: "
                         "every point)")
+    g.add_argument("--curve-only", action="store_true",
+                   help="train only the budget curve (implies --curve), not the chapter's own grid at these seeds: "
+                        "e.g. more curve seeds with --budgets 64 --seeds 5 6 7")
     g.add_argument("--executor", default="local", help="local (default) or slurm")
     g.add_argument("--workers", default="auto", type=_workers,
                    help="local: runs trained at once, 'auto' (one per core, at most 4, on a CPU) or a number")
@@ -303,6 +306,8 @@ def cmd_grid(args) -> int:
     from .runs import RunStore
 
     chapter = get_chapter(args.chapter)
+    if args.curve_only and args.curve is False:
+        raise ValueError("curve-only: --curve-only trains the budget curve; it cannot go with --no-curve")
     # the preset's recipe for the dataset; ImageNet's class count from the folder (--status without --data:
     # the full dataset's runs)
     preset = (for_dataset(args.preset, args.dataset) if args.status and not args.data
@@ -362,10 +367,14 @@ def cmd_grid(args) -> int:
     device = init_from_env(args.device) if args.executor == "local" else args.device  # torchrun: DDP per run
     run = run_chapter(chapter, preset, args.value, seeds=args.seeds, dataset=args.dataset, device=device,
                       data_root=args.data, store=args.store, executor=args.executor, executor_options=options,
-                      results_root=args.results, train_curve=args.curve, curve_budgets=args.budgets)
+                      results_root=args.results, train_curve=True if args.curve_only else args.curve,
+                      curve_budgets=args.budgets, train_grid=not args.curve_only)
     if not is_main():
         return 0
-    print(f"{len(run.rows)} result rows -> {run.saved}")
+    if run.saved is None:
+        print(f"{len(run.curve.rows) if run.curve else 0} curve rows -> {run.curve_saved}")
+    else:
+        print(f"{len(run.rows)} result rows -> {run.saved}")
     return 0
 
 

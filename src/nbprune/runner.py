@@ -286,7 +286,7 @@ class ChapterRun:
     data: ImageData | FolderData
     results: ChapterResults
     refs: dict
-    saved: str
+    saved: str | None  # None: the grid was not trained (run_chapter's train_grid=False), its rows not saved
     seconds: float = 0.0
     curve: ChapterResults | None = None  # the budget curve's rows (chapter 1), saved apart
     curve_saved: str | None = None
@@ -388,7 +388,7 @@ def curve_points_at(ch: Chapter, preset: Preset, dataset: str, budgets, train: b
 def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None, *, seeds=None,
                 dataset: str = "cifar10", device: str = "auto", data_root=None, store=None, executor="local",
                 executor_options=None, results_root=None, progress: bool = False,
-                train_curve: bool | None = None, curve_budgets=None) -> ChapterRun:
+                train_curve: bool | None = None, curve_budgets=None, train_grid: bool = True) -> ChapterRun:
     """Run one chapter: check every parameter, train what is missing, read the rows back, save them.
 
     ``value`` is the chapter's grid parameter (``targets``, ``fractions`` or ``lrs``: see
@@ -399,6 +399,9 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
     preset's ``train_curves``); otherwise its finished runs are read and the missing ones counted
     (:attr:`ChapterRun.curve_missing`). ``curve_budgets`` (epochs; None: all) are the points of the curve
     that train, the longest first within each stage; the saved curve has every finished point.
+    ``train_grid=False`` (``nbprune grid --curve-only``) trains the curve alone, for more curve seeds or budgets
+    without the chapter's own grid at those seeds: the grid's finished runs are read, its follow-up stage is not
+    designed, and its rows are not saved (:attr:`ChapterRun.saved` is None).
     """
     t0 = time.time()
     ch = get_chapter(chapter)
@@ -411,6 +414,11 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
     curve_grid = ch.curve_for(p, dataset)
     train_curve_now = p.train_curves if train_curve is None else train_curve
     chosen = curve_points_at(ch, p, dataset, curve_budgets, train_curve_now)
+    if not isinstance(train_grid, bool):
+        raise ValueError(f"train_grid: must be True or False, got {train_grid!r}")
+    if not train_grid and not (curve_grid and train_curve_now):
+        raise ValueError(f"train_grid (--curve-only): False trains only the budget curve, but {ch.name} "
+                         + ("has no budget curve" if not curve_grid else "is not training its curve (train_curve)"))
     dev = resolve_device(device)
     runs = store if isinstance(store, RunStore) else RunStore(store)
     ex = make_executor(executor, **slurm_options(executor_options or {}))
@@ -420,9 +428,10 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
                 f"store {runs.path}")
     kw = dict(executor=ex, data_root=data_root, device=device, on_run=print_run, progress=progress)
     had = _finished_ids(runs)
-    results = run_grid(runs, grid, p, seeds, dataset, **kw)
+    results = (run_grid(runs, grid, p, seeds, dataset, **kw) if train_grid
+               else collect(runs, grid, p, seeds, dataset, data_root, partial=True))
     follow: list[Experiment] = []
-    if ch.followups is not None:
+    if ch.followups is not None and train_grid:
         keep, sparsity = stage_patterns(results.chains)
         extra = {}
         if dataset != "cifar10":  # on another dataset the follow-ups may transfer the CIFAR-10 chains' patterns
@@ -435,8 +444,11 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
             results.rows += [r for r in more.rows if r["variant"] != "unpruned" or r["run_id"] not in seen]
             results.chains += more.chains
     name = results_name(ch.name, grid, seeds, p, dataset)
-    saved = save_results(results, name, p, dataset, results_root)
-    if name != ch.name:
+    saved = save_results(results, name, p, dataset, results_root) if train_grid else None
+    if not train_grid:
+        LOGGER.info(f"curve only: {len(results.rows)} finished run(s) of the chapter's grid read, none trained, "
+                    "its rows not saved")
+    elif name != ch.name:
         LOGGER.info(f"results -> {saved}: this run's grid or seeds are not the preset's, so the preset's own "
                     f"{results_path(ch.name, p, dataset, results_root).name} (the one the book reads) is left as it is")
     curve, curve_saved = None, None
