@@ -225,3 +225,31 @@ def test_a_curve_sections_seed_count_is_the_fewest_any_pruned_variant_has():
                           chapter=get_chapter("automatic"))
     (section,) = curve_sections(run)
     assert section["seeds"] == {64: 1}  # Scratch-B is a seed behind: its comparison has one seed
+
+
+def test_the_headline_says_where_the_pruned_architectures_read_are_one_channel_wide(tmp_path):
+    import json
+
+    from nbprune.book import one_channel_layers
+    from nbprune.chapters import get_chapter
+
+    cfgs = {0: [8, 1, "M", 1, 30], 1: [8, 2, "M", 1, 30], 2: [8, 4, "M", 16, 30]}
+    rows = []
+    for budget in (16, 64):
+        for seed, cfg in cfgs.items():
+            for variant in ("unpruned", "fine-tuned", "scratch-e"):
+                run_id = f"{budget:02d}{seed}{variant[:2]}0123456789"[:16]
+                rows.append({"model": "VGG-19", "target": f"70%, {budget} epochs", "seed": seed,
+                             "method": "slimming", "budget": budget, "variant": variant, "final": 60.0,
+                             "run_id": run_id})
+                d = tmp_path / "cpu" / "store" / run_id
+                d.mkdir(parents=True)
+                wide = [8, 64, "M", 64, 64] if variant == "unpruned" or budget == 16 else cfg
+                (d / "config.json").write_text(json.dumps({"model": "vgg19", "cfg": wide}))
+    pd.DataFrame(rows).to_csv(tmp_path / "cpu" / "automatic-budget-cifar10.csv", index=False)
+    ch = get_chapter("automatic")
+    said = one_channel_layers(ch, "cpu", 64, str(tmp_path))
+    assert said.startswith("; at 64 epochs the pruned architectures have 0–2 of their 4 layers one channel wide")
+    assert "{doc}`02_automatic`" in said
+    assert one_channel_layers(ch, "cpu", 16, str(tmp_path)) == ""  # no layer one channel wide there
+    assert one_channel_layers(get_chapter("predefined"), "cpu", 64, str(tmp_path)) == ""  # no curve file

@@ -257,6 +257,41 @@ def _still_training(points: list[CurvePoint], read: CurvePoint | None, claim: st
     return "".join(f"; {pt.budget} epochs is still training ({pt.seeds_text}): read when complete" for pt in after)
 
 
+def _flat_ints(cfg) -> list[int]:
+    """The channel counts of an explicit channel configuration (nested lists; 'M' and other markers dropped)."""
+    if isinstance(cfg, (list, tuple)):
+        return [n for item in cfg for n in _flat_ints(item)]
+    return [cfg] if isinstance(cfg, int) and not isinstance(cfg, bool) else []
+
+
+def one_channel_layers(ch: Chapter, preset, budget: int, results_dir: str | None = None,
+                       dataset: str = "cifar10") -> str:
+    """'; at 64 epochs the pruned architectures have 4–6 of their 16 layers one channel wide (…)' when the pruned
+    runs of ``ch``'s curve at ``budget`` have layers a single channel wide (read from their configs in the run
+    store beside the results); "" otherwise. A verdict read there compares models through such a bottleneck:
+    chapter 2's global threshold at 1/8 width does it at long budgets (its page shows the widths)."""
+    from .runs import RunStore
+
+    path = results_path(f"{ch.name}-budget", get_preset(preset), dataset, results_dir)
+    if not path.exists():
+        return ""
+    df = _frame(path)
+    ids = df[(df["budget"].astype(int) == budget) & (df["variant"] != "unpruned")]["run_id"].unique()
+    store = RunStore(path.parent / "store")
+    counts = []
+    for run_id in ids:
+        widths = _flat_ints((store.record(str(run_id), "config") or {}).get("cfg"))
+        if widths:
+            counts.append((sum(w == 1 for w in widths), len(widths)))
+    if not counts or not any(n for n, _ in counts):
+        return ""
+    ones, layers = [n for n, _ in counts], {t for _, t in counts}
+    span = f"{min(ones)}" if min(ones) == max(ones) else f"{min(ones)}–{max(ones)}"
+    of = f" of their {layers.pop()}" if len(layers) == 1 else ""
+    return (f"; at {budget} epochs the pruned architectures have {span}{of} layers one channel wide, a bottleneck "
+            f"fine-tuning inherits with the weights ({{doc}}`{ch.page}` shows the widths)")
+
+
 def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
              rows: list[dict] | None = None) -> pd.DataFrame:
     """The intro's headline: one row per claim, read at the longest budget the book has for it.
@@ -297,6 +332,8 @@ def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
         if before is not None and before != verdict:
             why += f"; at {p.epochs} epochs it read *{before}*: the verdict moves with training length"
         why += _needed(decided)
+        if long_rows:
+            why += one_channel_layers(ch, p, point.budget, results_dir, dataset)
         why += _still_training(points, point, claim)
         papers = [f"{_row_name(r) + ': ' if multi else ''}{_name(r)} {r['paper']:+.2f}" for r in short_rows
                   if r.get("paper") is not None]
