@@ -266,7 +266,7 @@ def _flat_ints(cfg) -> list[int]:
 
 def one_channel_layers(ch: Chapter, preset, budget: int, results_dir: str | None = None,
                        dataset: str = "cifar10") -> str:
-    """'; at 64 epochs the pruned architectures have 4–6 of their 16 layers one channel wide (…)' when the pruned
+    """'; at 64 epochs the pruned models have 4–6 of their 16 layers one channel wide (…)' when the pruned
     runs of ``ch``'s curve at ``budget`` have layers a single channel wide (read from their configs in the run
     store beside the results); "" otherwise. A verdict read there compares models through such a bottleneck:
     chapter 2's global threshold at 1/8 width does it at long budgets (its page shows the widths)."""
@@ -288,8 +288,8 @@ def one_channel_layers(ch: Chapter, preset, budget: int, results_dir: str | None
     ones, layers = [n for n, _ in counts], {t for _, t in counts}
     span = f"{min(ones)}" if min(ones) == max(ones) else f"{min(ones)}–{max(ones)}"
     of = f" of their {layers.pop()}" if len(layers) == 1 else ""
-    return (f"; at {budget} epochs the pruned architectures have {span}{of} layers one channel wide, a bottleneck "
-            f"fine-tuning inherits with the weights ({{doc}}`{ch.page}` shows the widths)")
+    return (f"; at {budget} epochs the pruned models have {span}{of} layers one channel wide, a bottleneck "
+            "fine-tuning inherits (the chapter shows the widths)")
 
 
 def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
