@@ -249,6 +249,35 @@ def test_the_headline_says_where_the_pruned_architectures_read_are_one_channel_w
     pd.DataFrame(rows).to_csv(tmp_path / "cpu" / "automatic-budget-cifar10.csv", index=False)
     ch = get_chapter("automatic")
     said = one_channel_layers(ch, "cpu", 64, str(tmp_path))
-    assert said.startswith("; at 64 epochs the pruned models have 0–2 of their 4 layers one channel wide")
+    assert said == "the pruned models have 0–2 of their 4 layers one channel wide, a bottleneck fine-tuning inherits"
     assert one_channel_layers(ch, "cpu", 16, str(tmp_path)) == ""  # no layer one channel wide there
     assert one_channel_layers(get_chapter("predefined"), "cpu", 64, str(tmp_path)) == ""  # no curve file
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (COMMITTED / "cpu" / "predefined-cifar10.csv").exists(), reason="no committed cpu results")
+def test_a_chapters_findings_read_its_curve_where_the_headline_does_and_say_the_same():
+    from types import SimpleNamespace
+
+    from nbprune.book import _curve_findings, curve_points, headline, longest_point, short_claim
+    from nbprune.chapters import CHAPTERS
+    from nbprune.presets import get_preset
+
+    cpu = get_preset("cpu")
+    head = headline("cpu", str(COMMITTED))
+    checked = 0
+    for ch in CHAPTERS.values():
+        run = SimpleNamespace(preset=cpu, chapter=ch, dataset="cifar10")
+        lines = _curve_findings(run, str(COMMITTED))
+        point = longest_point(curve_points(ch, cpu, str(COMMITTED)), cpu)
+        if point is None:
+            assert lines == []
+            continue
+        text = "\n".join(lines)
+        assert f"({point.budget} epochs, 20,000 training images, {point.seeds_text})" in text
+        for claim in {r["claim_text"] for r in point.rows}:
+            row = head[head["claim"].str.startswith(short_claim(ch, claim) + " (")].iloc[0]
+            assert row["at the longest budget"].startswith(f"**{point.budget} epochs")
+            assert f"**{short_claim(ch, claim)}** at {point.budget} epochs: *{row['our verdict'].strip('*')}*." in text
+            checked += 1
+    assert checked >= 3  # chapters 1, 2 and 5

@@ -252,9 +252,14 @@ def _needed(rows: list[dict]) -> str:
 def _still_training(points: list[CurvePoint], read: CurvePoint | None, claim: str) -> str:
     """'; 64 epochs is still training (3 of 8 seeds): read when complete' for each point longer than the one
     the headline reads that has this claim's comparisons but not all its seeds ("" where none)."""
-    after = [pt for pt in points if not pt.complete and (read is None or pt.budget > read.budget)
-             and any(r["claim_text"] == claim for r in pt.rows)]
-    return "".join(f"; {pt.budget} epochs is still training ({pt.seeds_text}): read when complete" for pt in after)
+    return "".join(f"; {pt.budget} epochs is still training ({pt.seeds_text}): read when complete"
+                   for pt in _training_after(points, read, claim))
+
+
+def _training_after(points: list[CurvePoint], read: CurvePoint | None, claim: str) -> list[CurvePoint]:
+    """The points longer than ``read`` with comparisons of ``claim`` that do not have all their seeds yet."""
+    return [pt for pt in points if not pt.complete and (read is None or pt.budget > read.budget)
+            and any(r["claim_text"] == claim for r in pt.rows)]
 
 
 def _flat_ints(cfg) -> list[int]:
@@ -266,9 +271,9 @@ def _flat_ints(cfg) -> list[int]:
 
 def one_channel_layers(ch: Chapter, preset, budget: int, results_dir: str | None = None,
                        dataset: str = "cifar10") -> str:
-    """'; at 64 epochs the pruned models have 4–6 of their 16 layers one channel wide (…)' when the pruned
-    runs of ``ch``'s curve at ``budget`` have layers a single channel wide (read from their configs in the run
-    store beside the results); "" otherwise. A verdict read there compares models through such a bottleneck:
+    """'the pruned models have 4–6 of their 16 layers one channel wide, …' when the pruned runs of ``ch``'s curve
+    at ``budget`` have layers a single channel wide (read from their configs in the run store beside the
+    results); "" otherwise. A verdict read there compares models through such a bottleneck:
     chapter 2's global threshold at 1/8 width does it at long budgets (its page shows the widths)."""
     from .runs import RunStore
 
@@ -288,8 +293,7 @@ def one_channel_layers(ch: Chapter, preset, budget: int, results_dir: str | None
     ones, layers = [n for n, _ in counts], {t for _, t in counts}
     span = f"{min(ones)}" if min(ones) == max(ones) else f"{min(ones)}–{max(ones)}"
     of = f" of their {layers.pop()}" if len(layers) == 1 else ""
-    return (f"; at {budget} epochs the pruned models have {span}{of} layers one channel wide, a bottleneck "
-            "fine-tuning inherits (the chapter shows the widths)")
+    return f"the pruned models have {span}{of} layers one channel wide, a bottleneck fine-tuning inherits"
 
 
 def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
@@ -332,8 +336,8 @@ def headline(preset, results_dir: str | None = None, dataset: str = "cifar10",
         if before is not None and before != verdict:
             why += f"; at {p.epochs} epochs it read *{before}*: the verdict moves with training length"
         why += _needed(decided)
-        if long_rows:
-            why += one_channel_layers(ch, p, point.budget, results_dir, dataset)
+        if long_rows and (narrow := one_channel_layers(ch, p, point.budget, results_dir, dataset)):
+            why += f"; at {point.budget} epochs {narrow} (the chapter shows the widths)"
         why += _still_training(points, point, claim)
         papers = [f"{_row_name(r) + ': ' if multi else ''}{_name(r)} {r['paper']:+.2f}" for r in short_rows
                   if r.get("paper") is not None]
@@ -637,6 +641,7 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
                 "undecided": "do not decide"}[overall.split(" ")[0]]
         lines.append(f"**{short_claim(run.chapter, claim)}**: at this budget the results {verb} the claim"
                      + (" (not every comparison is decided)" if "partly" in overall else "") + ".")
+    lines += _curve_findings(run, results_dir)
     reasons = []
     unpruned = df[df["variant"] == "unpruned"]["final"]
     if len(unpruned):
@@ -666,6 +671,34 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
     if reasons:
         lines += ["", "Why it may read differently from the paper: " + "; ".join(reasons) + "."]
     return "\n".join(lines)
+
+
+def _curve_findings(run, results_dir: str | None = None) -> list[str]:
+    """Markdown lines for :func:`chapter_findings`: the chapter's claims at the longest point of its budget curve
+    that the intro's headline reads (:func:`longest_point`), each comparison with its interval and verdict, the
+    claim overall there, layers one channel wide in that point's pruned models, and longer points still
+    training; [] without such a point."""
+    p = run.preset
+    points = curve_points(run.chapter, p, results_dir, run.dataset)
+    point = longest_point(points, p)
+    if point is None:
+        return []
+    where = f"{_n(point.budget, 'epoch')}, {_images(point.images)} training images, {point.seeds_text}"
+    multi = len({_row_name(r) for r in point.rows}) > 1
+    lines = ["", f"On the chapter's budget curve, at its longest point with every seed trained ({where}), the one "
+             "the intro's headline reads:", ""]
+    lines += [f"- {_row_name(r) + ': ' if multi else ''}{_result(r)}" for r in point.rows]
+    narrow = one_channel_layers(run.chapter, p, point.budget, results_dir, run.dataset)
+    lines.append("")
+    for claim in dict.fromkeys(r["claim_text"] for r in point.rows):
+        overall = _overall([_agrees(r) for r in point.rows if r["claim_text"] == claim])
+        said = [f"**{short_claim(run.chapter, claim)}** at {_n(point.budget, 'epoch')}: *{overall}*."]
+        if narrow:
+            said.append(f"There {narrow} (the widths are above).")
+        said += [f"{pt.budget} epochs is still training ({pt.seeds_text}); the headline reads it once complete."
+                 for pt in _training_after(points, point, claim)]
+        lines.append(" ".join(said))
+    return lines
 
 
 def _doubling_gain(preset: Preset, epochs: int, results_dir: str | None = None,
