@@ -135,6 +135,36 @@ def test_the_intro_markdown_has_the_headline_first_and_every_comparison_folded()
     assert "nan" not in md.lower().replace("financ", "")
 
 
+def test_the_verdict_figure_has_every_claims_key_under_it_and_no_blank_band_between_rows():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from nbprune.book import claim_series, verdict_figure
+    from nbprune.presets import get_preset
+
+    ax = verdict_figure("cpu", str(COMMITTED))
+    fig = ax.figure
+    fig.canvas.draw()
+    claims = claim_series(get_preset("cpu"), str(COMMITTED), "cifar10")
+    plots = [a for a in fig.axes if a.axison]
+    keys = [a for a in fig.axes if not a.axison]
+    assert len(plots) == len(keys) == len(claims)
+    renderer, dpi = fig.canvas.get_renderer(), fig.dpi
+    for plot, key, claim in zip(plots, keys, claims):
+        labels = [t.get_text() for t in key.get_legend().get_texts()]
+        assert labels == [s["name"] for s in claim["series"][:6]], claim["claim"]
+        legend, box = key.get_legend().get_window_extent(renderer), plot.get_tightbbox(renderer)
+        assert legend.y1 <= box.y0 + 1 and legend.x0 < box.x1 and legend.x1 > box.x0  # under its own plot
+    rows = {}
+    for plot, key in zip(plots, keys):
+        row = rows.setdefault(round(plot.get_position().y0, 3), {"top": 0.0, "bottom": float("inf")})
+        row["top"] = max(row["top"], plot.get_tightbbox(renderer).y1)
+        row["bottom"] = min(row["bottom"], key.get_legend().get_window_extent(renderer).y0)
+    ordered = [rows[k] for k in sorted(rows, reverse=True)]
+    for upper, lower in zip(ordered, ordered[1:]):  # the tallest key of a row reaches the next row's titles
+        assert (upper["bottom"] - lower["top"]) / dpi < 0.3, f"{(upper['bottom'] - lower['top']) / dpi:.2f} in blank"
+
+
 def test_the_intro_of_a_preset_without_results_says_so(tmp_path):
     from nbprune.book import verdict_figure, verdict_markdown
 

@@ -515,9 +515,21 @@ def verdict_figure(preset, results_dir: str | None = None, dataset: str = "cifar
         return None
     cols = 3
     rows = math.ceil(len(claims) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(13, 3.9 * rows), squeeze=False)
+    shown_per = [min(len(c["series"]), 6) + (len(c["series"]) > 6) for c in claims]
+    # each row of plots gets a legend row as tall as its longest legend, so a short one leaves no blank band
+    legend_in = [0.1 + 0.16 * max(shown_per[r * cols:(r + 1) * cols]) for r in range(rows)]
+    heights = [h for r in range(rows) for h in (2.9, legend_in[r])]
+    fig = plt.figure(figsize=(13, sum(heights) + 0.25 * rows), layout="constrained")
+    fig.get_layout_engine().set(h_pad=0.04, hspace=0.0)
+    grid = fig.add_gridspec(2 * rows, cols, height_ratios=heights)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, claim in zip(axes.flat, claims):
+    first = None
+    for i, claim in enumerate(claims):
+        r, c = divmod(i, cols)
+        ax = fig.add_subplot(grid[2 * r, c])
+        key = fig.add_subplot(grid[2 * r + 1, c])
+        key.axis("off")
+        first = first or ax
         ax.axhspan(-p.margin, p.margin, color="tab:green", alpha=0.12, lw=0)
         ax.axhline(0, color="0.4", lw=0.8)
         shown = claim["series"][:6]
@@ -544,12 +556,9 @@ def verdict_figure(preset, results_dir: str | None = None, dataset: str = "cifar
         ax.set_title(textwrap.fill(f"{claim['chapter'].number}. {claim['claim']}", 48), fontsize=9)
         ax.set_ylabel("difference (points)", fontsize=8)
         more = len(claim["series"]) - len(shown)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.34), ncol=1, frameon=False,
-                  title=f"(+{more} more in the table)" if more > 0 else None, title_fontsize=7)
-    for ax in list(axes.flat)[len(claims):]:
-        ax.axis("off")
-    fig.tight_layout(h_pad=2.5)
-    return axes.flat[0]
+        key.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="upper center", ncol=1, frameon=False,
+                   borderaxespad=0, title=f"(+{more} more in the table)" if more > 0 else None, title_fontsize=7)
+    return first
 
 
 def _yerr(points) -> list[list[float]]:
