@@ -311,3 +311,21 @@ def test_a_chapters_findings_read_its_curve_where_the_headline_does_and_say_the_
             assert f"**{short_claim(ch, claim)}** at {point.budget} epochs: *{row['our verdict'].strip('*')}*." in text
             checked += 1
     assert checked >= 3  # chapters 1, 2 and 5
+
+
+def test_a_chapters_reasons_follow_the_verdicts_they_explain_before_its_curve_is_read():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from nbprune.book import chapter_findings
+    from nbprune.chapters import CHAPTERS
+    from nbprune.presets import get_preset
+    from nbprune.runner import results_path
+
+    cpu, ch = get_preset("cpu"), CHAPTERS["automatic"]
+    rows = pd.read_csv(results_path(ch.name, cpu, "cifar10", COMMITTED), keep_default_na=False).to_dict("records")
+    run = SimpleNamespace(preset=cpu, chapter=ch, dataset="cifar10", rows=rows, saved=None)
+    text = chapter_findings(run, str(COMMITTED))
+    why, curve = text.find(f"Why the {cpu.epochs}-epoch runs may read differently"), text.find("budget curve, at its")
+    assert 0 < why < curve, text

@@ -650,7 +650,6 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
                 "undecided": "do not decide"}[overall.split(" ")[0]]
         lines.append(f"**{short_claim(run.chapter, claim)}**: at this budget the results {verb} the claim"
                      + (" (not every comparison is decided)" if "partly" in overall else "") + ".")
-    lines += _curve_findings(run, results_dir)
     reasons = []
     unpruned = df[df["variant"] == "unpruned"]["final"]
     if len(unpruned):
@@ -677,9 +676,11 @@ def chapter_findings(run, results_dir: str | None = None) -> str:
                           if known else "none would be decided within 1000 seeds"))
     if any("same_as" in r for r in rows):
         reasons.append("some rows compare the same runs under two names and are counted once")
-    if reasons:
-        lines += ["", "Why it may read differently from the paper: " + "; ".join(reasons) + "."]
-    return "\n".join(lines)
+    curve = _curve_findings(run, results_dir)
+    if reasons:  # right under the verdicts it explains, before the curve's longer budget is read
+        whose = f"the {p.epochs}-epoch runs" if curve else "it"
+        lines += ["", f"Why {whose} may read differently from the paper: " + "; ".join(reasons) + "."]
+    return "\n".join(lines + curve)
 
 
 def _curve_findings(run, results_dir: str | None = None) -> list[str]:
