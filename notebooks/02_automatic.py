@@ -177,9 +177,9 @@ show_curve(run)
 # channels per layer, need not share.
 
 # %% tags=["hide-input"]
-widths, emptied = report.budget_widths(run.curve.chains if run.curve else [])
-if emptied:
-    display(Markdown(emptied))
+widths, narrow = report.budget_widths(run.curve.chains if run.curve else [])
+if narrow:
+    display(Markdown(narrow))
     display(report.show(widths))
 
 # %% [markdown]

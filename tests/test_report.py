@@ -441,7 +441,7 @@ def test_bad_input_gets_one_line_naming_the_parameter(call, message):
     assert "\n" not in str(e.value)
 
 
-def test_budget_widths_sets_each_budgets_architecture_side_by_side_and_counts_the_emptied_layers():
+def test_budget_widths_sets_each_budgets_architecture_side_by_side_and_counts_the_one_channel_layers():
     from types import SimpleNamespace as NS
 
     from nbprune import report
@@ -468,6 +468,8 @@ def test_budget_widths_sets_each_budgets_architecture_side_by_side_and_counts_th
     assert table.loc[units[0], "16 epochs"] == report.mean_std([4, 2])
     assert table.loc[units[-2], "64 epochs"] == report.mean_std([1, 1])
     assert f"of {len(units)} " in sentence
-    assert "0.0 at 16 epochs (2 seeds, 0–0), 1.5 at 64 epochs (2 seeds, 1–2)." in sentence
+    assert "one channel wide" in sentence.split(".")[0]
+    assert "0.0 at 16 epochs (2 seeds, 0–0), 2.0 at 64 epochs (2 seeds, 2–2)." in sentence  # both thin layers
+    assert "keep their one largest channel: 0.0, 1.5 on average" in sentence  # of them, 2 and 1 emptied
     no_widths = [(exp(4), NS(large=NS(config=config), plan=NS(info={})))]
     assert report.budget_widths(no_widths)[1] == "" and report.budget_widths(no_widths)[0].empty

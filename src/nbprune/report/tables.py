@@ -368,9 +368,11 @@ def budget_widths(chains) -> tuple[pd.DataFrame, str]:
 
     ``chains``: (experiment, chain) pairs of a curve (each experiment with its ``budget``). The table has one
     row per pruned unit (its unpruned width, then the kept channels per budget, mean ± std over seeds, as
-    :func:`widths_table`); the sentence gives, per budget, the mean number of units whose every channel fell
-    under the global threshold (the plan's ``emptied``: each keeps its one largest channel, so the signal passes
-    there through a single channel). ("" and an empty table when no plan records its widths.)
+    :func:`widths_table`); the sentence gives, per budget, the mean number of units one channel wide (the
+    signal passes there through a single channel; the count :func:`nbprune.book.one_channel_layers` reads from
+    the runs' configs) and, of those, the mean number whose every channel fell under the global threshold (the
+    plan's ``emptied``: each keeps its one largest channel). ("" and an empty table when no plan records its
+    widths.)
     """
     by_budget: dict[int, list] = {}
     for exp, chain in chains:
@@ -386,15 +388,20 @@ def budget_widths(chains) -> tuple[pd.DataFrame, str]:
     table = pd.concat({"width": size, **columns}, axis=1)
     table.index.name = "layer"
     units = len(table)
-    parts = []
+
+    def spread(counts: list[int], budget: int) -> str:
+        seeds = f"{len(counts)} seed{'s' if len(counts) != 1 else ''}"
+        return (f"{np.mean(counts):.1f} at {budget} epochs ({seeds}, {min(counts)}–{max(counts)})"
+                if len(counts) > 1 else f"{counts[0]} at {budget} epochs (1 seed)")
+
+    ones, emptied = [], []
     for budget, pairs in sorted(by_budget.items()):
-        emptied = [len(chain.plan.info.get("emptied") or []) for _, chain in pairs]
-        seeds = f"{len(pairs)} seed{'s' if len(pairs) != 1 else ''}"
-        parts.append(f"{np.mean(emptied):.1f} at {budget} epochs ({seeds}, {min(emptied)}–{max(emptied)})"
-                     if len(pairs) > 1 else f"{emptied[0]} at {budget} epochs (1 seed)")
-    sentence = (f"Layers whose every channel fell under the global threshold, of {units} (each keeps its one largest "
-                f"channel, so the signal passes there through a single channel), mean over seeds: "
-                + ", ".join(parts) + ".")
+        ones.append(spread([sum(w == 1 for w in chain.plan.info["widths"].values()) for _, chain in pairs], budget))
+        emptied.append(f"{np.mean([len(chain.plan.info.get('emptied') or []) for _, chain in pairs]):.1f}")
+    sentence = (f"Layers one channel wide, of {units} (the signal passes there through a single channel), mean over "
+                f"seeds: " + ", ".join(ones) + ". Of these, the layers whose every channel fell under the global "
+                "threshold and which keep their one largest channel: " + ", ".join(emptied)
+                + " on average; the others kept exactly one.")
     return table, sentence
 
 
