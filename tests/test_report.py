@@ -335,6 +335,29 @@ def test_a_budget_figure_draws_every_variant_of_the_curve_not_only_chapter_1s():
     assert xs[1] / xs[0] > 1.1  # 0.15 of a doubling apart (2 ** 0.15 = 1.11)
 
 
+def test_a_budget_figure_shows_the_unpruned_models_longer_budget_and_keeps_its_tick_apart_from_the_papers():
+    from nbprune.report import budget_figure, budget_stats
+
+    def rows(budgets, longest):
+        out = []
+        for seed in range(3):
+            out += [dict(model="VGG-16", target="", variant="unpruned", budget=b, seed=seed, final=40.0 + b / 4 + seed)
+                    for b in (*budgets, longest)]
+            out += [dict(model="VGG-16", target="VGG-16-A", variant=v, budget=b, seed=seed, final=39.0 + b / 4 + d)
+                    for b in budgets for v, d in (("fine-tuned", 0.0), ("scratch-e", 0.1 * seed), ("scratch-b", 1.0))]
+        return results_frame(out)
+
+    fig = budget_figure(budget_stats(rows((16, 64), 128)), 1.0, "to 128", {"Fine-tuned": 93.0})
+    left, right = fig.axes
+    unpruned = next(line for line in left.get_lines() if line.get_label() == "Unpruned")
+    assert list(unpruned.get_xdata()) == [16, 64, 128] and unpruned.get_ydata()[-1] == pytest.approx(73.0)
+    assert [t.get_text() for t in left.get_xticklabels()] == ["16", "64", "128"]  # 160 would print as "128160"
+    gain = next(c for c in right.containers if c.get_label() == "doubling gain")
+    assert list(gain.lines[0].get_ydata()) == pytest.approx([16.0])  # at 64 (to 128); 16 has no 32 to double to
+    fig = budget_figure(budget_stats(rows((4, 16), 32)), 1.0, "to 32", {"Fine-tuned": 93.0})
+    assert "160" in [t.get_text() for t in fig.axes[0].get_xticklabels()]
+
+
 # ------------------------------------------------------------------------------------------------ figures
 def _stats_rows(n: int) -> list[dict]:
     from nbprune.stats import compare

@@ -220,7 +220,9 @@ def test_budget_stats_pairs_by_seed_and_measures_the_doubling_gain():
                           final=base + d + shift) for v, d in (("fine-tuned", 0.0), ("scratch-e", 0.5 * seed),
                                                                ("scratch-b", 2.0))]
     stats = budget_stats(pd.DataFrame(rows), margin=1.0).set_index("budget")
-    assert list(stats.index) == [4, 8]
+    assert list(stats.index) == [4, 8, 16]  # 16: the unpruned model alone, the far end of 8's doubling gain
+    assert stats.loc[16, "unpruned"] == pytest.approx(70.0) and stats.loc[16, "seeds"] == 3
+    assert stats.loc[16, ["Fine-tuned", "Scratch-B - Fine-tuned", "doubling gain"]].isna().all()
     assert stats.loc[4, "doubling gain"] == pytest.approx(6.0) and stats.loc[8, "doubling gain"] == pytest.approx(4.0)
     assert stats.loc[4, "Scratch-B - Fine-tuned"] == pytest.approx(2.0)
     assert stats.loc[4, "Scratch-E - Fine-tuned"] == pytest.approx(0.5)  # (0 + 0.5 + 1) / 3, paired by seed

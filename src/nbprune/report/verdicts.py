@@ -346,7 +346,8 @@ def budget_stats(df: pd.DataFrame, margin: float = 1.0, pairs=BUDGET_PAIRS) -> p
     its 95% interval and verdict (:func:`nbprune.stats.compare` at ``margin``, Holm-adjusted over the budget's
     pairs: the comparisons a claim is read from together at that budget), and the gain of doubling the
     unpruned model's epochs (its accuracy at twice the budget minus at the budget, by seed): the scale on which
-    a Scratch-B gain, which comes from more epochs, is read. Pure: a function of the result rows."""
+    a Scratch-B gain, which comes from more epochs, is read. A budget only the unpruned model trained at (the
+    doubling gain's far end) has a row with its accuracy alone. Pure: a function of the result rows."""
     df = results_frame(df.to_dict("records")) if not isinstance(df, pd.DataFrame) else df
     unpruned = df[df["variant"] == "unpruned"].groupby(["budget", "seed"])["final"].first()
     out = []
@@ -376,4 +377,8 @@ def budget_stats(df: pd.DataFrame, margin: float = 1.0, pairs=BUDGET_PAIRS) -> p
                 row["doubling gain 95% CI"] = _interval(c.low95, c.high95)
                 row["_doubling gain"] = (c.mean, c.low95, c.high95)
         out.append(row)
-    return pd.DataFrame(out)
+    # the budgets only the unpruned model trained at (the far end of the last doubling gain): its accuracy
+    for budget in sorted(set(int(b) for b in unpruned.index.get_level_values(0)) - {r["budget"] for r in out}):
+        at = unpruned.loc[budget]
+        out.append({"budget": budget, "seeds": int(at.index.nunique()), "unpruned": float(at.mean())})
+    return pd.DataFrame(out).sort_values("budget", ignore_index=True) if out else pd.DataFrame(out)
