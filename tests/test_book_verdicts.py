@@ -225,6 +225,28 @@ def test_a_curve_note_says_which_points_still_miss_seeds(monkeypatch):
     assert "so far" not in book.curve_note(run) and "headline reads a point" not in book.curve_note(run)
 
 
+def test_chapter_1s_curve_note_counts_the_unpruned_models_own_longest_budget(monkeypatch):
+    from types import SimpleNamespace
+
+    import nbprune.book as book
+    from nbprune.chapters import get_chapter
+    from nbprune.presets import get_preset
+
+    cpu = get_preset("cpu")
+    longest = max(cpu.budgets)
+    rows = [{"model": "VGG-16", "target": "", "variant": "unpruned", "budget": 2 * longest, "seed": s, "final": 70.0,
+             "run_id": f"u{s}"} for s in (0, 1)]
+    run = SimpleNamespace(chapter=get_chapter("predefined"), preset=cpu, dataset="cifar10", curve_missing=0,
+                          curve=SimpleNamespace(rows=rows))
+    monkeypatch.setattr(book, "curve_sections", lambda run: [{"seeds": {longest: 8}}])
+    text = book.curve_note(run)
+    assert f"; the unpruned model alone at {2 * longest} epochs (2 of 3 seeds so far), on" in text
+    run.curve.rows = rows + [{**rows[0], "seed": 2, "run_id": "u2"}]
+    assert f"alone at {2 * longest} epochs (3 seeds), on" in book.curve_note(run)
+    run.chapter = get_chapter("automatic")  # its curve has no unpruned-only point
+    assert "unpruned model alone" not in book.curve_note(run)
+
+
 def test_the_doubling_gain_is_cited_at_each_budget_chapter_1s_curve_has_both_ends_of(tmp_path):
     from nbprune.book import doubling_sentence
     from nbprune.presets import get_preset

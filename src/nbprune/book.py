@@ -783,7 +783,11 @@ def curve_note(run) -> str:
             if planned.get(b, 0) > n:
                 return f"{_n(b, 'epoch')} ({n} of {planned[b]} seeds so far)"
             return f"{_n(b, 'epoch')} ({_n(n, 'seed')})"
+        alone = _unpruned_only(run, set(seeds))
         parts.append("Points trained: " + ", ".join(trained(b, n) for b, n in sorted(seeds.items()))
+                     + "".join(f"; the unpruned model alone at {_n(b, 'epoch')} ({n} of {k} seeds so far)" if n < k
+                               else f"; the unpruned model alone at {_n(b, 'epoch')} ({_n(n, 'seed')})"
+                               for b, (n, k) in sorted(alone.items()))
                      + f", on {images} training images.")
         if any(planned.get(b, 0) > n for b, n in seeds.items()):
             parts.append("A point without all its seeds is shown as it stands; the intro's headline reads a "
@@ -796,6 +800,20 @@ def curve_note(run) -> str:
                      f"{p.name} --curve` trains them, and so does the notebook's parameter `train_curve=True`.")
     parts.append(doubling_sentence(p, [p.epochs, *seeds]))
     return " ".join(x for x in parts if x)
+
+
+def _unpruned_only(run, pruned_budgets: set[int]) -> dict[int, tuple[int, int]]:
+    """Budget -> (seeds trained, seeds planned) of the curve's points where only the unpruned model trains
+    (chapter 1's twice-the-longest budget, the far end of its last doubling gain)."""
+    every = len(budget_seeds(run.preset, list(run.preset.seeds)))
+    planned = {e.budget: every if e.seeds is None else e.seeds
+               for e in run.chapter.curve_for(run.preset, run.dataset)
+               if not e.variants and e.budget is not None and e.budget not in pruned_budgets}
+    if not planned:
+        return {}
+    df = report.results_frame(run.curve.rows) if run.curve is not None and run.curve.rows else None
+    done = {} if df is None else df[df["variant"] == "unpruned"].groupby("budget")["seed"].nunique().to_dict()
+    return {b: (int(done.get(b, 0)), k) for b, k in planned.items()}
 
 
 def doubling_sentence(preset: Preset, budgets, results_dir: str | None = None) -> str:
