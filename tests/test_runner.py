@@ -251,6 +251,18 @@ def test_chapters_2_and_5_curves_share_chapter_1s_large_models_and_train_their_o
     assert CHAPTERS["automatic"].curve(get_preset("paper")) == []  # the paper preset has no curves
 
 
+def test_a_point_where_only_the_unpruned_model_trains_counts_its_large_model_once():
+    from types import SimpleNamespace as NS
+
+    from nbprune.runner import not_trained
+
+    grid = [NS(label="VGG-16-A, 64 epochs", variants=("fine-tuned", "scratch-e")), NS(label="unpruned, 128 epochs",
+                                                                                      variants=())]
+    pending = NS(missing=lambda runs: ["large 64 s7", "large 128 s2"], unplannable=[],
+                 waiting=[("VGG-16-A, 64 epochs", 7), ("unpruned, 128 epochs", 2)])
+    assert not_trained(pending, None, grid) == 3  # two large models, one chain with runs of its own
+
+
 @pytest.mark.slow
 def test_a_chapter_reads_its_curve_without_training_it_unless_asked(tmp_path, tiny_archive):
     """At a preset whose curves are not trained by default, run_chapter reads the finished curve runs and counts

@@ -224,6 +224,16 @@ def results_name(chapter: str, grid: list[Experiment], seeds, preset: Preset, da
     return f"{ch.name}-run-{digest}"
 
 
+def not_trained(pending, runs, grid) -> int:
+    """How many runs of ``grid`` (its :func:`nbprune.graph.grid_graph` ``pending``) are not trained: the missing
+    runs, one per chain still waiting on its large model for runs of its own (a point where only the unpruned
+    model trains, chapter 1's twice-the-longest budget, waits for nothing but that large model, already
+    counted), and the chains that cannot be planned."""
+    derived = {e.label for e in grid if e.variants}
+    return (len(pending.missing(runs)) + sum(label in derived for label, _ in pending.waiting)
+            + len(pending.unplannable))
+
+
 def results_path(chapter: str, preset: str | Preset, dataset: str = "cifar10",
                  root: str | os.PathLike | None = None) -> Path:
     """Where a chapter's results file is (see :func:`save_results`)."""
@@ -462,7 +472,7 @@ def run_chapter(chapter: str | Chapter, preset: str | Preset = "cpu", value=None
                 complete_grid(runs, chosen, p, curve_seeds, dataset, **kw)
             curve = collect(runs, curve_grid, p, curve_seeds, dataset, data_root, partial=True)
             pending = grid_graph(runs, curve_grid, p, curve_seeds, dataset, data_root)
-            curve_missing = len(pending.missing(runs)) + len(pending.waiting) + len(pending.unplannable)
+            curve_missing = not_trained(pending, runs, curve_grid)
             if curve_missing:
                 LOGGER.info(f"curve: {len(curve.rows)} finished run(s) read; {curve_missing} run(s) or chain(s) not "
                             f"trained (train them with nbprune grid {ch.name} --preset {p.name} --curve)")
