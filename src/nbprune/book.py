@@ -130,14 +130,15 @@ class CurvePoint:
         return f"{text} of {self.planned} seeds" if not self.complete else f"{text} seeds"
 
 
-def planned_seeds(ch: Chapter, preset, dataset: str = "cifar10") -> dict[int, int]:
+def planned_seeds(ch: Chapter, preset, dataset: str = "cifar10", unpruned_only: bool = False) -> dict[int, int]:
     """Budget -> how many seeds the preset trains the pruned rows of ``ch``'s curve with there (the curve's
-    experiments' ``seeds``; all the curve's seeds where that is None). Empty without a curve."""
+    experiments' ``seeds``; all the curve's seeds where that is None). Empty without a curve.
+    ``unpruned_only``: the points where only the unpruned model trains instead."""
     p = get_preset(preset)
     every = len(budget_seeds(p, list(p.seeds)))
     out: dict[int, int] = {}
     for e in ch.curve_for(p, dataset):
-        if e.variants and e.budget is not None:
+        if bool(e.variants) != unpruned_only and e.budget is not None:
             out[e.budget] = max(out.get(e.budget, 0), every if e.seeds is None else e.seeds)
     return out
 
@@ -805,10 +806,8 @@ def curve_note(run) -> str:
 def _unpruned_only(run, pruned_budgets: set[int]) -> dict[int, tuple[int, int]]:
     """Budget -> (seeds trained, seeds planned) of the curve's points where only the unpruned model trains
     (chapter 1's twice-the-longest budget, the far end of its last doubling gain)."""
-    every = len(budget_seeds(run.preset, list(run.preset.seeds)))
-    planned = {e.budget: every if e.seeds is None else e.seeds
-               for e in run.chapter.curve_for(run.preset, run.dataset)
-               if not e.variants and e.budget is not None and e.budget not in pruned_budgets}
+    planned = {b: k for b, k in planned_seeds(run.chapter, run.preset, run.dataset, unpruned_only=True).items()
+               if b not in pruned_budgets}
     if not planned:
         return {}
     df = report.results_frame(run.curve.rows) if run.curve is not None and run.curve.rows else None
