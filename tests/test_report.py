@@ -83,7 +83,7 @@ def test_tables_pair_runs_by_seed():
     assert paired.loc[0, "verdict"] == "scratch better"  # 95% interval [0.50, 1.50]; 90% [0.66, 1.34] not in ±1
     assert paired.loc[0, "paper's claim"] == "agrees"
     tight = paired_table(df, ["model", "target"], [("scratch-b", "fine-tuned")], paper, margin=2.0)
-    assert tight.loc[0, "verdict"] == "equivalent within ±2" and tight.loc[0, "paper's claim"] == "agrees"
+    assert tight.loc[0, "verdict"] == "equivalent within ±2 (scratch ahead, by less than 2)" and tight.loc[0, "paper's claim"] == "agrees"
 
 
 REPO = Path(__file__).resolve().parents[1]

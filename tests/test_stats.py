@@ -11,7 +11,19 @@ def test_tost_interval_matches_a_hand_computation():
     c = compare([0.1, 0.3, 0.2, 0.4, 0.0], margin=1.0)
     # mean 0.2, sd 0.158114, n 5: t_{0.95, 4} = 2.131847 -> 90% half width 0.150742
     assert c.mean == pytest.approx(0.2) and c.high90 - c.mean == pytest.approx(2.131847 * 0.158114 / math.sqrt(5), rel=1e-5)
-    assert c.outcome == "equivalent" and c.text("scratch", "fine-tuned") == "equivalent within ±1"
+    # its 95% interval [+0.004, +0.396] excludes 0: the verdict names the side ahead
+    assert c.outcome == "equivalent" and c.text("scratch", "fine-tuned") == "equivalent within ±1 (scratch ahead, by less than 1)"
+
+
+def test_an_equivalence_names_a_side_only_where_its_difference_is_significant():
+    plain = compare([0.3, -0.2, 0.1, 0.0, -0.1], margin=1.0)
+    assert plain.outcome == "equivalent" and plain.low95 < 0 < plain.high95
+    assert plain.text("scratch", "fine-tuned") == "equivalent within ±1"
+    behind = compare([-0.1, -0.3, -0.2, -0.4, 0.0], margin=1.0)
+    assert behind.text("scratch", "fine-tuned") == "equivalent within ±1 (fine-tuned ahead, by less than 1)"
+    from dataclasses import replace
+    adjusted = replace(behind, p_diff_adj=0.2)  # Holm-adjusted over a family: no longer significant
+    assert adjusted.text("scratch", "fine-tuned") == "equivalent within ±1"
 
 
 @pytest.mark.parametrize("diffs, margin, outcome", [

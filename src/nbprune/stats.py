@@ -59,12 +59,17 @@ class Comparison:
     sd: float = float("nan")  # the sample sd of the differences
 
     def text(self, a: str, b: str) -> str:
-        """The outcome in words, with ``a`` and ``b`` the names of the two sides."""
+        """The outcome in words, with ``a`` and ``b`` the names of the two sides. An equivalence whose difference
+        test is also significant (its 95% interval, Holm-adjusted where the p's are, excludes 0) names the side
+        ahead: "equivalent within ±1 (scratch ahead, by less than 1)"."""
         if self.outcome == "a better":
             return f"{a} better"
         if self.outcome == "b better":
             return f"{b} better"
         if self.outcome == "equivalent":
+            p = self.p_diff if math.isnan(self.p_diff_adj) else self.p_diff_adj
+            if p < ALPHA:  # significant yet inside the margin: say who is ahead, so the interval reads right
+                return f"equivalent within ±{self.margin:g} ({a if self.mean > 0 else b} ahead, by less than {self.margin:g})"
             return f"equivalent within ±{self.margin:g}"
         if self.outcome == "one seed":
             return "inconclusive: one seed"
