@@ -352,3 +352,22 @@ def test_a_chapters_reasons_follow_the_verdicts_they_explain_before_its_curve_is
     text = chapter_findings(run, str(COMMITTED))
     why, curve = text.find(f"Why the {cpu.epochs}-epoch runs may read differently"), text.find("budget curve, at its")
     assert 0 < why < curve, text
+
+
+def test_an_equivalence_is_stated_with_the_interval_and_p_that_decided_it():
+    """An equivalence is read on the 90% interval (TOST); the 95% one shown beside it can overhang the margin
+    (chapter 5's 20% row at 64 epochs: -0.04 [-1.23, +1.15], equivalent within ±1), so the words give the 90%
+    interval and the equivalence p, not the difference p."""
+    from nbprune.book import _result, _sentence
+    from nbprune.stats import compare, holm
+
+    wide, tight = holm([compare([-1.2, 0.9, 0.3, -0.6, 0.4], 1.0), compare([0.1, 0.3, -0.2, 0.0, 0.2], 1.0)])
+    assert wide.outcome == "equivalent" and wide.high95 > 1.0 > wide.high90  # the 95% interval overhangs ±1
+    r = {"cmp": wide, "a": "winning-ticket", "b": "random-init", "keys": {"model": "VGG-16", "target": "20%"}}
+    assert f"equivalent within ±1 (90% interval [{wide.low90:+.2f}, {wide.high90:+.2f}])" in _result(r)
+    s = _sentence(r)
+    assert f"90% interval {wide.low90:+.2f} to {wide.high90:+.2f} lies inside ±1" in s
+    assert f"Holm-adjusted p {wide.p_equiv_adj:.3f} for equivalence over the claim's 2 comparisons" in s
+    assert "for a difference" not in s
+    other = {**r, "cmp": compare([2.0, 3.0, 2.5], 1.0)}  # a difference keeps its difference p, no 90% interval
+    assert "90% interval" not in _result(other) and "p " in _sentence(other) and "for a difference" in _sentence(other)

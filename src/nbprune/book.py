@@ -201,6 +201,8 @@ def _result(r: dict) -> str:
         verdict = "inconclusive" + ("" if c.seeds_needed is None else f" (~{c.seeds_needed} seeds)")
     else:
         verdict = c.text(side_a, side_b)
+    if c.outcome == "equivalent":  # decided by the 90% interval, which the 95% one beside it can overhang
+        verdict += f" (90% interval [{c.low90:+.2f}, {c.high90:+.2f}])"
     return f"{_name(r)}: {c.mean:+.2f}{ci}, {verdict}"
 
 
@@ -597,9 +599,16 @@ def _sentence(r: dict) -> str:
                           for v, w in r.get("alias", {}).items())
         return f"{where}: the same runs as {r['same_as']}" + (f" ({alias})" if alias else "") + ", so not a second verdict."
     ci = "" if math.isnan(c.low95) else f" (95% interval {c.low95:+.2f} to {c.high95:+.2f})"
-    adj = ("" if c.n < 2 else
-           f"; Holm-adjusted p {c.p_diff_adj:.3f} for a difference over the claim's {c.family} comparisons"
-           if c.family > 1 else f"; p {c.p_diff:.3f} for a difference")
+    if c.n < 2:
+        adj = ""
+    elif c.outcome == "equivalent":  # the test that decided it: TOST, read on the 90% interval
+        p = (f"Holm-adjusted p {c.p_equiv_adj:.3f} for equivalence over the claim's {c.family} comparisons"
+             if c.family > 1 else f"p {c.p_equiv:.3f} for equivalence")
+        adj = f"; its 90% interval {c.low90:+.2f} to {c.high90:+.2f} lies inside ±{c.margin:g}, {p}"
+    elif c.family > 1:
+        adj = f"; Holm-adjusted p {c.p_diff_adj:.3f} for a difference over the claim's {c.family} comparisons"
+    else:
+        adj = f"; p {c.p_diff:.3f} for a difference"
     side_a, side_b = r.get("side_a") or side_name(r["a"]), r.get("side_b") or side_name(r["b"])
     paper = "" if r.get("paper") is None else f" The paper: {r['paper']:+.2f}."
     agrees = _agrees(r)
