@@ -361,7 +361,7 @@ def test_an_equivalence_is_stated_with_the_interval_and_p_that_decided_it():
     from nbprune.book import _result, _sentence
     from nbprune.stats import compare, holm
 
-    wide, tight = holm([compare([-1.2, 0.9, 0.3, -0.6, 0.4], 1.0), compare([0.1, 0.3, -0.2, 0.0, 0.2], 1.0)])
+    wide, _ = holm([compare([-1.2, 0.9, 0.3, -0.6, 0.4], 1.0), compare([0.1, 0.3, -0.2, 0.0, 0.2], 1.0)])
     assert wide.outcome == "equivalent" and wide.high95 > 1.0 > wide.high90  # the 95% interval overhangs ±1
     r = {"cmp": wide, "a": "winning-ticket", "b": "random-init", "keys": {"model": "VGG-16", "target": "20%"}}
     assert f"equivalent within ±1 (90% interval [{wide.low90:+.2f}, {wide.high90:+.2f}])" in _result(r)
